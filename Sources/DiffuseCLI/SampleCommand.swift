@@ -1,0 +1,200 @@
+import ArgumentParser
+import Foundation
+import DiffusionSolvers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `diffuse sample`: draw samples from a model with a chosen solver and step schedule.
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Draw samples from a model and write them as .npy or .png.",
+        discussion: """
+        Solvers: \(SolverCatalog.names.joined(separator: ", ")).
+        Step schedules: \(StepSpacing.names.joined(separator: ", ")).
+        Built-in models: \(BuiltInModels.names.joined(separator: ", ")).
+        """
+    )
+
+    @Option(help: "A Gaussian-mixture .safetensors file or a built-in model name.")
+    var model: String = BuiltInModels.names[0]
+
+    @Option(help: "Noise schedule: vp-linear, vp-cosine, edm or flow (default edm).")
+    var noiseSchedule: String?
+
+    @Option(help: "A diffusers scheduler_config.json (a discrete VP schedule) instead of --noise-schedule.")
+    var schedulerConfig: String?
+
+    @Option(help: "Solver name, as in k-diffusion and ComfyUI.")
+    var solver: String = "heun"
+
+    @Option(help: "DDIM's eta: 0 is deterministic, 1 ancestral.")
+    var eta: Double = 0
+
+    @Option(help: "Number of solver steps.")
+    var steps: Int = 20
+
+    @Option(help: "Step schedule (spacing). Default: karras, or the scheduler config's timestep_spacing.")
+    var schedule: String?
+
+    @Option(help: "Smallest noise level (sigma/alpha; t for flow). Default: the schedule's own.")
+    var sigmaMin: Double?
+
+    @Option(help: "Largest noise level (sigma/alpha; t for flow). Default: the schedule's own.")
+    var sigmaMax: Double?
+
+    @Option(help: "Where the run ends: zero (denoise to sigma = 0) or min (the smallest sigma).")
+    var finalSigma: String = "zero"
+
+    @Option(help: "Explicit model timesteps, comma-separated, largest first (the final level follows --final-sigma).")
+    var timesteps: String?
+
+    @Option(help: "Explicit noise levels, comma-separated, largest first; a last 0 denoises fully.")
+    var sigmas: String?
+
+    @Option(help: "Random seed for the initial and step noise.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Number of samples (default 16, or 512 for 2-D models).")
+    var count: Int?
+
+    @Option(help: "Standard-normal initial noise [B, D] (.npy), scaled by the prior's std at the first level.")
+    var initialNoise: String?
+
+    @Option(help: "Standard-normal step noise [draws, B, D] (.npy) for stochastic solvers, used in order.")
+    var stepNoise: String?
+
+    @Option(help: "Output file: .npy (float32 samples) or .png (image grid or scatter plot).")
+    var output: String = "samples.png"
+
+    @Option(help: "Write a JSON report (model, solver, grid, NFE, wall time) to this file.")
+    var report: String?
+
+    func run() throws {
+        let started = ContinuousClock.now
+        let outputKind = try OutputKind(path: output)
+        if let report { try OutputKind.checkDirectory(of: report) }
+        let mixture = try ModelResolution.model(model)
+        try outputKind.check(for: mixture)
+        let (noiseSchedule, config) = try ScheduleResolution.schedule(name: self.noiseSchedule, configPath: schedulerConfig)
+        let grid = try makeGrid(noiseSchedule, config: config)
+        let solver = try SolverCatalog.solver(named: self.solver, options: .init(eta: eta))
+        let noise = try initialNoiseTensor(for: mixture)
+        let x = SampleTensor.initialSample(noise: noise, schedule: noiseSchedule, level: grid[0])
+        let stepNoiseSource: any NoiseSource = try stepNoise.map { try Self.recordedNoise($0, batch: noise.shape) }
+            ?? SeededNoise(seed: seed)
+        let (samples, evaluations) = try sample(solver, model: mixture, schedule: noiseSchedule, grid: grid, x: x, noise: stepNoiseSource)
+        try outputKind.write(samples, model: mixture, to: output)
+        let seconds = (ContinuousClock.now - started).seconds
+        if let report {
+            try RunReport(model: mixture, schedule: noiseSchedule, solverName: self.solver, spacing: spacingName(config),
+                          grid: grid, evaluations: evaluations, seconds: seconds, samples: samples, seed: initialNoise == nil ? seed : nil,
+                          output: output).write(to: report)
+        }
+        let shape = mixture.sampleShape.map(String.init).joined(separator: "x")
+        print("sampled \(samples.batchSize) x \(shape) from \(mixture.name) with \(self.solver) on \(noiseSchedule.name): "
+              + "\(grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
+        print("wrote \(output)")
+    }
+
+    private func spacingName(_ config: DiffusersSchedulerConfig?) -> String {
+        if sigmas != nil { return "explicit sigmas" }
+        if timesteps != nil { return "explicit timesteps" }
+        return schedule ?? defaultSpacing(config)
+    }
+
+    private func defaultSpacing(_ config: DiffusersSchedulerConfig?) -> String {
+        guard let spacing = config?.timestepSpacing else { return "karras" }
+        // DDIM-family configs (set_alpha_to_one present) follow DDIM's own spacing rules.
+        if config?.setAlphaToOne != nil, spacing == "leading" || spacing == "linspace" { return "ddim-" + spacing }
+        return spacing
+    }
+
+    private func makeGrid(_ noiseSchedule: any NoiseSchedule, config: DiffusersSchedulerConfig?) throws -> TimeGrid {
+        guard let final = FinalNoise(rawValue: finalSigma) else {
+            throw CLIError("unknown --final-sigma '\(finalSigma)' (known: zero, min)")
+        }
+        if sigmas != nil && timesteps != nil { throw CLIError("give either --sigmas or --timesteps, not both") }
+        if let sigmas { return try StepSchedule.grid(sigmas: try Self.numbers(sigmas, flag: "--sigmas"), on: noiseSchedule) }
+        if let timesteps {
+            return try StepSchedule.grid(timesteps: try Self.numbers(timesteps, flag: "--timesteps"), final: final, on: noiseSchedule)
+        }
+        let name = self.schedule ?? defaultSpacing(config)
+        guard let spacing = StepSpacing(name: name) else {
+            throw CLIError("unknown step schedule '\(name)' (known: \(StepSpacing.names.joined(separator: ", ")))")
+        }
+        guard steps >= 1 else { throw CLIError("--steps must be at least 1, got \(steps)") }
+        return try StepSchedule(spacing: spacing, steps: steps, sigmaMin: sigmaMin, sigmaMax: sigmaMax, final: final,
+                                stepsOffset: config?.stepsOffset ?? 0).grid(on: noiseSchedule)
+    }
+
+    static func numbers(_ text: String, flag: String) throws -> [Double] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        return try parts.map {
+            guard let value = Double($0), value.isFinite else { throw CLIError("\(flag): '\($0)' is not a number") }
+            return value
+        }
+    }
+
+    private func initialNoiseTensor(for model: GaussianMixture) throws -> SampleTensor {
+        let shape = model.sampleShape
+        if let initialNoise {
+            if count != nil { throw CLIError("give either --count or --initial-noise, not both") }
+            let array = try NPYArray(contentsOf: URL(fileURLWithPath: initialNoise))
+            let fitsFlat = array.shape.count == 2 && array.shape[1] == model.dimension
+            let fitsShaped = array.shape.count == shape.count + 1 && Array(array.shape.dropFirst()) == shape
+            guard (fitsFlat || fitsShaped), array.shape[0] >= 1 else {
+                throw CLIError("initial noise '\(initialNoise)' has shape \(array.shape); the model needs [B, \(model.dimension)] or [B, \(shape.map(String.init).joined(separator: ", "))]")
+            }
+            let values = array.float32Values
+            guard values.allSatisfy(\.isFinite) else { throw CLIError("initial noise '\(initialNoise)' contains NaN or Inf") }
+            return SampleTensor(shape: [array.shape[0]] + shape, scalars: values)
+        }
+        let batch = count ?? (model.dimension == 2 ? 512 : 16)
+        guard batch >= 1, batch <= 1_000_000 else { throw CLIError("--count must be between 1 and 1000000, got \(batch)") }
+        return SeededNoise(seed: seed).initialNoise(shape: [batch] + shape)
+    }
+
+    static func recordedNoise(_ path: String, batch shape: [Int]) throws -> RecordedNoise {
+        let array = try NPYArray(contentsOf: URL(fileURLWithPath: path))
+        let per = shape.reduce(1, *)
+        guard array.shape.count >= 2, array.shape[1] == shape[0], array.shape.dropFirst().reduce(1, *) == per else {
+            throw CLIError("step noise '\(path)' has shape \(array.shape); expected [draws, \(shape[0]), \(per / shape[0])]")
+        }
+        let values = array.float32Values
+        let draws = (0..<array.shape[0]).map { SampleTensor(shape: shape, scalars: Array(values[($0 * per)..<(($0 + 1) * per)])) }
+        return RecordedNoise(draws: draws)
+    }
+
+    private func sample<S: Solver>(_ solver: S, model: GaussianMixture, schedule: any NoiseSchedule, grid: TimeGrid,
+                                   x: SampleTensor, noise: any NoiseSource) throws -> (SampleTensor, Int) {
+        let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x, noise: noise)
+        let progress = Progress(enabled: isatty(STDERR_FILENO) != 0)
+        while let step = try run.advance() {
+            progress.show(step, sigma: schedule.displaySigma(step.to))
+        }
+        progress.finish()
+        return (run.sample, run.evaluations)
+    }
+}
+
+/// A one-line progress display on standard error, shown only on a terminal.
+struct Progress {
+    let enabled: Bool
+    func show(_ step: StepReport, sigma: Double) {
+        guard enabled else { return }
+        let line = "\rstep \(step.index + 1)/\(step.count)  sigma \(String(format: "%.4g", sigma))  nfe \(step.evaluations)   "
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+    func finish() {
+        if enabled { FileHandle.standardError.write(Data("\n".utf8)) }
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) * 1e-18
+    }
+}

@@ -1,0 +1,91 @@
+/// A trained (or exact) diffusion model: a function of a noisy batch and a noise level.
+///
+/// A model states what it predicts (``parameterization``); ``Denoiser`` turns that into the
+/// data and noise predictions solvers use. Models receive the full ``NoiseLevel``, so a
+/// discrete-time network can read the fractional training timestep `t` and an exact model can
+/// use `α` and `σ` directly.
+public protocol DiffusionModel: Sendable {
+    /// The shape of one sample, for example `[2]` or `[1, 8, 8]`.
+    var sampleShape: [Int] { get }
+    /// What ``predict(_:at:into:)`` writes.
+    var parameterization: Parameterization { get }
+    /// A short description for reports.
+    var name: String { get }
+    /// Writes the model's prediction for the batch `x` at `level` into `output` (same shape as `x`).
+    func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws
+}
+
+/// Both predictions of a model at one point: `x = α·data + σ·noise`.
+public struct ModelPrediction: Sendable, Equatable {
+    /// `x̂₀`, the denoised estimate.
+    public var data: SampleTensor
+    /// `ε̂`, the noise estimate.
+    public var noise: SampleTensor
+
+    /// Zero-filled buffers shaped like `like`.
+    public init(like: SampleTensor) {
+        data = SampleTensor(zeros: like.shape)
+        noise = SampleTensor(zeros: like.shape)
+    }
+}
+
+/// Evaluates a model for solvers: converts its output to `(x̂₀, ε̂)`, counts evaluations (NFE),
+/// and reports a non-finite output with the step and noise level where it appeared.
+///
+/// A reference type, so that a solver and the driver that owns it see one evaluation count.
+public final class Denoiser {
+    /// The model being sampled.
+    public let model: any DiffusionModel
+    /// The number of model evaluations so far (the NFE).
+    public private(set) var evaluations = 0
+    /// The step (0-based) that the next evaluations belong to; set by the sampling loop so
+    /// errors can name it.
+    public var currentStep = 0
+    /// The schedule, used to state noise levels in errors in the user's sigma.
+    public let schedule: any NoiseSchedule
+    private var raw: SampleTensor
+
+    public init(model: any DiffusionModel, schedule: any NoiseSchedule) {
+        self.model = model
+        self.schedule = schedule
+        self.raw = SampleTensor(zeros: [1] + model.sampleShape)
+    }
+
+    /// Evaluates the model at `x` and `level` and writes both predictions into `prediction`.
+    ///
+    /// - Throws: ``SamplingError/nonFiniteModelOutput(step:t:sigma:)`` when the output (or the data
+    ///   prediction derived from it) contains NaN or infinity, or whatever the model throws.
+    public func predict(_ x: SampleTensor, at level: NoiseLevel, into prediction: inout ModelPrediction) throws {
+        if raw.shape != x.shape { raw = SampleTensor(zeros: x.shape) }
+        try model.predict(x, at: level, into: &raw)
+        evaluations += 1
+        guard raw.isFinite else {
+            throw SamplingError.nonFiniteModelOutput(step: currentStep, t: level.t, sigma: schedule.displaySigma(level))
+        }
+        model.parameterization.convert(output: raw, at: x, level: level, data: &prediction.data, noise: &prediction.noise)
+        guard prediction.data.isFinite else {
+            throw SamplingError.nonFiniteModelOutput(step: currentStep, t: level.t, sigma: schedule.displaySigma(level))
+        }
+    }
+}
+
+/// Errors raised while sampling, each one line.
+public enum SamplingError: Error, CustomStringConvertible, Equatable, Sendable {
+    /// The model returned NaN or infinity.
+    case nonFiniteModelOutput(step: Int, t: Double, sigma: Double)
+    /// The initial state does not fit the model.
+    case shapeMismatch(expected: [Int], got: [Int])
+    /// A configuration the solver cannot run.
+    case invalidConfiguration(String)
+
+    public var description: String {
+        switch self {
+        case let .nonFiniteModelOutput(step, t, sigma):
+            return "model output contains NaN or Inf at step \(step + 1) (t = \(t), sigma = \(sigma))"
+        case let .shapeMismatch(expected, got):
+            return "initial sample shape \(got) does not fit the model's sample shape \(expected)"
+        case let .invalidConfiguration(message):
+            return message
+        }
+    }
+}

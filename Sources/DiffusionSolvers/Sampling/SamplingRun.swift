@@ -1,0 +1,83 @@
+/// One sampling run, advanced a step at a time by the caller.
+///
+/// ```swift
+/// let run = try SamplingRun(model: model, schedule: schedule, solver: DPMSolverPlusPlus(),
+///                           grid: grid, initialSample: x)
+/// while let step = try run.advance() {
+///     print("step \(step.index + 1)/\(step.count)")   // progress; break out to cancel
+/// }
+/// let samples = run.sample
+/// ```
+/// The caller owns the loop, so progress reports, previews (``denoised``) and cancellation
+/// need no callbacks.
+public final class SamplingRun<S: Solver> {
+    public let solver: S
+    public let grid: TimeGrid
+    public let denoiser: Denoiser
+    /// The current sample: the initial sample before the first step, the result after the last.
+    public private(set) var sample: SampleTensor
+    /// The number of steps taken.
+    public private(set) var stepsTaken = 0
+    private var state: S.State
+    private let context: SolverContext
+
+    /// Prepares a run from `initialSample`, which is the state at `grid[0]` in the model's
+    /// coordinates (`x = α·x₀ + σ·ε`).
+    public init(model: any DiffusionModel, schedule: any NoiseSchedule, solver: S, grid: TimeGrid,
+                initialSample: SampleTensor, noise: (any NoiseSource)? = nil) throws {
+        guard initialSample.sampleShape.reduce(1, *) == model.sampleShape.reduce(1, *), initialSample.batchSize > 0 else {
+            throw SamplingError.shapeMismatch(expected: model.sampleShape, got: initialSample.sampleShape)
+        }
+        self.solver = solver
+        self.grid = grid
+        self.denoiser = Denoiser(model: model, schedule: schedule)
+        self.sample = initialSample
+        self.state = solver.makeState(for: initialSample, grid: grid)
+        self.context = SolverContext(grid: grid, denoiser: denoiser, noise: noise, frame: schedule.frame)
+    }
+
+    /// Whether every step has been taken.
+    public var isFinished: Bool { stepsTaken == grid.steps }
+    /// The model evaluations so far.
+    public var evaluations: Int { denoiser.evaluations }
+    /// The solver's latest clean estimate `x̂₀` (zeros before the first step).
+    public var denoised: SampleTensor { state.denoised }
+
+    /// Takes the next step; returns `nil` when the run is finished.
+    @discardableResult
+    public func advance() throws -> StepReport? {
+        guard !isFinished else { return nil }
+        let i = stepsTaken
+        try solver.step(i, x: &sample, state: &state, context: context)
+        stepsTaken += 1
+        return StepReport(index: i, count: grid.steps, from: grid[i], to: grid[i + 1], evaluations: denoiser.evaluations)
+    }
+
+    /// Runs the remaining steps and returns the final sample.
+    public func finish() throws -> SampleTensor {
+        while try advance() != nil {}
+        return sample
+    }
+}
+
+/// What one step did.
+public struct StepReport: Sendable, Equatable {
+    /// The step's index, from 0.
+    public var index: Int
+    /// The number of steps in the run.
+    public var count: Int
+    public var from: NoiseLevel
+    public var to: NoiseLevel
+    /// Model evaluations so far in the run.
+    public var evaluations: Int
+}
+
+extension SampleTensor {
+    /// Initial noise for a run starting at `level`: standard-normal draws scaled by the
+    /// schedule's prior standard deviation there (`σ_max` for VE, 1 for VP and flow).
+    public static func initialSample(noise: SampleTensor, schedule: any NoiseSchedule, level: NoiseLevel) -> SampleTensor {
+        var x = noise
+        x.scale(by: schedule.priorScale(at: level))
+        return x
+    }
+}

@@ -1,0 +1,61 @@
+import RealModule
+
+/// DDIM, the denoising diffusion implicit model sampler (Song, Meng & Ermon 2021, "Denoising
+/// Diffusion Implicit Models", Eq. 12), for any schedule.
+///
+/// With the model's predictions `(x̂₀, ε̂)` at `(α, σ)`, one step to `(α′, σ′)` is
+/// ```
+/// c  = η · σ′ · √(1 − e^{2(λ − λ′)})
+/// x′ = α′·x̂₀ + √(σ′² − c²)·ε̂ + c·z,     z ~ N(0, I)
+/// ```
+/// For VP schedules `c` is DDIM's `σ_t(η) = η·√((1−ᾱ′)/(1−ᾱ))·√(1 − ᾱ/ᾱ′)`; in general it is `η`
+/// times the DDPM posterior standard deviation, so `η = 1` is ancestral sampling (k-diffusion's
+/// `get_ancestral_step` in the VE frame). `η = 0` is deterministic and first order; it is the
+/// exact solution of the probability-flow ODE when `x̂₀` is constant over the step.
+///
+/// NFE per step: 1. Matches diffusers' `DDIMScheduler` (`clip_sample=False`) on the same grid.
+public struct DDIM: Solver {
+    public struct State: SolverState {
+        var prediction: ModelPrediction
+        var noise: SampleTensor?
+        public var denoised: SampleTensor { prediction.data }
+    }
+
+    /// The amount of fresh noise, from 0 (deterministic) to 1 (ancestral).
+    public let eta: Double
+
+    public init(eta: Double = 0) { self.eta = eta }
+
+    public var name: String { "ddim" }
+    public var order: Int { 1 }
+    public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
+
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
+        State(prediction: ModelPrediction(like: x), noise: eta > 0 ? SampleTensor(zeros: x.shape) : nil)
+    }
+
+    /// The standard deviation of the fresh noise for a step from `from` to `to`.
+    public func noiseScale(from: NoiseLevel, to: NoiseLevel) -> Double {
+        guard eta > 0, !to.isClean else { return 0 }
+        let c = eta * to.sigma * (-Double.expMinusOne(2 * (from.lambda - to.lambda))).squareRoot()
+        return Swift.min(c, to.sigma)
+    }
+
+    public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
+        let from = context.grid[step], to = context.grid[step + 1]
+        try context.predict(x, at: from, step: step, into: &state.prediction)
+        let c = noiseScale(from: from, to: to)
+        let direction = (Swift.max(to.sigma * to.sigma - c * c, 0)).squareRoot()
+        if c > 0, var z = state.noise {
+            state.noise = nil  // keep `z` uniquely referenced while it is filled
+            guard let source = context.noise else {
+                throw SamplingError.invalidConfiguration("ddim with eta > 0 needs a noise source (a seed or recorded step noise)")
+            }
+            try source.fill(&z, step: step)
+            x.set((to.alpha, state.prediction.data), (direction, state.prediction.noise), (c, z))
+            state.noise = z
+        } else {
+            x.set((to.alpha, state.prediction.data), (direction, state.prediction.noise))
+        }
+    }
+}

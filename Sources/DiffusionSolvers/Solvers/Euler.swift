@@ -1,0 +1,58 @@
+/// Euler's method on the probability-flow ODE (Karras et al. 2022, "Elucidating the Design Space
+/// of Diffusion-Based Generative Models", Algorithm 1 without the Heun correction).
+///
+/// In the schedule's ``ODEFrame`` `(τ, y = x/s)` the ODE is `dy/dτ = d = ε̂ + a′·x̂₀`
+/// (`a′ = 0` in the VE frame, where `d = (x̃ − D)/σ̃` as in k-diffusion's `to_d`; `a′ = −1` for
+/// rectified flow, where `d` is the flow velocity). One step:
+/// ```
+/// x′ = (s′/s)·x + s′·(τ′ − τ)·d
+/// ```
+/// NFE per step: 1. First order. In exact arithmetic this is DDIM with `η = 0`.
+/// Matches k-diffusion's `sample_euler` and diffusers' `EulerDiscreteScheduler`.
+public struct Euler: Solver {
+    public init() {}
+
+    public var name: String { "euler" }
+    public var order: Int { 1 }
+    public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> SingleStageState { SingleStageState(like: x) }
+
+    public func step(_ step: Int, x: inout SampleTensor, state: inout SingleStageState, context: SolverContext) throws {
+        let from = context.grid[step], to = context.grid[step + 1]
+        try context.predict(x, at: from, step: step, into: &state.prediction)
+        if to.isClean {
+            x.assign(state.prediction.data)
+            return
+        }
+        FrameStep.euler(&x, from: from, to: to, frame: context.frame, prediction: state.prediction)
+    }
+}
+
+/// The Euler update in an ``ODEFrame``, shared by the Euler-type solvers.
+enum FrameStep {
+    /// `x ← (s′/s)·x + s′·(τ′ − τ)·(ε̂ + a′·x̂₀)`.
+    static func euler(_ x: inout SampleTensor, from: NoiseLevel, to: NoiseLevel, frame: ODEFrame, prediction: ModelPrediction) {
+        let ratio = frame.scale(to) / frame.scale(from)
+        let h = frame.scale(to) * (frame.tau(to) - frame.tau(from))
+        let slope = frame.dataSlope
+        if slope == 0 {
+            x.update(scale: ratio, (h, prediction.noise))
+        } else {
+            x.update(scale: ratio, (h, prediction.noise), (h * slope, prediction.data))
+        }
+    }
+
+    /// The same step written to `out`, leaving `x` unchanged.
+    static func euler(into out: inout SampleTensor, from x: SampleTensor, levels: (NoiseLevel, NoiseLevel),
+                      frame: ODEFrame, prediction: ModelPrediction) {
+        let (from, to) = levels
+        let ratio = frame.scale(to) / frame.scale(from)
+        let h = frame.scale(to) * (frame.tau(to) - frame.tau(from))
+        let slope = frame.dataSlope
+        if slope == 0 {
+            out.set((ratio, x), (h, prediction.noise))
+        } else {
+            out.set((ratio, x), (h, prediction.noise), (h * slope, prediction.data))
+        }
+    }
+}

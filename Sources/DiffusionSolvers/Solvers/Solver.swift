@@ -1,0 +1,57 @@
+/// A method that advances a sample along a ``TimeGrid``, one step at a time.
+///
+/// A solver is an immutable configuration; everything that changes during a run (history of
+/// model outputs, buffers, the latest clean estimate) lives in its explicit ``State``, created
+/// by ``makeState(for:grid:)``. A solver never reads files, flags or prints: it sees the model
+/// only through the ``Denoiser`` in its ``SolverContext``.
+public protocol Solver: Sendable {
+    associatedtype State: SolverState
+
+    /// The name users know (k-diffusion / ComfyUI), for example `dpmpp_2m`.
+    var name: String { get }
+    /// The global order of accuracy: the endpoint error falls like `h^order`.
+    var order: Int { get }
+    /// The number of model evaluations a run over `grid` takes.
+    func evaluations(on grid: TimeGrid) -> Int
+    /// Fresh state for a run starting from `x` over `grid`; allocates the run's buffers.
+    func makeState(for x: SampleTensor, grid: TimeGrid) -> State
+    /// Advances `x` from `grid[step]` to `grid[step + 1]`.
+    func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws
+}
+
+/// What every solver state exposes to the sampling loop.
+public protocol SolverState {
+    /// The most recent clean estimate `x̂₀` (for previews).
+    var denoised: SampleTensor { get }
+}
+
+/// What a solver step may use besides the sample: the grid, the model and a noise source.
+public final class SolverContext {
+    public let grid: TimeGrid
+    public let denoiser: Denoiser
+    /// The source of fresh noise for stochastic steps; `nil` for deterministic runs.
+    public let noise: (any NoiseSource)?
+    /// The frame Euler-type solvers integrate in.
+    public let frame: ODEFrame
+
+    public init(grid: TimeGrid, denoiser: Denoiser, noise: (any NoiseSource)?, frame: ODEFrame) {
+        self.grid = grid
+        self.denoiser = denoiser
+        self.noise = noise
+        self.frame = frame
+    }
+
+    /// Evaluates the model for `step` at `level`.
+    @inlinable
+    public func predict(_ x: SampleTensor, at level: NoiseLevel, step: Int, into prediction: inout ModelPrediction) throws {
+        denoiser.currentStep = step
+        try denoiser.predict(x, at: level, into: &prediction)
+    }
+}
+
+/// The state of a solver that keeps only the latest model prediction.
+public struct SingleStageState: SolverState {
+    public var prediction: ModelPrediction
+    public var denoised: SampleTensor { prediction.data }
+    public init(like x: SampleTensor) { prediction = ModelPrediction(like: x) }
+}

@@ -1,0 +1,129 @@
+/// Fused element-wise linear combinations, the only arithmetic a solver step needs.
+///
+/// Every update rule in this library has the form
+/// ```
+/// x ← c₀·x + c₁·y₁ + c₂·y₂ + … + cₙ·yₙ
+/// ```
+/// with scalar coefficients computed in `Double` from the noise schedule. Doing the whole
+/// combination in one pass reads each operand once and writes `x` once, which is what makes a
+/// solver step cost about as much as a copy of the state (see the benchmark in `Benchmarks/`).
+/// The fixed-arity overloads allocate nothing when the destination is uniquely referenced;
+/// the array-taking overload allocates only its argument list.
+extension SampleTensor {
+    /// One scaled operand of a linear combination.
+    public typealias Term = (coefficient: Double, tensor: SampleTensor)
+
+    @inline(__always)
+    private static func check(_ out: Int, _ term: Term) {
+        precondition(term.tensor.count == out, "linear combination: operand shape \(term.tensor.shape) does not match")
+    }
+
+    /// `self = scale·self + c₁·y₁`.
+    public mutating func update(scale: Double, _ t1: Term) {
+        Self.check(count, t1)
+        let s = Float(scale), c1 = Float(t1.coefficient)
+        scalars.withUnsafeMutableBufferPointer { out in
+            t1.tensor.scalars.withUnsafeBufferPointer { y1 in
+                for i in 0..<out.count { out[i] = s * out[i] + c1 * y1[i] }
+            }
+        }
+    }
+
+    /// `self = scale·self + c₁·y₁ + c₂·y₂`.
+    public mutating func update(scale: Double, _ t1: Term, _ t2: Term) {
+        Self.check(count, t1); Self.check(count, t2)
+        let s = Float(scale), c1 = Float(t1.coefficient), c2 = Float(t2.coefficient)
+        scalars.withUnsafeMutableBufferPointer { out in
+            t1.tensor.scalars.withUnsafeBufferPointer { y1 in
+                t2.tensor.scalars.withUnsafeBufferPointer { y2 in
+                    for i in 0..<out.count { out[i] = s * out[i] + c1 * y1[i] + c2 * y2[i] }
+                }
+            }
+        }
+    }
+
+    /// `self = scale·self + c₁·y₁ + c₂·y₂ + c₃·y₃`.
+    public mutating func update(scale: Double, _ t1: Term, _ t2: Term, _ t3: Term) {
+        Self.check(count, t1); Self.check(count, t2); Self.check(count, t3)
+        let s = Float(scale), c1 = Float(t1.coefficient), c2 = Float(t2.coefficient), c3 = Float(t3.coefficient)
+        scalars.withUnsafeMutableBufferPointer { out in
+            t1.tensor.scalars.withUnsafeBufferPointer { y1 in
+                t2.tensor.scalars.withUnsafeBufferPointer { y2 in
+                    t3.tensor.scalars.withUnsafeBufferPointer { y3 in
+                        for i in 0..<out.count { out[i] = s * out[i] + c1 * y1[i] + c2 * y2[i] + c3 * y3[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `self = scale·self + c₁·y₁ + … + c₄·y₄`.
+    public mutating func update(scale: Double, _ t1: Term, _ t2: Term, _ t3: Term, _ t4: Term) {
+        Self.check(count, t1); Self.check(count, t2); Self.check(count, t3); Self.check(count, t4)
+        let s = Float(scale), c1 = Float(t1.coefficient), c2 = Float(t2.coefficient)
+        let c3 = Float(t3.coefficient), c4 = Float(t4.coefficient)
+        scalars.withUnsafeMutableBufferPointer { out in
+            t1.tensor.scalars.withUnsafeBufferPointer { y1 in
+                t2.tensor.scalars.withUnsafeBufferPointer { y2 in
+                    t3.tensor.scalars.withUnsafeBufferPointer { y3 in
+                        t4.tensor.scalars.withUnsafeBufferPointer { y4 in
+                            for i in 0..<out.count {
+                                out[i] = s * out[i] + c1 * y1[i] + c2 * y2[i] + c3 * y3[i] + c4 * y4[i]
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `self = c₁·y₁ + c₂·y₂` (the old contents of `self` are not read, so they may be anything).
+    public mutating func set(_ t1: Term, _ t2: Term) {
+        Self.check(count, t1); Self.check(count, t2)
+        let c1 = Float(t1.coefficient), c2 = Float(t2.coefficient)
+        scalars.withUnsafeMutableBufferPointer { out in
+            t1.tensor.scalars.withUnsafeBufferPointer { y1 in
+                t2.tensor.scalars.withUnsafeBufferPointer { y2 in
+                    for i in 0..<out.count { out[i] = c1 * y1[i] + c2 * y2[i] }
+                }
+            }
+        }
+    }
+
+    /// `self = c₁·y₁ + c₂·y₂ + c₃·y₃` (the old contents of `self` are not read).
+    public mutating func set(_ t1: Term, _ t2: Term, _ t3: Term) {
+        Self.check(count, t1); Self.check(count, t2); Self.check(count, t3)
+        let c1 = Float(t1.coefficient), c2 = Float(t2.coefficient), c3 = Float(t3.coefficient)
+        scalars.withUnsafeMutableBufferPointer { out in
+            t1.tensor.scalars.withUnsafeBufferPointer { y1 in
+                t2.tensor.scalars.withUnsafeBufferPointer { y2 in
+                    t3.tensor.scalars.withUnsafeBufferPointer { y3 in
+                        for i in 0..<out.count { out[i] = c1 * y1[i] + c2 * y2[i] + c3 * y3[i] }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `self = scale·self + Σ cᵢ·yᵢ` for any number of terms.
+    ///
+    /// Applies the terms four at a time through the fixed-arity kernels, so memory traffic stays
+    /// close to one pass for up to four terms. Allocates only the `terms` array itself.
+    public mutating func update(scale: Double, terms: [Term]) {
+        var scale = scale
+        var rest = terms[...]
+        if rest.isEmpty { self.scale(by: scale); return }
+        while !rest.isEmpty {
+            switch rest.count {
+            case 1: update(scale: scale, rest[rest.startIndex])
+            case 2: update(scale: scale, rest[rest.startIndex], rest[rest.startIndex + 1])
+            case 3: update(scale: scale, rest[rest.startIndex], rest[rest.startIndex + 1], rest[rest.startIndex + 2])
+            default:
+                update(scale: scale, rest[rest.startIndex], rest[rest.startIndex + 1],
+                       rest[rest.startIndex + 2], rest[rest.startIndex + 3])
+            }
+            rest = rest.dropFirst(4)
+            scale = 1
+        }
+    }
+}

@@ -1,0 +1,3 @@
+import DiffuseCLI
+
+Diffuse.main()

@@ -1,0 +1,98 @@
+import Testing
+import DiffusionSolvers
+import DiffusionTestSupport
+
+@Suite("Solver basics")
+struct SolverBasicsTests {
+    static let schedules: [any NoiseSchedule] = [
+        try! DiscreteVPSchedule(), ContinuousVPSchedule.linear(), ContinuousVPSchedule.cosine, VESchedule(), RectifiedFlowSchedule(),
+    ]
+
+    func run<S: Solver>(_ solver: S, schedule: any NoiseSchedule, spacing: StepSpacing = .karras(rho: 7), steps: Int = 10,
+                        final: FinalNoise = .zero, noise: (any NoiseSource)? = nil) throws -> (SampleTensor, SamplingRun<S>) {
+        let model = TestModels.mixture2D()
+        let grid = try StepSchedule(spacing: spacing, steps: steps, final: final).grid(on: schedule)
+        let x = SampleTensor.initialSample(noise: TestModels.noise([32, 2]), schedule: schedule, level: grid[0])
+        let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x, noise: noise)
+        return (try run.finish(), run)
+    }
+
+    @Test("Euler equals DDIM (eta = 0) on every schedule")
+    func eulerIsDDIM() throws {
+        for schedule in Self.schedules {
+            let (euler, _) = try run(Euler(), schedule: schedule, final: .minimum)
+            let (ddim, _) = try run(DDIM(), schedule: schedule, final: .minimum)
+            let difference = Compare.relativeRMS(euler, ddim.scalars.map(Double.init))
+            #expect(difference < 1e-5, "\(schedule.name): \(difference)")
+        }
+    }
+
+    @Test("every solver reaches sigma = 0 with finite output and counts its evaluations")
+    func finalStepToZero() throws {
+        for schedule in Self.schedules {
+            for steps in [1, 2, 5] {
+                let (ddim, r1) = try run(DDIM(), schedule: schedule, steps: steps)
+                let (euler, r2) = try run(Euler(), schedule: schedule, steps: steps)
+                let (heun, r3) = try run(Heun(), schedule: schedule, steps: steps)
+                let (ddimEta, r4) = try run(DDIM(eta: 1), schedule: schedule, steps: steps, noise: SeededNoise(seed: 4))
+                for out in [ddim, euler, heun, ddimEta] { #expect(out.isFinite, "\(schedule.name), \(steps) steps") }
+                #expect(r1.evaluations == steps && r2.evaluations == steps && r4.evaluations == steps)
+                #expect(r3.evaluations == 2 * steps - 1)
+                #expect(r3.evaluations == Heun().evaluations(on: r3.grid))
+            }
+        }
+    }
+
+    @Test("the step to sigma = 0 returns the model's clean estimate")
+    func lastStepIsDenoised() throws {
+        let schedule = VESchedule()
+        let model = TestModels.mixture2D()
+        let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 4).grid(on: schedule)
+        let x = SampleTensor.initialSample(noise: TestModels.noise([8, 2]), schedule: schedule, level: grid[0])
+        let run = try SamplingRun(model: model, schedule: schedule, solver: Euler(), grid: grid, initialSample: x)
+        for _ in 0..<3 { try run.advance() }
+        var expected = SampleTensor(zeros: x.shape)
+        try model.predict(run.sample, at: grid[3], into: &expected)
+        #expect(try run.finish() == expected)
+    }
+
+    @Test("stochastic DDIM is reproducible from a seed and differs across seeds")
+    func ddimSeeded() throws {
+        let schedule = try DiscreteVPSchedule()
+        let (a, _) = try run(DDIM(eta: 0.7), schedule: schedule, spacing: .trailing, noise: SeededNoise(seed: 11))
+        let (b, _) = try run(DDIM(eta: 0.7), schedule: schedule, spacing: .trailing, noise: SeededNoise(seed: 11))
+        let (c, _) = try run(DDIM(eta: 0.7), schedule: schedule, spacing: .trailing, noise: SeededNoise(seed: 12))
+        #expect(a == b)
+        #expect(a != c)
+    }
+
+    @Test("stochastic DDIM without a noise source is an error, not a trap")
+    func ddimWithoutNoise() throws {
+        #expect(throws: SamplingError.self) { _ = try run(DDIM(eta: 0.5), schedule: VESchedule()) }
+    }
+
+    @Test("a model that returns NaN is reported with the step and noise level")
+    func nanReported() throws {
+        struct Broken: DiffusionModel {
+            var sampleShape: [Int] { [2] }
+            var parameterization: Parameterization { .noise }
+            var name: String { "broken" }
+            func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {
+                for i in output.scalars.indices { output.scalars[i] = level.sigma < 0.5 ? .nan : 0 }
+            }
+        }
+        let schedule = VESchedule()
+        let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 10).grid(on: schedule)
+        let run = try SamplingRun(model: Broken(), schedule: schedule, solver: Heun(), grid: grid,
+                                  initialSample: TestModels.noise([2, 2]))
+        do {
+            _ = try run.finish()
+            Issue.record("expected an error")
+        } catch let error as SamplingError {
+            guard case let .nonFiniteModelOutput(step, _, sigma) = error else { Issue.record("wrong error \(error)"); return }
+            #expect(sigma < 0.5 && grid[step].sigma >= 0.5 || grid[step + 1].sigma < 0.5)
+            #expect(!error.description.contains("\n"))
+            #expect(error.description.contains("step \(step + 1)"))
+        }
+    }
+}
