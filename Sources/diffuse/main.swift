@@ -1,3 +1,4 @@
 import DiffuseCLI
+import Foundation
 
-Diffuse.main()
+exit(Diffuse.execute(Array(CommandLine.arguments.dropFirst())))

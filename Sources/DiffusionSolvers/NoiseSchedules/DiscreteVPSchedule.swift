@@ -109,7 +109,12 @@ public struct DiscreteVPSchedule: NoiseSchedule, Equatable {
 
     public func time(lambda: Double) -> Double {
         if lambda == .infinity { return -1 }
-        let target = Double.exp(-lambda)
+        return time(sigma: Double.exp(-lambda))
+    }
+
+    /// The time whose k-diffusion sigma `σ̃` equals `sigma`, by inverting the interpolation.
+    public func time(sigma target: Double) -> Double {
+        if target <= 0 { return -1 }
         if target <= sigmas[0] { return target / sigmas[0] - 1 }
         // Binary search for the segment [i, i+1] with sigmas[i] <= target < sigmas[i+1].
         var lo = 0, hi = trainingSteps - 1

@@ -29,6 +29,9 @@ public protocol NoiseSchedule: Sendable {
     func lambda(at t: Double) -> Double
     /// The inverse of `λ(t)`: the time at which the half log-SNR equals `lambda`.
     func time(lambda: Double) -> Double
+    /// The time at which the frame time (the user-facing sigma, see ``ODEFrame``) equals `sigma`.
+    /// The default goes through `λ`; schedules override it where a direct inverse is exact.
+    func time(sigma: Double) -> Double
     /// The standard deviation of the prior that initial noise is scaled by at `level`:
     /// `σ_max` for VE, 1 for VP and rectified flow.
     func priorScale(at level: NoiseLevel) -> Double
@@ -47,6 +50,7 @@ extension NoiseSchedule {
     }
     public var trainingTimesteps: Int? { nil }
     public var cleanTime: Double { 0 }
+    public func time(sigma: Double) -> Double { time(lambda: frame.lambda(tau: sigma)) }
 
     /// The noise level at time `t`.
     public func level(at t: Double) -> NoiseLevel {
@@ -62,7 +66,7 @@ extension NoiseSchedule {
     /// ``cleanLevel``.
     public func level(sigma: Double) -> NoiseLevel {
         if sigma == 0 { return cleanLevel }
-        return level(at: time(lambda: frame.lambda(tau: sigma)))
+        return level(at: time(sigma: sigma))
     }
 
     /// The user-facing noise level of `level`: `σ/α` in the VE frame, `t` in the flow frame.

@@ -20,6 +20,7 @@ public struct VESchedule: NoiseSchedule, Equatable {
     public func sigma(at t: Double) -> Double { Swift.max(t, 0) }
     public func lambda(at t: Double) -> Double { t <= 0 ? .infinity : -.log(t) }
     public func time(lambda: Double) -> Double { .exp(-lambda) }
+    public func time(sigma: Double) -> Double { sigma }
     public func priorScale(at level: NoiseLevel) -> Double { level.sigma }
 }
 
@@ -47,5 +48,6 @@ public struct RectifiedFlowSchedule: NoiseSchedule, Equatable {
         if lambda >= 0 { let e = Double.exp(-lambda); return e / (1 + e) }
         return 1 / (1 + .exp(lambda))
     }
+    public func time(sigma: Double) -> Double { sigma }
     public func priorScale(at level: NoiseLevel) -> Double { level.alpha + level.sigma }
 }

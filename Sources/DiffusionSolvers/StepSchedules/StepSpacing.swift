@@ -180,6 +180,9 @@ public struct StepSchedule: Sendable, Equatable {
             }
         } else {
             let count = final == .zero ? steps : steps + 1
+            if spacing == .logSNR && !schedule.level(at: range.upperBound).lambda.isFinite && sigmaMax == nil {
+                throw ScheduleError("logsnr spacing needs a finite log-SNR at the start; with a flow schedule give --sigma-max below 1")
+            }
             let top = sigmaMax.map { schedule.level(sigma: $0) } ?? schedule.level(at: range.upperBound)
             let bottom = sigmaMin.map { schedule.level(sigma: $0) } ?? schedule.level(at: range.lowerBound)
             levels = Self.continuousPoints(spacing, count: count, top: top, bottom: bottom, hi: hiSigma, lo: loSigma,

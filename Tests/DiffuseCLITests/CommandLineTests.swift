@@ -1,0 +1,138 @@
+import Testing
+import Foundation
+import DiffusionSolvers
+import DiffusionTestSupport
+
+/// Runs the built `diffuse` binary, as a user would.
+struct Diffuse {
+    static let binary: URL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        .deletingLastPathComponent().appendingPathComponent("diffuse")
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        let errData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+}
+
+func temporaryDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("diffuse-cli-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
+}
+
+@Suite("diffuse sample, end to end")
+struct CommandLineTests {
+    @Test("the README's default run writes a PNG of the built-in model and prints a summary")
+    func defaultRun() throws {
+        let dir = try temporaryDirectory()
+        let png = dir.appendingPathComponent("samples.png").path
+        let result = try Diffuse.run(["sample", "--output", png])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("glyphs-8x8") && result.stdout.contains("model evaluations"))
+        let image = try PNGDecoder.decode(contentsOf: URL(fileURLWithPath: png))
+        #expect(image.width > 100 && image.height > 100)
+    }
+
+    @Test("npy output and the JSON report describe the run", arguments: ["ddim", "euler", "heun"])
+    func npyAndReport(solver: String) throws {
+        let dir = try temporaryDirectory()
+        let npy = dir.appendingPathComponent("out.npy"), report = dir.appendingPathComponent("report.json")
+        let result = try Diffuse.run(["sample", "--model", "mixture-2d", "--solver", solver, "--steps", "8", "--count", "5",
+                                      "--noise-schedule", "vp-linear", "--schedule", "logsnr",
+                                      "--output", npy.path, "--report", report.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let array = try NPYArray(contentsOf: npy)
+        #expect(array.shape == [5, 2])
+        #expect(array.float32Values.allSatisfy { $0.isFinite })
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as? [String: Any])
+        #expect(json["solver"] as? String == solver)
+        #expect(json["steps"] as? Int == 8)
+        #expect(json["nfe"] as? Int == (solver == "heun" ? 15 : 8))
+        #expect((json["sigmas"] as? [Double])?.count == 9)
+        #expect((json["timesteps"] as? [Double])?.count == 9)
+        #expect(json["wall_seconds"] as? Double != nil)
+        #expect(json["model"] as? String == "mixture-2d")
+    }
+
+    @Test("the same seed gives bit-identical output; --initial-noise reproduces a seeded run")
+    func determinism() throws {
+        let dir = try temporaryDirectory()
+        let a = dir.appendingPathComponent("a.npy").path, b = dir.appendingPathComponent("b.npy").path
+        let args = ["sample", "--model", "glyphs-8x8", "--solver", "ddim", "--eta", "0.5", "--steps", "6", "--count", "4", "--seed", "9"]
+        #expect(try Diffuse.run(args + ["--output", a]).status == 0)
+        #expect(try Diffuse.run(args + ["--output", b]).status == 0)
+        let dataA = try Data(contentsOf: URL(fileURLWithPath: a)), dataB = try Data(contentsOf: URL(fileURLWithPath: b))
+        #expect(dataA == dataB)
+
+        // Draw the seed's initial noise into a file and feed it back: same deterministic result.
+        let noise = SeededNoise(seed: 9).initialNoise(shape: [4, 64])
+        let noiseFile = dir.appendingPathComponent("noise.npy")
+        try NPYArray(shape: [4, 64], float32: noise.scalars).write(to: noiseFile)
+        let det = ["sample", "--model", "glyphs-8x8", "--solver", "heun", "--steps", "6"]
+        let c = dir.appendingPathComponent("c.npy").path, d = dir.appendingPathComponent("d.npy").path
+        #expect(try Diffuse.run(det + ["--seed", "9", "--count", "4", "--output", c]).status == 0)
+        #expect(try Diffuse.run(det + ["--initial-noise", noiseFile.path, "--output", d]).status == 0)
+        let arrayC = try NPYArray(contentsOf: URL(fileURLWithPath: c)), arrayD = try NPYArray(contentsOf: URL(fileURLWithPath: d))
+        #expect(arrayC == arrayD)
+    }
+
+    @Test("a diffusers scheduler_config.json with its own spacing, explicit sigmas and timesteps")
+    func schedulerConfigAndExplicitGrids() throws {
+        let dir = try temporaryDirectory()
+        let config = Fixtures.url("scheduler_config_sd.json").path
+        let out = dir.appendingPathComponent("o.npy").path, report = dir.appendingPathComponent("r.json").path
+        var result = try Diffuse.run(["sample", "--scheduler-config", config, "--solver", "ddim", "--steps", "10",
+                                      "--count", "2", "--output", out, "--report", report])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        // SD's config: DDIM leading spacing with steps_offset 1 → 901, 801, …, 1, then the final level.
+        #expect((json["timesteps"] as? [Double])?.prefix(3) == [901, 801, 701])
+        #expect(json["step_schedule"] as? String == "ddim-leading")
+
+        result = try Diffuse.run(["sample", "--model", "mixture-2d", "--sigmas", "80,10,1,0.1,0", "--count", "3", "--output", out,
+                                  "--report", report])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json2 = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        #expect(json2["sigmas"] as? [Double] == [80, 10, 1, 0.1, 0])
+        #expect(json2["nfe"] as? Int == 7)
+
+        result = try Diffuse.run(["sample", "--scheduler-config", config, "--timesteps", "999,500,100", "--solver", "euler",
+                                  "--count", "3", "--output", out])
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
+    @Test("every noise schedule and spacing runs from the command line")
+    func schedulesAndSpacings() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("o.npy").path
+        for schedule in ["vp-linear", "vp-cosine", "edm", "flow"] {
+            for spacing in ["karras", "exponential", "time-uniform", "logsnr", "time-quadratic"] {
+                for final in ["zero", "min"] {
+                    // logsnr cannot start at flow's pure noise (λ = −∞): it needs --sigma-max below 1.
+                    let extra = schedule == "flow" && spacing == "logsnr" ? ["--sigma-max", "0.99"] : []
+                    let r = try Diffuse.run(["sample", "--model", "mixture-2d", "--noise-schedule", schedule, "--schedule", spacing,
+                                             "--final-sigma", final, "--steps", "4", "--count", "2", "--output", out] + extra)
+                    #expect(r.status == 0, "\(schedule) \(spacing) \(final): \(r.stderr)")
+                }
+            }
+        }
+        let config = Fixtures.url("scheduler_config_sd.json").path
+        for spacing in StepSpacing.names {
+            let r = try Diffuse.run(["sample", "--scheduler-config", config, "--schedule", spacing, "--steps", "5",
+                                     "--count", "2", "--output", out])
+            #expect(r.status == 0, "\(spacing): \(r.stderr)")
+        }
+    }
+}
