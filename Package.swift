@@ -26,6 +26,8 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "diffuse", dependencies: ["DiffuseCLI"]),
+        // Throughput benchmarks, apart from the tests: `swift run -c release diffuse-benchmarks`.
+        .executableTarget(name: "diffuse-benchmarks", dependencies: ["DiffusionSolvers"], path: "Benchmarks/Sources/diffuse-benchmarks"),
         // Helpers shared by the test targets: fixture loading, tolerances, order fitting.
         .target(name: "DiffusionTestSupport", dependencies: ["DiffusionSolvers"], path: "Tests/DiffusionTestSupport"),
         .testTarget(

@@ -51,19 +51,21 @@ public final class Denoiser {
         self.raw = SampleTensor(zeros: [1] + model.sampleShape)
     }
 
-    /// Evaluates the model at `x` and `level` and writes both predictions into `prediction`.
+    /// Evaluates the model at `x` and `level` and writes the predictions into `prediction`.
     ///
-    /// - Throws: ``SamplingError/nonFiniteModelOutput(step:t:sigma:)`` when the output (or the data
-    ///   prediction derived from it) contains NaN or infinity, or whatever the model throws.
-    public func predict(_ x: SampleTensor, at level: NoiseLevel, into prediction: inout ModelPrediction) throws {
+    /// - Parameter needs: The predictions the caller reads; the others are not written, which
+    ///   saves a pass over memory.
+    /// - Throws: ``SamplingError/nonFiniteModelOutput(step:t:sigma:)`` when the predictions contain
+    ///   NaN or infinity (from the model, or from a parameterization that cannot be converted at this
+    ///   level), or whatever the model throws.
+    public func predict(_ x: SampleTensor, at level: NoiseLevel, into prediction: inout ModelPrediction,
+                        needs: PredictionNeeds = .both) throws {
         if raw.shape != x.shape { raw = SampleTensor(zeros: x.shape) }
         try model.predict(x, at: level, into: &raw)
         evaluations += 1
-        guard raw.isFinite else {
-            throw SamplingError.nonFiniteModelOutput(step: currentStep, t: level.t, sigma: schedule.displaySigma(level))
-        }
-        model.parameterization.convert(output: raw, at: x, level: level, data: &prediction.data, noise: &prediction.noise)
-        guard prediction.data.isFinite else {
+        let finite = model.parameterization.convert(output: raw, at: x, level: level, data: &prediction.data,
+                                                    noise: &prediction.noise, needs: needs)
+        guard finite else {
             throw SamplingError.nonFiniteModelOutput(step: currentStep, t: level.t, sigma: schedule.displaySigma(level))
         }
     }

@@ -28,26 +28,91 @@ public enum Parameterization: String, Sendable, CaseIterable {
         }
     }
 
-    /// Converts a model output `m` at `x` into the data and noise predictions, in one pass.
-    ///
-    /// `data` and `noise` must have the shape of `x`; they are overwritten.
-    public func convert(output m: SampleTensor, at x: SampleTensor, level: NoiseLevel,
-                        data: inout SampleTensor, noise: inout SampleTensor) {
+    /// The coefficients `(c₁, c₂, c₃, c₄)` with `x̂₀ = c₁·x + c₂·m` and `ε̂ = c₃·x + c₄·m`.
+    public func coefficients(at level: NoiseLevel) -> (Double, Double, Double, Double) {
         let a = level.alpha, s = level.sigma
-        // Each row: x̂₀ = c1·x + c2·m, ε̂ = c3·x + c4·m.
-        let (c1, c2, c3, c4): (Double, Double, Double, Double)
         switch self {
-        case .noise: (c1, c2, c3, c4) = (1 / a, -s / a, 0, 1)
-        case .data: (c1, c2, c3, c4) = (0, 1, 1 / s, -a / s)
+        case .noise: return (1 / a, -s / a, 0, 1)
+        case .data: return (0, 1, 1 / s, -a / s)
         case .velocity:
             let n = a * a + s * s
-            (c1, c2, c3, c4) = (a / n, -s / n, s / n, a / n)
+            return (a / n, -s / n, s / n, a / n)
         case .flowVelocity:
             let n = a + s
-            (c1, c2, c3, c4) = (1 / n, -s / n, 1 / n, a / n)
-        case .score: (c1, c2, c3, c4) = (1 / a, s * s / a, 0, -s)
+            return (1 / n, -s / n, 1 / n, a / n)
+        case .score: return (1 / a, s * s / a, 0, -s)
         }
-        data.set((c1, x), (c2, m))
-        noise.set((c3, x), (c4, m))
     }
+
+    /// Converts a model output `m` at `x` into the data and/or noise predictions in one pass over
+    /// memory, and reports whether every value written is finite.
+    ///
+    /// `data` and `noise` must have the shape of `x`; those named in `needs` are overwritten, the
+    /// others are left as they are.
+    @discardableResult
+    public func convert(output m: SampleTensor, at x: SampleTensor, level: NoiseLevel,
+                        data: inout SampleTensor, noise: inout SampleTensor, needs: PredictionNeeds = .both) -> Bool {
+        let (c1, c2, c3, c4) = coefficients(at: level)
+        let dataOK = !needs.contains(.data) || (c1.isFinite && c2.isFinite)
+        let noiseOK = !needs.contains(.noise) || (c3.isFinite && c4.isFinite)
+        guard dataOK, noiseOK else { return false }
+        precondition(m.count == x.count && data.count == x.count && noise.count == x.count, "convert: shapes differ")
+        let p = (Float(c1), Float(c2)), q = (Float(c3), Float(c4))
+        var finite = true
+        m.scalars.withUnsafeBufferPointer { mb in
+            x.scalars.withUnsafeBufferPointer { xb in
+                if needs == .both {
+                    data.scalars.withUnsafeMutableBufferPointer { db in
+                        noise.scalars.withUnsafeMutableBufferPointer { nb in
+                            finite = Self.affinePair(x: xb, m: mb, p, into: db, q, into: nb)
+                        }
+                    }
+                } else if needs == .data {
+                    data.scalars.withUnsafeMutableBufferPointer { db in finite = Self.affinePair(x: xb, m: mb, p, into: db, nil, into: nil) }
+                } else if needs == .noise {
+                    noise.scalars.withUnsafeMutableBufferPointer { nb in finite = Self.affinePair(x: xb, m: mb, q, into: nb, nil, into: nil) }
+                }
+            }
+        }
+        return finite
+    }
+
+    /// `d = p₁·x + p₂·m` (and `e = q₁·x + q₂·m` when `q` is given); returns whether every value
+    /// written is finite.
+    ///
+    /// The check ORs `(bits & 0x7F80_0000) + 0x0080_0000` over the values: the top bit is set
+    /// exactly when some exponent is all ones (NaN or infinity). Unlike a max or a float sum this
+    /// reduction vectorizes on baseline x86-64 and costs about a third of the pass.
+    @inline(__always)
+    private static func affinePair(x: UnsafeBufferPointer<Float>, m: UnsafeBufferPointer<Float>,
+                                   _ p: (Float, Float), into d: UnsafeMutableBufferPointer<Float>,
+                                   _ q: (Float, Float)?, into e: UnsafeMutableBufferPointer<Float>?) -> Bool {
+        var flags: UInt32 = 0
+        if let q, let e {
+            for i in 0..<x.count {
+                let dv = p.0 * x[i] + p.1 * m[i], ev = q.0 * x[i] + q.1 * m[i]
+                d[i] = dv
+                e[i] = ev
+                flags |= ((dv.bitPattern & 0x7F80_0000) &+ 0x0080_0000) | ((ev.bitPattern & 0x7F80_0000) &+ 0x0080_0000)
+            }
+        } else {
+            for i in 0..<x.count {
+                let dv = p.0 * x[i] + p.1 * m[i]
+                d[i] = dv
+                flags |= (dv.bitPattern & 0x7F80_0000) &+ 0x0080_0000
+            }
+        }
+        return flags & 0x8000_0000 == 0
+    }
+}
+
+/// Which of the two predictions a solver step reads.
+public struct PredictionNeeds: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+    /// The clean estimate `x̂₀`.
+    public static let data = PredictionNeeds(rawValue: 1)
+    /// The noise estimate `ε̂`.
+    public static let noise = PredictionNeeds(rawValue: 2)
+    public static let both: PredictionNeeds = [.data, .noise]
 }

@@ -23,8 +23,11 @@ public final class SamplingRun<S: Solver> {
 
     /// Prepares a run from `initialSample`, which is the state at `grid[0]` in the model's
     /// coordinates (`x = α·x₀ + σ·ε`).
+    ///
+    /// - Parameter previews: Keep ``denoised`` current at every step (costs a pass over memory per
+    ///   evaluation for solvers that do not otherwise need `x̂₀`).
     public init(model: any DiffusionModel, schedule: any NoiseSchedule, solver: S, grid: TimeGrid,
-                initialSample: SampleTensor, noise: (any NoiseSource)? = nil) throws {
+                initialSample: SampleTensor, noise: (any NoiseSource)? = nil, previews: Bool = false) throws {
         guard initialSample.sampleShape.reduce(1, *) == model.sampleShape.reduce(1, *), initialSample.batchSize > 0 else {
             throw SamplingError.shapeMismatch(expected: model.sampleShape, got: initialSample.sampleShape)
         }
@@ -33,14 +36,16 @@ public final class SamplingRun<S: Solver> {
         self.denoiser = Denoiser(model: model, schedule: schedule)
         self.sample = initialSample
         self.state = solver.makeState(for: initialSample, grid: grid)
-        self.context = SolverContext(grid: grid, denoiser: denoiser, noise: noise, frame: schedule.frame)
+        self.context = SolverContext(grid: grid, denoiser: denoiser, noise: noise, frame: schedule.frame,
+                                     alwaysNeeds: previews ? .data : [])
     }
 
     /// Whether every step has been taken.
     public var isFinished: Bool { stepsTaken == grid.steps }
     /// The model evaluations so far.
     public var evaluations: Int { denoiser.evaluations }
-    /// The solver's latest clean estimate `x̂₀` (zeros before the first step).
+    /// The solver's latest clean estimate `x̂₀` (zeros before the first step; current at every
+    /// step when the run was made with `previews: true`).
     public var denoised: SampleTensor { state.denoised }
 
     /// Takes the next step; returns `nil` when the run is finished.

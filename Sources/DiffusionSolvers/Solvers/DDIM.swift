@@ -13,6 +13,9 @@ import RealModule
 /// `get_ancestral_step` in the VE frame). `η = 0` is deterministic and first order; it is the
 /// exact solution of the probability-flow ODE when `x̂₀` is constant over the step.
 ///
+/// It is computed from `x̂₀` alone, with `ε̂ = (x − α·x̂₀)/σ` and `d = √(σ′² − c²)`:
+/// `x′ = (d/σ)·x + (α′ − d·α/σ)·x̂₀ + c·z` (DPM-Solver++'s first-order form, exact at `σ′ = 0`).
+///
 /// NFE per step: 1. Matches diffusers' `DDIMScheduler` (`clip_sample=False`) on the same grid.
 public struct DDIM: Solver {
     public struct State: SolverState {
@@ -43,19 +46,20 @@ public struct DDIM: Solver {
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
         let from = context.grid[step], to = context.grid[step + 1]
-        try context.predict(x, at: from, step: step, into: &state.prediction)
+        try context.predict(x, at: from, step: step, into: &state.prediction, needs: .data)
         let c = noiseScale(from: from, to: to)
         let direction = (Swift.max(to.sigma * to.sigma - c * c, 0)).squareRoot()
+        let keep = direction / from.sigma, dataCoefficient = to.alpha - keep * from.alpha
         if c > 0, var z = state.noise {
             state.noise = nil  // keep `z` uniquely referenced while it is filled
             guard let source = context.noise else {
                 throw SamplingError.invalidConfiguration("ddim with eta > 0 needs a noise source (a seed or recorded step noise)")
             }
             try source.fill(&z, step: step)
-            x.set((to.alpha, state.prediction.data), (direction, state.prediction.noise), (c, z))
+            x.update(scale: keep, (dataCoefficient, state.prediction.data), (c, z))
             state.noise = z
         } else {
-            x.set((to.alpha, state.prediction.data), (direction, state.prediction.noise))
+            x.update(scale: keep, (dataCoefficient, state.prediction.data))
         }
     }
 }

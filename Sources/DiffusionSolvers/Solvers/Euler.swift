@@ -19,7 +19,7 @@ public struct Euler: Solver {
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout SingleStageState, context: SolverContext) throws {
         let from = context.grid[step], to = context.grid[step + 1]
-        try context.predict(x, at: from, step: step, into: &state.prediction)
+        try context.predict(x, at: from, step: step, into: &state.prediction, needs: FrameStep.needs(to: to, frame: context.frame))
         if to.isClean {
             x.assign(state.prediction.data)
             return
@@ -30,6 +30,13 @@ public struct Euler: Solver {
 
 /// The Euler update in an ``ODEFrame``, shared by the Euler-type solvers.
 enum FrameStep {
+    /// What an Euler-type step to `to` reads: `x̂₀` for the final step to `σ = 0`, otherwise
+    /// `ε̂` (and `x̂₀` in the flow frame, whose ODE also involves it).
+    static func needs(to: NoiseLevel, frame: ODEFrame) -> PredictionNeeds {
+        if to.isClean { return .data }
+        return frame.dataSlope == 0 ? .noise : .both
+    }
+
     /// `x ← (s′/s)·x + s′·(τ′ − τ)·(ε̂ + a′·x̂₀)`.
     static func euler(_ x: inout SampleTensor, from: NoiseLevel, to: NoiseLevel, frame: ODEFrame, prediction: ModelPrediction) {
         let ratio = frame.scale(to) / frame.scale(from)

@@ -30,13 +30,13 @@ public struct Heun: Solver {
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
         let from = context.grid[step], to = context.grid[step + 1]
-        try context.predict(x, at: from, step: step, into: &state.first)
+        try context.predict(x, at: from, step: step, into: &state.first, needs: FrameStep.needs(to: to, frame: context.frame))
         if to.isClean {
             x.assign(state.first.data)
             return
         }
         FrameStep.euler(into: &state.predictor, from: x, levels: (from, to), frame: context.frame, prediction: state.first)
-        try context.predict(state.predictor, at: to, step: step, into: &state.second)
+        try context.predict(state.predictor, at: to, step: step, into: &state.second, needs: FrameStep.needs(to: to, frame: context.frame))
         let frame = context.frame
         let ratio = frame.scale(to) / frame.scale(from)
         let h = 0.5 * frame.scale(to) * (frame.tau(to) - frame.tau(from))

@@ -21,7 +21,8 @@ public protocol Solver: Sendable {
 
 /// What every solver state exposes to the sampling loop.
 public protocol SolverState {
-    /// The most recent clean estimate `x̂₀` (for previews).
+    /// The most recent clean estimate `x̂₀`, for previews. Solvers that read only `ε̂` write it
+    /// only when the run asks for previews (``SolverContext/alwaysNeeds``).
     var denoised: SampleTensor { get }
 }
 
@@ -33,19 +34,25 @@ public final class SolverContext {
     public let noise: (any NoiseSource)?
     /// The frame Euler-type solvers integrate in.
     public let frame: ODEFrame
+    /// Predictions every evaluation must write whatever the solver reads: `.data` when the caller
+    /// shows previews of `x̂₀`.
+    public let alwaysNeeds: PredictionNeeds
 
-    public init(grid: TimeGrid, denoiser: Denoiser, noise: (any NoiseSource)?, frame: ODEFrame) {
+    public init(grid: TimeGrid, denoiser: Denoiser, noise: (any NoiseSource)?, frame: ODEFrame,
+                alwaysNeeds: PredictionNeeds = []) {
         self.grid = grid
         self.denoiser = denoiser
         self.noise = noise
         self.frame = frame
+        self.alwaysNeeds = alwaysNeeds
     }
 
     /// Evaluates the model for `step` at `level`.
     @inlinable
-    public func predict(_ x: SampleTensor, at level: NoiseLevel, step: Int, into prediction: inout ModelPrediction) throws {
+    public func predict(_ x: SampleTensor, at level: NoiseLevel, step: Int, into prediction: inout ModelPrediction,
+                        needs: PredictionNeeds = .both) throws {
         denoiser.currentStep = step
-        try denoiser.predict(x, at: level, into: &prediction)
+        try denoiser.predict(x, at: level, into: &prediction, needs: needs.union(alwaysNeeds))
     }
 }
 

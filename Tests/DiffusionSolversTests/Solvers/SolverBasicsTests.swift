@@ -56,6 +56,27 @@ struct SolverBasicsTests {
         #expect(try run.finish() == expected)
     }
 
+    @Test("with previews on, every solver keeps the latest clean estimate current")
+    func previews() throws {
+        let schedule = VESchedule()
+        let model = TestModels.mixture2D()
+        let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 6).grid(on: schedule)
+        let x = SampleTensor.initialSample(noise: TestModels.noise([4, 2]), schedule: schedule, level: grid[0])
+        for solver in [Euler() as any Solver, Heun(), DDIM()] {
+            func check<S: Solver>(_ solver: S) throws {
+                let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x, previews: true)
+                for step in 0..<3 {
+                    let before = run.sample
+                    try run.advance()
+                    var expected = SampleTensor(zeros: x.shape)
+                    try model.predict(before, at: grid[step], into: &expected)
+                    #expect(run.denoised == expected, "\(solver.name), step \(step)")
+                }
+            }
+            try check(solver)
+        }
+    }
+
     @Test("stochastic DDIM is reproducible from a seed and differs across seeds")
     func ddimSeeded() throws {
         let schedule = try DiscreteVPSchedule()

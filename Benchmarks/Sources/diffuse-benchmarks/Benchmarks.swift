@@ -1,0 +1,75 @@
+import DiffusionSolvers
+import Foundation
+
+/// Throughput of the solver arithmetic on a 4x64x64 batch-1 latent, as ratios against a plain copy
+/// of the same bytes measured in the same run (absolute GB/s depend on the machine; the ratios
+/// are what we track).
+///
+/// Usage: `swift run -c release diffuse-benchmarks`
+@main
+struct Benchmarks {
+    /// Median seconds per call of `body`, over `rounds` rounds of `iterations` calls.
+    static func measure(iterations: Int = 2000, rounds: Int = 15, _ body: () throws -> Void) rethrows -> Double {
+        var times: [Double] = []
+        for _ in 0..<rounds {
+            let start = ContinuousClock.now
+            for _ in 0..<iterations { try body() }
+            let d = (ContinuousClock.now - start).components
+            times.append((Double(d.seconds) + Double(d.attoseconds) * 1e-18) / Double(iterations))
+        }
+        return times.sorted()[rounds / 2]
+    }
+
+    /// A model whose evaluation costs nothing: it leaves the output as it is, so a step's time is
+    /// the solver's arithmetic plus the denoiser's conversion and finiteness checks.
+    struct FreeModel: DiffusionModel {
+        var sampleShape: [Int] { [4, 64, 64] }
+        var parameterization: Parameterization { .noise }
+        var name: String { "free" }
+        func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {}
+    }
+
+    static func main() throws {
+        let shape = [1, 4, 64, 64]
+        let bytes = Double(shape.reduce(1, *) * MemoryLayout<Float>.size)
+        var x = SeededNoise(seed: 1).initialNoise(shape: shape)
+        let y = SeededNoise(seed: 2).initialNoise(shape: shape)
+        let z = SeededNoise(seed: 3).initialNoise(shape: shape)
+        var out = SampleTensor(zeros: shape)
+
+        print("latent \(shape), \(Int(bytes) / 1024) KiB per tensor\n")
+        print("| kernel | GB/s | time (us) | rate / copy rate |")
+        print("|---|---|---|---|")
+        let copy = measure { out.assign(y) }
+        let copyRate = 2 * bytes / copy / 1e9
+        print(String(format: "| plain copy (read 1, write 1) | %.2f | %.2f | 1.00 |", copyRate, copy * 1e6))
+        // x = a*x + b*y + c*z: reads x, y, z and writes x.
+        let fused = measure { x.update(scale: 0.99, (0.01, y), (-0.02, z)) }
+        let fusedRate = 4 * bytes / fused / 1e9
+        print(String(format: "| x = a·x + b·y + c·z (read 3, write 1) | %.2f | %.2f | %.2f |", fusedRate, fused * 1e6, fusedRate / copyRate))
+        let fused5 = measure { x.update(scale: 0.99, (0.01, y), (-0.02, z), (0.003, y), (0.004, z)) }
+        let fused5Rate = 6 * bytes / fused5 / 1e9
+        print(String(format: "| x = a·x + 4 terms (read 5, write 1) | %.2f | %.2f | %.2f |", fused5Rate, fused5 * 1e6, fused5Rate / copyRate))
+
+        print("\nPer-step cost with a free model (solver arithmetic + prediction conversion + finiteness checks):\n")
+        print("| solver | us / step | copies of the state |")
+        print("|---|---|---|")
+        let schedule = VESchedule()
+        func perStep<S: Solver>(_ solver: S) throws -> Double {
+            let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 1000, final: .minimum).grid(on: schedule)
+            let x0 = SampleTensor.initialSample(noise: x, schedule: schedule, level: grid[0])
+            func fresh() throws -> SamplingRun<S> {
+                try SamplingRun(model: FreeModel(), schedule: schedule, solver: solver, grid: grid, initialSample: x0, noise: SeededNoise(seed: 4))
+            }
+            var run = try fresh()
+            return try measure(iterations: 200, rounds: 15) {
+                if run.isFinished { run = try fresh() }
+                try run.advance()
+            }
+        }
+        for entry in SolverCatalog.entries {
+            let t = try perStep(try SolverCatalog.solver(named: entry.name, options: .init(eta: entry.name == "ddim" ? 0 : 0)))
+            print(String(format: "| %@ | %.2f | %.2f |", entry.name, t * 1e6, t / copy))
+        }
+    }
+}

@@ -1,0 +1,57 @@
+import Testing
+import Foundation
+import DiffusionSolvers
+
+/// The README's library example, compiled and run here (the README adds the two import lines).
+/// `readmeMatchesThisFile` keeps the texts identical, so the README never shows code that does not build.
+@Suite("README example")
+struct ReadmeExampleTests {
+    func example() throws -> SampleTensor {
+        // README example begin
+        // An exact model: ten 8x8 digit glyphs as a Gaussian mixture.
+        let model = BuiltInModels.glyphs
+
+        // Stable Diffusion's noise schedule, 20 Karras-spaced steps down to sigma = 0.
+        let schedule = try DiscreteVPSchedule(betaSchedule: .scaledLinear, betaStart: 0.00085, betaEnd: 0.012)
+        let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 20).grid(on: schedule)
+
+        // Sixteen samples from seeded noise; the loop is yours (progress, previews, cancellation).
+        let noise = SeededNoise(seed: 42)
+        let x = SampleTensor.initialSample(noise: noise.initialNoise(shape: [16, 1, 8, 8]), schedule: schedule, level: grid[0])
+        let run = try SamplingRun(model: model, schedule: schedule, solver: Heun(), grid: grid, initialSample: x)
+        while let step = try run.advance() {
+            print("step \(step.index + 1)/\(step.count), \(step.evaluations) model evaluations")
+        }
+        try ImageGrid.render(values: run.sample.scalars, count: 16, channels: 1, height: 8, width: 8)
+            .write(to: URL(fileURLWithPath: "digits.png"))
+        // README example end
+        return run.sample
+    }
+
+    @Test("the example runs and produces finite samples in the data range")
+    func runs() throws {
+        let cwd = FileManager.default.currentDirectoryPath
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        FileManager.default.changeCurrentDirectoryPath(dir.path)
+        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        let samples = try example()
+        #expect(samples.isFinite)
+        #expect(samples.scalars.allSatisfy { abs($0) < 2 })
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("digits.png").path))
+    }
+
+    @Test("the README shows exactly this example")
+    func readmeMatchesThisFile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
+        let lines = source.components(separatedBy: "\n")
+        let begin = try #require(lines.firstIndex { $0.contains("// README example begin") })
+        let end = try #require(lines.firstIndex { $0.contains("// README example end") })
+        let body = lines[(begin + 1)..<end].map { $0.hasPrefix("        ") ? String($0.dropFirst(8)) : $0 }
+            .joined(separator: "\n")
+        let block = "```swift\nimport DiffusionSolvers\nimport Foundation\n\n" + body + "\n```"
+        #expect(readme.contains(block), "README.md must contain the example block:\n\(block)")
+    }
+}
