@@ -4,7 +4,9 @@ public enum SolverCatalog {
     public struct Options: Sendable, Equatable {
         /// Fresh-noise amount for DDIM (0 = deterministic).
         public var eta: Double = 0
-        public init(eta: Double = 0) { self.eta = eta }
+        /// Overrides the order of a multistep or singlestep family (`--order`).
+        public var order: Int?
+        public init(eta: Double = 0, order: Int? = nil) { self.eta = eta; self.order = order }
     }
 
     /// One entry: the name, its aliases, what it is, and how to build it.
@@ -16,9 +18,17 @@ public enum SolverCatalog {
         public let evaluationsPerStep: Int
         public let reference: String
         let make: @Sendable (Options) throws -> any Solver
+
+        public init(name: String, aliases: [String] = [], summary: String, evaluationsPerStep: Int, reference: String,
+                    make: @escaping @Sendable (Options) throws -> any Solver) {
+            self.name = name; self.aliases = aliases; self.summary = summary
+            self.evaluationsPerStep = evaluationsPerStep; self.reference = reference; self.make = make
+        }
     }
 
-    public static let entries: [Entry] = [
+    public static let entries: [Entry] = foundationEntries + exponentialEntries + classicalEntries
+
+    static let foundationEntries: [Entry] = [
         Entry(name: "ddim", aliases: [], summary: "DDIM (Song et al. 2021); --eta > 0 adds fresh noise",
               evaluationsPerStep: 1, reference: "diffusers DDIMScheduler") { options in
             guard options.eta >= 0, options.eta <= 1 else {

@@ -1,0 +1,4 @@
+extension SolverCatalog {
+    /// DPM-Solver, DPM-Solver++, UniPC and DEIS.
+    static let exponentialEntries: [Entry] = []
+}
