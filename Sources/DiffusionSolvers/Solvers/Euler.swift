@@ -49,6 +49,12 @@ enum FrameStep {
         }
     }
 
+    /// The first-order (DDIM) step `x′ = α′·x̂₀ + σ′·ε̂`, which stays exact where `α = 0` (pure
+    /// noise at the start of a flow schedule), where the `λ`-based updates divide by zero.
+    static func fromPureNoise(_ x: inout SampleTensor, to: NoiseLevel, prediction: ModelPrediction) {
+        x.set((to.alpha, prediction.data), (to.sigma, prediction.noise))
+    }
+
     /// The same step written to `out`, leaving `x` unchanged.
     static func euler(into out: inout SampleTensor, from x: SampleTensor, levels: (NoiseLevel, NoiseLevel),
                       frame: ODEFrame, prediction: ModelPrediction) {

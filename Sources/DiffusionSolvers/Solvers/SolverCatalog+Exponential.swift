@@ -1,4 +1,50 @@
 extension SolverCatalog {
     /// DPM-Solver, DPM-Solver++, UniPC and DEIS.
-    static let exponentialEntries: [Entry] = []
+    static let exponentialEntries: [Entry] = [
+        Entry(name: "dpmpp_2m", aliases: ["dpmpp_2m_karras"], summary: "DPM-Solver++(2M), data prediction, midpoint form (Lu et al. 2022b)",
+              evaluationsPerStep: 1, reference: "diffusers DPMSolverMultistepScheduler, k-diffusion sample_dpmpp_2m") { o in
+            DPMSolverMultistep(prediction: .data, order: try order(o, default: 2))
+        },
+        Entry(name: "dpmpp_2m_heun", summary: "DPM-Solver++(2M) with the Taylor (heun) second-order form",
+              evaluationsPerStep: 1, reference: "diffusers DPMSolverMultistepScheduler solver_type=heun") { o in
+            DPMSolverMultistep(prediction: .data, order: try order(o, default: 2), secondOrderForm: .heun)
+        },
+        Entry(name: "dpmpp_3m", summary: "DPM-Solver++(3M), data prediction (Lu et al. 2022b)",
+              evaluationsPerStep: 1, reference: "diffusers DPMSolverMultistepScheduler solver_order=3") { o in
+            DPMSolverMultistep(prediction: .data, order: try order(o, default: 3))
+        },
+        Entry(name: "dpmpp_3m_taylor", summary: "DPM-Solver++(3M) with the exact third-order Taylor weight (globally 3rd order)",
+              evaluationsPerStep: 1, reference: "our correction of the 3M update; see DPMSolverMultistep.ThirdOrderForm") { o in
+            DPMSolverMultistep(prediction: .data, order: try order(o, default: 3), thirdOrderForm: .taylor)
+        },
+        Entry(name: "dpm_2m", summary: "multistep DPM-Solver-2, noise prediction (Lu et al. 2022)",
+              evaluationsPerStep: 1, reference: "diffusers DPMSolverMultistepScheduler algorithm_type=dpmsolver") { o in
+            DPMSolverMultistep(prediction: .noise, order: try order(o, default: 2))
+        },
+        Entry(name: "dpm_3m", summary: "multistep DPM-Solver-3, noise prediction (Lu et al. 2022)",
+              evaluationsPerStep: 1, reference: "diffusers DPMSolverMultistepScheduler algorithm_type=dpmsolver, order 3") { o in
+            DPMSolverMultistep(prediction: .noise, order: try order(o, default: 3))
+        },
+        Entry(name: "uni_pc", summary: "UniPC, B(h) = bh1, order 3 (Zhao et al. 2023)",
+              evaluationsPerStep: 1, reference: "diffusers UniPCMultistepScheduler solver_type=bh1") { o in
+            UniPC(variant: .bh1, order: try order(o, default: 3))
+        },
+        Entry(name: "uni_pc_bh2", summary: "UniPC, B(h) = bh2, order 2 (Zhao et al. 2023)",
+              evaluationsPerStep: 1, reference: "diffusers UniPCMultistepScheduler (defaults)") { o in
+            UniPC(variant: .bh2, order: try order(o, default: 2))
+        },
+        Entry(name: "deis", summary: "DEIS tAB in log rho, order 3 (Zhang & Chen 2023)",
+              evaluationsPerStep: 1, reference: "diffusers DEISMultistepScheduler solver_order=3") { o in
+            DEIS(order: try order(o, default: 3))
+        },
+    ]
+
+    /// `--order`, checked to lie in `1...maximum`, or the family's default.
+    static func order(_ options: Options, default value: Int, maximum: Int = 3) throws -> Int {
+        guard let order = options.order else { return value }
+        guard (1...maximum).contains(order) else {
+            throw SamplingError.invalidConfiguration("--order must be between 1 and \(maximum), got \(order)")
+        }
+        return order
+    }
 }

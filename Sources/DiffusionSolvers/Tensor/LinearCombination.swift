@@ -105,6 +105,45 @@ extension SampleTensor {
         }
     }
 
+    /// `self = c₁·y₁ + … + c₄·y₄` (the old contents of `self` are not read).
+    public mutating func set(_ t1: Term, _ t2: Term, _ t3: Term, _ t4: Term) {
+        Self.check(count, t1); Self.check(count, t2); Self.check(count, t3); Self.check(count, t4)
+        let c1 = Float(t1.coefficient), c2 = Float(t2.coefficient), c3 = Float(t3.coefficient), c4 = Float(t4.coefficient)
+        scalars.withUnsafeMutableBufferPointer { out in
+            t1.tensor.scalars.withUnsafeBufferPointer { y1 in
+                t2.tensor.scalars.withUnsafeBufferPointer { y2 in
+                    t3.tensor.scalars.withUnsafeBufferPointer { y3 in
+                        t4.tensor.scalars.withUnsafeBufferPointer { y4 in
+                            for i in 0..<out.count { out[i] = c1 * y1[i] + c2 * y2[i] + c3 * y3[i] + c4 * y4[i] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `self = c₁·y₁ + … + c₅·y₅` (the old contents of `self` are not read).
+    public mutating func set(_ t1: Term, _ t2: Term, _ t3: Term, _ t4: Term, _ t5: Term) {
+        Self.check(count, t1); Self.check(count, t2); Self.check(count, t3); Self.check(count, t4); Self.check(count, t5)
+        let c1 = Float(t1.coefficient), c2 = Float(t2.coefficient), c3 = Float(t3.coefficient)
+        let c4 = Float(t4.coefficient), c5 = Float(t5.coefficient)
+        scalars.withUnsafeMutableBufferPointer { out in
+            t1.tensor.scalars.withUnsafeBufferPointer { y1 in
+                t2.tensor.scalars.withUnsafeBufferPointer { y2 in
+                    t3.tensor.scalars.withUnsafeBufferPointer { y3 in
+                        t4.tensor.scalars.withUnsafeBufferPointer { y4 in
+                            t5.tensor.scalars.withUnsafeBufferPointer { y5 in
+                                for i in 0..<out.count {
+                                    out[i] = c1 * y1[i] + c2 * y2[i] + c3 * y3[i] + c4 * y4[i] + c5 * y5[i]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// `self = scale·self + Σ cᵢ·yᵢ` for any number of terms.
     ///
     /// Applies the terms four at a time through the fixed-arity kernels, so memory traffic stays

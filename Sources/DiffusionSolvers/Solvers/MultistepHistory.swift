@@ -1,0 +1,46 @@
+/// The last few model predictions of a multistep solver, newest first, in reused buffers.
+///
+/// `prediction(0)` is the newest. ``advance(to:)`` recycles the oldest buffer as the slot for the
+/// next evaluation, so a run allocates its history once, in the solver's `makeState`.
+public struct MultistepHistory {
+    private var buffers: [ModelPrediction]
+    private var levels: [NoiseLevel]
+    private var newest = 0
+    /// How many predictions have been stored (at most the capacity).
+    public private(set) var count = 0
+
+    /// A history of `capacity` predictions shaped like `x`.
+    public init(capacity: Int, like x: SampleTensor) {
+        buffers = (0..<max(capacity, 1)).map { _ in ModelPrediction(like: x) }
+        levels = Array(repeating: NoiseLevel(t: 0, alpha: 1, sigma: 0, lambda: .infinity), count: max(capacity, 1))
+    }
+
+    public var capacity: Int { buffers.count }
+
+    /// Makes the oldest slot the newest, for the evaluation at `level`; write it through ``newestSlot``.
+    public mutating func advance(to level: NoiseLevel) {
+        newest = (newest + capacity - 1) % capacity
+        levels[newest] = level
+        count = Swift.min(count + 1, capacity)
+    }
+
+    /// The slot of the newest prediction, to be written by the model evaluation.
+    public var newestSlot: ModelPrediction {
+        get { buffers[newest] }
+        _modify { yield &buffers[newest] }
+    }
+
+    /// The `k`-th newest prediction (`k = 0` is the newest).
+    public func prediction(_ k: Int) -> ModelPrediction { buffers[(newest + k) % capacity] }
+    /// How many of the newest predictions (at most `limit`) were made at a finite `λ`: a point at
+    /// pure noise (`α = 0`, `λ = −∞`, the start of a flow schedule) cannot enter a divided
+    /// difference in `λ`, so multistep solvers lower their order until it has left the window.
+    public func usable(limit: Int) -> Int {
+        var n = 0
+        while n < Swift.min(limit, count) && levels[(newest + n) % capacity].lambda.isFinite { n += 1 }
+        return n
+    }
+
+    /// The level of the `k`-th newest prediction.
+    public func level(_ k: Int) -> NoiseLevel { levels[(newest + k) % capacity] }
+}

@@ -1,0 +1,169 @@
+import RealModule
+
+/// UniPC: the unified predictor (UniP) and corrector (UniC) of Zhao et al. 2023, "UniPC: A Unified
+/// Predictor-Corrector Framework for Fast Sampling of Diffusion Models" (NeurIPS), Algorithms 1–3.
+///
+/// With `h = λ_t − λ_s₀`, `hh = −h` for data prediction (`h` for noise), `rₖ = (λ_{s₋ₖ} − λ_s₀)/h`,
+/// `Dₖ = (m₋ₖ − m₀)/rₖ` and `B(h) = hh` (bh1) or `e^{hh} − 1` (bh2), the predictor of order `p` is
+/// ```
+/// x_t = (σ_t/σ_s₀)·x − α_t(e^{hh} − 1)·m₀ − α_t·B(h)·Σₖ ρₖᵖ·Dₖ          (data prediction)
+/// ```
+/// where `ρᵖ` solves `R·ρ = b` on the first `p−1` rows (`ρ = ½` at order 2),
+/// `R_{ik} = rₖ^{i−1}`, `bᵢ = h·φ_{i+1}(hh)·i!/B(h)`. After the model is evaluated at the
+/// predicted `x_t` (output `m_t`), the corrector recomputes the same step with one more point:
+/// ```
+/// x_t ← (σ_t/σ_s₀)·x − α_t(e^{hh} − 1)·m₀ − α_t·B(h)·(Σₖ ρₖᶜ·Dₖ + ρ_pᶜ·(m_t − m₀))
+/// ```
+/// `m_t` is kept for the next step, so the corrector costs no evaluation; it is skipped after the
+/// last step. Noise prediction mirrors this with `α/α`, `σ_t` and `hh = h`.
+///
+/// Order selection follows diffusers' `UniPCMultistepScheduler`: warm-up, and with
+/// ``lowerOrderFinal`` the order of step `i` of `N` is at most `N − i`. Unlike diffusers, a step
+/// to `σ = 0` returns `x̂₀` (the first-order limit) instead of producing NaN.
+///
+/// NFE per step: 1. `uni_pc` = bh1, order 3; `uni_pc_bh2` = bh2, order 2 (diffusers' defaults).
+public struct UniPC: Solver {
+    public enum Variant: String, Sendable { case bh1, bh2 }
+
+    public struct State: SolverState {
+        var history: MultistepHistory
+        /// The sample at the start of the previous step (the corrector restarts from it).
+        var previousSample: SampleTensor
+        var previousOrder = 0
+        public var denoised: SampleTensor { history.prediction(0).data }
+    }
+
+    public var variant: Variant
+    public var solverOrder: Int
+    public var prediction: DPMSolverMultistep.Prediction
+    public var lowerOrderFinal: Bool
+    /// Steps (0-based) after which the corrector is not applied (diffusers' `disable_corrector`).
+    public var disabledCorrectorSteps: Set<Int>
+
+    public init(variant: Variant = .bh2, order: Int = 2, prediction: DPMSolverMultistep.Prediction = .data,
+                lowerOrderFinal: Bool = true, disabledCorrectorSteps: Set<Int> = []) {
+        self.variant = variant
+        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.prediction = prediction
+        self.lowerOrderFinal = lowerOrderFinal
+        self.disabledCorrectorSteps = disabledCorrectorSteps
+    }
+
+    public var name: String { variant == .bh1 ? "uni_pc" : "uni_pc_bh2" }
+    /// The predictor-corrector pair converges at order `p + 1` when the corrector runs.
+    public var order: Int { solverOrder + 1 }
+    public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
+
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
+        State(history: MultistepHistory(capacity: solverOrder + 1, like: x), previousSample: x)
+    }
+
+    /// The predictor's order at step `i` of `n`.
+    public func order(atStep i: Int, of n: Int) -> Int {
+        let capped = lowerOrderFinal ? Swift.min(solverOrder, n - i) : solverOrder
+        return Swift.min(capped, i + 1)
+    }
+
+    /// The coefficients `(base, [ρ…])` for a step with ratios `rks` (the last entry 1 for the
+    /// corrector) at `hh`: `R ρ = b` solved in `Double`.
+    static func rhos(rks: [Double], hh: Double, variant: Variant, corrector: Bool) -> [Double] {
+        let order = rks.count  // number of unknowns for the corrector; predictor uses order − 1
+        let hPhi1 = Double.expMinusOne(hh)
+        var hPhiK = hPhi1 / hh - 1
+        var factorial = 1.0
+        let bh = variant == .bh1 ? hh : Double.expMinusOne(hh)
+        var b: [Double] = []
+        for i in 1...order {
+            b.append(hPhiK * factorial / bh)
+            factorial *= Double(i + 1)
+            hPhiK = hPhiK / hh - 1 / factorial
+        }
+        let n = corrector ? order : order - 1
+        if n == 0 { return [] }
+        if corrector && order == 1 { return [0.5] }
+        if !corrector && order == 2 { return [0.5] }
+        // Solve R[0..<n, 0..<n] ρ = b[0..<n] with R[i][k] = rks[k]^i (Gaussian elimination, pivoting).
+        var m = (0..<n).map { i in (0..<n).map { k in Double.pow(rks[k], i) } + [b[i]] }
+        for col in 0..<n {
+            let pivot = (col..<n).max { abs(m[$0][col]) < abs(m[$1][col]) }!
+            m.swapAt(col, pivot)
+            for row in 0..<n where row != col {
+                let f = m[row][col] / m[col][col]
+                for c in col...n { m[row][c] -= f * m[col][c] }
+            }
+        }
+        return (0..<n).map { m[$0][n] / m[$0][$0] }
+    }
+
+    public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
+        let grid = context.grid
+        let s0 = grid[step], t = grid[step + 1]
+        state.history.advance(to: s0)
+        let fromPureNoise = !s0.lambda.isFinite
+        var needs: PredictionNeeds = prediction == .data ? .data : .noise
+        if t.isClean { needs.insert(.data) }
+        if fromPureNoise { needs = .both }
+        try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
+        // Correct the sample that was just evaluated, using its fresh output (no extra evaluation).
+        // A step that started at pure noise (λ = −∞) has no finite h to correct with.
+        if step > 0, !disabledCorrectorSteps.contains(step - 1), grid[step - 1].lambda.isFinite {
+            update(&x, from: state.previousSample, levels: (grid[step - 1], s0), order: state.previousOrder,
+                   history: state.history, historyOffset: 1, corrector: true)
+        }
+        let k = Swift.min(order(atStep: step, of: grid.steps), state.history.usable(limit: solverOrder))
+        if t.isClean {
+            x.assign(state.history.prediction(0).data)
+            return
+        }
+        if fromPureNoise {
+            state.previousOrder = 1
+            FrameStep.fromPureNoise(&x, to: t, prediction: state.history.prediction(0))
+            return
+        }
+        state.previousSample.assign(x)
+        state.previousOrder = k
+        update(&x, from: state.previousSample, levels: (s0, t), order: k, history: state.history, historyOffset: 0, corrector: false)
+    }
+
+    /// One UniP (or UniC) update from `start` at `levels.0` to `levels.1`, written into `x`.
+    /// `history.prediction(historyOffset)` is the output at `levels.0`; with the corrector,
+    /// `history.prediction(0)` is the output at `levels.1`.
+    private func update(_ x: inout SampleTensor, from start: SampleTensor, levels: (NoiseLevel, NoiseLevel), order: Int,
+                        history: MultistepHistory, historyOffset o: Int, corrector: Bool) {
+        let (s0, t) = levels
+        let h = t.lambda - s0.lambda
+        func output(_ j: Int) -> SampleTensor { prediction == .data ? history.prediction(j).data : history.prediction(j).noise }
+        var rks: [Double] = []
+        for i in 1..<Swift.max(order, 1) { rks.append((history.level(o + i).lambda - s0.lambda) / h) }
+        if corrector { rks.append(1) }
+        let hh = prediction == .data ? -h : h
+        let rho = Self.rhos(rks: corrector ? rks : rks + [1], hh: hh, variant: variant, corrector: corrector)
+        let hPhi1 = Double.expMinusOne(hh)
+        let bh = variant == .bh1 ? hh : Double.expMinusOne(hh)
+        let (scale, edge) = prediction == .data ? (t.sigma / s0.sigma, t.alpha) : (t.alpha / s0.alpha, t.sigma)
+        // x' = scale·start − edge·(e^{hh}−1)·m₀ − edge·B·(Σ ρₖ (m₋ₖ − m₀)/rₖ [+ ρ_last (m_t − m₀)]).
+        let g = -edge * bh
+        var c0 = -edge * hPhi1
+        var coefficients: [Double] = []
+        for (k, r) in rks.enumerated() where !(corrector && k == rks.count - 1) {
+            let c = g * rho[k] / r
+            coefficients.append(c)
+            c0 -= c
+        }
+        if corrector {
+            let cT = g * rho[rho.count - 1]
+            c0 -= cT
+            switch coefficients.count {
+            case 0: x.set((scale, start), (c0, output(o)), (cT, output(0)))
+            case 1: x.set((scale, start), (c0, output(o)), (coefficients[0], output(o + 1)), (cT, output(0)))
+            default: x.set((scale, start), (c0, output(o)), (coefficients[0], output(o + 1)), (coefficients[1], output(o + 2)), (cT, output(0)))
+            }
+        } else {
+            switch coefficients.count {
+            case 0: x.set((scale, start), (c0, output(o)))
+            case 1: x.set((scale, start), (c0, output(o)), (coefficients[0], output(o + 1)))
+            default: x.set((scale, start), (c0, output(o)), (coefficients[0], output(o + 1)), (coefficients[1], output(o + 2)))
+            }
+        }
+    }
+}
