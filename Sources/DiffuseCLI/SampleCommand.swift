@@ -32,6 +32,27 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "DDIM's eta: 0 is deterministic, 1 ancestral.")
     var eta: Double = 0
 
+    @Option(help: "Override the order of a multistep or singlestep solver family (1-3).")
+    var order: Int?
+
+    @Option(name: .customLong("class"), help: "Sample this class of a labelled model (classifier-free guidance with --guidance).")
+    var classLabel: Int?
+
+    @Option(help: "Classifier-free guidance scale w: eps = eps_uncond + w * (eps_cond - eps_uncond). Default 1 with --class.")
+    var guidance: Double?
+
+    @Option(help: "Guidance rescale phi in [0, 1] (Lin et al. 2024).")
+    var guidanceRescale: Double = 0
+
+    @Flag(help: "Dynamic thresholding of the clean estimate (Imagen), as diffusers' thresholding=True.")
+    var thresholding = false
+
+    @Option(help: "Quantile for dynamic thresholding.")
+    var thresholdingRatio: Double = 0.995
+
+    @Option(help: "Upper bound of the dynamic threshold (1 clips to [-1, 1]).")
+    var sampleMaxValue: Double = 1
+
     @Option(help: "Number of solver steps.")
     var steps: Int = 20
 
@@ -79,12 +100,15 @@ struct SampleCommand: ParsableCommand {
         try outputKind.check(for: mixture)
         let (noiseSchedule, config) = try ScheduleResolution.schedule(name: self.noiseSchedule, configPath: schedulerConfig)
         let grid = try makeGrid(noiseSchedule, config: config)
-        let solver = try SolverCatalog.solver(named: self.solver, options: .init(eta: eta))
+        let solver = try SolverCatalog.solver(named: self.solver, options: .init(eta: eta, order: order))
+        let sampled = try guidedModel(mixture)
+        let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
         let noise = try initialNoiseTensor(for: mixture)
         let x = SampleTensor.initialSample(noise: noise, schedule: noiseSchedule, level: grid[0])
         let stepNoiseSource: any NoiseSource = try stepNoise.map { try Self.recordedNoise($0, batch: noise.shape) }
             ?? SeededNoise(seed: seed)
-        let (samples, evaluations) = try sample(solver, model: mixture, schedule: noiseSchedule, grid: grid, x: x, noise: stepNoiseSource)
+        let (samples, evaluations) = try sample(solver, model: sampled, schedule: noiseSchedule, grid: grid, x: x,
+                                                noise: stepNoiseSource, thresholding: threshold)
         try outputKind.write(samples, model: mixture, to: output)
         let seconds = (ContinuousClock.now - started).seconds
         if let report {
@@ -93,7 +117,7 @@ struct SampleCommand: ParsableCommand {
                           output: output).write(to: report)
         }
         let shape = mixture.sampleShape.map(String.init).joined(separator: "x")
-        print("sampled \(samples.batchSize) x \(shape) from \(mixture.name) with \(self.solver) on \(noiseSchedule.name): "
+        print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(self.solver) on \(noiseSchedule.name): "
               + "\(grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
         print("wrote \(output)")
     }
@@ -167,9 +191,19 @@ struct SampleCommand: ParsableCommand {
         return RecordedNoise(draws: draws)
     }
 
-    private func sample<S: Solver>(_ solver: S, model: GaussianMixture, schedule: any NoiseSchedule, grid: TimeGrid,
-                                   x: SampleTensor, noise: any NoiseSource) throws -> (SampleTensor, Int) {
-        let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x, noise: noise)
+    /// The mixture itself, or its classifier-free-guided conditional model for `--class`.
+    private func guidedModel(_ mixture: GaussianMixture) throws -> any DiffusionModel {
+        guard let classLabel else {
+            if guidance != nil || guidanceRescale != 0 { throw CLIError("--guidance and --guidance-rescale need --class") }
+            return mixture
+        }
+        return try ClassifierFreeGuidance(base: mixture, classLabel: classLabel, scale: guidance ?? 1, rescale: guidanceRescale)
+    }
+
+    private func sample<S: Solver>(_ solver: S, model: any DiffusionModel, schedule: any NoiseSchedule, grid: TimeGrid,
+                                   x: SampleTensor, noise: any NoiseSource, thresholding: DynamicThresholding?) throws -> (SampleTensor, Int) {
+        let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x, noise: noise,
+                                  thresholding: thresholding)
         let progress = Progress(enabled: isatty(STDERR_FILENO) != 0)
         while let step = try run.advance() {
             progress.show(step, sigma: schedule.displaySigma(step.to))

@@ -43,11 +43,15 @@ public final class Denoiser {
     public var currentStep = 0
     /// The schedule, used to state noise levels in errors in the user's sigma.
     public let schedule: any NoiseSchedule
+    /// Dynamic thresholding of `x̂₀`, applied to every evaluation (then `ε̂` follows from it).
+    public let thresholding: DynamicThresholding?
     private var raw: SampleTensor
+    private var scratch: [Float] = []
 
-    public init(model: any DiffusionModel, schedule: any NoiseSchedule) {
+    public init(model: any DiffusionModel, schedule: any NoiseSchedule, thresholding: DynamicThresholding? = nil) {
         self.model = model
         self.schedule = schedule
+        self.thresholding = thresholding
         self.raw = SampleTensor(zeros: [1] + model.sampleShape)
     }
 
@@ -64,9 +68,16 @@ public final class Denoiser {
         try model.predict(x, at: level, into: &raw)
         evaluations += 1
         let finite = model.parameterization.convert(output: raw, at: x, level: level, data: &prediction.data,
-                                                    noise: &prediction.noise, needs: needs)
+                                                    noise: &prediction.noise, needs: thresholding == nil ? needs : needs.union(.data))
         guard finite else {
             throw SamplingError.nonFiniteModelOutput(step: currentStep, t: level.t, sigma: schedule.displaySigma(level))
+        }
+        if let thresholding {
+            thresholding.apply(to: &prediction.data, scratch: &scratch)
+            if needs.contains(.noise) {
+                // ε̂ = (x − α·x̂₀)/σ from the thresholded x̂₀.
+                prediction.noise.set((1 / level.sigma, x), (-level.alpha / level.sigma, prediction.data))
+            }
         }
     }
 }

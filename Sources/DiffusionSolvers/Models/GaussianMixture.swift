@@ -68,10 +68,26 @@ public struct GaussianMixture: DiffusionModel, Equatable {
     }
 
     public func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {
+        try predict(x, at: level, classLabel: nil, into: &output)
+    }
+
+    /// The number of classes (one more than the largest label); 0 for an unlabelled mixture.
+    public var classCount: Int { labels.map { ($0.max() ?? -1) + 1 } ?? 0 }
+
+    /// The exact conditional denoiser: the mixture restricted to the components labelled
+    /// `classLabel` (weights renormalized), or the whole mixture for `nil`.
+    public func predict(_ x: SampleTensor, at level: NoiseLevel, classLabel: Int?, into output: inout SampleTensor) throws {
         guard x.sampleCount == dimension else { throw SamplingError.shapeMismatch(expected: sampleShape, got: x.sampleShape) }
+        var mask: [Bool]?
+        if let classLabel {
+            guard let labels, labels.contains(classLabel) else {
+                throw ModelError("class \(classLabel) is not a label of model '\(name)'" + (labels == nil ? " (it has no labels)" : " (labels 0...\(classCount - 1))"))
+            }
+            mask = labels.map { $0 == classLabel }
+        }
         x.scalars.withUnsafeBufferPointer { xs in
             output.scalars.withUnsafeMutableBufferPointer { out in
-                denoise(xs, into: out.baseAddress!, batch: x.batchSize, at: level)
+                denoise(xs, into: out.baseAddress!, batch: x.batchSize, at: level, mask: mask)
             }
         }
     }
@@ -86,11 +102,12 @@ public struct GaussianMixture: DiffusionModel, Equatable {
     }
 
     private func denoise<In: BinaryFloatingPoint & Sendable, Out: BinaryFloatingPoint & SendableMetatype>(
-        _ xBuffer: UnsafeBufferPointer<In>, into outBase: UnsafeMutablePointer<Out>, batch: Int, at level: NoiseLevel
+        _ xBuffer: UnsafeBufferPointer<In>, into outBase: UnsafeMutablePointer<Out>, batch: Int, at level: NoiseLevel,
+        mask: [Bool]? = nil
     ) {
         let d = dimension, k = componentCount
         let a = level.alpha
-        let (invV, gain, offset) = levelTables(alpha: a, sigmaSquared: level.sigma * level.sigma)
+        let (invV, gain, offset) = levelTables(alpha: a, sigmaSquared: level.sigma * level.sigma, mask: mask)
         let means = self.means
         let xs = SharedBuffer(xBuffer), out = SharedPointer(outBase)
         parallelFor(batch, minimumWork: batch * k * d >= 1 << 16) { b in
@@ -98,6 +115,7 @@ public struct GaussianMixture: DiffusionModel, Equatable {
             var logR = [Double](repeating: 0, count: k)
             var best = -Double.infinity
             for c in 0..<k {
+                if offset[c] == -.infinity { logR[c] = -.infinity; continue }
                 var q = 0.0
                 for j in 0..<d {
                     let r = Double(x[b * d + j]) - a * means[c * d + j]
@@ -121,7 +139,8 @@ public struct GaussianMixture: DiffusionModel, Equatable {
     }
 
     /// Per noise level: `1/vₖ`, the posterior gains `α·sₖ²/vₖ`, and `log wₖ − ½ Σ log vₖ`.
-    private func levelTables(alpha a: Double, sigmaSquared s2: Double) -> ([Double], [Double], [Double]) {
+    /// Components outside `mask` get weight zero.
+    private func levelTables(alpha a: Double, sigmaSquared s2: Double, mask: [Bool]?) -> ([Double], [Double], [Double]) {
         let d = dimension, k = componentCount
         var invV = [Double](repeating: 0, count: k * d)
         var gain = [Double](repeating: 0, count: k * d)
@@ -135,7 +154,8 @@ public struct GaussianMixture: DiffusionModel, Equatable {
                 gain[c * d + j] = a * sd2 / v
                 logDet += Double.log(v)
             }
-            offset[c] = (weights[c] > 0 ? Double.log(weights[c]) : -.infinity) - 0.5 * logDet
+            let included = weights[c] > 0 && mask?[c] != false
+            offset[c] = (included ? Double.log(weights[c]) : -.infinity) - 0.5 * logDet
         }
         return (invV, gain, offset)
     }

@@ -24,16 +24,19 @@ public final class SamplingRun<S: Solver> {
     /// Prepares a run from `initialSample`, which is the state at `grid[0]` in the model's
     /// coordinates (`x = α·x₀ + σ·ε`).
     ///
-    /// - Parameter previews: Keep ``denoised`` current at every step (costs a pass over memory per
-    ///   evaluation for solvers that do not otherwise need `x̂₀`).
+    /// - Parameters:
+    ///   - previews: Keep ``denoised`` current at every step (costs a pass over memory per
+    ///     evaluation for solvers that do not otherwise need `x̂₀`).
+    ///   - thresholding: Dynamic thresholding of every clean estimate (Imagen; DPM-Solver++).
     public init(model: any DiffusionModel, schedule: any NoiseSchedule, solver: S, grid: TimeGrid,
-                initialSample: SampleTensor, noise: (any NoiseSource)? = nil, previews: Bool = false) throws {
+                initialSample: SampleTensor, noise: (any NoiseSource)? = nil, previews: Bool = false,
+                thresholding: DynamicThresholding? = nil) throws {
         guard initialSample.sampleShape.reduce(1, *) == model.sampleShape.reduce(1, *), initialSample.batchSize > 0 else {
             throw SamplingError.shapeMismatch(expected: model.sampleShape, got: initialSample.sampleShape)
         }
         self.solver = solver
         self.grid = grid
-        self.denoiser = Denoiser(model: model, schedule: schedule)
+        self.denoiser = Denoiser(model: model, schedule: schedule, thresholding: thresholding)
         self.sample = initialSample
         self.state = solver.makeState(for: initialSample, grid: grid)
         self.context = SolverContext(grid: grid, denoiser: denoiser, noise: noise, frame: schedule.frame,
