@@ -34,6 +34,7 @@ import torch
 from scipy import integrate
 from scipy.special import logsumexp
 
+sys.dont_write_bytecode = True          # no tools/__pycache__ from importing the foundation script
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fixtures_foundation as ff  # noqa: E402  (shared helpers; importing it writes nothing)
 from fixtures_foundation import (  # noqa: E402
@@ -42,7 +43,12 @@ from fixtures_foundation import (  # noqa: E402
 )
 
 GENERATOR = "tools/fixtures_solvers.py"
-TOL = float(__import__("os").environ.get("FS_TOL", "1e-4"))
+TOL = 1e-4
+# DPM-Solver (noise prediction, algorithm_type "dpmsolver") singlestep order 3 on the linear schedule with 5-6
+# steps: x_t = (alpha_t/alpha_s) x - sigma_t (e^h - 1) eps - ... cancels terms ~100x larger than the result, so
+# float32 rounding of diffusers' coefficients alone moves x_final by up to ~7e-4 (checked: the same run with
+# float64 samples/model outputs differs by the same amount; all other solvers agree to <= 5e-5).
+TOL_EPS_FORM = 2e-3
 
 NS_SD = {"kind": "vp-discrete", **SD_BETAS, "num_train_timesteps": T_TRAIN, "steps_offset": 1}
 NS_LIN = {"kind": "vp-discrete", **LINEAR_BETAS, "num_train_timesteps": T_TRAIN, "steps_offset": 0}
@@ -626,7 +632,7 @@ def ref_kd_dpm_adaptive(mix, x_init, sigma_min, sigma_max, rtol=0.05, atol=0.007
 KEY_ORDER = ["name", "reference", "solver", "eta", "mixture", "noise_schedule", "spacing", "sigma_schedule", "final",
              "steps", "options", "timesteps", "scheduler_timesteps", "sigmas", "scheduler_sigmas", "init_noise_sigma",
              "nfe", "model_t", "model_alpha", "model_sigma", "step_orders", "corrector_orders", "plms_steps",
-             "kd_grid_sigmas", "kd_info", "kd_attempts", "x_init", "step_noise", "reference_nan", "x_final"]
+             "kd_grid_sigmas", "kd_info", "kd_attempts", "x_init", "step_noise", "reference_nan", "x_final", "f64_check_rel_rms"]
 
 
 class Collector:
@@ -653,6 +659,7 @@ class Collector:
             c["reference_nan"] = False
             assert c["x_final"] is not None and np.all(np.isfinite(c["x_final"])), c["name"]
             err = rel_rms(c["x_final"], ref)
+            c["f64_check_rel_rms"] = float(f"{err:.3g}")
             self.checks.append((c["name"], c["nfe"], rms(c["x_final"]), err, tol))
             assert err <= tol, (c["name"], err)
         # exact key order incl. step_noise / reference_nan
@@ -823,7 +830,7 @@ def gen_dpm_singlestep(col, mixtures):
                             case["step_orders"] = log
                             x_ref, used = ref_dpm_singlestep(mix_np_x0(mix), r["x_init"], sig, algo, order_list)
                             assert used == log, (name, used, log)
-                            col.add(case, x_ref)
+                            col.add(case, x_ref, TOL_EPS_FORM if algo == "dpmsolver" else TOL)
 
 
 # ----------------------------------------------------------------------------
@@ -920,7 +927,7 @@ def gen_deis(col, mixtures):
                 options = {"algorithm_type": "deis", "solver_type": "logrho", "solver_order": 3,
                            "lower_order_final": True, "prediction_type": "epsilon", "timestep_spacing": spacing,
                            "use_karras_sigmas": sched == "karras", "thresholding": False,
-                           "final_sigmas_type": "sigma_min (implicit; DEIS has no final_sigmas_type)"}
+                           "final_sigmas_type": "sigma_min"}     # implicit: DEIS has no final_sigmas_type
                 case = base_case(name, "diffusers.DEISMultistepScheduler", "deis", mix.name, ns, spacing, sched,
                                  "min", n, options, r, n)
                 case["sigmas"] = sig
@@ -1190,9 +1197,7 @@ def gen_guidance(col, lab: LabeledMixture):
                     x0 = (x - s * g) / a
                     return np_threshold(x0, thr[0], thr[1]) if thr else x0
 
-                opts = {"guidance_scale": w, "guidance_rescale": gr, "class_label": c,
-                        "guidance_formula": "eps_uncond + guidance_scale * (eps_cond - eps_uncond)",
-                        "guidance_rescale_std": "torch.std over all non-batch dims, unbiased (N-1)"}
+                opts = {"guidance_scale": w, "guidance_rescale": gr, "class_label": c}
                 dpm_ms_run(col, lab.full, z, "dpmpp_2m", spacing, sched, "zero", n, tag_extra=f"_cfg7.5_{vname}",
                            eps_fn=eps_fn, x0_np=x0_np, extra_options=opts, mixname=LABELED,
                            shape=(z.shape[0], 1, 2), thresholding=thr)
@@ -1245,6 +1250,13 @@ def main():
                              "model_alpha/model_sigma = VP (alpha, sigma) of each model call in call order; "
                              "model_t = timestep the scheduler passes to the model (null for k-diffusion)",
               "batch": BATCH_ALL, "z_seeds": Z_SEED_ALL,
+              "guidance": "cfg_* cases: one model evaluation per step = exact denoisers of the full mixture (uncond) "
+                          "and of the components with label class_label (cond), both float32 eps; "
+                          "eps = eps_uncond + guidance_scale * (eps_cond - eps_uncond) (float32); if guidance_rescale > 0: "
+                          "diffusers rescale_noise_cfg(eps, eps_cond, guidance_rescale) (std over all non-batch dims, "
+                          "unbiased N-1); thresholding is the scheduler's _threshold_sample on x0 (torch.quantile, linear "
+                          "interpolation, per batch item over all non-batch elements; the sample is shaped [B,1,2] because "
+                          "diffusers' _threshold_sample needs >= 3 dims); nfe counts guided evaluations",
               "skipped": skipped}
     write_json_cases(FIXTURES / "parity_solvers.json", header, col.cases)
 

@@ -33,6 +33,30 @@ extension SolverCatalog {
               evaluationsPerStep: 1, reference: "diffusers UniPCMultistepScheduler (defaults)") { o in
             UniPC(variant: .bh2, order: try order(o, default: 2))
         },
+        Entry(name: "dpm_solver_1", summary: "DPM-Solver-1 (= DDIM), noise prediction", evaluationsPerStep: 1,
+              reference: "official DPM-Solver; equals ddim") { o in DPMSolver(prediction: .noise, order: try order(o, default: 1)) },
+        Entry(name: "dpm_solver_2", summary: "singlestep DPM-Solver-2, r1 = 1/2 (Lu et al. 2022)", evaluationsPerStep: 2,
+              reference: "official DPM-Solver singlestep; equivalences tested") { o in DPMSolver(prediction: .noise, order: try order(o, default: 2)) },
+        Entry(name: "dpm_solver_3", summary: "singlestep DPM-Solver-3, r1 = 1/3, r2 = 2/3 (Lu et al. 2022)", evaluationsPerStep: 3,
+              reference: "official DPM-Solver singlestep; equivalences tested") { o in DPMSolver(prediction: .noise, order: try order(o, default: 3)) },
+        Entry(name: "dpmpp_3s", summary: "singlestep DPM-Solver++(3S), data prediction, r1 = 1/3, r2 = 2/3", evaluationsPerStep: 3,
+              reference: "official DPM-Solver++ singlestep") { o in DPMSolver(prediction: .data, order: try order(o, default: 3)) },
+        Entry(name: "dpmpp_2s_diffusers", summary: "singlestep DPM-Solver++(2S) on grid intermediates", evaluationsPerStep: 1,
+              reference: "diffusers DPMSolverSinglestepScheduler solver_order=2") { o in
+            DPMSolverSinglestepGrid(prediction: .data, order: try order(o, default: 2))
+        },
+        Entry(name: "dpmpp_3s_diffusers", summary: "singlestep DPM-Solver++(3S) on grid intermediates", evaluationsPerStep: 1,
+              reference: "diffusers DPMSolverSinglestepScheduler solver_order=3") { o in
+            DPMSolverSinglestepGrid(prediction: .data, order: try order(o, default: 3))
+        },
+        Entry(name: "dpm_solver_2_diffusers", summary: "singlestep DPM-Solver-2 (noise) on grid intermediates", evaluationsPerStep: 1,
+              reference: "diffusers DPMSolverSinglestepScheduler algorithm_type=dpmsolver") { o in
+            DPMSolverSinglestepGrid(prediction: .noise, order: try order(o, default: 2))
+        },
+        Entry(name: "dpm_solver_3_diffusers", summary: "singlestep DPM-Solver-3 (noise) on grid intermediates", evaluationsPerStep: 1,
+              reference: "diffusers DPMSolverSinglestepScheduler algorithm_type=dpmsolver, order 3") { o in
+            DPMSolverSinglestepGrid(prediction: .noise, order: try order(o, default: 3))
+        },
         Entry(name: "deis", summary: "DEIS tAB in log rho, order 3 (Zhang & Chen 2023)",
               evaluationsPerStep: 1, reference: "diffusers DEISMultistepScheduler solver_order=3") { o in
             DEIS(order: try order(o, default: 3))
