@@ -27,9 +27,25 @@ public struct ParityCase: Decodable, Sendable, CustomStringConvertible {
     public var nfe: Int
     public var x_init: [[Float]]
     public var step_noise: [[[Float]]]?
-    public var x_final: [[Double]]
+    public var x_final: [[Double]]?
+    /// The reference produced NaN (x_final is null): only finiteness of ours is checked.
+    public var reference_nan: Bool?
+    public var options: [String: JSONValue]?
+    /// The reference's distance to an independent float64 recomputation on the same grid.
+    public var f64_check_rel_rms: Double?
+    /// The order the reference used at each step, where it records it.
+    public var step_orders: [Int]?
 
     public var description: String { name }
+
+    public func option(_ key: String) -> JSONValue? { options?[key] ?? nil }
+    public func number(_ key: String) -> Double? { if case .number(let v)? = option(key) { return v }; return nil }
+    public func string(_ key: String) -> String? { if case .string(let v)? = option(key) { return v }; return nil }
+    public func bool(_ key: String) -> Bool? { if case .bool(let v)? = option(key) { return v }; return nil }
+    public func integers(_ key: String) -> [Int]? {
+        if case .array(let values)? = option(key) { return values.compactMap { if case .number(let v) = $0 { return Int(v) }; return nil } }
+        return nil
+    }
 
     /// Which library's spacing rules the case follows.
     public var isDDIM: Bool { reference.hasSuffix("DDIMScheduler") }
@@ -51,14 +67,16 @@ public struct ParityCase: Decodable, Sendable, CustomStringConvertible {
     /// Our step schedule for the reference's spacing name.
     public func stepSchedule() -> StepSchedule {
         let ours: StepSpacing
+        let kDiffusionPorts = isDDIM || reference.contains("Euler") || reference.contains("Heun") || reference.contains("PNDM")
         switch (sigma_schedule, self.spacing) {
         case ("karras", _): ours = .karras(rho: 7)
         case ("exponential", _): ours = .exponential
+        case ("lu", _): ours = .logSNR
         case (_, "karras"): ours = .karras(rho: 7)
         case (_, "exponential"): ours = .exponential
-        case (_, "leading"): ours = isDDIM || reference.contains("Euler") || reference.contains("Heun") ? .ddimLeading : .leading
+        case (_, "leading"): ours = kDiffusionPorts ? .ddimLeading : .leading
         case (_, "trailing"): ours = .trailing
-        case (_, "linspace"): ours = isDDIM ? .ddimLinspace : .timeUniform
+        case (_, "linspace"): ours = isDDIM ? .ddimLinspace : kDiffusionPorts ? .timeUniform : .linspace
         default: ours = .timeUniform
         }
         return StepSchedule(spacing: ours, steps: steps, final: final == "zero" ? .zero : .minimum,
@@ -69,12 +87,27 @@ public struct ParityCase: Decodable, Sendable, CustomStringConvertible {
         SampleTensor(shape: [x_init.count, x_init[0].count], scalars: x_init.flatMap { $0 })
     }
 
-    public var expected: [Double] { x_final.flatMap { $0 } }
+    public var expected: [Double] { (x_final ?? []).flatMap { $0 } }
 
     public var recordedNoise: RecordedNoise? {
         step_noise.map { draws in
             RecordedNoise(draws: draws.map { SampleTensor(shape: [$0.count, $0[0].count], scalars: $0.flatMap { $0 }) })
         }
+    }
+}
+
+/// Any JSON value (for the free-form `options` of a case).
+public enum JSONValue: Decodable, Sendable, Equatable {
+    case number(Double), string(String), bool(Bool), array([JSONValue]), object([String: JSONValue]), null
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let n = try? c.decode(Double.self) { self = .number(n) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
     }
 }
 

@@ -27,8 +27,11 @@ public struct DEIS: Solver {
 
     public var solverOrder: Int
     public var lowerOrderFinal: Bool
+    /// An explicit order for each step, replacing the rules (still capped by history).
+    public var stepOrders: [Int]?
 
-    public init(order: Int = 3, lowerOrderFinal: Bool = true) {
+    public init(order: Int = 3, lowerOrderFinal: Bool = true, stepOrders: [Int]? = nil) {
+        self.stepOrders = stepOrders
         self.solverOrder = Swift.min(Swift.max(order, 1), 3)
         self.lowerOrderFinal = lowerOrderFinal
     }
@@ -42,6 +45,7 @@ public struct DEIS: Solver {
     }
 
     public func order(atStep i: Int, of n: Int) -> Int {
+        if let stepOrders, i < stepOrders.count { return Swift.min(Swift.max(stepOrders[i], 1), solverOrder, i + 1) }
         let last = i == n - 1 && lowerOrderFinal && n < 15
         let penultimate = i == n - 2 && lowerOrderFinal && n < 15
         let available = Swift.min(i, solverOrder)

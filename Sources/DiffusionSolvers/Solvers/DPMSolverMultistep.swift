@@ -49,10 +49,15 @@ public struct DPMSolverMultistep: Solver {
     /// Always take a first-order last step.
     public var eulerAtFinal: Bool
     public var thirdOrderForm: ThirdOrderForm
+    /// An explicit order for each step, replacing the rules above (for example a per-step
+    /// schedule found by a search, as in USF/S3); still capped by the history available.
+    public var stepOrders: [Int]?
 
     public init(prediction: Prediction = .data, order: Int = 2, secondOrderForm: SecondOrderForm = .midpoint,
-                lowerOrderFinal: Bool = true, eulerAtFinal: Bool = false, thirdOrderForm: ThirdOrderForm = .reference) {
+                lowerOrderFinal: Bool = true, eulerAtFinal: Bool = false, thirdOrderForm: ThirdOrderForm = .reference,
+                stepOrders: [Int]? = nil) {
         self.thirdOrderForm = thirdOrderForm
+        self.stepOrders = stepOrders
         self.prediction = prediction
         self.solverOrder = Swift.min(Swift.max(order, 1), 3)
         self.secondOrderForm = secondOrderForm
@@ -75,6 +80,9 @@ public struct DPMSolverMultistep: Solver {
 
     /// The order diffusers uses at step `i` of `n` (`previous` evaluations already made).
     public func order(atStep i: Int, of n: Int, endsClean: Bool) -> Int {
+        if let stepOrders, i < stepOrders.count {
+            return Swift.min(Swift.max(stepOrders[i], 1), solverOrder, i + 1)
+        }
         let last = i == n - 1 && (eulerAtFinal || (lowerOrderFinal && n < 15) || endsClean)
         let penultimate = i == n - 2 && lowerOrderFinal && n < 15
         let available = Swift.min(i, solverOrder)

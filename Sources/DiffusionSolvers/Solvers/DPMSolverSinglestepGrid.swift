@@ -30,9 +30,13 @@ public struct DPMSolverSinglestepGrid: Solver {
     public var secondOrderForm: DPMSolverMultistep.SecondOrderForm
     /// diffusers' `lower_order_final` (default false for this scheduler).
     public var lowerOrderFinal: Bool
+    /// An explicit order list (one entry per grid step), replacing ``orderList(steps:endsClean:)``.
+    public var stepOrders: [Int]?
 
     public init(prediction: DPMSolverMultistep.Prediction = .data, order: Int = 2,
-                secondOrderForm: DPMSolverMultistep.SecondOrderForm = .midpoint, lowerOrderFinal: Bool = false) {
+                secondOrderForm: DPMSolverMultistep.SecondOrderForm = .midpoint, lowerOrderFinal: Bool = false,
+                stepOrders: [Int]? = nil) {
+        self.stepOrders = stepOrders
         self.prediction = prediction
         self.solverOrder = Swift.min(Swift.max(order, 1), 3)
         self.secondOrderForm = secondOrderForm
@@ -45,6 +49,7 @@ public struct DPMSolverSinglestepGrid: Solver {
 
     /// diffusers' `get_order_list` for `n` evaluations.
     public func orderList(steps n: Int, endsClean: Bool) -> [Int] {
+        if let stepOrders, stepOrders.count >= n { return Array(stepOrders.prefix(n)) }
         var orders: [Int]
         let cycle = Array(1...solverOrder)
         if lowerOrderFinal {

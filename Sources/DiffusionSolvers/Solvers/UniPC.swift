@@ -39,9 +39,18 @@ public struct UniPC: Solver {
     public var lowerOrderFinal: Bool
     /// Steps (0-based) after which the corrector is not applied (diffusers' `disable_corrector`).
     public var disabledCorrectorSteps: Set<Int>
+    /// Evaluate the model once more at the end and apply the corrector to the final sample too
+    /// (one extra evaluation; not on a run that ends at `σ = 0`, where the last step returns `x̂₀`).
+    /// diffusers does this implicitly when its grid repeats the last sigma (Karras with `sigma_min`).
+    public var finalCorrector: Bool
+    /// An explicit predictor order for each step, replacing the rules (still capped by history).
+    public var stepOrders: [Int]?
 
     public init(variant: Variant = .bh2, order: Int = 2, prediction: DPMSolverMultistep.Prediction = .data,
-                lowerOrderFinal: Bool = true, disabledCorrectorSteps: Set<Int> = []) {
+                lowerOrderFinal: Bool = true, disabledCorrectorSteps: Set<Int> = [], finalCorrector: Bool = false,
+                stepOrders: [Int]? = nil) {
+        self.finalCorrector = finalCorrector
+        self.stepOrders = stepOrders
         self.variant = variant
         self.solverOrder = Swift.min(Swift.max(order, 1), 3)
         self.prediction = prediction
@@ -52,7 +61,7 @@ public struct UniPC: Solver {
     public var name: String { variant == .bh1 ? "uni_pc" : "uni_pc_bh2" }
     /// The predictor-corrector pair converges at order `p + 1` when the corrector runs.
     public var order: Int { solverOrder + 1 }
-    public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
+    public func evaluations(on grid: TimeGrid) -> Int { grid.steps + (finalCorrector && !grid.endsClean ? 1 : 0) }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
         State(history: MultistepHistory(capacity: solverOrder + 1, like: x), previousSample: x)
@@ -60,6 +69,7 @@ public struct UniPC: Solver {
 
     /// The predictor's order at step `i` of `n`.
     public func order(atStep i: Int, of n: Int) -> Int {
+        if let stepOrders, i < stepOrders.count { return Swift.min(Swift.max(stepOrders[i], 1), solverOrder, i + 1) }
         let capped = lowerOrderFinal ? Swift.min(solverOrder, n - i) : solverOrder
         return Swift.min(capped, i + 1)
     }
@@ -123,6 +133,12 @@ public struct UniPC: Solver {
         state.previousSample.assign(x)
         state.previousOrder = k
         update(&x, from: state.previousSample, levels: (s0, t), order: k, history: state.history, historyOffset: 0, corrector: false)
+        if finalCorrector && step == grid.steps - 1 {
+            // Evaluate at the final level and correct the last step with that output.
+            state.history.advance(to: t)
+            try context.predict(x, at: t, step: step, into: &state.history.newestSlot, needs: prediction == .data ? .data : .noise)
+            update(&x, from: state.previousSample, levels: (s0, t), order: k, history: state.history, historyOffset: 1, corrector: true)
+        }
     }
 
     /// One UniP (or UniC) update from `start` at `levels.0` to `levels.1`, written into `x`.
