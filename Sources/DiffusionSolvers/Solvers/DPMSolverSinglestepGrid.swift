@@ -87,7 +87,8 @@ public struct DPMSolverSinglestepGrid: Solver {
         try context.predict(x, at: level, step: step, into: &state.history.newestSlot, needs: needs)
         if k == 1 || state.inMacro == 0 {
             // A new macro step starts here (also after a step from pure noise, which ends any macro step).
-            state.start.assign(x)
+            // Keep x as the macro start without copying; every update below writes x from `start`.
+            swap(&x, &state.start)
             state.startLevel = level
             state.inMacro = 1
             k = 1
@@ -116,7 +117,7 @@ public struct DPMSolverSinglestepGrid: Solver {
         let phi2 = prediction == .data ? ExponentialIntegrator.dataPhi2(span) : -ExponentialIntegrator.noisePhi2(span)
         switch k {
         case 1:
-            x.update(scale: scale, (base, output(0)))
+            x.set((scale, state.start), (base, output(0)))
         case 2:
             // m_s = output(1) (start), m₀ = output(0) at grid[step].
             let r0 = (h.level(0).lambda - s.lambda) / span

@@ -130,7 +130,7 @@ public struct UniPC: Solver {
             FrameStep.fromPureNoise(&x, to: t, prediction: state.history.prediction(0))
             return
         }
-        state.previousSample.assign(x)
+        swap(&x, &state.previousSample)  // keep x_s for the corrector without copying; `update` overwrites x
         state.previousOrder = k
         update(&x, from: state.previousSample, levels: (s0, t), order: k, history: state.history, historyOffset: 0, corrector: false)
         if finalCorrector && step == grid.steps - 1 {
