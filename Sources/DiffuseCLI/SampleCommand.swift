@@ -26,8 +26,8 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "A diffusers scheduler_config.json (a discrete VP schedule) instead of --noise-schedule.")
     var schedulerConfig: String?
 
-    @Option(help: "Solver name, as in k-diffusion and ComfyUI.")
-    var solver: String = "heun"
+    @Option(help: "Solver name, as in k-diffusion and ComfyUI. Default: the recommended configuration for the NFE budget.")
+    var solver: String?
 
     @Option(help: "DDIM's eta: 0 is deterministic, 1 ancestral.")
     var eta: Double = 0
@@ -53,8 +53,11 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Upper bound of the dynamic threshold (1 clips to [-1, 1]).")
     var sampleMaxValue: Double = 1
 
-    @Option(help: "Number of solver steps.")
-    var steps: Int = 20
+    @Option(help: "Number of solver steps (default 20; without --solver it is read as the NFE budget).")
+    var steps: Int?
+
+    @Option(help: "Model-evaluation budget: the most steps that use at most N evaluations (any solver).")
+    var nfe: Int?
 
     @Option(help: "Step schedule (spacing). Default: karras, or the scheduler config's timestep_spacing.")
     var schedule: String?
@@ -99,8 +102,16 @@ struct SampleCommand: ParsableCommand {
         let mixture = try ModelResolution.model(model)
         try outputKind.check(for: mixture)
         let (noiseSchedule, config) = try ScheduleResolution.schedule(name: self.noiseSchedule, configPath: schedulerConfig)
-        let grid = try makeGrid(noiseSchedule, config: config)
-        let solver = try SolverCatalog.solver(named: self.solver, options: .init(eta: eta, order: order))
+        if nfe != nil && steps != nil { throw CLIError("give either --steps or --nfe, not both") }
+        if let steps, steps < 1 { throw CLIError("--steps must be at least 1, got \(steps)") }
+        if let nfe, !(1...100_000).contains(nfe) { throw CLIError("--nfe must be between 1 and 100000, got \(nfe)") }
+        // Without --solver: the recommended configuration for the budget (--nfe, else --steps, else 20).
+        let recommended = self.solver == nil ? RecommendedConfiguration.choice(forNFE: nfe ?? steps ?? 20) : nil
+        let solverName = self.solver ?? recommended!.solver
+        let budget = recommended == nil ? nfe : (nfe ?? steps ?? 20)
+        let solver = try SolverCatalog.solver(named: solverName, options: .init(eta: eta, order: order))
+        let grid = try makeGrid(noiseSchedule, config: config, solver: solver, budget: budget,
+                                defaultSpacing: recommended.map { $0.spacing.name })
         let sampled = try guidedModel(mixture)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
         let noise = try initialNoiseTensor(for: mixture)
@@ -112,20 +123,22 @@ struct SampleCommand: ParsableCommand {
         try outputKind.write(samples, model: mixture, to: output)
         let seconds = (ContinuousClock.now - started).seconds
         if let report {
-            try RunReport(model: mixture, schedule: noiseSchedule, solverName: self.solver, spacing: spacingName(config),
+            try RunReport(model: mixture, schedule: noiseSchedule, solverName: solverName,
+                          spacing: spacingName(config, defaultSpacing: recommended.map { $0.spacing.name }),
                           grid: grid, evaluations: evaluations, seconds: seconds, samples: samples, seed: initialNoise == nil ? seed : nil,
                           output: output).write(to: report)
         }
         let shape = mixture.sampleShape.map(String.init).joined(separator: "x")
-        print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(self.solver) on \(noiseSchedule.name): "
+        print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(solverName)"
+              + (recommended == nil ? "" : " (recommended for \(budget!) NFE)") + " on \(noiseSchedule.name): "
               + "\(grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
         print("wrote \(output)")
     }
 
-    private func spacingName(_ config: DiffusersSchedulerConfig?) -> String {
+    private func spacingName(_ config: DiffusersSchedulerConfig?, defaultSpacing recommended: String?) -> String {
         if sigmas != nil { return "explicit sigmas" }
         if timesteps != nil { return "explicit timesteps" }
-        return schedule ?? defaultSpacing(config)
+        return schedule ?? recommended ?? defaultSpacing(config)
     }
 
     private func defaultSpacing(_ config: DiffusersSchedulerConfig?) -> String {
@@ -135,22 +148,34 @@ struct SampleCommand: ParsableCommand {
         return spacing
     }
 
-    private func makeGrid(_ noiseSchedule: any NoiseSchedule, config: DiffusersSchedulerConfig?) throws -> TimeGrid {
+    private func makeGrid(_ noiseSchedule: any NoiseSchedule, config: DiffusersSchedulerConfig?, solver: any Solver, budget: Int?,
+                          defaultSpacing recommended: String?) throws -> TimeGrid {
         guard let final = FinalNoise(rawValue: finalSigma) else {
             throw CLIError("unknown --final-sigma '\(finalSigma)' (known: zero, min)")
         }
         if sigmas != nil && timesteps != nil { throw CLIError("give either --sigmas or --timesteps, not both") }
+        if (sigmas != nil || timesteps != nil) && nfe != nil { throw CLIError("--nfe does not apply to an explicit --sigmas or --timesteps grid") }
         if let sigmas { return try StepSchedule.grid(sigmas: try Self.numbers(sigmas, flag: "--sigmas"), on: noiseSchedule) }
         if let timesteps {
             return try StepSchedule.grid(timesteps: try Self.numbers(timesteps, flag: "--timesteps"), final: final, on: noiseSchedule)
         }
-        let name = self.schedule ?? defaultSpacing(config)
+        let name = self.schedule ?? recommended ?? defaultSpacing(config)
         guard let spacing = StepSpacing(name: name) else {
             throw CLIError("unknown step schedule '\(name)' (known: \(StepSpacing.names.joined(separator: ", ")))")
         }
+        let make = { (steps: Int) in
+            try StepSchedule(spacing: spacing, steps: steps, sigmaMin: sigmaMin, sigmaMax: sigmaMax, final: final,
+                             stepsOffset: config?.stepsOffset ?? 0).grid(on: noiseSchedule)
+        }
+        if let budget {
+            guard let (_, grid) = try solver.steps(forBudget: budget, grid: make) else {
+                throw CLIError("\(solver.name) cannot run within \(budget) model evaluations")
+            }
+            return grid
+        }
+        let steps = self.steps ?? 20
         guard steps >= 1 else { throw CLIError("--steps must be at least 1, got \(steps)") }
-        return try StepSchedule(spacing: spacing, steps: steps, sigmaMin: sigmaMin, sigmaMax: sigmaMax, final: final,
-                                stepsOffset: config?.stepsOffset ?? 0).grid(on: noiseSchedule)
+        return try make(steps)
     }
 
     static func numbers(_ text: String, flag: String) throws -> [Double] {
@@ -162,22 +187,7 @@ struct SampleCommand: ParsableCommand {
     }
 
     private func initialNoiseTensor(for model: GaussianMixture) throws -> SampleTensor {
-        let shape = model.sampleShape
-        if let initialNoise {
-            if count != nil { throw CLIError("give either --count or --initial-noise, not both") }
-            let array = try NPYArray(contentsOf: URL(fileURLWithPath: initialNoise))
-            let fitsFlat = array.shape.count == 2 && array.shape[1] == model.dimension
-            let fitsShaped = array.shape.count == shape.count + 1 && Array(array.shape.dropFirst()) == shape
-            guard (fitsFlat || fitsShaped), array.shape[0] >= 1 else {
-                throw CLIError("initial noise '\(initialNoise)' has shape \(array.shape); the model needs [B, \(model.dimension)] or [B, \(shape.map(String.init).joined(separator: ", "))]")
-            }
-            let values = array.float32Values
-            guard values.allSatisfy(\.isFinite) else { throw CLIError("initial noise '\(initialNoise)' contains NaN or Inf") }
-            return SampleTensor(shape: [array.shape[0]] + shape, scalars: values)
-        }
-        let batch = count ?? (model.dimension == 2 ? 512 : 16)
-        guard batch >= 1, batch <= 1_000_000 else { throw CLIError("--count must be between 1 and 1000000, got \(batch)") }
-        return SeededNoise(seed: seed).initialNoise(shape: [batch] + shape)
+        try NoiseInput.tensor(path: initialNoise, count: count, defaultCount: model.dimension == 2 ? 512 : 16, seed: seed, model: model)
     }
 
     static func recordedNoise(_ path: String, batch shape: [Int]) throws -> RecordedNoise {
@@ -226,9 +236,3 @@ struct Progress {
     }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) * 1e-18
-    }
-}

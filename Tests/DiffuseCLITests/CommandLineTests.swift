@@ -101,7 +101,7 @@ struct CommandLineTests {
         #expect((json["timesteps"] as? [Double])?.prefix(3) == [901, 801, 701])
         #expect(json["step_schedule"] as? String == "ddim-leading")
 
-        result = try Diffuse.run(["sample", "--model", "mixture-2d", "--sigmas", "80,10,1,0.1,0", "--count", "3", "--output", out,
+        result = try Diffuse.run(["sample", "--model", "mixture-2d", "--solver", "heun", "--sigmas", "80,10,1,0.1,0", "--count", "3", "--output", out,
                                   "--report", report])
         #expect(result.status == 0, "\(result.stderr)")
         let json2 = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])

@@ -10,8 +10,9 @@
 /// otherwise:    [3, …, 3, n mod 3]    (m − 1 threes)
 /// ```
 /// each a noise-prediction DPM-Solver-k step (``DPMSolverStages``; `r₁ = 1/3, r₂ = 2/3` for
-/// order 3, `r₁ = 1/2` for order 2). Third order (the last steps are of lower order, so the
-/// error falls like about `n^{−3}` once `n` is moderate).
+/// order 3, `r₁ = 1/2` for order 2), evaluated through `x̂₀` only. Third order: the error falls
+/// like about `n^{−3}` (measured 2.9–3.5 for `n` = 8…128 on VP, EDM and flow); a final step of
+/// order 1 or 2 adds a term damped by the small `σ_min` it ends at.
 ///
 /// ## In the step-by-step protocol
 /// k-diffusion's `sample_dpm_fast(model, x, sigma_min, sigma_max, n)` does not follow a grid: it

@@ -1,0 +1,155 @@
+import Foundation
+
+/// Runs solver × step schedule × NFE configurations from the same initial noise and measures each
+/// against the ground-truth solution of the probability-flow ODE — the trade-off the seed papers
+/// report (quality at a number of model evaluations), on the user's own model.
+public final class SamplerComparison {
+    /// One configuration: a solver by name, a spacing, and an evaluation budget.
+    public struct Configuration: Sendable, Equatable {
+        public var solver: String
+        public var spacing: StepSpacing
+        public var nfe: Int
+        public var options: SolverCatalog.Options
+        public init(solver: String, spacing: StepSpacing, nfe: Int, options: SolverCatalog.Options = .init()) {
+            self.solver = solver; self.spacing = spacing; self.nfe = nfe; self.options = options
+        }
+        public var label: String { "\(solver) \(spacing.name)" }
+    }
+
+    /// What one configuration achieved.
+    public struct Result: Sendable, Codable, Equatable {
+        public var solver: String
+        public var schedule: String
+        public var nfeBudget: Int
+        /// Model evaluations actually used (counted).
+        public var nfe: Int
+        public var steps: Int
+        /// RMSE of the endpoints to the ground truth, over all elements.
+        public var rmse: Double
+        /// The median over samples of `‖x − x_gt‖₂`.
+        public var medianError: Double
+        /// For mixtures: the share of samples ending in the same component as the ground truth.
+        public var modeAgreement: Double?
+        /// Fréchet distance of the samples' first two moments to the model's data distribution
+        /// (exact moments for mixtures).
+        public var frechetToData: Double?
+        /// Sliced 2-Wasserstein distance of the samples to samples drawn from the model (mixtures).
+        public var slicedWassersteinToData: Double?
+        public var seconds: Double
+    }
+
+    /// The ground truth the configurations are measured against.
+    public struct Reference: Sendable {
+        public var endpoint: [Double]
+        public var evaluations: Int
+        public var errorEstimate: Double
+        public var cached: Bool
+        public var seconds: Double
+        public var frechetToData: Double?
+        public var slicedWassersteinToData: Double?
+    }
+
+    public let model: any DiffusionModel
+    public let schedule: any NoiseSchedule
+    /// Standard-normal initial noise `[B] + sampleShape`.
+    public let noise: SampleTensor
+    public var sigmaMin: Double?
+    public var sigmaMax: Double?
+    public var stepsOffset: Int
+    public var groundTruth: GroundTruth
+
+    /// Ground truths by start level (`λ`): timestep spacings such as `leading` start below the
+    /// schedule's largest noise level, and each start has its own exact endpoint.
+    public private(set) var references: [Double: Reference] = [:]
+
+    public init(model: any DiffusionModel, schedule: any NoiseSchedule, noise: SampleTensor, groundTruth: GroundTruth = GroundTruth(),
+                sigmaMin: Double? = nil, sigmaMax: Double? = nil, stepsOffset: Int = 0) {
+        self.model = model; self.schedule = schedule; self.noise = noise; self.groundTruth = groundTruth
+        self.sigmaMin = sigmaMin; self.sigmaMax = sigmaMax; self.stepsOffset = stepsOffset
+    }
+
+    /// The initial state at `level`: the common noise scaled by the prior there.
+    func initialSample(at level: NoiseLevel) -> SampleTensor { SampleTensor.initialSample(noise: noise, schedule: schedule, level: level) }
+
+    /// The ground truth from `start` to `σ = 0`, with the distances of its samples to the data
+    /// (the floor the solvers' distances are read against); computed once per start.
+    public func reference(from start: NoiseLevel) throws -> Reference {
+        if let known = references[start.lambda] { return known }
+        let began = ContinuousClock.now
+        let (solution, cached) = try groundTruth.solve(model: model, schedule: schedule, x: initialSample(at: start), from: start,
+                                                       to: schedule.cleanLevel)
+        var reference = Reference(endpoint: solution.endpoint, evaluations: solution.evaluations, errorEstimate: solution.errorEstimate,
+                                  cached: cached, seconds: (ContinuousClock.now - began).seconds)
+        (reference.frechetToData, reference.slicedWassersteinToData) = dataDistances(solution.endpoint)
+        references[start.lambda] = reference
+        return reference
+    }
+
+    func dataDistances(_ x: [Double]) -> (Double?, Double?) {
+        guard let mixture = model as? GaussianMixture, x.count / mixture.dimension >= 2 else { return (nil, nil) }
+        let d = mixture.dimension
+        let (m, c) = Metrics.moments(x, dimension: d)
+        let fd = Metrics.frechetDistance(mean1: m, covariance1: c, mean2: mixture.mean, covariance2: mixture.covariance)
+        let data = mixture.samples(count: x.count / d, seed: 12345)
+        return (fd, Metrics.slicedWasserstein(x, data, dimension: d))
+    }
+
+    /// Runs one configuration against the ground truth from its grid's start.
+    public func run(_ configuration: Configuration) throws -> Result {
+        let solver = try SolverCatalog.solver(named: configuration.solver, options: configuration.options)
+        return try run(solver, configuration: configuration)
+    }
+
+    private func run<S: Solver>(_ solver: S, configuration c: Configuration) throws -> Result {
+        let stepSchedule = { (steps: Int) in
+            try StepSchedule(spacing: c.spacing, steps: steps, sigmaMin: self.sigmaMin, sigmaMax: self.sigmaMax, final: .zero,
+                             stepsOffset: self.stepsOffset).grid(on: self.schedule)
+        }
+        guard let (steps, grid) = try solver.steps(forBudget: c.nfe, grid: stepSchedule) else {
+            throw SamplingError.invalidConfiguration("\(c.solver) cannot run within \(c.nfe) model evaluations")
+        }
+        let reference = try reference(from: grid[0])
+        let began = ContinuousClock.now
+        let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: initialSample(at: grid[0]))
+        let out = try run.finish().scalars.map(Double.init)
+        let seconds = (ContinuousClock.now - began).seconds
+        let d = noise.sampleCount
+        var result = Result(solver: c.solver, schedule: c.spacing.name, nfeBudget: c.nfe, nfe: run.evaluations, steps: steps,
+                            rmse: Metrics.rmse(out, reference.endpoint),
+                            medianError: Metrics.median(Metrics.perSampleErrors(out, reference.endpoint, dimension: d)),
+                            seconds: seconds)
+        if let mixture = model as? GaussianMixture {
+            result.modeAgreement = Metrics.modeAgreement(out, reference.endpoint, mixture: mixture)
+        }
+        (result.frechetToData, result.slicedWassersteinToData) = dataDistances(out)
+        return result
+    }
+}
+
+extension GaussianMixture {
+    /// `count` samples from the data distribution, seeded (component by weight, then Gaussian).
+    public func samples(count: Int, seed: UInt64) -> [Double] {
+        let d = dimension
+        let noise = SeededNoise(seed: seed).initialNoise(shape: [count, d + 1])
+        var cumulative: [Double] = []
+        var total = 0.0
+        for w in weights { total += w; cumulative.append(total) }
+        var out = [Double](repeating: 0, count: count * d)
+        for s in 0..<count {
+            // A uniform from the extra normal coordinate via the normal CDF.
+            let z = Double(noise.scalars[s * (d + 1) + d])
+            let u = 0.5 * Foundation.erfc(-z / 2.0.squareRoot())
+            let c = cumulative.firstIndex { $0 >= u * total } ?? (componentCount - 1)
+            for j in 0..<d { out[s * d + j] = means[c * d + j] + stds[c * d + j] * Double(noise.scalars[s * (d + 1) + j]) }
+        }
+        return out
+    }
+}
+
+extension Duration {
+    /// The duration in seconds.
+    public var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) * 1e-18
+    }
+}
