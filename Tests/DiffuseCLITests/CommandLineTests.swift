@@ -136,3 +136,42 @@ struct CommandLineTests {
         }
     }
 }
+
+@Suite("diffuse compare and --nfe, end to end")
+struct CompareCommandTests {
+    @Test("compare runs every configuration, prints a table and writes JSON that parses back")
+    func compare() throws {
+        let dir = try temporaryDirectory()
+        let result = try Diffuse.run(["compare", "--model", "mixture-2d", "--solvers", "euler,heun,dpmpp_2m", "--schedules", "karras,logsnr",
+                                      "--nfe", "4,8", "--count", "16", "--output-dir", dir.path, "--no-cache"])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("dpmpp_2m") && result.stdout.contains("RMSE"))
+        struct Document: Decodable {
+            struct Row: Decodable { var solver: String; var schedule: String; var nfe: Int; var rmse: Double; var modeAgreement: Double? }
+            var results: [Row]
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let document = try decoder.decode(Document.self, from: Data(contentsOf: dir.appendingPathComponent("results.json")))
+        #expect(document.results.count == 12)
+        #expect(document.results.allSatisfy { $0.rmse.isFinite && $0.nfe <= 8 && $0.modeAgreement != nil })
+    }
+
+    @Test("--nfe picks the steps for any solver, and without --solver the recommended configuration")
+    func nfeBudget() throws {
+        let dir = try temporaryDirectory()
+        let report = dir.appendingPathComponent("r.json").path, out = dir.appendingPathComponent("o.npy").path
+        for (solver, budget) in [("heun", 10), ("dpm_solver_3", 10), ("dpmpp_2m", 7)] {
+            let r = try Diffuse.run(["sample", "--model", "mixture-2d", "--solver", solver, "--nfe", "\(budget)", "--count", "4",
+                                     "--output", out, "--report", report])
+            #expect(r.status == 0, "\(r.stderr)")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+            #expect((json["nfe"] as? Int ?? 99) <= budget, "\(solver)")
+        }
+        let r = try Diffuse.run(["sample", "--model", "mixture-2d", "--nfe", "6", "--count", "4", "--output", out, "--report", report])
+        #expect(r.status == 0 && r.stdout.contains("recommended for 6 NFE"), "\(r.stdout) \(r.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        #expect(json["solver"] as? String == RecommendedConfiguration.choice(forNFE: 6).solver)
+        #expect((json["nfe"] as? Int ?? 99) <= 6)
+    }
+}

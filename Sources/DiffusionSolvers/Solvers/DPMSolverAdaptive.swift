@@ -40,7 +40,7 @@ public struct DPMSolverAdaptive: Solver {
     /// β₁ = (k_P + k_I + k_D)/order,  β₂ = −(k_P + 2k_D)/order,  β₃ = k_D/order
     /// ```
     /// `ε_{n−1}, ε_{n−2}` are the last accepted values (all three start at the first `ε`).
-    public struct StepSizeController: Sendable, Equatable {
+    public struct StepSizeController: Sendable {
         public var proportional: Double
         public var integral: Double
         public var derivative: Double
@@ -58,12 +58,6 @@ public struct DPMSolverAdaptive: Solver {
             self.derivative = derivative
             self.acceptSafety = acceptSafety
             self.order = Double(order)
-        }
-
-        public static func == (a: Self, b: Self) -> Bool {
-            a.proportional == b.proportional && a.integral == b.integral && a.derivative == b.derivative
-                && a.acceptSafety == b.acceptSafety && a.stepSize == b.stepSize && a.order == b.order
-                && a.history?.0 == b.history?.0 && a.history?.1 == b.history?.1
         }
 
         /// Scales the step size by the factor for `error` and says whether to accept the attempt.
