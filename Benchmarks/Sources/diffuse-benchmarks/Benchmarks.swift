@@ -5,7 +5,8 @@ import Foundation
 /// of the same bytes measured in the same run (absolute GB/s depend on the machine; the ratios
 /// are what we track).
 ///
-/// Usage: `swift run -c release diffuse-benchmarks`
+/// Usage: `swift run -c release diffuse-benchmarks` (kernels and per-step cost), or
+/// `swift run -c release diffuse-benchmarks --suite` to regenerate `docs/BENCHMARKS.md`.
 @main
 struct Benchmarks {
     /// Median seconds per call of `body`, over `rounds` rounds of `iterations` calls.
@@ -30,6 +31,17 @@ struct Benchmarks {
     }
 
     static func main() throws {
+        if CommandLine.arguments.contains("--suite") {
+            try BenchmarkSuite(root: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).run()
+            return
+        }
+        print(try kernelReport())
+    }
+
+    /// The kernel and per-step tables, as Markdown.
+    static func kernelReport() throws -> String {
+        var lines: [String] = []
+        func print(_ s: String) { lines.append(s) }
         let shape = [1, 4, 64, 64]
         let bytes = Double(shape.reduce(1, *) * MemoryLayout<Float>.size)
         var x = SeededNoise(seed: 1).initialNoise(shape: shape)
@@ -51,9 +63,9 @@ struct Benchmarks {
         let fused5Rate = 6 * bytes / fused5 / 1e9
         print(String(format: "| x = a·x + 4 terms (read 5, write 1) | %.2f | %.2f | %.2f |", fused5Rate, fused5 * 1e6, fused5Rate / copyRate))
 
-        print("\nPer-step cost with a free model (solver arithmetic + prediction conversion + finiteness checks):\n")
-        print("| solver | us / step | copies of the state |")
-        print("|---|---|---|")
+        print("\nPer-step cost with a model that costs nothing (solver arithmetic + prediction conversion + finiteness checks), in plain copies of the 64 KiB state measured in the same run:\n")
+        print("| solver | us / step | copies of the state per step | per evaluation |")
+        print("|---|---|---|---|")
         let schedule = VESchedule()
         func perStep<S: Solver>(_ solver: S) throws -> Double {
             let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 1000, final: .minimum).grid(on: schedule)
@@ -67,9 +79,13 @@ struct Benchmarks {
                 try run.advance()
             }
         }
-        for entry in SolverCatalog.entries {
-            let t = try perStep(try SolverCatalog.solver(named: entry.name, options: .init(eta: entry.name == "ddim" ? 0 : 0)))
-            print(String(format: "| %@ | %.2f | %.2f |", entry.name, t * 1e6, t / copy))
+        // dpm_fast and dpm_adaptive integrate in their first step: their per-step figure is not comparable.
+        for entry in SolverCatalog.entries where entry.name != "dpm_fast" && entry.name != "dpm_adaptive" {
+            let solver = try SolverCatalog.solver(named: entry.name)
+            let t = try perStep(solver)
+            let evaluations = Double(solver.evaluations(on: try StepSchedule(spacing: .karras(rho: 7), steps: 1000, final: .minimum).grid(on: schedule))) / 1000
+            print(String(format: "| %@ | %.2f | %.2f | %.2f |", entry.name, t * 1e6, t / copy, t / copy / evaluations))
         }
+        return lines.joined(separator: "\n")
     }
 }
