@@ -19,6 +19,8 @@ public struct DPMSolverSinglestepGrid: Solver {
     public struct State: SolverState {
         var history: MultistepHistory
         var start: SampleTensor
+        /// The order of each grid step, computed once per run.
+        var orders: [Int]
         var startLevel = NoiseLevel(t: 0, alpha: 1, sigma: 0, lambda: .infinity)
         /// Evaluations made since the macro step started (1 after its first; 0 before any).
         var inMacro = 0
@@ -75,13 +77,14 @@ public struct DPMSolverSinglestepGrid: Solver {
     }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(history: MultistepHistory(capacity: solverOrder, like: x), start: x)
+        State(history: MultistepHistory(capacity: solverOrder, like: x), start: x,
+              orders: orderList(steps: grid.steps, endsClean: grid.endsClean))
     }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
         let grid = context.grid
         let level = grid[step], t = grid[step + 1]
-        var k = orderList(steps: grid.steps, endsClean: grid.endsClean)[step]
+        var k = state.orders[step]
         state.history.advance(to: level)
         let needs: PredictionNeeds = t.isClean || !level.lambda.isFinite ? .both : prediction == .data ? .data : .noise
         try context.predict(x, at: level, step: step, into: &state.history.newestSlot, needs: needs)

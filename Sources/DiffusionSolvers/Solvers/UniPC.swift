@@ -74,35 +74,53 @@ public struct UniPC: Solver {
         return Swift.min(capped, i + 1)
     }
 
-    /// The coefficients `(base, [ρ…])` for a step with ratios `rks` (the last entry 1 for the
-    /// corrector) at `hh`: `R ρ = b` solved in `Double`.
-    static func rhos(rks: [Double], hh: Double, variant: Variant, corrector: Bool) -> [Double] {
-        let order = rks.count  // number of unknowns for the corrector; predictor uses order − 1
+    /// The ρ coefficients for ratios `rks` (its first `count` lanes; for the corrector the last of
+    /// them is 1) at `hh`: `R ρ = b` with `R_{ik} = r_k^i`, `bᵢ = hh·φ_{i+1}(hh)·i!/B(h)`, solved in
+    /// `Double` on the first `count − 1` rows (predictor) or all `count` rows (corrector), with
+    /// UniPC's shortcuts ρ = ½ for a second-order predictor and a first-order corrector.
+    /// Fixed-size lanes keep the step free of heap allocation.
+    static func rhos(rks: SIMD4<Double>, count order: Int, hh: Double, variant: Variant, corrector: Bool) -> SIMD4<Double> {
+        let n = corrector ? order : order - 1
+        if n <= 0 { return .zero }
+        if corrector && order == 1 { return SIMD4(0.5, 0, 0, 0) }
+        if !corrector && order == 2 { return SIMD4(0.5, 0, 0, 0) }
         let hPhi1 = Double.expMinusOne(hh)
         var hPhiK = hPhi1 / hh - 1
         var factorial = 1.0
         let bh = variant == .bh1 ? hh : Double.expMinusOne(hh)
-        var b: [Double] = []
+        var b = SIMD4<Double>.zero
         for i in 1...order {
-            b.append(hPhiK * factorial / bh)
+            b[i - 1] = hPhiK * factorial / bh
             factorial *= Double(i + 1)
             hPhiK = hPhiK / hh - 1 / factorial
         }
-        let n = corrector ? order : order - 1
-        if n == 0 { return [] }
-        if corrector && order == 1 { return [0.5] }
-        if !corrector && order == 2 { return [0.5] }
-        // Solve R[0..<n, 0..<n] ρ = b[0..<n] with R[i][k] = rks[k]^i (Gaussian elimination, pivoting).
-        var m = (0..<n).map { i in (0..<n).map { k in Double.pow(rks[k], i) } + [b[i]] }
+        // Gauss–Jordan with partial pivoting on the n × n system (n ≤ 3), rows as SIMD lanes.
+        var rows = (SIMD4<Double>.zero, SIMD4<Double>.zero, SIMD4<Double>.zero)
+        var rhs = b
+        for i in 0..<n {
+            var row = SIMD4<Double>.zero
+            for k in 0..<n { row[k] = Double.pow(rks[k], i) }
+            switch i { case 0: rows.0 = row; case 1: rows.1 = row; default: rows.2 = row }
+        }
+        func row(_ i: Int) -> SIMD4<Double> { i == 0 ? rows.0 : i == 1 ? rows.1 : rows.2 }
+        func setRow(_ i: Int, _ r: SIMD4<Double>) { switch i { case 0: rows.0 = r; case 1: rows.1 = r; default: rows.2 = r } }
         for col in 0..<n {
-            let pivot = (col..<n).max { abs(m[$0][col]) < abs(m[$1][col]) }!
-            m.swapAt(col, pivot)
-            for row in 0..<n where row != col {
-                let f = m[row][col] / m[col][col]
-                for c in col...n { m[row][c] -= f * m[col][c] }
+            var pivot = col
+            for r in (col + 1)..<n where abs(row(r)[col]) > abs(row(pivot)[col]) { pivot = r }
+            if pivot != col {
+                let a = row(col), c = row(pivot)
+                setRow(col, c); setRow(pivot, a)
+                let t = rhs[col]; rhs[col] = rhs[pivot]; rhs[pivot] = t
+            }
+            for r in 0..<n where r != col {
+                let f = row(r)[col] / row(col)[col]
+                setRow(r, row(r) - f * row(col))
+                rhs[r] -= f * rhs[col]
             }
         }
-        return (0..<n).map { m[$0][n] / m[$0][$0] }
+        var rho = SIMD4<Double>.zero
+        for i in 0..<n { rho[i] = rhs[i] / row(i)[i] }
+        return rho
     }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
@@ -149,36 +167,37 @@ public struct UniPC: Solver {
         let (s0, t) = levels
         let h = t.lambda - s0.lambda
         func output(_ j: Int) -> SampleTensor { prediction == .data ? history.prediction(j).data : history.prediction(j).noise }
-        var rks: [Double] = []
-        for i in 1..<Swift.max(order, 1) { rks.append((history.level(o + i).lambda - s0.lambda) / h) }
-        if corrector { rks.append(1) }
+        // rₖ for the previous outputs, then 1 (the step's end) in the next lane.
+        let previous = Swift.max(order, 1) - 1
+        var rks = SIMD4<Double>.zero
+        for i in 0..<previous { rks[i] = (history.level(o + i + 1).lambda - s0.lambda) / h }
+        rks[previous] = 1
         let hh = prediction == .data ? -h : h
-        let rho = Self.rhos(rks: corrector ? rks : rks + [1], hh: hh, variant: variant, corrector: corrector)
+        let rho = Self.rhos(rks: rks, count: previous + 1, hh: hh, variant: variant, corrector: corrector)
         let hPhi1 = Double.expMinusOne(hh)
         let bh = variant == .bh1 ? hh : Double.expMinusOne(hh)
         let (scale, edge) = prediction == .data ? (t.sigma / s0.sigma, t.alpha) : (t.alpha / s0.alpha, t.sigma)
         // x' = scale·start − edge·(e^{hh}−1)·m₀ − edge·B·(Σ ρₖ (m₋ₖ − m₀)/rₖ [+ ρ_last (m_t − m₀)]).
         let g = -edge * bh
         var c0 = -edge * hPhi1
-        var coefficients: [Double] = []
-        for (k, r) in rks.enumerated() where !(corrector && k == rks.count - 1) {
-            let c = g * rho[k] / r
-            coefficients.append(c)
-            c0 -= c
+        var c = SIMD4<Double>.zero
+        for k in 0..<previous {
+            c[k] = g * rho[k] / rks[k]
+            c0 -= c[k]
         }
         if corrector {
-            let cT = g * rho[rho.count - 1]
+            let cT = g * rho[previous]
             c0 -= cT
-            switch coefficients.count {
+            switch previous {
             case 0: x.set((scale, start), (c0, output(o)), (cT, output(0)))
-            case 1: x.set((scale, start), (c0, output(o)), (coefficients[0], output(o + 1)), (cT, output(0)))
-            default: x.set((scale, start), (c0, output(o)), (coefficients[0], output(o + 1)), (coefficients[1], output(o + 2)), (cT, output(0)))
+            case 1: x.set((scale, start), (c0, output(o)), (c[0], output(o + 1)), (cT, output(0)))
+            default: x.set((scale, start), (c0, output(o)), (c[0], output(o + 1)), (c[1], output(o + 2)), (cT, output(0)))
             }
         } else {
-            switch coefficients.count {
+            switch previous {
             case 0: x.set((scale, start), (c0, output(o)))
-            case 1: x.set((scale, start), (c0, output(o)), (coefficients[0], output(o + 1)))
-            default: x.set((scale, start), (c0, output(o)), (coefficients[0], output(o + 1)), (coefficients[1], output(o + 2)))
+            case 1: x.set((scale, start), (c0, output(o)), (c[0], output(o + 1)))
+            default: x.set((scale, start), (c0, output(o)), (c[0], output(o + 1)), (c[1], output(o + 2)))
             }
         }
     }

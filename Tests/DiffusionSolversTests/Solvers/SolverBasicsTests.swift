@@ -117,3 +117,34 @@ struct SolverBasicsTests {
         }
     }
 }
+
+@Suite("Model inputs")
+struct ModelInputTests {
+    /// Records the noise levels it is evaluated at.
+    final class Recorder: DiffusionModel, @unchecked Sendable {
+        var levels: [NoiseLevel] = []
+        var sampleShape: [Int] { [2] }
+        var parameterization: Parameterization { .noise }
+        var name: String { "recorder" }
+        func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {
+            levels.append(level)
+            for i in output.scalars.indices { output.scalars[i] = 0 }
+        }
+    }
+
+    @Test("a discrete-time model on a Karras grid receives the fractional timestep of the solver's noise level")
+    func fractionalTimesteps() throws {
+        let schedule = try DiscreteVPSchedule()
+        let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 8).grid(on: schedule)
+        let recorder = Recorder()
+        _ = try SamplingRun(model: recorder, schedule: schedule, solver: DPMSolverMultistep(), grid: grid,
+                            initialSample: TestModels.noise([1, 2])).finish()
+        #expect(recorder.levels.count == 8)
+        #expect(recorder.levels.contains { $0.t != $0.t.rounded() })
+        for (level, expected) in zip(recorder.levels, grid.levels) {
+            #expect(level == expected)
+            // The timestep maps back to exactly the sigma the solver steps from: never a rounded one.
+            #expect(abs(schedule.kSigma(at: level.t) - schedule.displaySigma(expected)) <= 1e-12 * schedule.displaySigma(expected))
+        }
+    }
+}
