@@ -29,8 +29,26 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Solver name, as in k-diffusion and ComfyUI. Default: the recommended configuration for the NFE budget.")
     var solver: String?
 
-    @Option(help: "DDIM's eta: 0 is deterministic, 1 ancestral.")
-    var eta: Double = 0
+    @Option(help: "Fresh-noise amount eta: 0 deterministic, 1 ancestral (default 0 for ddim, 1 for the ancestral and SDE samplers).")
+    var eta: Double?
+
+    @Option(help: "Scale of the fresh noise of ancestral, SDE and churned samplers.")
+    var sNoise: Double = 1
+
+    @Option(help: "Karras et al.'s S_churn for euler and heun (Algorithm 2); 0 is off.")
+    var sChurn: Double = 0
+
+    @Option(help: "Churn only where sigma >= this.")
+    var sTmin: Double = 0
+
+    @Option(help: "Churn only where sigma <= this.")
+    var sTmax: Double = .infinity
+
+    @Option(help: "DDPM posterior variance: fixed_small or fixed_large.")
+    var variance: String?
+
+    @Option(help: "Step noise: auto (a Brownian tree for the *_sde samplers, else independent draws), gaussian or brownian.")
+    var noiseSampler: String = "auto"
 
     @Option(help: "Override the order of a multistep or singlestep solver family (1-3).")
     var order: Int?
@@ -109,15 +127,18 @@ struct SampleCommand: ParsableCommand {
         let recommended = self.solver == nil ? RecommendedConfiguration.choice(forNFE: nfe ?? steps ?? 20) : nil
         let solverName = self.solver ?? recommended!.solver
         let budget = recommended == nil ? nfe : (nfe ?? steps ?? 20)
-        let solver = try SolverCatalog.solver(named: solverName, options: .init(eta: eta, order: order))
+        guard sNoise.isFinite, sNoise >= 0 else { throw CLIError("--s-noise must be a non-negative number, got \(sNoise)") }
+        guard sChurn.isFinite, sChurn >= 0 else { throw CLIError("--s-churn must be a non-negative number, got \(sChurn)") }
+        let churn = sChurn > 0 ? Churn(sChurn: sChurn, sTmin: sTmin, sTmax: sTmax, sNoise: sNoise) : nil
+        let solver = try SolverCatalog.solver(named: solverName, options: .init(eta: eta, order: order, sNoise: sNoise,
+                                                                                 churn: churn, variance: variance))
         let grid = try makeGrid(noiseSchedule, config: config, solver: solver, budget: budget,
                                 defaultSpacing: recommended.map { $0.spacing.name })
         let sampled = try guidedModel(mixture)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
         let noise = try initialNoiseTensor(for: mixture)
         let x = SampleTensor.initialSample(noise: noise, schedule: noiseSchedule, level: grid[0])
-        let stepNoiseSource: any NoiseSource = try stepNoise.map { try Self.recordedNoise($0, batch: noise.shape) }
-            ?? SeededNoise(seed: seed)
+        let stepNoiseSource = try stepNoiseSource(solver: solverName, grid: grid, shape: noise.shape, schedule: noiseSchedule)
         let (samples, evaluations) = try sample(solver, model: sampled, schedule: noiseSchedule, grid: grid, x: x,
                                                 noise: stepNoiseSource, thresholding: threshold)
         try outputKind.write(samples, model: mixture, to: output)
@@ -199,6 +220,21 @@ struct SampleCommand: ParsableCommand {
         let values = array.float32Values
         let draws = (0..<array.shape[0]).map { SampleTensor(shape: shape, scalars: Array(values[($0 * per)..<(($0 + 1) * per)])) }
         return RecordedNoise(draws: draws)
+    }
+
+    /// Recorded step noise, a Brownian tree, or independent seeded draws.
+    private func stepNoiseSource(solver: String, grid: TimeGrid, shape: [Int], schedule: any NoiseSchedule) throws -> any NoiseSource {
+        if let stepNoise { return try Self.recordedNoise(stepNoise, batch: shape) }
+        let useTree: Bool
+        switch noiseSampler {
+        case "auto": useTree = solver.hasSuffix("_sde") || solver.contains("_sde_")
+        case "brownian": useTree = true
+        case "gaussian": useTree = false
+        default: throw CLIError("unknown --noise-sampler '\(noiseSampler)' (known: auto, gaussian, brownian)")
+        }
+        guard useTree else { return SeededNoise(seed: seed) }
+        let sigmas = grid.levels.filter { !$0.isClean }.map { schedule.displaySigma($0) }
+        return BrownianTreeNoise(seed: seed, sigmaMin: sigmas.min() ?? 0, sigmaMax: sigmas.max() ?? 1)
     }
 
     /// The mixture itself, or its classifier-free-guided conditional model for `--class`.

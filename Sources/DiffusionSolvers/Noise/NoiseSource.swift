@@ -3,21 +3,33 @@
 /// Injected into the sampling run, so stochastic results can be reproduced from a seed or
 /// compared draw for draw with another implementation (``RecordedNoise``).
 public protocol NoiseSource: AnyObject {
-    /// Fills `noise` (shape `[B] + sampleShape`) with the standard-normal draws for `step`.
+    /// Fills `noise` (shape `[B] + sampleShape`) with the next standard-normal draw, for `step`.
     func fill(_ noise: inout SampleTensor, step: Int) throws
+    /// Fills `noise` with the draw for the increment from noise level `sigma` to `sigmaNext`
+    /// (user-facing sigmas). Sources that depend on the interval, like a Brownian tree, use it;
+    /// the others draw as ``fill(_:step:)``.
+    func fill(_ noise: inout SampleTensor, step: Int, from sigma: Double, to sigmaNext: Double) throws
+}
+
+extension NoiseSource {
+    public func fill(_ noise: inout SampleTensor, step: Int, from sigma: Double, to sigmaNext: Double) throws {
+        try fill(&noise, step: step)
+    }
 }
 
 /// Seeded noise where each sample's values are a function of the seed and the sample's index
 /// alone: sample 7 of a batch of 64 gets the same noise as sample 7 run by itself, whatever the
 /// thread count.
 ///
-/// Draw 0 of each sample is its initial noise (``initialNoise(shape:)``); the noise for step `i`
-/// is draw `i + 1`.
+/// Draw 0 of each sample is its initial noise (``initialNoise(shape:)``); the `k`-th call to
+/// ``fill(_:step:)`` (from 1) returns draw `k`, so a solver that draws twice in a step gets two
+/// independent draws, and a run is reproducible for a seed whatever the batch split.
 public final class SeededNoise: NoiseSource {
     public let seed: UInt64
     /// The index of the first sample of the batch this source feeds.
     public let firstSample: Int
     private let generator: Philox4x32
+    private var draws: UInt32 = 0
 
     public init(seed: UInt64, firstSample: Int = 0) {
         self.seed = seed
@@ -45,7 +57,8 @@ public final class SeededNoise: NoiseSource {
     }
 
     public func fill(_ noise: inout SampleTensor, step: Int) throws {
-        fill(&noise, draw: UInt32(truncatingIfNeeded: step + 1))
+        draws &+= 1
+        fill(&noise, draw: draws)
     }
 }
 

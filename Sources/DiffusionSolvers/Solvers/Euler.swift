@@ -10,21 +10,26 @@
 /// NFE per step: 1. First order. In exact arithmetic this is DDIM with `η = 0`.
 /// Matches k-diffusion's `sample_euler` and diffusers' `EulerDiscreteScheduler`.
 public struct Euler: Solver {
-    public init() {}
+    /// Karras et al.'s stochastic churn (Algorithm 2), off by default.
+    public var churn: Churn?
+
+    public init(churn: Churn? = nil) { self.churn = churn }
 
     public var name: String { "euler" }
     public var order: Int { 1 }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
-    public func makeState(for x: SampleTensor, grid: TimeGrid) -> SingleStageState { SingleStageState(like: x) }
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StochasticState { StochasticState(like: x) }
 
-    public func step(_ step: Int, x: inout SampleTensor, state: inout SingleStageState, context: SolverContext) throws {
-        let from = context.grid[step], to = context.grid[step + 1]
-        try context.predict(x, at: from, step: step, into: &state.prediction, needs: FrameStep.needs(to: to, frame: context.frame))
+    public func step(_ step: Int, x: inout SampleTensor, state: inout StochasticState, context: SolverContext) throws {
+        var from = context.grid[step]
+        let to = context.grid[step + 1]
+        if let churn { from = try churn.apply(&x, z: &state.z, step: step, from: from, context: context) }
+        try context.predict(x, at: from, step: step, into: &state.first, needs: FrameStep.needs(to: to, frame: context.frame))
         if to.isClean {
-            x.assign(state.prediction.data)
+            x.assign(state.first.data)
             return
         }
-        FrameStep.euler(&x, from: from, to: to, frame: context.frame, prediction: state.prediction)
+        FrameStep.euler(&x, from: from, to: to, frame: context.frame, prediction: state.first)
     }
 }
 

@@ -14,22 +14,28 @@ public struct Heun: Solver {
         var first: ModelPrediction
         var second: ModelPrediction
         var predictor: SampleTensor
+        var z: SampleTensor
         /// The clean estimate at the start of the latest step.
         public var denoised: SampleTensor { first.data }
     }
 
-    public init() {}
+    /// Karras et al.'s stochastic churn (Algorithm 2), off by default.
+    public var churn: Churn?
+
+    public init(churn: Churn? = nil) { self.churn = churn }
 
     public var name: String { "heun" }
     public var order: Int { 2 }
     public func evaluations(on grid: TimeGrid) -> Int { 2 * grid.steps - (grid.endsClean ? 1 : 0) }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(first: ModelPrediction(like: x), second: ModelPrediction(like: x), predictor: x)
+        State(first: ModelPrediction(like: x), second: ModelPrediction(like: x), predictor: x, z: SampleTensor(zeros: churn == nil ? [1] : x.shape))
     }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
-        let from = context.grid[step], to = context.grid[step + 1]
+        var from = context.grid[step]
+        let to = context.grid[step + 1]
+        if let churn { from = try churn.apply(&x, z: &state.z, step: step, from: from, context: context) }
         try context.predict(x, at: from, step: step, into: &state.first, needs: FrameStep.needs(to: to, frame: context.frame))
         if to.isClean {
             x.assign(state.first.data)

@@ -2,11 +2,30 @@
 public enum SolverCatalog {
     /// Options that some solvers take; the rest ignore them.
     public struct Options: Sendable, Equatable {
-        /// Fresh-noise amount for DDIM (0 = deterministic).
-        public var eta: Double = 0
+        /// Fresh-noise amount η: 0 is deterministic, 1 ancestral; `nil` for the solver's default
+        /// (0 for DDIM, 1 for the ancestral and SDE samplers).
+        public var eta: Double?
         /// Overrides the order of a multistep or singlestep family (`--order`).
         public var order: Int?
-        public init(eta: Double = 0, order: Int? = nil) { self.eta = eta; self.order = order }
+        /// Scale of the fresh noise of ancestral, SDE and churned samplers (`s_noise`).
+        public var sNoise: Double = 1
+        /// Karras et al.'s churn for `euler` and `heun` (Algorithm 2), off when `nil`.
+        public var churn: Churn?
+        /// DDPM's posterior variance, `fixed_small` or `fixed_large`.
+        public var variance: String?
+
+        public init(eta: Double? = nil, order: Int? = nil, sNoise: Double = 1, churn: Churn? = nil, variance: String? = nil) {
+            self.eta = eta; self.order = order; self.sNoise = sNoise; self.churn = churn; self.variance = variance
+        }
+
+        /// η, checked to lie in `[0, maximum]`, or the solver's default.
+        func eta(default value: Double, maximum: Double = 1) throws -> Double {
+            guard let eta else { return value }
+            guard eta >= 0, eta <= maximum, eta.isFinite else {
+                throw SamplingError.invalidConfiguration("--eta must lie in [0, \(maximum)], got \(eta)")
+            }
+            return eta
+        }
     }
 
     /// One entry: the name, its aliases, what it is, and how to build it.
@@ -26,20 +45,17 @@ public enum SolverCatalog {
         }
     }
 
-    public static let entries: [Entry] = foundationEntries + exponentialEntries + classicalEntries
+    public static let entries: [Entry] = foundationEntries + exponentialEntries + classicalEntries + stochasticEntries
 
     static let foundationEntries: [Entry] = [
         Entry(name: "ddim", aliases: [], summary: "DDIM (Song et al. 2021); --eta > 0 adds fresh noise",
               evaluationsPerStep: 1, reference: "diffusers DDIMScheduler") { options in
-            guard options.eta >= 0, options.eta <= 1 else {
-                throw SamplingError.invalidConfiguration("--eta must lie in [0, 1], got \(options.eta)")
-            }
-            return DDIM(eta: options.eta)
+            DDIM(eta: try options.eta(default: 0))
         },
         Entry(name: "euler", aliases: [], summary: "Euler on the probability-flow ODE (Karras et al. 2022)",
-              evaluationsPerStep: 1, reference: "k-diffusion sample_euler, diffusers EulerDiscreteScheduler") { _ in Euler() },
+              evaluationsPerStep: 1, reference: "k-diffusion sample_euler, diffusers EulerDiscreteScheduler") { o in Euler(churn: o.churn) },
         Entry(name: "heun", aliases: [], summary: "Heun's 2nd-order method (Karras et al. 2022, Algorithm 1)",
-              evaluationsPerStep: 2, reference: "k-diffusion sample_heun, diffusers HeunDiscreteScheduler") { _ in Heun() },
+              evaluationsPerStep: 2, reference: "k-diffusion sample_heun, diffusers HeunDiscreteScheduler") { o in Heun(churn: o.churn) },
     ]
 
     /// All accepted names, primary names first.

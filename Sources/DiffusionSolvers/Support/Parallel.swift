@@ -1,12 +1,19 @@
 import Foundation
 
+/// How many threads data-parallel loops may use.
+public enum Parallelism {
+    /// `1` runs every loop on the calling thread; any other value lets loops use all cores.
+    /// Results do not depend on it: each index's work is independent (tests check bit equality).
+    nonisolated(unsafe) public static var maximumThreads = 0
+}
+
 /// Runs `body(i)` for `i` in `0..<count`, spread over the machine's cores.
 ///
 /// Each index must write only memory that no other index touches; results then do not depend
 /// on the thread count or scheduling order.
 @inlinable
 func parallelFor(_ count: Int, minimumWork: Bool = true, _ body: @escaping @Sendable (Int) -> Void) {
-    if count <= 1 || !minimumWork {
+    if count <= 1 || !minimumWork || Parallelism.maximumThreads == 1 {
         for i in 0..<count { body(i) }
     } else {
         DispatchQueue.concurrentPerform(iterations: count, execute: body)

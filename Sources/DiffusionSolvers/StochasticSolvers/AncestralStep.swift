@@ -1,0 +1,49 @@
+import RealModule
+
+/// Shared pieces of the k-diffusion stochastic samplers, which work in the VE frame
+/// (`y = x/α`, `σ` = the user-facing sigma `σ/α`).
+enum Ancestral {
+    /// k-diffusion's `get_ancestral_step`: the level to step down to deterministically, and the
+    /// noise to add back, so that the marginal at `σ′` is right:
+    /// ```
+    /// σ_up   = min(σ′, η·√(σ′²(σ² − σ′²)/σ²)),   σ_down = √(σ′² − σ_up²)
+    /// ```
+    static func step(from sigma: Double, to next: Double, eta: Double) -> (down: Double, up: Double) {
+        guard eta != 0 else { return (next, 0) }
+        let up = Swift.min(next, eta * (next * next * (sigma * sigma - next * next) / (sigma * sigma)).squareRoot())
+        return ((next * next - up * up).squareRoot(), up)
+    }
+
+    /// The VE-frame sigma of a level.
+    static func sigma(_ level: NoiseLevel) -> Double { level.sigma / level.alpha }
+
+    /// Stochastic samplers here integrate in the VE frame; rectified flow needs its own ancestral
+    /// formulas (ComfyUI's `_RF` samplers), which this library does not implement yet.
+    static func requireVEFrame(_ context: SolverContext, solver: String) throws {
+        guard context.frame == .varianceExploding else {
+            throw SamplingError.invalidConfiguration("\(solver) needs a VP or VE noise schedule; rectified flow is not supported by the stochastic samplers yet")
+        }
+    }
+
+    /// Draws standard-normal noise for the increment `sigma → next` into `z`.
+    static func draw(_ z: inout SampleTensor, step: Int, from sigma: Double, to next: Double, context: SolverContext, solver: String) throws {
+        guard let source = context.noise else {
+            throw SamplingError.invalidConfiguration("\(solver) needs a noise source (a seed or recorded step noise)")
+        }
+        try source.fill(&z, step: step, from: sigma, to: next)
+    }
+}
+
+/// The state of a stochastic sampler: its predictions and a noise buffer.
+public struct StochasticState: SolverState {
+    var first: ModelPrediction
+    var second: ModelPrediction
+    var stage: SampleTensor
+    var z: SampleTensor
+    public var denoised: SampleTensor { first.data }
+
+    init(like x: SampleTensor) {
+        first = ModelPrediction(like: x); second = ModelPrediction(like: x)
+        stage = SampleTensor(zeros: x.shape); z = SampleTensor(zeros: x.shape)
+    }
+}

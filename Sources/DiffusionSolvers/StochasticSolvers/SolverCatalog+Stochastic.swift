@@ -1,0 +1,34 @@
+extension SolverCatalog {
+    /// Ancestral and SDE samplers (they consume fresh noise every step).
+    static let stochasticEntries: [Entry] = [
+        Entry(name: "euler_ancestral", summary: "Euler steps with ancestral noise (\"Euler a\"); --eta, --s-noise", evaluationsPerStep: 1,
+              reference: "k-diffusion sample_euler_ancestral") { o in EulerAncestral(eta: try o.eta(default: 1), sNoise: o.sNoise) },
+        Entry(name: "dpm_2_ancestral", summary: "DPM-Solver-2-style steps with ancestral noise", evaluationsPerStep: 2,
+              reference: "k-diffusion sample_dpm_2_ancestral") { o in DPM2Ancestral(eta: try o.eta(default: 1), sNoise: o.sNoise) },
+        Entry(name: "dpmpp_2s_ancestral", summary: "DPM-Solver++(2S) with ancestral noise", evaluationsPerStep: 2,
+              reference: "k-diffusion sample_dpmpp_2s_ancestral") { o in
+            DPMSolverPlusPlus2SAncestral(eta: try o.eta(default: 1), sNoise: o.sNoise)
+        },
+        Entry(name: "dpmpp_sde", summary: "DPM-Solver++ stochastic (two ancestral stages, r = 1/2)", evaluationsPerStep: 2,
+              reference: "k-diffusion sample_dpmpp_sde") { o in DPMSolverPlusPlusSDE(eta: try o.eta(default: 1), sNoise: o.sNoise) },
+        Entry(name: "dpmpp_2m_sde", summary: "SDE-DPM-Solver++(2M), midpoint", evaluationsPerStep: 1,
+              reference: "k-diffusion sample_dpmpp_2m_sde") { o in
+            DPMSolverPlusPlusMultistepSDE(variant: .midpoint, eta: try o.eta(default: 1, maximum: 10), sNoise: o.sNoise)
+        },
+        Entry(name: "dpmpp_2m_sde_heun", summary: "SDE-DPM-Solver++(2M), heun form", evaluationsPerStep: 1,
+              reference: "k-diffusion sample_dpmpp_2m_sde(solver_type='heun')") { o in
+            DPMSolverPlusPlusMultistepSDE(variant: .heun, eta: try o.eta(default: 1, maximum: 10), sNoise: o.sNoise)
+        },
+        Entry(name: "dpmpp_3m_sde", summary: "SDE-DPM-Solver++(3M)", evaluationsPerStep: 1,
+              reference: "k-diffusion sample_dpmpp_3m_sde") { o in
+            DPMSolverPlusPlusMultistepSDE(variant: .thirdOrder, eta: try o.eta(default: 1, maximum: 10), sNoise: o.sNoise)
+        },
+        Entry(name: "ddpm", summary: "DDPM posterior sampling; --variance fixed_small (default) or fixed_large", evaluationsPerStep: 1,
+              reference: "diffusers DDPMScheduler") { o in
+            guard let variance = DDPM.Variance(rawValue: o.variance ?? "fixed_small") else {
+                throw SamplingError.invalidConfiguration("--variance must be fixed_small or fixed_large, got \(o.variance ?? "")")
+            }
+            return DDPM(variance: variance)
+        },
+    ]
+}
