@@ -57,6 +57,10 @@ public final class SamplerComparison {
     public var sigmaMax: Double?
     public var stepsOffset: Int
     public var groundTruth: GroundTruth
+    /// The seed of the fresh noise stochastic samplers draw (their RMSE to the ODE solution
+    /// measures how far the SDE's sample is from the ODE's; their distances to the data are the
+    /// comparable figure).
+    public var stepNoiseSeed: UInt64 = 0
 
     /// Ground truths by start level (`λ`): timestep spacings such as `leading` start below the
     /// schedule's largest noise level, and each start has its own exact endpoint.
@@ -110,7 +114,8 @@ public final class SamplerComparison {
         }
         let reference = try reference(from: grid[0])
         let began = ContinuousClock.now
-        let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: initialSample(at: grid[0]))
+        let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: initialSample(at: grid[0]),
+                                  noise: SeededNoise(seed: stepNoiseSeed))
         let out = try run.finish().scalars.map(Double.init)
         let seconds = (ContinuousClock.now - began).seconds
         let d = noise.sampleCount
