@@ -539,6 +539,7 @@ def np_score_sde(mix, x_init, cont_sigmas, disc_sigmas, idxs, snr, correct_steps
 class Collector:
     def __init__(self):
         self.cases, self.checks, self.notes = [], [], []
+        self.call_dev = {}
 
     def add(self, case: dict, draws: Draws, ref, np_meta, np_calls, np_reversed, tol=TOL):
         """ref: float64 x_final of the numpy implementation; np_meta: its draw bookkeeping
@@ -553,15 +554,25 @@ class Collector:
             for a, b in [(r[2], q[2]), (r[3], q[3])]:
                 assert abs(a - b) <= 2e-6 * max(abs(b), 1e-30), (name, k, r, q)
         # model-call levels of the numpy implementation = the reference's
+        # (k-diffusion's float32 get_ancestral_step cancels in sigma_to^2 - sigma_up^2, which moves its sigma_down,
+        # and so dpm_2_ancestral's midpoint call level, by up to ~1e-5 relative: hence the loose bound)
         assert len(np_calls) == case["nfe"] == len(case["model_sigma"]), (name, len(np_calls), case["nfe"])
+        dev = 0.0
         for (a, s), ra, rs in zip(np_calls, case["model_alpha"], case["model_sigma"]):
-            assert abs(a - ra) <= 1e-6 * ra and abs(s - rs) <= 2e-6 * rs, (name, a, s, ra, rs)
+            assert abs(a - ra) <= 1e-6 * ra and abs(s - rs) <= 1e-4 * rs, (name, a, s, ra, rs)
+            dev = max(dev, abs(s / rs - 1))
+        self.call_dev[case["reference"] + " " + case["solver"]] = max(dev, self.call_dev.get(
+            case["reference"] + " " + case["solver"], 0.0))
+        # all draws of a case are successive torch.randn calls on one CPU generator seeded with noise_seed
+        g = torch.Generator().manual_seed(case["noise_seed"])
+        for k, t in enumerate(draws.tensors):
+            assert t.dtype == torch.float32 and torch.equal(t, torch.randn(t.shape, generator=g)), (name, k)
         case["step_noise"] = draws.array((B, D))
         case["noise_draw_sigmas"] = [[m[2], m[3]] for m in rec]
         case["noise_draw_steps"] = [m[0] for m in rec]
         case["noise_draw_roles"] = [m[1] for m in rec]
         case["noise_draw_calls"] = [m[4] for m in rec]
-        case["noise_draw_scales"] = [q[5] for q in np_meta]
+        case["noise_draw_scales"] = [q[5] + 0.0 for q in np_meta]          # + 0.0: no -0.0 in the file
         if case.get("reference_nan"):
             assert case["x_final"] is None
             assert not np.all(np.isfinite(ref)), (name, "reference is NaN but the numpy reference is finite")
@@ -709,7 +720,7 @@ def drive_timestep_scheduler(sch, mix, z, n, step_kw, seed, replay=None):
     x_init = x.clone()
     g = torch.Generator().manual_seed(seed)
     draws, calls = Draws(), []
-    state = {"i": None}
+    state = {"i": None, "role": None}          # role is filled in by the caller
     ts = [int(t) for t in sch.timesteps]
 
     def on_draw(t):
@@ -799,7 +810,7 @@ def gen_ddpm_ddim(col, mixtures):
                     ts, abar = r["timesteps"], r["abar"]
                     final_abar = float(sch.final_alpha_cumprod)
                     for i, t in enumerate(ts):                 # steps land on the next grid point (N | T)
-                        assert t - T_TRAIN // n == (ts[i + 1] if i + 1 < n else t - T_TRAIN // n)
+                        assert (t - T_TRAIN // n == ts[i + 1]) if i + 1 < n else (t - T_TRAIN // n < 0), (name, ts)
                     sig = [math.sqrt((1 - abar[t]) / abar[t]) for t in ts]
                     sig.append(0.0 if final == "zero" else math.sqrt((1 - final_abar) / final_abar))
                     options = {"eta": 1.0, "set_alpha_to_one": final == "zero", "prediction_type": "epsilon",
@@ -1033,7 +1044,7 @@ def gen_score_sde(col, mixtures):
             nfe = len(r["calls"])
             assert nfe == 2 * n
             case.update(timesteps=r["timesteps"], sigmas=grid, scheduler_sigmas=r["cont_sigmas"],
-                        init_noise_sigma=VE["sigma_max"], nfe=nfe, model_t=[t for t in r["timesteps"] for _ in (0, 1)],
+                        init_noise_sigma=VE["sigma_max"], nfe=nfe, model_t=r["calls"],
                         model_alpha=[1.0] * nfe, model_sigma=r["calls"], x_init=r["x_init"], x_final=r["x_final"])
             arr = draws.array((z.shape[0], mix.D))
             args = (mix, r["x_init"], r["cont_sigmas"], [float(v) for v in disc], r["idxs"], VE["snr"],
@@ -1063,8 +1074,9 @@ DRAW_DOC = {
     "noise_draw_scales": "[draws]: the factor the update multiplies the draw by, from the float64 check (0 for draws "
                          "that are taken but unused; score_sde corrector: sqrt(2*step_size), state dependent; "
                          "sa_predictor: also the factor of the same draw in the next step's corrector)",
-    "noise_seed": "seed of the torch.Generator (CPU) the draws came from: zlib.crc32(case name); informational, the "
-                  "recorded draws are the data",
+    "noise_seed": "zlib.crc32(case name): step_noise[k] is the (k+1)-th successive torch.randn(shape, generator=g, "
+                  "dtype=float32) of g = torch.Generator().manual_seed(noise_seed) (CPU; shape [B, D], or the sample's "
+                  "shape, same numbers); the recorded draws are the data",
 }
 
 
@@ -1117,6 +1129,9 @@ def main():
     revs = [c[5] for c in col.checks if not math.isnan(c[5])]
     print(f"\n{len(col.cases)} cases, {sum(c[2] for c in col.checks)} draws; max relRMS vs numpy float64: "
           f"{max(errs):.3e}; min relRMS with reversed draws: {min(revs):.3e}")
+    print("max relative deviation of model-call levels, reference (float32) vs numpy float64:")
+    for k, v in sorted(col.call_dev.items()):
+        print(f"  {k:<72} {v:.2e}")
     nans = [c["name"] for c in col.cases if c.get("reference_nan")]
     print(f"reference NaN cases ({len(nans)}):")
     for nm in nans:

@@ -98,6 +98,9 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Random seed for the initial and step noise.")
     var seed: UInt64 = 0
 
+    @Option(help: "Random numbers: philox (each sample's noise depends only on the seed and its index) or torch (the numbers of torch.manual_seed(seed); torch.randn on CPU, drawn for the whole batch).")
+    var rng: String = "philox"
+
     @Option(help: "Number of samples (default 16, or 512 for 2-D models).")
     var count: Int?
 
@@ -136,9 +139,15 @@ struct SampleCommand: ParsableCommand {
                                 defaultSpacing: recommended.map { $0.spacing.name })
         let sampled = try guidedModel(mixture)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
-        let noise = try initialNoiseTensor(for: mixture)
+        let torch: TorchGenerator?
+        switch rng {
+        case "philox": torch = nil
+        case "torch": torch = TorchGenerator(seed: seed)
+        default: throw CLIError("unknown --rng '\(rng)' (known: philox, torch)")
+        }
+        let noise = try initialNoiseTensor(for: mixture, torch: torch)
         let x = SampleTensor.initialSample(noise: noise, schedule: noiseSchedule, level: grid[0])
-        let stepNoiseSource = try stepNoiseSource(solver: solverName, grid: grid, shape: noise.shape, schedule: noiseSchedule)
+        let stepNoiseSource = try stepNoiseSource(solver: solverName, grid: grid, shape: noise.shape, schedule: noiseSchedule, torch: torch)
         let (samples, evaluations) = try sample(solver, model: sampled, schedule: noiseSchedule, grid: grid, x: x,
                                                 noise: stepNoiseSource, thresholding: threshold)
         try outputKind.write(samples, model: mixture, to: output)
@@ -207,8 +216,13 @@ struct SampleCommand: ParsableCommand {
         }
     }
 
-    private func initialNoiseTensor(for model: GaussianMixture) throws -> SampleTensor {
-        try NoiseInput.tensor(path: initialNoise, count: count, defaultCount: model.dimension == 2 ? 512 : 16, seed: seed, model: model)
+    private func initialNoiseTensor(for model: GaussianMixture, torch: TorchGenerator?) throws -> SampleTensor {
+        if let torch, initialNoise == nil {
+            let batch = count ?? (model.dimension == 2 ? 512 : 16)
+            guard batch >= 1, batch <= 1_000_000 else { throw CLIError("--count must be between 1 and 1000000, got \(batch)") }
+            return torch.randn(shape: [batch] + model.sampleShape)
+        }
+        return try NoiseInput.tensor(path: initialNoise, count: count, defaultCount: model.dimension == 2 ? 512 : 16, seed: seed, model: model)
     }
 
     static func recordedNoise(_ path: String, batch shape: [Int]) throws -> RecordedNoise {
@@ -223,8 +237,11 @@ struct SampleCommand: ParsableCommand {
     }
 
     /// Recorded step noise, a Brownian tree, or independent seeded draws.
-    private func stepNoiseSource(solver: String, grid: TimeGrid, shape: [Int], schedule: any NoiseSchedule) throws -> any NoiseSource {
+    private func stepNoiseSource(solver: String, grid: TimeGrid, shape: [Int], schedule: any NoiseSchedule,
+                                 torch: TorchGenerator?) throws -> any NoiseSource {
         if let stepNoise { return try Self.recordedNoise(stepNoise, batch: shape) }
+        // torch: step noise continues the same stream, as a diffusers pipeline's generator does.
+        if let torch, noiseSampler != "brownian" { return torch }
         let useTree: Bool
         switch noiseSampler {
         case "auto": useTree = solver.hasSuffix("_sde") || solver.contains("_sde_")

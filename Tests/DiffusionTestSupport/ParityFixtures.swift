@@ -48,7 +48,7 @@ public struct ParityCase: Decodable, Sendable, CustomStringConvertible {
     }
 
     /// Which library's spacing rules the case follows.
-    public var isDDIM: Bool { reference.hasSuffix("DDIMScheduler") }
+    public var isDDIM: Bool { reference.hasSuffix("DDIMScheduler") || reference.hasSuffix("DDPMScheduler") }
 
     /// The noise schedule the case ran on.
     public func schedule() throws -> any NoiseSchedule {

@@ -38,6 +38,7 @@ public struct DPMSolverMultistep: Solver {
 
     public struct State: SolverState {
         var history: MultistepHistory
+        var z: SampleTensor
         public var denoised: SampleTensor { history.prediction(0).data }
     }
 
@@ -52,6 +53,10 @@ public struct DPMSolverMultistep: Solver {
     /// An explicit order for each step, replacing the rules above (for example a per-step
     /// schedule found by a search, as in USF/S3); still capped by the history available.
     public var stepOrders: [Int]?
+    /// SDE-DPM-Solver++ (Lu et al. 2022b, Sec. 3.3; diffusers' `algorithm_type="sde-dpmsolver++"`),
+    /// data prediction only: `x_t = (σ_t/σ_s)e^{−h}·x + α_t(1 − e^{−2h})·D₀ + … + σ_t√(1 − e^{−2h})·z`,
+    /// with a draw at every step, including the last (where it is multiplied by 0).
+    public var stochastic: Bool = false
 
     public init(prediction: Prediction = .data, order: Int = 2, secondOrderForm: SecondOrderForm = .midpoint,
                 lowerOrderFinal: Bool = true, eulerAtFinal: Bool = false, thirdOrderForm: ThirdOrderForm = .reference,
@@ -66,6 +71,7 @@ public struct DPMSolverMultistep: Solver {
     }
 
     public var name: String {
+        if stochastic { return "dpmpp_\(solverOrder)m_sde" + (secondOrderForm == .heun && solverOrder == 2 ? "_heun" : "") + "_diffusers" }
         let family = prediction == .data ? "dpmpp" : "dpm"
         let suffix = secondOrderForm == .heun && solverOrder == 2 ? "_heun" : thirdOrderForm == .taylor && solverOrder == 3 ? "_taylor" : ""
         return "\(family)_\(solverOrder)m" + suffix
@@ -75,7 +81,7 @@ public struct DPMSolverMultistep: Solver {
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(history: MultistepHistory(capacity: solverOrder, like: x))
+        State(history: MultistepHistory(capacity: solverOrder, like: x), z: SampleTensor(zeros: stochastic ? x.shape : [1]))
     }
 
     /// The order diffusers uses at step `i` of `n` (`previous` evaluations already made).
@@ -99,6 +105,13 @@ public struct DPMSolverMultistep: Solver {
         let needs: PredictionNeeds = fromPureNoise ? .both : t.isClean || prediction == .data ? .data : .noise
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
         let history = state.history
+        if stochastic {
+            // diffusers draws before the update, on every step.
+            guard let source = context.noise else {
+                throw SamplingError.invalidConfiguration("\(name) needs a noise source (a seed or recorded step noise)")
+            }
+            try source.fill(&state.z, step: step, from: s0.sigma / s0.alpha, to: t.isClean ? 0 : t.sigma / t.alpha)
+        }
         if t.isClean {
             x.assign(history.prediction(0).data)
             return
@@ -112,8 +125,14 @@ public struct DPMSolverMultistep: Solver {
 
         let h = t.lambda - s0.lambda
         // x' = scale·x + c₀·m₀ + c₁·m₋₁ + c₂·m₋₂, with the divided differences expanded.
-        let scale: Double, base: Double, cD1: Double, cD2: Double
+        var scale: Double, base: Double, cD1: Double, cD2: Double
         switch prediction {
+        case .data where stochastic:
+            let e2 = ExponentialIntegrator.expm1Neg(2 * h)  // e^{−2h} − 1
+            scale = t.sigma / s0.sigma * Double.exp(-h)
+            base = -t.alpha * e2
+            cD1 = k == 2 && secondOrderForm == .midpoint ? 0.5 * base : t.alpha * (e2 / (2 * h) + 1)
+            cD2 = t.alpha * ((-e2 - 2 * h) / (4 * h * h) - 0.5)
         case .data:
             scale = t.sigma / s0.sigma
             base = -t.alpha * ExponentialIntegrator.expm1Neg(h)
@@ -140,6 +159,9 @@ public struct DPMSolverMultistep: Solver {
             let a = cD1 * (1 + r0 / (r0 + r1)) + cD2 / (r0 + r1)
             let b = -cD1 * r0 / (r0 + r1) - cD2 / (r0 + r1)
             x.update(scale: scale, (base + a / r0, output(0)), (-a / r0 + b / r1, output(1)), (-b / r1, output(2)))
+        }
+        if stochastic {
+            x.update(scale: 1, (t.sigma * (-ExponentialIntegrator.expm1Neg(2 * h)).squareRoot(), state.z))
         }
     }
 }

@@ -43,7 +43,7 @@ public struct DPMSolverPlusPlus2SAncestral: Solver {
             try context.predict(state.stage, at: midLevel, step: step, into: &state.second, needs: .data)
             x.update(scale: a * down / sigma / from.alpha, (-a * Double.expMinusOne(-h), state.second.data))
         }
-        if !to.isClean && up > 0 {
+        if !to.isClean {  // k-diffusion draws on every step that does not end at σ = 0
             try Ancestral.draw(&state.z, step: step, from: sigma, to: next, context: context, solver: name)
             x.update(scale: 1, (a * sNoise * up, state.z))
         }

@@ -24,11 +24,8 @@ public struct EulerAncestral: Solver {
         let sigma = Ancestral.sigma(from), next = Ancestral.sigma(to)
         let (down, up) = Ancestral.step(from: sigma, to: next, eta: eta)
         let a = to.alpha
-        if up > 0 {
-            try Ancestral.draw(&state.z, step: step, from: sigma, to: next, context: context, solver: name)
-            x.update(scale: a / from.alpha, (a * (down - sigma), state.first.noise), (a * sNoise * up, state.z))
-        } else {
-            x.update(scale: a / from.alpha, (a * (down - sigma), state.first.noise))
-        }
+        // As k-diffusion, a draw is taken on every step that does not end at σ = 0 (also when η = 0).
+        try Ancestral.draw(&state.z, step: step, from: sigma, to: next, context: context, solver: name)
+        x.update(scale: a / from.alpha, (a * (down - sigma), state.first.noise), (a * sNoise * up, state.z))
     }
 }
