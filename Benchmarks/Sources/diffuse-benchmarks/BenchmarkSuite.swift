@@ -24,7 +24,10 @@ struct BenchmarkSuite {
             ("mixture-2d", BuiltInModels.ring), ("glyphs-8x8", BuiltInModels.glyphs),
             ("digits-mixture", try GaussianMixture(contentsOf: root.appendingPathComponent("models/digits-mixture.safetensors"))),
         ]
-        let solvers = SolverCatalog.entries.map(\.name).filter { $0 != "dpm_adaptive" && $0 != "dpmpp_2m_karras" }
+        let stochastic = Set(SolverCatalog.stochasticNames)
+        let solvers = SolverCatalog.entries.map(\.name).filter { $0 != "dpm_adaptive" && $0 != "dpmpp_2m_karras" && !stochastic.contains($0) }
+        var distances: [String: [(String, Int, Double, Double)]] = [:]  // model → (sampler, NFE, FD, SW)
+        var floors: [String: (Double, Double)] = [:]
         let cache = root.appendingPathComponent(".build/ground-truth-cache")
         let started = ContinuousClock.now
         var ours: [String: [Row]] = [:], theirs: [String: [Row]] = [:]
@@ -43,6 +46,18 @@ struct BenchmarkSuite {
                     }
                 }
             }
+            // Stochastic samplers: their distance to the data, next to an ODE solver's and the floor
+            // (the ground truth's own distance: 64 samples cannot match 64-D moments exactly).
+            for sampler in SolverCatalog.stochasticNames + ["dpmpp_2m"] {
+                for nfe in [10, 20, 40] {
+                    guard let r = try? comparison.run(.init(solver: sampler, spacing: .karras(rho: 7), nfe: nfe)),
+                          let fd = r.frechetToData, let sw = r.slicedWassersteinToData else { continue }
+                    distances[name, default: []].append((sampler, r.nfe, fd, sw))
+                }
+            }
+            if let reference = comparison.references.values.first, let fd = reference.frechetToData, let sw = reference.slicedWassersteinToData {
+                floors[name] = (fd, sw)
+            }
             groundTruthSeconds += comparison.references.values.reduce(0) { $0 + $1.seconds }
             // The peers: each record from its own recorded start state to its own end level.
             let truth = GroundTruth(tolerance: 1e-7, cacheDirectory: cache)
@@ -54,7 +69,7 @@ struct BenchmarkSuite {
                 let (solution, _) = try truth.solve(model: model, schedule: schedule, x: x, from: schedule.level(sigma: sigmas[0]),
                                                     to: schedule.level(sigma: finalSigma))
                 let library = record["library"] as! String
-                let label = "\(library) \(record["config"] as! String) \(record["spacing"] as! String)" + (finalSigma > 0 ? " (to σ_min)" : "")
+                let label = "\(library) \(record["config"] as! String) \(record["spacing"] as! String)" + (finalSigma > 0 ? " (to sigma_min)" : "")
                 let full = finalSigma == 0 && abs(sigmas[0] - schedule.kSigma(at: 999)) <= 1e-4 * sigmas[0]
                 theirs[name, default: []].append(Row(label: label + (full ? "" : " †"), nfe: nfe,
                                                      rmse: Metrics.rmse(xFinal.flatMap { $0 }, solution.endpoint),
@@ -63,8 +78,9 @@ struct BenchmarkSuite {
             overhead[name] = try modelEvaluationSeconds(model, schedule: schedule, noise: noise)
         }
         let seconds = (ContinuousClock.now - started).seconds
-        let markdown = try report(models: models.map(\.0), ours: ours, theirs: theirs, overhead: overhead, seconds: seconds,
+        var markdown = try report(models: models.map(\.0), ours: ours, theirs: theirs, overhead: overhead, seconds: seconds,
                                   groundTruthSeconds: groundTruthSeconds)
+        markdown += stochasticReport(models: models.map(\.0), distances: distances, floors: floors)
         try AtomicFile.write(Data(markdown.utf8), to: root.appendingPathComponent("docs/BENCHMARKS.md"))
         print("wrote docs/BENCHMARKS.md and docs/benchmarks/*.png in \(String(format: "%.1f", seconds)) s")
     }
@@ -157,6 +173,22 @@ struct BenchmarkSuite {
         md.append("")
         md.append(try Benchmarks.kernelReport())
         md.append("")
+        return md.joined(separator: "\n")
+    }
+
+    func stochasticReport(models: [String], distances: [String: [(String, Int, Double, Double)]], floors: [String: (Double, Double)]) -> String {
+        var md = ["", "## Stochastic samplers: distance to the data", "",
+                  "An SDE sampler does not follow the ODE trajectory, so its RMSE to the ODE solution says little; what it should reach is the data distribution. Fréchet distance of the samples' first two moments to the mixture's exact moments, and sliced 2-Wasserstein distance to 64 samples drawn from the mixture (64 projections), Karras steps, seeded step noise. The floor is the same distances for the ground-truth ODE endpoints from the same noise (64 samples cannot match the data's moments exactly); `dpmpp_2m` is the ODE reference.", ""]
+        for m in models {
+            guard let rows = distances[m] else { continue }
+            md.append("### \(m)")
+            md.append("")
+            if let (fd, sw) = floors[m] { md.append(String(format: "Floor (ground truth): FD %.3e, SW %.3e.", fd, sw)); md.append("") }
+            md.append("| sampler | NFE | FD to data | SW to data |")
+            md.append("|---|---|---|---|")
+            for (sampler, nfe, fd, sw) in rows { md.append("| \(sampler) | \(nfe) | \(format(fd)) | \(format(sw)) |") }
+            md.append("")
+        }
         return md.joined(separator: "\n")
     }
 

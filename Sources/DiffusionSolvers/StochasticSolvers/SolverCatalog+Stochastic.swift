@@ -32,3 +32,8 @@ extension SolverCatalog {
         },
     ]
 }
+
+extension SolverCatalog {
+    /// The names of the samplers that draw fresh noise every step.
+    public static var stochasticNames: [String] { stochasticEntries.map(\.name) }
+}
