@@ -45,7 +45,7 @@ public enum SolverCatalog {
         }
     }
 
-    public static let entries: [Entry] = foundationEntries + exponentialEntries + classicalEntries + stochasticEntries
+    public static let entries: [Entry] = foundationEntries + exponentialEntries + classicalEntries + stochasticEntries + predictorCorrectorEntries
 
     static let foundationEntries: [Entry] = [
         Entry(name: "ddim", aliases: [], summary: "DDIM (Song et al. 2021); --eta > 0 adds fresh noise",
