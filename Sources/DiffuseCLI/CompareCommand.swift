@@ -17,14 +17,7 @@ struct CompareCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "A Gaussian-mixture .safetensors file or a built-in model name.")
-    var model: String = BuiltInModels.names[0]
-
-    @Option(help: "Noise schedule: vp-linear, vp-cosine, edm or flow (default edm).")
-    var noiseSchedule: String?
-
-    @Option(help: "A diffusers scheduler_config.json (a discrete VP schedule) instead of --noise-schedule.")
-    var schedulerConfig: String?
+    @OptionGroup var source: ModelOptions
 
     @Option(help: "Comma-separated solver names.")
     var solvers: String = "euler,heun,dpmpp_2m,dpmpp_3m,uni_pc_bh2,deis"
@@ -60,8 +53,7 @@ struct CompareCommand: ParsableCommand {
     var outputDir: String = "compare-results"
 
     func run() throws {
-        let mixture = try ModelResolution.model(model)
-        let (schedule, config) = try ScheduleResolution.schedule(name: noiseSchedule, configPath: schedulerConfig)
+        let (mixture, schedule, config) = try source.resolve()
         let solverNames = try list(solvers, flag: "--solvers")
         for name in solverNames where SolverCatalog.entry(named: name) == nil {
             throw CLIError("unknown solver '\(name)' (known: \(SolverCatalog.names.joined(separator: ", ")))")

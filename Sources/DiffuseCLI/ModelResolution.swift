@@ -1,5 +1,25 @@
+import ArgumentParser
 import Foundation
 import DiffusionSolvers
+
+/// The options that name the model and its noise schedule, shared by `sample` and `compare`.
+struct ModelOptions: ParsableArguments {
+    @Option(help: "A Gaussian-mixture .safetensors file or a built-in model name.")
+    var model: String = BuiltInModels.names[0]
+
+    @Option(help: "Noise schedule: vp-linear, vp-cosine, edm or flow (default edm).")
+    var noiseSchedule: String?
+
+    @Option(help: "A diffusers scheduler_config.json (a discrete VP schedule) instead of --noise-schedule.")
+    var schedulerConfig: String?
+
+    /// The model, its noise schedule, and the diffusers config the schedule came from (if any).
+    func resolve() throws -> (GaussianMixture, any NoiseSchedule, DiffusersSchedulerConfig?) {
+        let mixture = try ModelResolution.model(model)
+        let (schedule, config) = try ScheduleResolution.schedule(name: noiseSchedule, configPath: schedulerConfig)
+        return (mixture, schedule, config)
+    }
+}
 
 /// Turns `--model PATH|NAME` into a model.
 enum ModelResolution {

@@ -17,14 +17,7 @@ struct SampleCommand: ParsableCommand {
         """
     )
 
-    @Option(help: "A Gaussian-mixture .safetensors file or a built-in model name.")
-    var model: String = BuiltInModels.names[0]
-
-    @Option(help: "Noise schedule: vp-linear, vp-cosine, edm or flow (default edm).")
-    var noiseSchedule: String?
-
-    @Option(help: "A diffusers scheduler_config.json (a discrete VP schedule) instead of --noise-schedule.")
-    var schedulerConfig: String?
+    @OptionGroup var source: ModelOptions
 
     @Option(help: "Solver name, as in k-diffusion and ComfyUI. Default: the recommended configuration for the NFE budget.")
     var solver: String?
@@ -120,9 +113,8 @@ struct SampleCommand: ParsableCommand {
         let started = ContinuousClock.now
         let outputKind = try OutputKind(path: output)
         if let report { try OutputKind.checkDirectory(of: report) }
-        let mixture = try ModelResolution.model(model)
+        let (mixture, noiseSchedule, config) = try source.resolve()
         try outputKind.check(for: mixture)
-        let (noiseSchedule, config) = try ScheduleResolution.schedule(name: self.noiseSchedule, configPath: schedulerConfig)
         if nfe != nil && steps != nil { throw CLIError("give either --steps or --nfe, not both") }
         if let steps, steps < 1 { throw CLIError("--steps must be at least 1, got \(steps)") }
         if let nfe, !(1...100_000).contains(nfe) { throw CLIError("--nfe must be between 1 and 100000, got \(nfe)") }

@@ -96,6 +96,48 @@ public struct ParityCase: Decodable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A reference's grid as our grids express it, and what the run should then cost.
+public struct ReconciledGrid: Sendable {
+    public var stepSchedule: StepSchedule
+    /// The reference's user-facing sigmas, without a repeated final value.
+    public var sigmas: [Double]
+    public var nfe: Int
+    /// The reference's per-step orders without the dropped last step, when one was dropped.
+    public var orders: [Int]?
+    /// Whether the reference repeated its final sigma (a zero-length last step).
+    public var droppedRepeatedFinal: Bool
+
+    /// Checks that `grid` has the reference's sigmas. diffusers accumulates ᾱ in float32, which
+    /// moves its sigmas by up to 8.3e-5 relative (linear betas at t = 0, measured by the fixture
+    /// scripts), hence 1e-4.
+    public func expectMatches(_ grid: TimeGrid, schedule: any NoiseSchedule) -> String? {
+        let ours = grid.levels.map { schedule.displaySigma($0) }
+        guard ours.count == sigmas.count else { return "grid has \(ours.count) levels, reference \(sigmas.count)" }
+        for (a, b) in zip(ours, sigmas) where abs(a - b) > 1e-4 * b { return "sigma \(a) vs \(b)" }
+        return nil
+    }
+}
+
+extension ParityCase {
+    /// The grid and expected NFE of this case in our terms. A reference that repeats its last sigma
+    /// takes a zero-length step that leaves the sample unchanged and costs one evaluation (DDIM with
+    /// `set_alpha_to_one=False` ending at t = 0; diffusers' Karras or exponential points with
+    /// `sigma_min`, which are N points ending at σ_min — our spacing with N − 1 steps and `min`);
+    /// our grids never repeat a level and end one level earlier.
+    public func reconciled() -> ReconciledGrid {
+        var result = ReconciledGrid(stepSchedule: stepSchedule(), sigmas: sigmas, nfe: nfe, orders: nil, droppedRepeatedFinal: false)
+        let n = sigmas.count
+        if n >= 2, abs(sigmas[n - 1] - sigmas[n - 2]) <= 1e-6 * sigmas[n - 1] {
+            result.sigmas.removeLast()
+            result.nfe -= 1
+            if !result.stepSchedule.spacing.isTimestepRule { result.stepSchedule.steps -= 1 }
+            result.orders = step_orders.map { Array($0.dropLast()) }
+            result.droppedRepeatedFinal = true
+        }
+        return result
+    }
+}
+
 /// Any JSON value (for the free-form `options` of a case).
 public enum JSONValue: Decodable, Sendable, Equatable {
     case number(Double), string(String), bool(Bool), array([JSONValue]), object([String: JSONValue]), null

@@ -7,7 +7,7 @@ import Foundation
 struct BenchmarkSuite {
     let root: URL
     let budgets = [5, 10, 20]
-    let spacings: [StepSpacing] = [.karras(rho: 7), .logSNR, .linspace, .trailing]
+    let spacings: [StepSpacing] = [.karras(rho: 7), .logSNR, .linspace, .trailing, .timeUniform, .timeQuadratic]
 
     struct Row {
         var label: String; var nfe: Int; var rmse: Double; var library: String

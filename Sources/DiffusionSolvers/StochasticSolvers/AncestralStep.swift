@@ -14,6 +14,14 @@ enum Ancestral {
         return ((next * next - up * up).squareRoot(), up)
     }
 
+    /// Evaluations of a two-stage ancestral sampler: 2 per step, 1 where `σ_down = 0`.
+    static func twoStageEvaluations(on grid: TimeGrid, eta: Double) -> Int {
+        (0..<grid.steps).reduce(0) { n, i in
+            let (down, _) = step(from: sigma(grid[i]), to: grid[i + 1].isClean ? 0 : sigma(grid[i + 1]), eta: eta)
+            return n + (down == 0 ? 1 : 2)
+        }
+    }
+
     /// The VE-frame sigma of a level.
     static func sigma(_ level: NoiseLevel) -> Double { level.sigma / level.alpha }
 

@@ -17,12 +17,7 @@ public struct DPMSolverPlusPlus2SAncestral: Solver {
 
     public var name: String { "dpmpp_2s_ancestral" }
     public var order: Int { 1 }
-    public func evaluations(on grid: TimeGrid) -> Int {
-        (0..<grid.steps).reduce(0) { n, i in
-            let (down, _) = Ancestral.step(from: Ancestral.sigma(grid[i]), to: grid[i + 1].isClean ? 0 : Ancestral.sigma(grid[i + 1]), eta: eta)
-            return n + (down == 0 ? 1 : 2)
-        }
-    }
+    public func evaluations(on grid: TimeGrid) -> Int { Ancestral.twoStageEvaluations(on: grid, eta: eta) }
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> StochasticState { StochasticState(like: x) }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout StochasticState, context: SolverContext) throws {

@@ -33,24 +33,13 @@ struct FoundationParityTests {
     @Test("endpoint within 5e-5 relative RMS of the reference", arguments: file.cases)
     func parity(_ c: ParityCase) throws {
         let schedule = try c.schedule()
-        let grid = try c.stepSchedule().grid(on: schedule)
-        // The grid itself must be the reference's. diffusers accumulates ᾱ in float32, which moves
-        // its sigmas by up to 8.3e-5 relative (linear betas, t = 0; measured by the fixture script).
-        var expectedSigmas = c.sigmas
-        var expectedNFE = c.nfe
-        if expectedSigmas.count >= 2, expectedSigmas[expectedSigmas.count - 1] == expectedSigmas[expectedSigmas.count - 2] {
-            // DDIM with set_alpha_to_one=False and a last timestep of 0 takes a zero-length step that
-            // leaves the sample unchanged and costs one evaluation; our grid ends one level earlier.
-            expectedSigmas.removeLast()
-            expectedNFE -= 1
-        }
-        let sigmas = grid.levels.map { schedule.displaySigma($0) }
-        try #require(sigmas.count == expectedSigmas.count, "grid has \(sigmas.count) levels, reference \(expectedSigmas.count)")
-        for (a, b) in zip(sigmas, expectedSigmas) { #expect(abs(a - b) <= 1e-4 * b, "sigma \(a) vs \(b)") }
+        let reference = c.reconciled()
+        let grid = try reference.stepSchedule.grid(on: schedule)
+        if let mismatch = reference.expectMatches(grid, schedule: schedule) { Issue.record(Comment(rawValue: mismatch)); return }
         let model = try #require(Self.mixtures[c.mixture])
         let (out, nfe) = try run(Self.solver(for: c), c, model: model, schedule: schedule, grid: grid)
         let error = Compare.relativeRMS(out, c.expected)
         #expect(error <= 5e-5, "relative RMS \(error)")
-        #expect(nfe == expectedNFE)
+        #expect(nfe == reference.nfe)
     }
 }

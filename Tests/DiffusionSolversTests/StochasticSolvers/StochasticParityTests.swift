@@ -44,29 +44,16 @@ struct StochasticParityTests {
     @Test("endpoint within 5e-5 relative RMS of the reference fed the same draws", arguments: cases)
     func parity(_ c: ParityCase) throws {
         let schedule = try c.schedule()
-        var stepSchedule = c.stepSchedule()
-        var expectedSigmas = c.sigmas
-        var expectedNFE = c.nfe
-        var orders: [Int]?
-        let n = expectedSigmas.count
-        if n >= 2, abs(expectedSigmas[n - 1] - expectedSigmas[n - 2]) <= 1e-6 * expectedSigmas[n - 1] {
-            // A repeated final sigma (zero-length last step, see the deterministic parity tests).
-            expectedSigmas.removeLast()
-            expectedNFE -= 1
-            if !stepSchedule.spacing.isTimestepRule { stepSchedule.steps -= 1 }
-            orders = c.step_orders.map { Array($0.dropLast()) }
-        }
-        let ours = try stepSchedule.grid(on: schedule)
-        let sigmas = ours.levels.map { schedule.displaySigma($0) }
-        try #require(sigmas.count == expectedSigmas.count, "grid has \(sigmas.count) levels, reference \(expectedSigmas.count)")
-        for (a, b) in zip(sigmas, expectedSigmas) { #expect(abs(a - b) <= 1e-4 * b, "sigma \(a) vs \(b)") }
+        let reference = c.reconciled()
+        let ours = try reference.stepSchedule.grid(on: schedule)
+        if let mismatch = reference.expectMatches(ours, schedule: schedule) { Issue.record(Comment(rawValue: mismatch)); return }
         // Our grid equals the reference's to its float32 ᾱ (checked above); the run itself uses the
         // reference's recorded sigmas, so the comparison isolates the sampler: fresh noise scaled by
         // σ_t·√(1 − e^{−2h}) otherwise carries diffusers' float32 schedule error (up to 8.3e-5) into
-        // the endpoint.
-        // DDPM decides whether to add noise from the exact training timestep (t > 0), which a
-        // round trip through float32 sigmas would blur: it runs on our own (identical) grid.
-        let grid = c.solver == "ddpm" ? ours : try StepSchedule.grid(sigmas: expectedSigmas, on: schedule)
+        // the endpoint. DDPM decides whether to add noise from the exact training timestep (t > 0),
+        // which a round trip through float32 sigmas would blur: it runs on our own (identical) grid.
+        let grid = c.solver == "ddpm" ? ours : try StepSchedule.grid(sigmas: reference.sigmas, on: schedule)
+        let orders = reference.orders
         let model = try #require(Self.mixtures[c.mixture])
         func run<S: Solver>(_ solver: S) throws -> (SampleTensor, Int) {
             let r = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: c.initialSample,
@@ -78,7 +65,7 @@ struct StochasticParityTests {
         if c.reference_nan != true {
             let error = Compare.relativeRMS(out, c.expected)
             #expect(error <= Swift.max(5e-5, 3 * (c.f64_check_rel_rms ?? 0)), "relative RMS \(error)")
-            #expect(nfe == expectedNFE)
+            #expect(nfe == reference.nfe)
         }
     }
 }
