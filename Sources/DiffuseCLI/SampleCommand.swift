@@ -236,7 +236,7 @@ struct SampleCommand: ParsableCommand {
         if let torch, noiseSampler != "brownian" { return torch }
         let useTree: Bool
         switch noiseSampler {
-        case "auto": useTree = solver.hasSuffix("_sde") || solver.contains("_sde_")
+        case "auto": useTree = (solver.hasSuffix("_sde") || solver.contains("_sde_")) && solver != "score_sde_pc"
         case "brownian": useTree = true
         case "gaussian": useTree = false
         default: throw CLIError("unknown --noise-sampler '\(noiseSampler)' (known: auto, gaussian, brownian)")

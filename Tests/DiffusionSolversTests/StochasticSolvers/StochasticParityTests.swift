@@ -7,13 +7,14 @@ import DiffusionTestSupport
 /// `sample_dpmpp_2s_ancestral`, `sample_dpmpp_sde`, `sample_dpmpp_2m_sde`, `sample_dpmpp_3m_sde`,
 /// `sample_euler`/`sample_heun` with churn) and diffusers (`DDPMScheduler`, `DDIMScheduler` with
 /// η = 1, `DPMSolverMultistepScheduler` with `sde-dpmsolver++`), each fed the draws the reference
-/// consumed, in order (`tools/fixtures_stochastic.py`). SA-Solver and the score-SDE
-/// predictor-corrector sampler are recorded in the fixture but not implemented yet.
+/// consumed, in order (`tools/fixtures_stochastic.py`). SA-Solver's and the score-SDE
+/// predictor-corrector sampler's cases in the same file are checked by `SASolverTests` and
+/// `ScoreSDETests`, which map their own options and grids.
 @Suite("Parity with k-diffusion and diffusers: stochastic samplers")
 struct StochasticParityTests {
     static let file = try! ParityFile.load("parity_stochastic.json")
-    static let notImplemented: Set<String> = ["sa_solver", "score_sde_pc"]
-    static let cases = file.cases.filter { !notImplemented.contains($0.solver) }
+    static let testedElsewhere: Set<String> = ["sa_solver", "score_sde_pc"]
+    static let cases = file.cases.filter { !testedElsewhere.contains($0.solver) }
     static let mixtures: [String: GaussianMixture] = [
         "mixture_2d": try! GaussianMixture(contentsOf: Fixtures.url("mixture_2d.safetensors")),
         "mixture_16d": try! GaussianMixture(contentsOf: Fixtures.url("mixture_16d.safetensors")),
