@@ -107,7 +107,7 @@ struct BenchmarkSuite {
         // Recommended configuration: the lowest geometric mean over models of (ours / best peer).
         md.append("## Best for the budget")
         md.append("")
-        md.append("For each NFE, the configuration whose error divided by the best peer's error at that NFE is smallest in the worst case over the three models. `diffuse sample` without `--solver` uses it (`RecommendedConfiguration`).")
+        md.append("For each NFE, the configuration whose error divided by the best peer's error at that NFE is smallest in the worst case over the three models, among spacings defined by noise levels (karras, logsnr), which mean the same grid on any schedule. `diffuse sample` without `--solver` uses it (`RecommendedConfiguration`).")
         md.append("")
         md.append("| NFE | recommended | " + models.map { "\($0): ours / best peer" }.joined(separator: " | ") + " | runner-up |")
         md.append("|---|---|" + models.map { _ in "---|" }.joined() + "---|")
@@ -119,7 +119,10 @@ struct BenchmarkSuite {
                     scores[row.label, default: []].append(row.rmse / bestPeer)
                 }
             }
-            let complete = scores.filter { $0.value.count == models.count }
+            // Only spacings defined by noise levels (karras, logsnr) qualify: the time-based ones
+            // (linspace, trailing, time-uniform, time-quadratic) mean different grids on other
+            // schedules (on EDM, t is σ), so a default found with them would not carry over.
+            let complete = scores.filter { $0.value.count == models.count && ($0.key.hasSuffix(" karras") || $0.key.hasSuffix(" logsnr")) }
             // Minimax: the configuration whose worst ratio over the models is smallest (ties: geometric mean).
             guard let best = complete.min(by: { ($0.value.max()!, geometricMean($0.value)) < ($1.value.max()!, geometricMean($1.value)) })
             else { continue }
