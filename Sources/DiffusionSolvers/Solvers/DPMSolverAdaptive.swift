@@ -34,7 +34,7 @@ import RealModule
 /// EDM, discrete VP and flow schedules, with fewer evaluations for looser tolerances).
 /// Matches k-diffusion's `sample_dpm_adaptive` (`eta = 0`) on the grid `[σ_max, σ_min]`. VP
 /// schedules run in the VE frame; rectified flow in the flow frame with `σ = t`, as ComfyUI runs it.
-public struct DPMSolverAdaptive: Solver {
+public struct DPMSolverAdaptive: WholeIntervalSolver {
     /// k-diffusion's `PIDStepSizeController` (after Söderlind 2003, "Digital filters in adaptive
     /// time-stepping", with the arctangent limiter of Söderlind & Wang 2006).
     /// ```
@@ -79,7 +79,7 @@ public struct DPMSolverAdaptive: Solver {
         }
     }
 
-    public struct State: SolverState {
+    public struct State: WholeIntervalState {
         var stages: DPMSolverStages
         var low: SampleTensor
         var high: SampleTensor
@@ -135,19 +135,7 @@ public struct DPMSolverAdaptive: Solver {
               previous: SampleTensor(zeros: x.shape))
     }
 
-    public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
-        let grid = context.grid
-        let end = DPMSolverStages.endIndex(of: grid)
-        if step == 0 && end >= 1 {
-            try integrate(&x, from: grid[0], to: grid[end], state: &state, context: context)
-        }
-        if grid.endsClean && step == grid.steps - 1 {
-            try context.predict(x, at: grid[step], step: step, into: &state.stages.first, needs: .data)
-            x.assign(state.stages.first.data)
-        }
-    }
-
-    private func integrate(_ x: inout SampleTensor, from start: NoiseLevel, to end: NoiseLevel, state: inout State,
+    func integrate(_ x: inout SampleTensor, from start: NoiseLevel, to end: NoiseLevel, state: inout State,
                            context: SolverContext) throws {
         let frame = context.frame
         let tEnd = KDiffusionFrame.logSigmaTime(end, frame: frame)

@@ -30,8 +30,8 @@
 /// ``evaluations(on:)`` is exact. Matches k-diffusion's `sample_dpm_fast` (`eta = 0`) on the grid
 /// `[σ_max, σ_min]` with `budget = n`. VP schedules run in the VE frame; rectified flow in the
 /// flow frame with `σ = t`, as ComfyUI runs it on flow models.
-public struct DPMSolverFast: Solver {
-    public struct State: SolverState {
+public struct DPMSolverFast: WholeIntervalSolver {
+    public struct State: WholeIntervalState {
         var stages: DPMSolverStages
         var next: SampleTensor
         /// The clean estimate at the start of the latest DPM-Solver step (written when the run
@@ -75,19 +75,7 @@ public struct DPMSolverFast: Solver {
         State(stages: DPMSolverStages(like: x), next: SampleTensor(zeros: x.shape))
     }
 
-    public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
-        let grid = context.grid
-        let end = DPMSolverStages.endIndex(of: grid)
-        if step == 0 && end >= 1 {
-            try integrate(&x, from: grid[0], to: grid[end], state: &state, context: context)
-        }
-        if grid.endsClean && step == grid.steps - 1 {
-            try context.predict(x, at: grid[step], step: step, into: &state.stages.first, needs: .data)
-            x.assign(state.stages.first.data)
-        }
-    }
-
-    private func integrate(_ x: inout SampleTensor, from start: NoiseLevel, to end: NoiseLevel, state: inout State,
+    func integrate(_ x: inout SampleTensor, from start: NoiseLevel, to end: NoiseLevel, state: inout State,
                            context: SolverContext) throws {
         let n = integrationBudget(on: context.grid)
         guard n >= 1 else {

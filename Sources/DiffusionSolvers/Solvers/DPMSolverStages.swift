@@ -131,3 +131,30 @@ struct DPMSolverStages {
     /// ends at: the grid's last level, or the one before a final `σ = 0`.
     static func endIndex(of grid: TimeGrid) -> Int { grid.endsClean ? grid.steps - 1 : grid.steps }
 }
+
+/// The state of a solver that integrates its whole interval in one step.
+protocol WholeIntervalState: SolverState {
+    var stages: DPMSolverStages { get set }
+}
+
+/// A solver that integrates from the grid's first level to its last nonzero one inside step 0
+/// (k-diffusion's `sample_dpm_fast` and `sample_dpm_adaptive` set their own steps); the other steps
+/// do nothing, except that a grid ending at `σ = 0` returns `x̂₀` at its last step.
+protocol WholeIntervalSolver: Solver where State: WholeIntervalState {
+    func integrate(_ x: inout SampleTensor, from start: NoiseLevel, to end: NoiseLevel, state: inout State,
+                   context: SolverContext) throws
+}
+
+extension WholeIntervalSolver {
+    public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
+        let grid = context.grid
+        let end = DPMSolverStages.endIndex(of: grid)
+        if step == 0 && end >= 1 {
+            try integrate(&x, from: grid[0], to: grid[end], state: &state, context: context)
+        }
+        if grid.endsClean && step == grid.steps - 1 {
+            try context.predict(x, at: grid[step], step: step, into: &state.stages.first, needs: .data)
+            x.assign(state.stages.first.data)
+        }
+    }
+}

@@ -267,14 +267,7 @@ struct ClassicalSolverTests {
         let x = SampleTensor.initialSample(noise: TestModels.noise([4, 2]), schedule: schedule, level: grid[0])
         for solver in [LMS() as any Solver, IPNDM(), PLMS(), DPM2(), DPMSolverPlusPlus2S()] {
             func check<S: Solver>(_ solver: S) throws {
-                let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x, previews: true)
-                for step in 0..<4 {
-                    let before = run.sample
-                    try run.advance()
-                    var expected = SampleTensor(zeros: x.shape)
-                    try model.predict(before, at: grid[step], into: &expected)
-                    #expect(run.denoised == expected, "\(solver.name), step \(step)")
-                }
+                try expectPreviewsCurrent(solver, model: model, schedule: schedule, grid: grid, initialSample: x, steps: 4)
             }
             try check(solver)
         }

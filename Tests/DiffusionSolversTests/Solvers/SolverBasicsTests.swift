@@ -64,14 +64,7 @@ struct SolverBasicsTests {
         let x = SampleTensor.initialSample(noise: TestModels.noise([4, 2]), schedule: schedule, level: grid[0])
         for solver in [Euler() as any Solver, Heun(), DDIM()] {
             func check<S: Solver>(_ solver: S) throws {
-                let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x, previews: true)
-                for step in 0..<3 {
-                    let before = run.sample
-                    try run.advance()
-                    var expected = SampleTensor(zeros: x.shape)
-                    try model.predict(before, at: grid[step], into: &expected)
-                    #expect(run.denoised == expected, "\(solver.name), step \(step)")
-                }
+                try expectPreviewsCurrent(solver, model: model, schedule: schedule, grid: grid, initialSample: x, steps: 3)
             }
             try check(solver)
         }
