@@ -9,17 +9,17 @@ extension SolverCatalog {
               reference: "k-diffusion sample_dpmpp_2s_ancestral") { o in
             DPMSolverPlusPlus2SAncestral(eta: try o.eta(default: 1), sNoise: o.sNoise)
         },
-        Entry(name: "dpmpp_sde", summary: "DPM-Solver++ stochastic (two ancestral stages, r = 1/2)", evaluationsPerStep: 2,
+        Entry(name: "dpmpp_sde", aliases: ["dpmpp_sde_gpu"], summary: "DPM-Solver++ stochastic (two ancestral stages, r = 1/2)", evaluationsPerStep: 2,
               reference: "k-diffusion sample_dpmpp_sde") { o in DPMSolverPlusPlusSDE(eta: try o.eta(default: 1), sNoise: o.sNoise) },
-        Entry(name: "dpmpp_2m_sde", summary: "SDE-DPM-Solver++(2M), midpoint", evaluationsPerStep: 1,
+        Entry(name: "dpmpp_2m_sde", aliases: ["dpmpp_2m_sde_gpu"], summary: "SDE-DPM-Solver++(2M), midpoint", evaluationsPerStep: 1,
               reference: "k-diffusion sample_dpmpp_2m_sde") { o in
             DPMSolverPlusPlusMultistepSDE(variant: .midpoint, eta: try o.eta(default: 1, maximum: 10), sNoise: o.sNoise)
         },
-        Entry(name: "dpmpp_2m_sde_heun", summary: "SDE-DPM-Solver++(2M), heun form", evaluationsPerStep: 1,
+        Entry(name: "dpmpp_2m_sde_heun", aliases: ["dpmpp_2m_sde_heun_gpu"], summary: "SDE-DPM-Solver++(2M), heun form", evaluationsPerStep: 1,
               reference: "k-diffusion sample_dpmpp_2m_sde(solver_type='heun')") { o in
             DPMSolverPlusPlusMultistepSDE(variant: .heun, eta: try o.eta(default: 1, maximum: 10), sNoise: o.sNoise)
         },
-        Entry(name: "dpmpp_3m_sde", summary: "SDE-DPM-Solver++(3M)", evaluationsPerStep: 1,
+        Entry(name: "dpmpp_3m_sde", aliases: ["dpmpp_3m_sde_gpu"], summary: "SDE-DPM-Solver++(3M)", evaluationsPerStep: 1,
               reference: "k-diffusion sample_dpmpp_3m_sde") { o in
             DPMSolverPlusPlusMultistepSDE(variant: .thirdOrder, eta: try o.eta(default: 1, maximum: 10), sNoise: o.sNoise)
         },

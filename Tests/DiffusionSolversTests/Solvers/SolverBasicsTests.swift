@@ -141,3 +141,24 @@ struct ModelInputTests {
         }
     }
 }
+
+@Suite("Solver names")
+struct SolverNameTests {
+    /// ComfyUI's sampler names (`comfy/samplers.py`, KSAMPLER_NAMES + ddim, uni_pc, uni_pc_bh2) that
+    /// this library implements; its `_gpu` variants differ only in where the Brownian tree lives.
+    static let comfyNames = ["euler", "euler_ancestral", "heun", "dpm_2", "dpm_2_ancestral", "lms", "dpm_fast", "dpm_adaptive",
+                             "dpmpp_2s_ancestral", "dpmpp_sde", "dpmpp_sde_gpu", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_2m_sde_gpu",
+                             "dpmpp_2m_sde_heun", "dpmpp_2m_sde_heun_gpu", "dpmpp_3m_sde", "dpmpp_3m_sde_gpu", "ddpm", "ipndm", "deis",
+                             "sa_solver", "ddim", "uni_pc", "uni_pc_bh2"]
+
+    @Test("every ComfyUI sampler name we implement resolves, and names are unique")
+    func names() throws {
+        for name in Self.comfyNames { #expect(SolverCatalog.entry(named: name) != nil, "\(name)") }
+        let all = SolverCatalog.names
+        #expect(Set(all).count == all.count)
+        for entry in SolverCatalog.entries {
+            let solver = try SolverCatalog.solver(named: entry.name)
+            #expect(!solver.name.isEmpty)
+        }
+    }
+}
