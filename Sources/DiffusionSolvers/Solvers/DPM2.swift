@@ -17,26 +17,17 @@
 /// Matches k-diffusion's `sample_dpm_2` (deterministic, `s_churn = 0`). VP schedules run in the VE
 /// frame; rectified flow in the flow frame with `σ = t`, as ComfyUI runs it on flow models.
 public struct DPM2: Solver {
-    public struct State: SolverState {
-        var first: ModelPrediction
-        var second: ModelPrediction
-        var midpoint: SampleTensor
-        /// The clean estimate at the start of the latest step (written when the run shows previews,
-        /// for flow schedules, and on the step to `σ = 0`).
-        public var denoised: SampleTensor { first.data }
-    }
-
     public init() {}
 
     public var name: String { "dpm_2" }
     public var order: Int { 2 }
     public func evaluations(on grid: TimeGrid) -> Int { 2 * grid.steps - (grid.endsClean ? 1 : 0) }
 
-    public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(first: ModelPrediction(like: x), second: ModelPrediction(like: x), midpoint: SampleTensor(zeros: x.shape))
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState {
+        StageState(like: x, stages: 2, noise: false)
     }
 
-    public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
+    public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         let frame = context.frame
         let from = context.grid[step], to = context.grid[step + 1]
         try context.predict(x, at: from, step: step, into: &state.first, needs: FrameStep.needs(to: to, frame: frame))
@@ -45,8 +36,8 @@ public struct DPM2: Solver {
             return
         }
         let mid = KDiffusionFrame.level(tau: (frame.tau(from) * frame.tau(to)).squareRoot(), context: context)
-        FrameStep.euler(into: &state.midpoint, from: x, levels: (from, mid), frame: frame, prediction: state.first)
-        try context.predict(state.midpoint, at: mid, step: step, into: &state.second, needs: FrameStep.needs(to: to, frame: frame))
+        FrameStep.euler(into: &state.stage, from: x, levels: (from, mid), frame: frame, prediction: state.first)
+        try context.predict(state.stage, at: mid, step: step, into: &state.second, needs: FrameStep.needs(to: to, frame: frame))
         FrameStep.euler(&x, from: from, to: to, frame: frame, prediction: state.second)
     }
 }

@@ -21,25 +21,17 @@ import RealModule
 /// (there `−log σ` is not the log-SNR, but the update is still the exact solution of
 /// `dy/dσ = (y − x̂₀)/σ` for a constant `x̂₀`, so the method keeps its order).
 public struct DPMSolverPlusPlus2S: Solver {
-    public struct State: SolverState {
-        var first: ModelPrediction
-        var second: ModelPrediction
-        var midpoint: SampleTensor
-        /// The clean estimate at the start of the latest step.
-        public var denoised: SampleTensor { first.data }
-    }
-
     public init() {}
 
     public var name: String { "dpmpp_2s" }
     public var order: Int { 2 }
     public func evaluations(on grid: TimeGrid) -> Int { 2 * grid.steps - (grid.endsClean ? 1 : 0) }
 
-    public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(first: ModelPrediction(like: x), second: ModelPrediction(like: x), midpoint: SampleTensor(zeros: x.shape))
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState {
+        StageState(like: x, stages: 2, noise: false)
     }
 
-    public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
+    public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         let frame = context.frame
         let from = context.grid[step], to = context.grid[step + 1]
         try context.predict(x, at: from, step: step, into: &state.first, needs: .data)
@@ -51,8 +43,8 @@ public struct DPMSolverPlusPlus2S: Solver {
         let mid = KDiffusionFrame.level(tau: (tau * tauNext).squareRoot(), context: context)
         // y_m = (σ_s/σ)·y − expm1(−h/2)·x̂₀, with h/2 taken from the midpoint level actually evaluated.
         let halfStep = Double.log(tau) - Double.log(frame.tau(mid))
-        state.midpoint.set((mid.sigma / from.sigma, x), (-frame.scale(mid) * Double.expMinusOne(-halfStep), state.first.data))
-        try context.predict(state.midpoint, at: mid, step: step, into: &state.second, needs: .data)
+        state.stage.set((mid.sigma / from.sigma, x), (-frame.scale(mid) * Double.expMinusOne(-halfStep), state.first.data))
+        try context.predict(state.stage, at: mid, step: step, into: &state.second, needs: .data)
         let h = Double.log(tau) - Double.log(tauNext)
         x.update(scale: to.sigma / from.sigma, (-frame.scale(to) * Double.expMinusOne(-h), state.second.data))
     }

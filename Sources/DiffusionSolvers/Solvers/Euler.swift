@@ -18,9 +18,9 @@ public struct Euler: Solver {
     public var name: String { "euler" }
     public var order: Int { 1 }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
-    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StochasticState { StochasticState(like: x) }
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState { StageState(like: x, stages: 1, noise: churn != nil) }
 
-    public func step(_ step: Int, x: inout SampleTensor, state: inout StochasticState, context: SolverContext) throws {
+    public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         var from = context.grid[step]
         let to = context.grid[step + 1]
         if let churn { from = try churn.apply(&x, z: &state.z, step: step, from: from, context: context) }

@@ -10,15 +10,6 @@
 /// NFE per step: 2, except 1 on a final step to `σ = 0`. Second order.
 /// Matches k-diffusion's `sample_heun` and diffusers' `HeunDiscreteScheduler`.
 public struct Heun: Solver {
-    public struct State: SolverState {
-        var first: ModelPrediction
-        var second: ModelPrediction
-        var predictor: SampleTensor
-        var z: SampleTensor
-        /// The clean estimate at the start of the latest step.
-        public var denoised: SampleTensor { first.data }
-    }
-
     /// Karras et al.'s stochastic churn (Algorithm 2), off by default.
     public var churn: Churn?
 
@@ -28,11 +19,11 @@ public struct Heun: Solver {
     public var order: Int { 2 }
     public func evaluations(on grid: TimeGrid) -> Int { 2 * grid.steps - (grid.endsClean ? 1 : 0) }
 
-    public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(first: ModelPrediction(like: x), second: ModelPrediction(like: x), predictor: x, z: SampleTensor(zeros: churn == nil ? [1] : x.shape))
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState {
+        StageState(like: x, stages: 2, noise: churn != nil)
     }
 
-    public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
+    public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         var from = context.grid[step]
         let to = context.grid[step + 1]
         if let churn { from = try churn.apply(&x, z: &state.z, step: step, from: from, context: context) }
@@ -41,8 +32,8 @@ public struct Heun: Solver {
             x.assign(state.first.data)
             return
         }
-        FrameStep.euler(into: &state.predictor, from: x, levels: (from, to), frame: context.frame, prediction: state.first)
-        try context.predict(state.predictor, at: to, step: step, into: &state.second, needs: FrameStep.needs(to: to, frame: context.frame))
+        FrameStep.euler(into: &state.stage, from: x, levels: (from, to), frame: context.frame, prediction: state.first)
+        try context.predict(state.stage, at: to, step: step, into: &state.second, needs: FrameStep.needs(to: to, frame: context.frame))
         let frame = context.frame
         let ratio = frame.scale(to) / frame.scale(from)
         let h = 0.5 * frame.scale(to) * (frame.tau(to) - frame.tau(from))

@@ -56,9 +56,27 @@ public final class SolverContext {
     }
 }
 
-/// The state of a solver that keeps only the latest model prediction.
-public struct SingleStageState: SolverState {
-    public var prediction: ModelPrediction
-    public var denoised: SampleTensor { prediction.data }
-    public init(like x: SampleTensor) { prediction = ModelPrediction(like: x) }
+/// The state of a solver that evaluates the model at most twice per step and keeps nothing
+/// between steps (Euler, Heun, DPM-2, DPM-Solver++(2S) and the k-diffusion stochastic samplers):
+/// the two predictions, the point the second one is taken at, and a buffer for fresh noise.
+/// Buffers a solver does not use are one-element placeholders.
+public struct StageState: SolverState {
+    var first: ModelPrediction
+    var second: ModelPrediction
+    /// The intermediate point of a two-stage step.
+    var stage: SampleTensor
+    /// Standard-normal noise for a stochastic step or Karras churn.
+    var z: SampleTensor
+    /// The clean estimate at the start of the latest step.
+    public var denoised: SampleTensor { first.data }
+
+    /// Buffers for a solver with `stages` (1 or 2) model evaluations per step, and a noise buffer
+    /// if `noise`.
+    init(like x: SampleTensor, stages: Int, noise: Bool) {
+        let placeholder = SampleTensor(zeros: [1])
+        first = ModelPrediction(like: x)
+        second = ModelPrediction(like: stages > 1 ? x : placeholder)
+        stage = stages > 1 ? SampleTensor(zeros: x.shape) : placeholder
+        z = noise ? SampleTensor(zeros: x.shape) : placeholder
+    }
 }

@@ -41,17 +41,3 @@ enum Ancestral {
         try source.fill(&z, step: step, from: sigma, to: next)
     }
 }
-
-/// The state of a stochastic sampler: its predictions and a noise buffer.
-public struct StochasticState: SolverState {
-    var first: ModelPrediction
-    var second: ModelPrediction
-    var stage: SampleTensor
-    var z: SampleTensor
-    public var denoised: SampleTensor { first.data }
-
-    init(like x: SampleTensor) {
-        first = ModelPrediction(like: x); second = ModelPrediction(like: x)
-        stage = SampleTensor(zeros: x.shape); z = SampleTensor(zeros: x.shape)
-    }
-}

@@ -18,9 +18,9 @@ public struct DDPM: Solver {
     public var name: String { "ddpm" }
     public var order: Int { 1 }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
-    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StochasticState { StochasticState(like: x) }
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState { StageState(like: x, stages: 1, noise: true) }
 
-    public func step(_ step: Int, x: inout SampleTensor, state: inout StochasticState, context: SolverContext) throws {
+    public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         let t = context.grid[step], s = context.grid[step + 1]
         try context.predict(x, at: t, step: step, into: &state.first, needs: .data)
         let ratio = t.alpha / s.alpha

@@ -17,9 +17,9 @@ public struct DPM2Ancestral: Solver {
     public var name: String { "dpm_2_ancestral" }
     public var order: Int { 1 }
     public func evaluations(on grid: TimeGrid) -> Int { Ancestral.twoStageEvaluations(on: grid, eta: eta) }
-    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StochasticState { StochasticState(like: x) }
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState { StageState(like: x, stages: 2, noise: true) }
 
-    public func step(_ step: Int, x: inout SampleTensor, state: inout StochasticState, context: SolverContext) throws {
+    public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         try Ancestral.requireVEFrame(context, solver: name)
         let from = context.grid[step], to = context.grid[step + 1]
         let sigma = Ancestral.sigma(from), next = to.isClean ? 0 : Ancestral.sigma(to)
@@ -27,7 +27,7 @@ public struct DPM2Ancestral: Solver {
         try context.predict(x, at: from, step: step, into: &state.first, needs: down == 0 ? .data : .noise)
         if down == 0 {
             // Euler to σ_down = 0 is the clean estimate, rescaled to the next level's α.
-            x.set((to.alpha, state.first.data), (0, state.first.data))
+            x.set((to.alpha, state.first.data))
             return
         }
         let mid = (sigma * down).squareRoot()

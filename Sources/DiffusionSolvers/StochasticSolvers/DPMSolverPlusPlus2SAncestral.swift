@@ -18,9 +18,9 @@ public struct DPMSolverPlusPlus2SAncestral: Solver {
     public var name: String { "dpmpp_2s_ancestral" }
     public var order: Int { 1 }
     public func evaluations(on grid: TimeGrid) -> Int { Ancestral.twoStageEvaluations(on: grid, eta: eta) }
-    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StochasticState { StochasticState(like: x) }
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState { StageState(like: x, stages: 2, noise: true) }
 
-    public func step(_ step: Int, x: inout SampleTensor, state: inout StochasticState, context: SolverContext) throws {
+    public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         try Ancestral.requireVEFrame(context, solver: name)
         let from = context.grid[step], to = context.grid[step + 1]
         let sigma = Ancestral.sigma(from), next = to.isClean ? 0 : Ancestral.sigma(to)
@@ -28,7 +28,7 @@ public struct DPMSolverPlusPlus2SAncestral: Solver {
         try context.predict(x, at: from, step: step, into: &state.first, needs: .data)
         let a = to.alpha
         if down == 0 {
-            x.set((a, state.first.data), (0, state.first.data))
+            x.set((a, state.first.data))
         } else {
             let h = Double.log(sigma) - Double.log(down)
             let mid = Double.exp(-(-Double.log(sigma) + h / 2))

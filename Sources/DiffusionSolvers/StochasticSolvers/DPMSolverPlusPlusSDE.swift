@@ -18,9 +18,9 @@ public struct DPMSolverPlusPlusSDE: Solver {
     public var name: String { "dpmpp_sde" }
     public var order: Int { 1 }
     public func evaluations(on grid: TimeGrid) -> Int { 2 * grid.steps - (grid.endsClean ? 1 : 0) }
-    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StochasticState { StochasticState(like: x) }
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState { StageState(like: x, stages: 2, noise: true) }
 
-    public func step(_ step: Int, x: inout SampleTensor, state: inout StochasticState, context: SolverContext) throws {
+    public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         try Ancestral.requireVEFrame(context, solver: name)
         let from = context.grid[step], to = context.grid[step + 1]
         try context.predict(x, at: from, step: step, into: &state.first, needs: .data)

@@ -14,9 +14,9 @@ public struct EulerAncestral: Solver {
     public var name: String { "euler_ancestral" }
     public var order: Int { 1 }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
-    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StochasticState { StochasticState(like: x) }
+    public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState { StageState(like: x, stages: 1, noise: true) }
 
-    public func step(_ step: Int, x: inout SampleTensor, state: inout StochasticState, context: SolverContext) throws {
+    public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         try Ancestral.requireVEFrame(context, solver: name)
         let from = context.grid[step], to = context.grid[step + 1]
         try context.predict(x, at: from, step: step, into: &state.first, needs: to.isClean ? .data : .noise)

@@ -77,6 +77,17 @@ extension SampleTensor {
         }
     }
 
+    /// `self = c₁·y₁` (the old contents of `self` are not read, so they may be anything).
+    public mutating func set(_ t1: Term) {
+        Self.check(count, t1)
+        let c1 = Float(t1.coefficient)
+        scalars.withUnsafeMutableBufferPointer { out in
+            t1.tensor.scalars.withUnsafeBufferPointer { y1 in
+                for i in 0..<out.count { out[i] = c1 * y1[i] }
+            }
+        }
+    }
+
     /// `self = c₁·y₁ + c₂·y₂` (the old contents of `self` are not read, so they may be anything).
     public mutating func set(_ t1: Term, _ t2: Term) {
         Self.check(count, t1); Self.check(count, t2)
