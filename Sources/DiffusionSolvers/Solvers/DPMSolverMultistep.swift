@@ -107,10 +107,7 @@ public struct DPMSolverMultistep: Solver {
         let history = state.history
         if stochastic {
             // diffusers draws before the update, on every step.
-            guard let source = context.noise else {
-                throw SamplingError.invalidConfiguration("\(name) needs a noise source (a seed or recorded step noise)")
-            }
-            try source.fill(&state.z, step: step, from: s0.sigma / s0.alpha, to: t.isClean ? 0 : t.sigma / t.alpha)
+            try context.drawNoise(&state.z, step: step, from: s0.sigma / s0.alpha, to: t.isClean ? 0 : t.sigma / t.alpha, for: name)
         }
         if t.isClean {
             x.assign(history.prediction(0).data)

@@ -47,6 +47,16 @@ public final class SolverContext {
         self.alwaysNeeds = alwaysNeeds
     }
 
+    /// Fills `z` with the standard-normal draw of `step` for the increment `sigma → next` (VE-frame
+    /// sigmas, which a Brownian-tree source needs); a run without a noise source gets an error that
+    /// names `solver`.
+    public func drawNoise(_ z: inout SampleTensor, step: Int, from sigma: Double, to next: Double, for solver: String) throws {
+        guard let noise else {
+            throw SamplingError.invalidConfiguration("\(solver) needs a noise source (a seed or recorded step noise)")
+        }
+        try noise.fill(&z, step: step, from: sigma, to: next)
+    }
+
     /// Evaluates the model for `step` at `level`.
     @inlinable
     public func predict(_ x: SampleTensor, at level: NoiseLevel, step: Int, into prediction: inout ModelPrediction,

@@ -32,12 +32,4 @@ enum Ancestral {
             throw SamplingError.invalidConfiguration("\(solver) needs a VP or VE noise schedule; rectified flow is not supported by the stochastic samplers yet")
         }
     }
-
-    /// Draws standard-normal noise for the increment `sigma → next` into `z`.
-    static func draw(_ z: inout SampleTensor, step: Int, from sigma: Double, to next: Double, context: SolverContext, solver: String) throws {
-        guard let source = context.noise else {
-            throw SamplingError.invalidConfiguration("\(solver) needs a noise source (a seed or recorded step noise)")
-        }
-        try source.fill(&z, step: step, from: sigma, to: next)
-    }
 }

@@ -28,7 +28,7 @@ public struct Churn: Sendable, Equatable {
         let sigma = Ancestral.sigma(from)
         let gamma = gamma(sigma: sigma, steps: context.grid.steps)
         let hat = sigma * (gamma + 1)
-        try Ancestral.draw(&z, step: step, from: sigma, to: hat, context: context, solver: "churn (s_churn > 0)")
+        try context.drawNoise(&z, step: step, from: sigma, to: hat, for: "churn (s_churn > 0)")
         guard gamma > 0 else { return from }
         let level = context.denoiser.schedule.level(sigma: hat)
         // y ← y + √(σ̂² − σ²)·S_noise·z, then x = α̂·y.

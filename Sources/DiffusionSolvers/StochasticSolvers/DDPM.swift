@@ -33,8 +33,7 @@ public struct DDPM: Solver {
         case .fixedLarge: std = forward.squareRoot()
         }
         if t.t > 0 {
-            try Ancestral.draw(&state.z, step: step, from: t.sigma / t.alpha, to: s.isClean ? 0 : s.sigma / s.alpha,
-                               context: context, solver: name)
+            try context.drawNoise(&state.z, step: step, from: t.sigma / t.alpha, to: s.isClean ? 0 : s.sigma / s.alpha, for: name)
             x.update(scale: sampleCoefficient, (dataCoefficient, state.first.data), (std, state.z))
         } else {
             x.update(scale: sampleCoefficient, (dataCoefficient, state.first.data))

@@ -36,7 +36,7 @@ public struct DPM2Ancestral: Solver {
         state.stage.set((midLevel.alpha / from.alpha, x), (midLevel.alpha * (mid - sigma), state.first.noise))
         try context.predict(state.stage, at: midLevel, step: step, into: &state.second, needs: .noise)
         let a = to.alpha
-        try Ancestral.draw(&state.z, step: step, from: sigma, to: next, context: context, solver: name)
+        try context.drawNoise(&state.z, step: step, from: sigma, to: next, for: name)
         x.update(scale: a / from.alpha, (a * (down - sigma), state.second.noise), (a * sNoise * up, state.z))
     }
 }

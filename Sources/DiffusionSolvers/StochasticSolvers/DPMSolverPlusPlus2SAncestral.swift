@@ -39,7 +39,7 @@ public struct DPMSolverPlusPlus2SAncestral: Solver {
             x.update(scale: a * down / sigma / from.alpha, (-a * Double.expMinusOne(-h), state.second.data))
         }
         if !to.isClean {  // k-diffusion draws on every step that does not end at σ = 0
-            try Ancestral.draw(&state.z, step: step, from: sigma, to: next, context: context, solver: name)
+            try context.drawNoise(&state.z, step: step, from: sigma, to: next, for: name)
             x.update(scale: 1, (a * sNoise * up, state.z))
         }
     }

@@ -81,7 +81,7 @@ public struct DPMSolverPlusPlusMultistepSDE: Solver {
             }
         }
         if eta != 0 {
-            try Ancestral.draw(&state.z, step: step, from: sigma, to: next, context: context, solver: name)
+            try context.drawNoise(&state.z, step: step, from: sigma, to: next, for: name)
             x.update(scale: 1, (a * next * (-Double.expMinusOne(-2 * eta * h)).squareRoot() * sNoise, state.z))
         }
     }

@@ -36,7 +36,7 @@ public struct DPMSolverPlusPlusSDE: Solver {
         let am = midLevel.alpha
         state.stage.set((am * d1 / sigma / from.alpha, x), (-am * Double.expMinusOne(t + Double.log(d1)), state.first.data))
         // Two draws on every step that does not end at σ = 0, as k-diffusion (also when η = 0).
-        try Ancestral.draw(&state.z, step: step, from: sigma, to: sMid, context: context, solver: name)
+        try context.drawNoise(&state.z, step: step, from: sigma, to: sMid, for: name)
         state.stage.update(scale: 1, (am * sNoise * u1, state.z))
         try context.predict(state.stage, at: midLevel, step: step, into: &state.second, needs: .data)
         // Stage 2.
@@ -44,7 +44,7 @@ public struct DPMSolverPlusPlusSDE: Solver {
         let a = to.alpha
         let c = -a * Double.expMinusOne(t + Double.log(d2))
         x.update(scale: a * d2 / sigma / from.alpha, (c * (1 - fac), state.first.data), (c * fac, state.second.data))
-        try Ancestral.draw(&state.z, step: step, from: sigma, to: next, context: context, solver: name)
+        try context.drawNoise(&state.z, step: step, from: sigma, to: next, for: name)
         x.update(scale: 1, (a * sNoise * u2, state.z))
     }
 }

@@ -25,7 +25,7 @@ public struct EulerAncestral: Solver {
         let (down, up) = Ancestral.step(from: sigma, to: next, eta: eta)
         let a = to.alpha
         // As k-diffusion, a draw is taken on every step that does not end at σ = 0 (also when η = 0).
-        try Ancestral.draw(&state.z, step: step, from: sigma, to: next, context: context, solver: name)
+        try context.drawNoise(&state.z, step: step, from: sigma, to: next, for: name)
         x.update(scale: a / from.alpha, (a * (down - sigma), state.first.noise), (a * sNoise * up, state.z))
     }
 }

@@ -100,7 +100,7 @@ public struct ScoreSDEPredictorCorrector: Solver {
         for _ in 0..<correctSteps {
             try context.predict(x, at: model, step: step, into: &state.prediction, needs: .noise)
             let sigmaTilde = Ancestral.sigma(model)
-            try Ancestral.draw(&state.z, step: step, from: sigmaTilde, to: sigmaTilde, context: context, solver: name)
+            try context.drawNoise(&state.z, step: step, from: sigmaTilde, to: sigmaTilde, for: name)
             let gradNorm = Self.meanSampleNorm(state.prediction.noise) / sigmaModel
             let noiseNorm = Self.meanSampleNorm(state.z)
             // A score that vanishes on the whole batch leaves nothing to correct (diffusers divides by 0).
@@ -114,7 +114,7 @@ public struct ScoreSDEPredictorCorrector: Solver {
         let sigma = Ancestral.sigma(from), next = to.isClean ? 0 : Ancestral.sigma(to)
         let variance = Swift.max(sigma * sigma - next * next, 0)
         // As diffusers, the predictor draws on every step, also the last one whose noise the pipeline drops.
-        try Ancestral.draw(&state.z, step: step, from: sigma, to: next, context: context, solver: name)
+        try context.drawNoise(&state.z, step: step, from: sigma, to: next, for: name)
         let a = to.alpha
         let noiseScale = to.isClean ? 0 : a * variance.squareRoot()
         x.update(scale: a / from.alpha, (-a * variance / Ancestral.sigma(model), state.prediction.noise), (noiseScale, state.z))

@@ -85,6 +85,19 @@ struct SolverBasicsTests {
         #expect(throws: SamplingError.self) { _ = try run(DDIM(eta: 0.5), schedule: VESchedule()) }
     }
 
+    @Test("every stochastic sampler run without a noise source fails with an error that names it",
+          arguments: SolverCatalog.stochasticNames)
+    func stochasticWithoutNoise(name: String) throws {
+        func failure<S: Solver>(_ solver: S) -> String? {
+            // A 1000-step VP schedule, where SA-Solver's default tau window (200…800) is non-empty.
+            do { _ = try run(solver, schedule: try DiscreteVPSchedule()); return nil } catch { return "\(error)" }
+        }
+        let solver = try SolverCatalog.solver(named: name)
+        let outcome = failure(solver)
+        let message = try #require(outcome)
+        #expect(message.contains(solver.name) && message.contains("noise source"), "\(message)")
+    }
+
     @Test("a model that returns NaN is reported with the step and noise level")
     func nanReported() throws {
         struct Broken: DiffusionModel {
