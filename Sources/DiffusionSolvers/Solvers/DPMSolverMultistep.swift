@@ -54,7 +54,7 @@ public struct DPMSolverMultistep: Solver {
     /// schedule found by a search, as in USF/S3); still capped by the history available.
     public var stepOrders: [Int]?
     /// SDE-DPM-Solver++ (Lu et al. 2022b, Sec. 3.3; diffusers' `algorithm_type="sde-dpmsolver++"`),
-    /// data prediction only: `x_t = (σ_t/σ_s)e^{−h}·x + α_t(1 − e^{−2h})·D₀ + … + σ_t√(1 − e^{−2h})·z`,
+    /// data prediction only (with `.noise` a run fails): `x_t = (σ_t/σ_s)e^{−h}·x + α_t(1 − e^{−2h})·D₀ + … + σ_t√(1 − e^{−2h})·z`,
     /// with a draw at every step, including the last (where it is multiplied by 0).
     public var stochastic: Bool = false
 
@@ -106,6 +106,9 @@ public struct DPMSolverMultistep: Solver {
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
         let history = state.history
         if stochastic {
+            guard prediction == .data else {
+                throw SamplingError.invalidConfiguration("\(name) is defined for data prediction only (diffusers' sde-dpmsolver++)")
+            }
             // diffusers draws before the update, on every step.
             try context.drawNoise(&state.z, step: step, from: s0.sigma / s0.alpha, to: t.isClean ? 0 : t.sigma / t.alpha, for: name)
         }

@@ -98,6 +98,15 @@ struct SolverBasicsTests {
         #expect(message.contains(solver.name) && message.contains("noise source"), "\(message)")
     }
 
+    @Test("SDE-DPM-Solver++ with noise prediction is an error, not a silently deterministic update")
+    func sdeNeedsDataPrediction() throws {
+        var solver = DPMSolverMultistep(prediction: .noise)
+        solver.stochastic = true
+        #expect(throws: SamplingError.self) { _ = try run(solver, schedule: try DiscreteVPSchedule(), noise: SeededNoise(seed: 1)) }
+        solver.prediction = .data
+        _ = try run(solver, schedule: try DiscreteVPSchedule(), noise: SeededNoise(seed: 1))
+    }
+
     @Test("a model that returns NaN is reported with the step and noise level")
     func nanReported() throws {
         struct Broken: DiffusionModel {
