@@ -25,10 +25,10 @@ import RealModule
 public struct UniPC: Solver {
     public enum Variant: String, Sendable { case bh1, bh2 }
 
+    /// The sample the state carries is the predicted one, where the model is evaluated; the
+    /// corrected sample is folded into the next predictor's pass (``step(_:x:state:context:)``).
     public struct State: SolverState {
         var history: MultistepHistory
-        /// The sample at the start of the previous step (the corrector restarts from it).
-        var previousSample: SampleTensor
         var previousOrder = 0
         public var denoised: SampleTensor { history.prediction(0).data }
     }
@@ -64,7 +64,7 @@ public struct UniPC: Solver {
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps + (finalCorrector && !grid.endsClean ? 1 : 0) }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(history: MultistepHistory(capacity: solverOrder + 1, like: x), previousSample: x)
+        State(history: MultistepHistory(capacity: solverOrder + 1, like: x))
     }
 
     /// The predictor's order at step `i` of `n`.
@@ -132,14 +132,9 @@ public struct UniPC: Solver {
         if t.isClean { needs.insert(.data) }
         if fromPureNoise { needs = .both }
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
-        // Correct the sample that was just evaluated, using its fresh output (no extra evaluation).
-        // A step that started at pure noise (λ = −∞) has no finite h to correct with.
-        if step > 0, !disabledCorrectorSteps.contains(step - 1), grid[step - 1].lambda.isFinite {
-            update(&x, from: state.previousSample, levels: (grid[step - 1], s0), order: state.previousOrder,
-                   history: state.history, historyOffset: 1, corrector: true)
-        }
         let k = Swift.min(order(atStep: step, of: grid.steps), state.history.usable(limit: solverOrder))
         if t.isClean {
+            // The corrected sample would be replaced by x̂₀, which the model computed from x itself.
             x.assign(state.history.prediction(0).data)
             return
         }
@@ -148,25 +143,53 @@ public struct UniPC: Solver {
             FrameStep.fromPureNoise(&x, to: t, prediction: state.history.prediction(0))
             return
         }
-        swap(&x, &state.previousSample)  // keep x_s for the corrector without copying; `update` overwrites x
+        // The corrector of the previous step, with the output just computed (no extra evaluation).
+        // A step that started at pure noise (λ = −∞) has no finite h to correct with.
+        let corrects = step > 0 && !disabledCorrectorSteps.contains(step - 1) && grid[step - 1].lambda.isFinite
+        var terms = corrects ? correction(levels: (grid[step - 1], s0), order: state.previousOrder, history: state.history) : .zero
+        // The predictor starts from the corrected sample x + Σ δⱼ·mⱼ, so one pass computes
+        // x_t = scale·(x + Σ δⱼ·mⱼ) + Σ pⱼ·mⱼ.
+        let (scale, predictor) = coefficients(levels: (s0, t), order: k, history: state.history, historyOffset: 0, corrector: false)
+        terms = scale * terms + predictor
         state.previousOrder = k
-        update(&x, from: state.previousSample, levels: (s0, t), order: k, history: state.history, historyOffset: 0, corrector: false)
+        combine(&x, scale: scale, terms, history: state.history)
         if finalCorrector && step == grid.steps - 1 {
             // Evaluate at the final level and correct the last step with that output.
             state.history.advance(to: t)
             try context.predict(x, at: t, step: step, into: &state.history.newestSlot, needs: prediction == .data ? .data : .noise)
-            update(&x, from: state.previousSample, levels: (s0, t), order: k, history: state.history, historyOffset: 1, corrector: true)
+            combine(&x, scale: 1, correction(levels: (s0, t), order: k, history: state.history), history: state.history)
         }
     }
 
-    /// One UniP (or UniC) update from `start` at `levels.0` to `levels.1`, written into `x`.
-    /// `history.prediction(historyOffset)` is the output at `levels.0`; with the corrector,
-    /// `history.prediction(0)` is the output at `levels.1`.
-    private func update(_ x: inout SampleTensor, from start: SampleTensor, levels: (NoiseLevel, NoiseLevel), order: Int,
-                        history: MultistepHistory, historyOffset o: Int, corrector: Bool) {
+    /// `x ← scale·x + Σⱼ terms[j]·mⱼ` over the outputs `mⱼ = history.prediction(j)`, newest first.
+    private func combine(_ x: inout SampleTensor, scale: Double, _ terms: SIMD4<Double>, history: MultistepHistory) {
+        func output(_ j: Int) -> SampleTensor { prediction == .data ? history.prediction(j).data : history.prediction(j).noise }
+        let used = (0..<4).last { terms[$0] != 0 } ?? -1
+        switch used {
+        case -1: x.scale(by: scale)
+        case 0: x.update(scale: scale, (terms[0], output(0)))
+        case 1: x.update(scale: scale, (terms[0], output(0)), (terms[1], output(1)))
+        case 2: x.update(scale: scale, (terms[0], output(0)), (terms[1], output(1)), (terms[2], output(2)))
+        default: x.update(scale: scale, (terms[0], output(0)), (terms[1], output(1)), (terms[2], output(2)), (terms[3], output(3)))
+        }
+    }
+
+    /// What the corrector adds to the predicted sample at `levels.1`: UniC minus UniP over the same
+    /// step, both from the same start, so `x_corrected = x_predicted + Σⱼ δⱼ·mⱼ` (outputs newest
+    /// first; `m₀` is the output at the predicted sample).
+    private func correction(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory) -> SIMD4<Double> {
+        let (_, corrector) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: true)
+        let (_, predictor) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: false)
+        return corrector - predictor
+    }
+
+    /// One UniP (or UniC) update from `x_s₀` at `levels.0` to `levels.1` as
+    /// `scale·x_s₀ + Σⱼ cⱼ·history.prediction(j)`: `history.prediction(historyOffset)` is the output
+    /// at `levels.0`; with the corrector, `history.prediction(0)` is the output at `levels.1`.
+    private func coefficients(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory, historyOffset o: Int,
+                              corrector: Bool) -> (scale: Double, terms: SIMD4<Double>) {
         let (s0, t) = levels
         let h = t.lambda - s0.lambda
-        func output(_ j: Int) -> SampleTensor { prediction == .data ? history.prediction(j).data : history.prediction(j).noise }
         // rₖ for the previous outputs, then 1 (the step's end) in the next lane.
         let previous = Swift.max(order, 1) - 1
         var rks = SIMD4<Double>.zero
@@ -174,31 +197,21 @@ public struct UniPC: Solver {
         rks[previous] = 1
         let hh = prediction == .data ? -h : h
         let rho = Self.rhos(rks: rks, count: previous + 1, hh: hh, variant: variant, corrector: corrector)
-        let hPhi1 = Double.expMinusOne(hh)
         let bh = variant == .bh1 ? hh : Double.expMinusOne(hh)
         let (scale, edge) = prediction == .data ? (t.sigma / s0.sigma, t.alpha) : (t.alpha / s0.alpha, t.sigma)
-        // x' = scale·start − edge·(e^{hh}−1)·m₀ − edge·B·(Σ ρₖ (m₋ₖ − m₀)/rₖ [+ ρ_last (m_t − m₀)]).
+        // x' = scale·x_s₀ − edge·(e^{hh}−1)·m₀ − edge·B·(Σ ρₖ (m₋ₖ − m₀)/rₖ [+ ρ_last (m_t − m₀)]).
         let g = -edge * bh
-        var c0 = -edge * hPhi1
-        var c = SIMD4<Double>.zero
+        var terms = SIMD4<Double>.zero
+        var c0 = -edge * Double.expMinusOne(hh)
         for k in 0..<previous {
-            c[k] = g * rho[k] / rks[k]
-            c0 -= c[k]
+            terms[o + k + 1] = g * rho[k] / rks[k]
+            c0 -= terms[o + k + 1]
         }
         if corrector {
-            let cT = g * rho[previous]
-            c0 -= cT
-            switch previous {
-            case 0: x.set((scale, start), (c0, output(o)), (cT, output(0)))
-            case 1: x.set((scale, start), (c0, output(o)), (c[0], output(o + 1)), (cT, output(0)))
-            default: x.set((scale, start), (c0, output(o)), (c[0], output(o + 1)), (c[1], output(o + 2)), (cT, output(0)))
-            }
-        } else {
-            switch previous {
-            case 0: x.set((scale, start), (c0, output(o)))
-            case 1: x.set((scale, start), (c0, output(o)), (c[0], output(o + 1)))
-            default: x.set((scale, start), (c0, output(o)), (c[0], output(o + 1)), (c[1], output(o + 2)))
-            }
+            terms[0] = g * rho[previous]
+            c0 -= terms[0]
         }
+        terms[o] = c0
+        return (scale, terms)
     }
 }
