@@ -12,10 +12,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
     ],
     targets: [
-        // The sampler library: noise schedules, step schedules, models, solvers, file formats.
+        // The sampler library: noise schedules, step schedules, models, solvers, file formats, and the
+        // U-Net runtime. Resources/Models holds the shipped networks (each with a model card).
         .target(
             name: "DiffusionSolvers",
-            dependencies: [.product(name: "RealModule", package: "swift-numerics")]
+            dependencies: [.product(name: "RealModule", package: "swift-numerics")],
+            resources: [.copy("Resources")]
         ),
         // The command-line tool's commands, kept in a library so tests can drive them in-process.
         .target(

@@ -43,8 +43,11 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Largest noise level (default: the schedule's own).")
     var sigmaMax: Double?
 
-    @Option(help: "Relative and absolute tolerance of the ground-truth solver.")
-    var tolerance: Double = 1e-7
+    @Option(help: "Relative and absolute tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks, whose float32 outputs limit the attainable accuracy).")
+    var tolerance: Double?
+
+    @Option(help: "A feature classifier (.safetensors with data statistics) for the Fréchet distance of the samples to the data; built-in networks bring their own.")
+    var classifier: String?
 
     @Flag(help: "Do not read or write the ground-truth cache.")
     var noCache = false
@@ -53,7 +56,8 @@ struct CompareCommand: ParsableCommand {
     var outputDir: String = "compare-results"
 
     func run() throws {
-        let (mixture, schedule, config) = try source.resolve()
+        let resolved = try source.resolve()
+        let (model, schedule, config) = (resolved.model, resolved.schedule, resolved.config)
         let solverNames = try list(solvers, flag: "--solvers")
         for name in solverNames where SolverCatalog.entry(named: name) == nil {
             throw CLIError("unknown solver '\(name)' (known: \(SolverCatalog.names.joined(separator: ", ")))")
@@ -68,17 +72,24 @@ struct CompareCommand: ParsableCommand {
             guard let n = Int(text), n >= 1, n <= 10_000 else { throw CLIError("--nfe: '\(text)' is not a whole number from 1 to 10000") }
             return n
         }
+        let tolerance = self.tolerance ?? (model is any PreciseDenoising ? 1e-7 : 1e-5)
         guard tolerance > 0, tolerance < 1 else { throw CLIError("--tolerance must lie in (0, 1), got \(tolerance)") }
+        let featureClassifier = try classifier.map { try FeatureClassifier(contentsOf: URL(fileURLWithPath: $0)) }
+            ?? (try BuiltInModels.classifier(for: source.model))
+        if let featureClassifier, featureClassifier.inputCount != resolved.dimension {
+            throw CLIError("classifier '\(featureClassifier.name)' takes \(featureClassifier.inputCount) values per sample; the model's samples have \(resolved.dimension)")
+        }
         let directory = URL(fileURLWithPath: outputDir)
         do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
             throw CLIError("cannot create output directory '\(outputDir)'")
         }
-        let noise = try NoiseInput.tensor(path: initialNoise, count: count, defaultCount: 64, seed: seed, model: mixture)
+        let noise = try NoiseInput.tensor(path: initialNoise, count: count, defaultCount: 64, seed: seed, model: model)
 
         let started = ContinuousClock.now
-        let comparison = SamplerComparison(model: mixture, schedule: schedule, noise: noise,
+        let comparison = SamplerComparison(model: model, schedule: schedule, noise: noise,
                                            groundTruth: GroundTruth(tolerance: tolerance, cacheDirectory: noCache ? nil : GroundTruth.defaultCacheDirectory),
                                            sigmaMin: sigmaMin, sigmaMax: sigmaMax, stepsOffset: config?.stepsOffset ?? 0)
+        comparison.classifier = featureClassifier
         var results: [SamplerComparison.Result] = []
         var skipped: [String] = []
         for name in solverNames {
@@ -98,10 +109,11 @@ struct CompareCommand: ParsableCommand {
         for (_, r) in comparison.references.sorted(by: { $0.key < $1.key }) {
             print(String(format: "ground truth: %d evaluations, error estimate %.2e, %@, %.2f s", r.evaluations, r.errorEstimate,
                          r.cached ? "from cache" : "computed", r.seconds) +
-                  (r.frechetToData.map { String(format: ", its FD to the data %.4g", $0) } ?? ""))
+                  (r.frechetToData.map { String(format: ", its FD to the data %.4g", $0) } ?? "") +
+                  (r.featureFrechetToData.map { String(format: ", its feature FD to the data %.4g", $0) } ?? ""))
         }
         print(String(format: "%d configurations in %.2f s", results.count, seconds))
-        try CompareReport.write(results: results, references: Array(comparison.references.values), model: mixture, schedule: schedule,
+        try CompareReport.write(results: results, references: Array(comparison.references.values), model: model, schedule: schedule,
                                 samples: noise.batchSize, seconds: seconds, skipped: skipped, to: directory)
         print("wrote \(directory.appendingPathComponent("results.json").path), error-vs-nfe.svg, error-vs-nfe.png")
     }

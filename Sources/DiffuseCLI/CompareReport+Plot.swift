@@ -3,7 +3,7 @@ import DiffusionSolvers
 
 extension CompareReport {
     /// Writes error-vs-nfe.svg and .png (one line per solver and schedule, log-log).
-    static func writePlots(results: [SamplerComparison.Result], model: GaussianMixture, schedule: any NoiseSchedule,
+    static func writePlots(results: [SamplerComparison.Result], model: any DiffusionModel, schedule: any NoiseSchedule,
                            to directory: URL) throws {
         var series: [String: [SIMD2<Double>]] = [:]
         var order: [String] = []

@@ -6,18 +6,18 @@ import DiffusionSolvers
 struct ExportModelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export-model",
-        abstract: "Write a built-in model to a .safetensors file (weights, means, stds, labels, shape)."
+        abstract: "Write a built-in Gaussian mixture to a .safetensors file (weights, means, stds, labels, shape)."
     )
 
-    @Argument(help: "A built-in model: \(BuiltInModels.names.joined(separator: ", ")).")
+    @Argument(help: "A built-in mixture: \(BuiltInModels.mixtureNames.joined(separator: ", ")).")
     var name: String
 
     @Argument(help: "The .safetensors file to write.")
     var output: String
 
     func run() throws {
-        guard let model = BuiltInModels.model(named: name) else {
-            throw CLIError("unknown built-in model '\(name)' (known: \(BuiltInModels.names.joined(separator: ", ")))")
+        guard let model = BuiltInModels.mixture(named: name) else {
+            throw CLIError("unknown built-in mixture '\(name)' (known: \(BuiltInModels.mixtureNames.joined(separator: ", ")))")
         }
         try OutputKind.checkDirectory(of: output)
         try model.safetensors().write(to: URL(fileURLWithPath: output))

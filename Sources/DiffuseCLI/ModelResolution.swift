@@ -4,31 +4,63 @@ import DiffusionSolvers
 
 /// The options that name the model and its noise schedule, shared by `sample` and `compare`.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "A Gaussian-mixture .safetensors file or a built-in model name.")
-    var model: String = BuiltInModels.names[0]
+    @Option(help: "A built-in model name, a Gaussian-mixture .safetensors file, or a diffusers UNet2DModel folder (config.json, diffusion_pytorch_model.safetensors, scheduler_config.json).")
+    var model: String = BuiltInModels.defaultName
 
-    @Option(help: "Noise schedule: vp-linear, vp-cosine, edm or flow (default edm).")
+    @Option(help: "Noise schedule of a mixture: vp-linear, vp-cosine, edm or flow (default edm). A trained network uses its own.")
     var noiseSchedule: String?
 
-    @Option(help: "A diffusers scheduler_config.json (a discrete VP schedule) instead of --noise-schedule.")
+    @Option(help: "A diffusers scheduler_config.json (a discrete VP schedule) instead of --noise-schedule or the network's own.")
     var schedulerConfig: String?
 
-    /// The model, its noise schedule, and the diffusers config the schedule came from (if any).
-    func resolve() throws -> (GaussianMixture, any NoiseSchedule, DiffusersSchedulerConfig?) {
-        let mixture = try ModelResolution.model(model)
+    @Option(help: "Skip-Tuning: scale a U-Net's skip connections, one factor per resolution level, outermost first (e.g. 1,0.95,0.9).")
+    var skipScale: String?
+
+    /// The model with its noise schedule.
+    func resolve() throws -> ResolvedModel {
+        var model = try ModelResolution.model(model)
+        if let skipScale {
+            guard let network = model as? any SkipScalableModel else {
+                throw CLIError("--skip-scale needs a U-Net; '\(model.name)' has no skip connections")
+            }
+            model = try network.withSkipScales(try SampleCommand.numbers(skipScale, flag: "--skip-scale"))
+        }
+        if let trained = model as? any ScheduledDiffusionModel {
+            if noiseSchedule != nil {
+                throw CLIError("model '\(model.name)' was trained on its own schedule; --noise-schedule applies to mixtures only (use --scheduler-config to override it)")
+            }
+            if schedulerConfig == nil {
+                return ResolvedModel(model: model, schedule: try trained.schedulerConfig.schedule(), config: trained.schedulerConfig)
+            }
+        }
         let (schedule, config) = try ScheduleResolution.schedule(name: noiseSchedule, configPath: schedulerConfig)
-        return (mixture, schedule, config)
+        return ResolvedModel(model: model, schedule: schedule, config: config)
     }
+}
+
+/// A model ready to sample: the network or mixture, the schedule it is sampled on, and the
+/// diffusers configuration that schedule came from (if any).
+struct ResolvedModel {
+    var model: any DiffusionModel
+    var schedule: any NoiseSchedule
+    var config: DiffusersSchedulerConfig?
+
+    /// The number of values in one sample.
+    var dimension: Int { model.sampleShape.reduce(1, *) }
+    /// The Gaussian mixture, when the model is one (its density and exact moments are known).
+    var mixture: GaussianMixture? { model as? GaussianMixture }
 }
 
 /// Turns `--model PATH|NAME` into a model.
 enum ModelResolution {
-    static func model(_ argument: String) throws -> GaussianMixture {
-        if let builtIn = BuiltInModels.model(named: argument) { return builtIn }
+    static func model(_ argument: String) throws -> any DiffusionModel {
+        if let builtIn = try BuiltInModels.model(named: argument) { return builtIn }
         let url = URL(fileURLWithPath: argument)
-        guard FileManager.default.fileExists(atPath: url.path) else {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw CLIError("unknown model '\(argument)': not a file and not a built-in model (\(BuiltInModels.names.joined(separator: ", ")))")
         }
+        if isDirectory.boolValue { return try UNetDiffusionModel(directory: url) }
         return try GaussianMixture(contentsOf: url)
     }
 }

@@ -3,7 +3,7 @@ import DiffusionSolvers
 
 /// The `--report` JSON: what was sampled, how, and what it cost.
 struct RunReport {
-    var model: GaussianMixture
+    var model: any DiffusionModel
     var schedule: any NoiseSchedule
     var solverName: String
     var spacing: String

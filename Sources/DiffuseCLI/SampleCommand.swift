@@ -113,13 +113,14 @@ struct SampleCommand: ParsableCommand {
         let started = ContinuousClock.now
         let outputKind = try OutputKind(path: output)
         if let report { try OutputKind.checkDirectory(of: report) }
-        let (mixture, noiseSchedule, config) = try source.resolve()
-        try outputKind.check(for: mixture)
+        let resolved = try source.resolve()
+        let (model, noiseSchedule, config) = (resolved.model, resolved.schedule, resolved.config)
+        try outputKind.check(for: model)
         if nfe != nil && steps != nil { throw CLIError("give either --steps or --nfe, not both") }
         if let steps, steps < 1 { throw CLIError("--steps must be at least 1, got \(steps)") }
         if let nfe, !(1...100_000).contains(nfe) { throw CLIError("--nfe must be between 1 and 100000, got \(nfe)") }
         // Without --solver: the recommended configuration for the budget (--nfe, else --steps, else 20).
-        let recommended = self.solver == nil ? RecommendedConfiguration.choice(forNFE: nfe ?? steps ?? 20) : nil
+        let recommended = self.solver == nil ? RecommendedConfiguration.choice(forNFE: nfe ?? steps ?? 20, on: noiseSchedule) : nil
         let solverName = self.solver ?? recommended!.solver
         let budget = recommended == nil ? nfe : (nfe ?? steps ?? 20)
         guard sNoise.isFinite, sNoise >= 0 else { throw CLIError("--s-noise must be a non-negative number, got \(sNoise)") }
@@ -129,7 +130,7 @@ struct SampleCommand: ParsableCommand {
                                                                                  churn: churn, variance: variance))
         let grid = try makeGrid(noiseSchedule, config: config, solver: solver, budget: budget,
                                 defaultSpacing: recommended.map { $0.spacing.name })
-        let sampled = try guidedModel(mixture)
+        let sampled = try guidedModel(model)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
         let torch: TorchGenerator?
         switch rng {
@@ -137,20 +138,20 @@ struct SampleCommand: ParsableCommand {
         case "torch": torch = TorchGenerator(seed: seed)
         default: throw CLIError("unknown --rng '\(rng)' (known: philox, torch)")
         }
-        let noise = try initialNoiseTensor(for: mixture, torch: torch)
+        let noise = try initialNoiseTensor(for: model, torch: torch)
         let x = SampleTensor.initialSample(noise: noise, schedule: noiseSchedule, level: grid[0])
         let stepNoiseSource = try stepNoiseSource(solver: solverName, grid: grid, shape: noise.shape, schedule: noiseSchedule, torch: torch)
         let (samples, evaluations) = try sample(solver, model: sampled, schedule: noiseSchedule, grid: grid, x: x,
                                                 noise: stepNoiseSource, thresholding: threshold)
-        try outputKind.write(samples, model: mixture, to: output)
+        try outputKind.write(samples, model: model, to: output)
         let seconds = (ContinuousClock.now - started).seconds
         if let report {
-            try RunReport(model: mixture, schedule: noiseSchedule, solverName: solverName,
+            try RunReport(model: model, schedule: noiseSchedule, solverName: solverName,
                           spacing: spacingName(config, defaultSpacing: recommended.map { $0.spacing.name }),
                           grid: grid, evaluations: evaluations, seconds: seconds, samples: samples, seed: initialNoise == nil ? seed : nil,
                           output: output).write(to: report)
         }
-        let shape = mixture.sampleShape.map(String.init).joined(separator: "x")
+        let shape = model.sampleShape.map(String.init).joined(separator: "x")
         print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(solverName)"
               + (recommended == nil ? "" : " (recommended for \(budget!) NFE)") + " on \(noiseSchedule.name): "
               + "\(grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
@@ -208,13 +209,14 @@ struct SampleCommand: ParsableCommand {
         }
     }
 
-    private func initialNoiseTensor(for model: GaussianMixture, torch: TorchGenerator?) throws -> SampleTensor {
+    private func initialNoiseTensor(for model: any DiffusionModel, torch: TorchGenerator?) throws -> SampleTensor {
+        let defaultCount = model.sampleShape == [2] ? 512 : 16
         if let torch, initialNoise == nil {
-            let batch = count ?? (model.dimension == 2 ? 512 : 16)
+            let batch = count ?? defaultCount
             guard batch >= 1, batch <= 1_000_000 else { throw CLIError("--count must be between 1 and 1000000, got \(batch)") }
             return torch.randn(shape: [batch] + model.sampleShape)
         }
-        return try NoiseInput.tensor(path: initialNoise, count: count, defaultCount: model.dimension == 2 ? 512 : 16, seed: seed, model: model)
+        return try NoiseInput.tensor(path: initialNoise, count: count, defaultCount: defaultCount, seed: seed, model: model)
     }
 
     static func recordedNoise(_ path: String, batch shape: [Int]) throws -> RecordedNoise {
@@ -246,13 +248,16 @@ struct SampleCommand: ParsableCommand {
         return BrownianTreeNoise(seed: seed, sigmaMin: sigmas.min() ?? 0, sigmaMax: sigmas.max() ?? 1)
     }
 
-    /// The mixture itself, or its classifier-free-guided conditional model for `--class`.
-    private func guidedModel(_ mixture: GaussianMixture) throws -> any DiffusionModel {
+    /// The model itself, or its classifier-free-guided conditional model for `--class`.
+    private func guidedModel(_ model: any DiffusionModel) throws -> any DiffusionModel {
         guard let classLabel else {
             if guidance != nil || guidanceRescale != 0 { throw CLIError("--guidance and --guidance-rescale need --class") }
-            return mixture
+            return model
         }
-        return try ClassifierFreeGuidance(base: mixture, classLabel: classLabel, scale: guidance ?? 1, rescale: guidanceRescale)
+        guard let conditional = model as? any ConditionalDiffusionModel else {
+            throw CLIError("--class needs a class-conditional model; '\(model.name)' is not one")
+        }
+        return try ClassifierFreeGuidance(base: conditional, classLabel: classLabel, scale: guidance ?? 1, rescale: guidanceRescale)
     }
 
     private func sample<S: Solver>(_ solver: S, model: any DiffusionModel, schedule: any NoiseSchedule, grid: TimeGrid,

@@ -25,15 +25,15 @@ enum OutputKind {
     }
 
     /// Fails early when this output cannot show the model's samples.
-    func check(for model: GaussianMixture) throws {
+    func check(for model: any DiffusionModel) throws {
         let shape = model.sampleShape
-        if self == .png && model.dimension != 2 && shape.count != 2 && shape.count != 3 {
+        if self == .png && shape != [2] && shape.count != 2 && shape.count != 3 {
             throw CLIError("PNG output needs 2-D samples or an image-shaped model (shape like 1,8,8); this model's sample shape is \(shape): use .npy")
         }
     }
 
     /// Writes `samples` atomically (temporary file, then rename).
-    func write(_ samples: SampleTensor, model: GaussianMixture, to path: String) throws {
+    func write(_ samples: SampleTensor, model: any DiffusionModel, to path: String) throws {
         let url = URL(fileURLWithPath: path)
         switch self {
         case .npy:
@@ -41,12 +41,14 @@ enum OutputKind {
         case .png:
             let shape = model.sampleShape
             let image: PNGImage
-            if model.dimension == 2 {
+            if shape == [2] {
                 let points = (0..<samples.batchSize).map { SIMD2(Double(samples.scalars[2 * $0]), Double(samples.scalars[2 * $0 + 1])) }
                 var bounds = ScatterPlot.Bounds.fitting(points)
                 let lo = min(bounds.xMin, bounds.yMin), hi = max(bounds.xMax, bounds.yMax)
                 bounds = ScatterPlot.Bounds(xMin: lo, xMax: hi, yMin: lo, yMax: hi)
-                image = try ScatterPlot.render(points: points, density: { model.density(at: [$0, $1]) }, bounds: bounds)
+                // A mixture's density is known: shade it under the points.
+                let density = (model as? GaussianMixture).map { mixture in { (x: Double, y: Double) in mixture.density(at: [x, y]) } }
+                image = try ScatterPlot.render(points: points, density: density, bounds: bounds)
             } else if shape.count == 3 || shape.count == 2 {
                 let (c, h, w) = shape.count == 3 ? (shape[0], shape[1], shape[2]) : (1, shape[0], shape[1])
                 image = try ImageGrid.render(values: samples.scalars, count: samples.batchSize, channels: c, height: h, width: w,

@@ -33,8 +33,8 @@ struct ReadmeExampleTests {
         let cwd = FileManager.default.currentDirectoryPath
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        FileManager.default.changeCurrentDirectoryPath(dir.path)
-        defer { FileManager.default.changeCurrentDirectoryPath(cwd) }
+        _ = FileManager.default.changeCurrentDirectoryPath(dir.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
         let samples = try example()
         #expect(samples.isFinite)
         #expect(samples.scalars.allSatisfy { abs($0) < 2 })

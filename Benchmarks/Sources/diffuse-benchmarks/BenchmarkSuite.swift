@@ -107,28 +107,30 @@ struct BenchmarkSuite {
         // Recommended configuration: the lowest geometric mean over models of (ours / best peer).
         md.append("## Best for the budget")
         md.append("")
-        md.append("For each NFE, the configuration whose error divided by the best peer's error at that NFE is smallest in the worst case over the three models, among spacings defined by noise levels (karras, logsnr), which mean the same grid on any schedule. `diffuse sample` without `--solver` uses it (`RecommendedConfiguration`).")
-        md.append("")
-        md.append("| NFE | recommended | " + models.map { "\($0): ours / best peer" }.joined(separator: " | ") + " | runner-up |")
-        md.append("|---|---|" + models.map { _ in "---|" }.joined() + "---|")
-        for nfe in budgets {
-            var scores: [String: [Double]] = [:]
-            for m in models {
-                guard let bestPeer = theirs[m]?.filter({ $0.nfe <= nfe && $0.nfe > nfe / 2 && $0.fullInterval }).map(\.rmse).min() else { continue }
-                for row in ours[m] ?? [] where row.nfe <= nfe && row.nfe > nfe / 2 && row.nfe == bestNFE(row.label, nfe, ours[m]!) {
-                    scores[row.label, default: []].append(row.rmse / bestPeer)
+        md.append("For each NFE, the configuration whose error divided by the best peer's error at that NFE is smallest in the worst case over the three models. `diffuse sample` without `--solver` uses it (`RecommendedConfiguration`). On any schedule it chooses among spacings defined by noise levels (karras, logsnr), which mean the same grid everywhere; on a discrete-time VP schedule (a diffusers config or a trained network, as here) it may also choose the time-based spacings (linspace, trailing, time-uniform, time-quadratic), which are measured on that kind of schedule only.")
+        for (title, qualifies) in [("Any schedule (karras, logsnr)", { (label: String) in label.hasSuffix(" karras") || label.hasSuffix(" logsnr") }),
+                                   ("Discrete-time VP schedules (every spacing)", { (_: String) in true })] {
+            md.append("")
+            md.append("**\(title)**")
+            md.append("")
+            md.append("| NFE | recommended | " + models.map { "\($0): ours / best peer" }.joined(separator: " | ") + " | runner-up |")
+            md.append("|---|---|" + models.map { _ in "---|" }.joined() + "---|")
+            for nfe in budgets {
+                var scores: [String: [Double]] = [:]
+                for m in models {
+                    guard let bestPeer = theirs[m]?.filter({ $0.nfe <= nfe && $0.nfe > nfe / 2 && $0.fullInterval }).map(\.rmse).min() else { continue }
+                    for row in ours[m] ?? [] where row.nfe <= nfe && row.nfe > nfe / 2 && row.nfe == bestNFE(row.label, nfe, ours[m]!) {
+                        scores[row.label, default: []].append(row.rmse / bestPeer)
+                    }
                 }
+                let complete = scores.filter { $0.value.count == models.count && qualifies($0.key) }
+                // Minimax: the configuration whose worst ratio over the models is smallest (ties: geometric mean).
+                guard let best = complete.min(by: { ($0.value.max()!, geometricMean($0.value)) < ($1.value.max()!, geometricMean($1.value)) })
+                else { continue }
+                let second = complete.filter { $0.key != best.key }.min(by: { $0.value.max()! < $1.value.max()! })
+                md.append("| \(nfe) | `\(best.key)` | " + best.value.map { String(format: "%.2f", $0) }.joined(separator: " | ") + " | "
+                          + (second.map { "`\($0.key)` (worst \(String(format: "%.2f", $0.value.max()!)))" } ?? "") + " |")
             }
-            // Only spacings defined by noise levels (karras, logsnr) qualify: the time-based ones
-            // (linspace, trailing, time-uniform, time-quadratic) mean different grids on other
-            // schedules (on EDM, t is σ), so a default found with them would not carry over.
-            let complete = scores.filter { $0.value.count == models.count && ($0.key.hasSuffix(" karras") || $0.key.hasSuffix(" logsnr")) }
-            // Minimax: the configuration whose worst ratio over the models is smallest (ties: geometric mean).
-            guard let best = complete.min(by: { ($0.value.max()!, geometricMean($0.value)) < ($1.value.max()!, geometricMean($1.value)) })
-            else { continue }
-            let second = complete.filter { $0.key != best.key }.min(by: { $0.value.max()! < $1.value.max()! })
-            md.append("| \(nfe) | `\(best.key)` | " + best.value.map { String(format: "%.2f", $0) }.joined(separator: " | ") + " | "
-                      + (second.map { "`\($0.key)` (worst \(String(format: "%.2f", $0.value.max()!)))" } ?? "") + " |")
         }
         md.append("")
         for m in models {

@@ -6,7 +6,8 @@ import Foundation
 /// are what we track).
 ///
 /// Usage: `swift run -c release diffuse-benchmarks` (kernels and per-step cost), or
-/// `swift run -c release diffuse-benchmarks --suite` to regenerate `docs/BENCHMARKS.md`.
+/// `swift run -c release diffuse-benchmarks --suite` to regenerate `docs/BENCHMARKS.md`, or
+/// `swift run -c release diffuse-benchmarks --neural [--unet PATH]` for the neural runtime.
 @main
 struct Benchmarks {
     /// Median seconds per call of `body`, over `rounds` rounds of `iterations` calls.
@@ -33,6 +34,10 @@ struct Benchmarks {
     static func main() throws {
         if CommandLine.arguments.contains("--suite") {
             try BenchmarkSuite(root: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).run()
+            return
+        }
+        if CommandLine.arguments.contains("--neural") {
+            try NeuralBenchmarks.run(arguments: CommandLine.arguments)
             return
         }
         print(try kernelReport())

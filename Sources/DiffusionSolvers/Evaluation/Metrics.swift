@@ -47,19 +47,12 @@ public enum Metrics {
         return (mean, cov)
     }
 
-    /// The Fréchet (2-Wasserstein) distance between Gaussians with these moments, as in FID
-    /// (Heusel et al. 2017): `‖μ₁ − μ₂‖² + tr(Σ₁ + Σ₂ − 2(Σ₁^{½} Σ₂ Σ₁^{½})^{½})`. Returns the
-    /// squared distance, as FID reports it.
+    /// The Fréchet distance between Gaussians with these moments (covariances row-major `D × D`),
+    /// as FID reports it (the squared 2-Wasserstein distance); see ``FrechetDistance``, which
+    /// computes it.
     public static func frechetDistance(mean1: [Double], covariance1: [Double], mean2: [Double], covariance2: [Double]) -> Double {
-        let d = mean1.count
-        var meanTerm = 0.0
-        for j in 0..<d { meanTerm += (mean1[j] - mean2[j]) * (mean1[j] - mean2[j]) }
-        let root1 = SymmetricMatrix.squareRoot(covariance1, dimension: d)
-        let product = SymmetricMatrix.multiply(SymmetricMatrix.multiply(root1, covariance2, d), root1, d)
-        let cross = SymmetricMatrix.squareRoot(product, dimension: d)
-        var trace = 0.0
-        for i in 0..<d { trace += covariance1[i * d + i] + covariance2[i * d + i] - 2 * cross[i * d + i] }
-        return Swift.max(meanTerm + trace, 0)
+        FrechetDistance.between(GaussianStatistics(mean: mean1, covariance: covariance1),
+                                GaussianStatistics(mean: mean2, covariance: covariance2))
     }
 
     /// The share of samples whose most responsible mixture component (at the data, `σ = 0`) is
@@ -110,66 +103,5 @@ extension GaussianMixture {
             if logp > best { best = logp; index = c }
         }
         return index
-    }
-}
-
-/// Small dense symmetric-matrix routines (row-major `D × D`) for moment-based distances.
-enum SymmetricMatrix {
-    static func multiply(_ a: [Double], _ b: [Double], _ d: Int) -> [Double] {
-        var c = [Double](repeating: 0, count: d * d)
-        for i in 0..<d { for k in 0..<d where a[i * d + k] != 0 { let aik = a[i * d + k]; for j in 0..<d { c[i * d + j] += aik * b[k * d + j] } } }
-        return c
-    }
-
-    /// Eigenvalues and eigenvectors (columns of `vectors`) by cyclic Jacobi rotations.
-    static func eigen(_ m: [Double], dimension d: Int) -> (values: [Double], vectors: [Double]) {
-        var a = m
-        var v = [Double](repeating: 0, count: d * d)
-        for i in 0..<d { v[i * d + i] = 1 }
-        for _ in 0..<100 {
-            var off = 0.0
-            for i in 0..<d { for j in (i + 1)..<d { off += a[i * d + j] * a[i * d + j] } }
-            if off < 1e-30 { break }
-            for p in 0..<d {
-                for q in (p + 1)..<d {
-                    let apq = a[p * d + q]
-                    if abs(apq) < 1e-300 { continue }
-                    let theta = (a[q * d + q] - a[p * d + p]) / (2 * apq)
-                    let t = (theta >= 0 ? 1.0 : -1.0) / (abs(theta) + (theta * theta + 1).squareRoot())
-                    let c = 1 / (t * t + 1).squareRoot(), s = t * c
-                    for k in 0..<d {
-                        let akp = a[k * d + p], akq = a[k * d + q]
-                        a[k * d + p] = c * akp - s * akq
-                        a[k * d + q] = s * akp + c * akq
-                    }
-                    for k in 0..<d {
-                        let apk = a[p * d + k], aqk = a[q * d + k]
-                        a[p * d + k] = c * apk - s * aqk
-                        a[q * d + k] = s * apk + c * aqk
-                    }
-                    for k in 0..<d {
-                        let vkp = v[k * d + p], vkq = v[k * d + q]
-                        v[k * d + p] = c * vkp - s * vkq
-                        v[k * d + q] = s * vkp + c * vkq
-                    }
-                }
-            }
-        }
-        return ((0..<d).map { a[$0 * d + $0] }, v)
-    }
-
-    /// The symmetric positive semi-definite square root (negative round-off eigenvalues → 0).
-    static func squareRoot(_ m: [Double], dimension d: Int) -> [Double] {
-        // Symmetrize the input first: products like Σ₁^{½}Σ₂Σ₁^{½} are symmetric only up to round-off.
-        var sym = m
-        for i in 0..<d { for j in 0..<d { sym[i * d + j] = 0.5 * (m[i * d + j] + m[j * d + i]) } }
-        let (values, vectors) = eigen(sym, dimension: d)
-        var r = [Double](repeating: 0, count: d * d)
-        for k in 0..<d {
-            let s = Swift.max(values[k], 0).squareRoot()
-            if s == 0 { continue }
-            for i in 0..<d { let vik = vectors[i * d + k] * s; for j in 0..<d { r[i * d + j] += vik * vectors[j * d + k] } }
-        }
-        return r
     }
 }

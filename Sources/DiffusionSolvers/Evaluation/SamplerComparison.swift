@@ -35,6 +35,9 @@ public final class SamplerComparison {
         public var frechetToData: Double?
         /// Sliced 2-Wasserstein distance of the samples to samples drawn from the model (mixtures).
         public var slicedWassersteinToData: Double?
+        /// Fréchet distance in the ``SamplerComparison/classifier``'s feature space to the data's
+        /// feature statistics (the FID recipe with the model's own classifier).
+        public var featureFrechetToData: Double?
         public var seconds: Double
     }
 
@@ -47,6 +50,7 @@ public final class SamplerComparison {
         public var seconds: Double
         public var frechetToData: Double?
         public var slicedWassersteinToData: Double?
+        public var featureFrechetToData: Double?
     }
 
     public let model: any DiffusionModel
@@ -61,6 +65,9 @@ public final class SamplerComparison {
     /// measures how far the SDE's sample is from the ODE's; their distances to the data are the
     /// comparable figure).
     public var stepNoiseSeed: UInt64 = 0
+    /// A classifier trained on the model's data, whose features give each configuration's
+    /// ``Result/featureFrechetToData`` (needs its data statistics and at least two samples).
+    public var classifier: FeatureClassifier?
 
     /// Ground truths by start level (`λ`): timestep spacings such as `leading` start below the
     /// schedule's largest noise level, and each start has its own exact endpoint.
@@ -85,8 +92,15 @@ public final class SamplerComparison {
         var reference = Reference(endpoint: solution.endpoint, evaluations: solution.evaluations, errorEstimate: solution.errorEstimate,
                                   cached: cached, seconds: (ContinuousClock.now - began).seconds)
         (reference.frechetToData, reference.slicedWassersteinToData) = dataDistances(solution.endpoint)
+        reference.featureFrechetToData = try featureDistance(solution.endpoint)
         references[start.lambda] = reference
         return reference
+    }
+
+    /// The classifier's Fréchet distance of the endpoints `x` to the data, when there is a classifier.
+    func featureDistance(_ x: [Double]) throws -> Double? {
+        guard let classifier, classifier.dataStatistics != nil, noise.batchSize >= 2 else { return nil }
+        return try classifier.frechetDistance(of: SampleTensor(shape: noise.shape, scalars: x.map(Float.init)))
     }
 
     func dataDistances(_ x: [Double]) -> (Double?, Double?) {
@@ -127,6 +141,7 @@ public final class SamplerComparison {
             result.modeAgreement = Metrics.modeAgreement(out, reference.endpoint, mixture: mixture)
         }
         (result.frechetToData, result.slicedWassersteinToData) = dataDistances(out)
+        result.featureFrechetToData = try featureDistance(out)
         return result
     }
 }

@@ -1,12 +1,45 @@
+import Foundation
 import RealModule
 
-/// Models that ship inside the package, so `diffuse sample` works with no files at all.
+/// Models that ship inside the package, so `diffuse sample` works with no files at all: trained
+/// networks (package resources, each with a model card) and Gaussian mixtures with exact denoisers.
 public enum BuiltInModels {
     /// The names `--model` accepts, default first.
-    public static let names = ["glyphs-8x8", "mixture-2d"]
+    public static let names = networkNames + mixtureNames
+    /// The built-in trained networks (diffusers UNet2DModel folders under `Resources/Models`).
+    public static let networkNames = ["digits"]
+    /// The built-in Gaussian mixtures (exact denoisers).
+    public static let mixtureNames = ["glyphs-8x8", "mixture-2d"]
+    /// The model `diffuse sample` uses when none is named.
+    public static var defaultName: String { names[0] }
 
-    /// The built-in model called `name`, or `nil`.
-    public static func model(named name: String) -> GaussianMixture? {
+    /// The resource folder of each network and the file of the feature classifier trained on its data.
+    private static let networkFiles = ["digits": (folder: "digits-unet", classifier: "digits-classifier.safetensors")]
+
+    /// Where the shipped networks are.
+    static var modelsDirectory: URL {
+        Bundle.module.bundleURL.appendingPathComponent("Resources/Models", isDirectory: true)
+    }
+
+    /// The built-in model called `name`, or `nil` when no built-in model has that name.
+    /// - Throws: when a shipped network cannot be loaded (a damaged installation).
+    public static func model(named name: String) throws -> (any DiffusionModel)? {
+        if let files = networkFiles[name] {
+            return try UNetDiffusionModel(directory: modelsDirectory.appendingPathComponent(files.folder, isDirectory: true), name: name)
+        }
+        return mixture(named: name)
+    }
+
+    /// The feature classifier trained on the data of the built-in network `name` (for Fréchet
+    /// distances to that data), or `nil` for other names.
+    /// - Throws: when the shipped file cannot be read.
+    public static func classifier(for name: String) throws -> FeatureClassifier? {
+        guard let files = networkFiles[name] else { return nil }
+        return try FeatureClassifier(contentsOf: modelsDirectory.appendingPathComponent(files.classifier))
+    }
+
+    /// The built-in Gaussian mixture called `name`, or `nil`.
+    public static func mixture(named name: String) -> GaussianMixture? {
         switch name {
         case "glyphs-8x8": return glyphs
         case "mixture-2d": return ring

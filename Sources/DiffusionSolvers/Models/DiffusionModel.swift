@@ -15,6 +15,14 @@ public protocol DiffusionModel: Sendable {
     func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws
 }
 
+/// A model trained on one noise schedule, which sampling must use: a network has only seen the
+/// noise levels (and timestep values) of its training schedule.
+public protocol ScheduledDiffusionModel: DiffusionModel {
+    /// The diffusers scheduler configuration the model was trained with (betas, prediction type,
+    /// timestep spacing).
+    var schedulerConfig: DiffusersSchedulerConfig { get }
+}
+
 /// Both predictions of a model at one point: `x = α·data + σ·noise`.
 public struct ModelPrediction: Sendable, Equatable {
     /// `x̂₀`, the denoised estimate.

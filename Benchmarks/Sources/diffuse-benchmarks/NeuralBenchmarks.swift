@@ -1,0 +1,134 @@
+import DiffusionSolvers
+import Foundation
+
+/// Throughput of the neural runtime: the matrix multiplication at 256, 512 and 1024 square against
+/// the machine's peak measured in the same run, and the forward time of a UNet model folder.
+///
+/// Usage: `swift run -c release diffuse-benchmarks --neural [--unet PATH]`.
+///
+/// The peak is what independent chains of SIMD multiply-adds reach (`a = a·m + d` on six `SIMD8<Float>`
+/// accumulators, the same separate multiply and add the micro-kernel issues: the package builds for
+/// baseline x86-64, which has no fused multiply-add), on one thread and on every core at once.
+enum NeuralBenchmarks {
+    static func run(arguments: [String]) throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let peakOne = peak(threads: 1), peakAll = peak(threads: cores)
+        print(String(format: "Peak (SIMD multiply-add chains): %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads\n", peakOne, peakAll, cores))
+        print("| GEMM n×n×n | 1 thread GFLOP/s | / peak | \(cores) threads GFLOP/s | / peak |")
+        print("|---|---|---|---|---|")
+        for n in [256, 512, 1024] {
+            let a = SeededNoise(seed: 1).initialNoise(shape: [1, n * n]).scalars
+            let b = SeededNoise(seed: 2).initialNoise(shape: [1, n * n]).scalars
+            var c = [Float](repeating: 0, count: n * n)
+            let flops = 2 * pow(Double(n), 3)
+            let saved = Parallelism.maximumThreads
+            Parallelism.maximumThreads = 1
+            let serial = Benchmarks.measure(iterations: 1, rounds: n == 1024 ? 3 : 7) { MatrixMultiply.multiply(a, b, into: &c, m: n, n: n, k: n) }
+            Parallelism.maximumThreads = 0
+            let parallel = Benchmarks.measure(iterations: 1, rounds: n == 1024 ? 3 : 7) { MatrixMultiply.multiply(a, b, into: &c, m: n, n: n, k: n) }
+            Parallelism.maximumThreads = saved
+            let (one, all) = (flops / serial / 1e9, flops / parallel / 1e9)
+            print(String(format: "| %d | %.1f | %.2f | %.1f | %.2f |", n, one, one / peakOne, all, all / peakAll))
+        }
+        if let flag = arguments.firstIndex(of: "--unet"), flag + 1 < arguments.count {
+            try unet(URL(fileURLWithPath: arguments[flag + 1]), peak: peakAll)
+        }
+    }
+
+    /// Forward time of the model folder at batch 1 and 16 (median of a few passes after a warm-up,
+    /// one workspace reused), with the throughput its convolutions and attention products imply.
+    static func unet(_ folder: URL, peak: Double) throws {
+        let model = try UNetDiffusionModel(directory: folder)
+        let network = model.network, c = network.configuration
+        let flops = forwardOperations(c)
+        print(String(format: "\nUNet '%@' %@: %.2f GFLOP per sample (convolutions, projections, attention products)\n",
+                     model.name, "\(model.sampleShape)", flops / 1e9))
+        print("| batch | forward (ms) | per sample (ms) | GFLOP/s | / peak |")
+        print("|---|---|---|---|---|")
+        for batch in [1, 16] {
+            let input = SeededNoise(seed: 3).initialNoise(shape: [batch] + model.sampleShape)
+            let labels = c.classEmbeddingCount.map { Array(repeating: $0 - 1, count: batch) }
+            let timesteps = [Float](repeating: 500, count: batch)
+            let workspace = NeuralWorkspace()
+            var output = SampleTensor(zeros: input.shape)
+            try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output)
+            let seconds = try Benchmarks.measure(iterations: 1, rounds: batch == 1 ? 7 : 3) {
+                try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output)
+            }
+            let rate = flops * Double(batch) / seconds / 1e9
+            print(String(format: "| %d | %.1f | %.2f | %.1f | %.2f |", batch, seconds * 1e3, seconds * 1e3 / Double(batch), rate, rate / peak))
+        }
+    }
+
+    /// Floating-point operations of one sample's forward pass: `2·m·n·k` for every convolution,
+    /// projection and attention product (norms, activations and the time embedding are left out).
+    static func forwardOperations(_ c: UNet2DConfiguration) -> Double {
+        var height = Double(c.sampleSize[0]), width = Double(c.sampleSize[1])
+        func conv(_ input: Int, _ output: Int, kernel: Double = 9) -> Double { 2 * Double(input * output) * kernel * height * width }
+        func resnet(_ input: Int, _ output: Int) -> Double {
+            conv(input, output) + conv(output, output) + (input == output ? 0 : conv(input, output, kernel: 1))
+        }
+        func attention(_ channels: Int) -> Double {
+            let tokens = height * width, c = Double(channels)
+            return 2 * 4 * c * c * tokens + 2 * 2 * tokens * tokens * c
+        }
+        var total = conv(c.inChannels, c.blockOutChannels[0])
+        var skips = [c.blockOutChannels[0]], channels = c.blockOutChannels[0]
+        for (i, type) in c.downBlockTypes.enumerated() {
+            for _ in 0..<c.layersPerBlock {
+                total += resnet(channels, c.blockOutChannels[i]) + (type == .attention ? attention(c.blockOutChannels[i]) : 0)
+                channels = c.blockOutChannels[i]
+                skips.append(channels)
+            }
+            if i < c.levels - 1 {
+                height /= 2
+                width /= 2
+                total += conv(channels, channels)
+                skips.append(channels)
+            }
+        }
+        if c.midBlockType != nil {
+            total += 2 * resnet(channels, channels) + (c.addAttention ? attention(channels) : 0)
+        }
+        for (i, type) in c.upBlockTypes.enumerated() {
+            let output = c.blockOutChannels[c.levels - 1 - i]
+            for _ in 0...c.layersPerBlock {
+                total += resnet(channels + skips.removeLast(), output) + (type == .attention ? attention(output) : 0)
+                channels = output
+            }
+            if i < c.levels - 1 {
+                height *= 2
+                width *= 2
+                total += conv(channels, channels)
+            }
+        }
+        return total + conv(channels, c.outChannels)
+    }
+
+    /// GFLOP/s of `threads` threads each running six independent `SIMD8<Float>` multiply-add chains.
+    static func peak(threads: Int) -> Double {
+        let iterations = 20_000_000
+        var best = 0.0
+        for _ in 0..<5 {
+            let start = ContinuousClock.now
+            DispatchQueue.concurrentPerform(iterations: threads) { _ in chains(iterations) }
+            let d = (ContinuousClock.now - start).components
+            let seconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18
+            best = max(best, Double(threads * iterations) * 6 * 16 / seconds / 1e9)
+        }
+        return best
+    }
+
+    /// `iterations` rounds of `a = a·m + d` on six independent accumulators (96 flops per round).
+    @inline(never)
+    static func chains(_ iterations: Int) {
+        var a0 = SIMD8<Float>(repeating: 0.5), a1 = a0 + 0.1, a2 = a0 + 0.2, a3 = a0 + 0.3, a4 = a0 + 0.4, a5 = a0 + 0.5
+        let m = SIMD8<Float>(repeating: 0.999_999), d = SIMD8<Float>(repeating: 1e-7)
+        for _ in 0..<iterations {
+            a0 = a0 * m + d; a1 = a1 * m + d; a2 = a2 * m + d
+            a3 = a3 * m + d; a4 = a4 * m + d; a5 = a5 * m + d
+        }
+        // Keeps the chains from being optimized away.
+        if (a0 + a1 + a2 + a3 + a4 + a5).sum() == 0 { print("") }
+    }
+}

@@ -1,0 +1,131 @@
+import ArgumentParser
+import Foundation
+import DiffusionSolvers
+
+/// `diffuse skip-tune`: searches a U-Net's skip-connection factors (Skip-Tuning) for a solver and
+/// NFE, scored by the feature Fréchet distance to the data, and reports the result on held-out noise.
+struct SkipTuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "skip-tune",
+        abstract: "Search Skip-Tuning factors (one per resolution level) that minimize the feature FD at each NFE.",
+        discussion: """
+        For each NFE the search runs on --count samples drawn from --seed and reports the factors found, then measures \
+        the untuned and the tuned network on the same number of held-out samples (--holdout-seed), so the gain is not \
+        read off the noise it was tuned on. Use the factors with `diffuse sample --skip-scale a,b,c`.
+        """
+    )
+
+    @Option(help: "A built-in network name or a diffusers UNet2DModel folder.")
+    var model: String = BuiltInModels.defaultName
+
+    @Option(help: "A feature classifier (.safetensors with data statistics); built-in networks bring their own.")
+    var classifier: String?
+
+    @Option(help: "Solver name.")
+    var solver: String = "dpmpp_2m"
+
+    @Option(help: "Step schedule.")
+    var schedule: String = "karras"
+
+    @Option(help: "Comma-separated NFE budgets.")
+    var nfe: String = "5,10,20"
+
+    @Option(help: "Samples per evaluation.")
+    var count: Int = 256
+
+    @Option(help: "Seed of the tuning noise.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Seed of the held-out noise the result is reported on.")
+    var holdoutSeed: UInt64 = 1
+
+    @Option(help: "Comma-separated candidate factors each level tries.")
+    var candidates: String = "1,0.98,0.96,0.94,0.92,0.9,0.85,0.8"
+
+    @Option(help: "Coordinate-descent sweeps over the levels.")
+    var rounds: Int = 2
+
+    @Option(help: "Write the trials and results as JSON to this file.")
+    var output: String?
+
+    struct Row: Codable {
+        var nfe: Int
+        var search: SkipTuning.Result
+        var heldOutBaseline: Double
+        var heldOutTuned: Double
+    }
+
+    func run() throws {
+        guard seed != holdoutSeed else { throw CLIError("--seed and --holdout-seed must differ (the result is reported on held-out noise)") }
+        guard (2...100_000).contains(count) else { throw CLIError("--count must be between 2 and 100000, got \(count)") }
+        guard (1...10).contains(rounds) else { throw CLIError("--rounds must be between 1 and 10, got \(rounds)") }
+        guard let network = try ModelResolution.model(model) as? any SkipScalableModel else {
+            throw CLIError("skip-tune needs a U-Net; '\(model)' has no skip connections")
+        }
+        guard SolverCatalog.entry(named: solver) != nil else {
+            throw CLIError("unknown solver '\(solver)' (known: \(SolverCatalog.names.joined(separator: ", ")))")
+        }
+        guard let spacing = StepSpacing(name: schedule) else {
+            throw CLIError("unknown step schedule '\(schedule)' (known: \(StepSpacing.names.joined(separator: ", ")))")
+        }
+        let budgets = try SampleCommand.numbers(nfe, flag: "--nfe").map { value -> Int in
+            guard value == value.rounded(), (1...1000).contains(value) else { throw CLIError("--nfe: \(value) is not a whole number from 1 to 1000") }
+            return Int(value)
+        }
+        let factors = try SampleCommand.numbers(candidates, flag: "--candidates")
+        guard factors.allSatisfy({ $0 > 0 && $0 <= 2 }) else { throw CLIError("--candidates must lie in (0, 2]") }
+        guard let features = try classifier.map({ try FeatureClassifier(contentsOf: URL(fileURLWithPath: $0)) })
+                ?? (try BuiltInModels.classifier(for: model)) else {
+            throw CLIError("no feature classifier for '\(model)': give --classifier FILE")
+        }
+        guard features.inputCount == network.sampleShape.reduce(1, *) else {
+            throw CLIError("classifier '\(features.name)' takes \(features.inputCount) values per sample; the model's samples have \(network.sampleShape.reduce(1, *))")
+        }
+        if let output { try OutputKind.checkDirectory(of: output) }
+        // A network is sampled on its training schedule.
+        let config = (network as? any ScheduledDiffusionModel)?.schedulerConfig
+        let schedule: any NoiseSchedule = try config?.schedule() ?? VESchedule()
+        let offset = config?.stepsOffset ?? 0
+        let shape = [count] + network.sampleShape
+        let tuning = SeededNoise(seed: seed).initialNoise(shape: shape)
+        let heldOut = SeededNoise(seed: holdoutSeed).initialNoise(shape: shape)
+        let search = SkipTuning(candidates: factors, rounds: rounds)
+        var rows: [Row] = []
+        for budget in budgets {
+            func score(_ m: any DiffusionModel, _ noise: SampleTensor) throws -> Double {
+                try SkipTuning.frechetScore(model: m, schedule: schedule, solver: solver, spacing: spacing, nfe: budget, noise: noise,
+                                            classifier: features, stepsOffset: offset)
+            }
+            let result = try tune(network, search: search) { try score($0, tuning) } progress: { trial in
+                print(String(format: "NFE %d  scales %@  FD %.4f", budget, Self.format(trial.scales), trial.score))
+            }
+            let row = Row(nfe: budget, search: result, heldOutBaseline: try score(network, heldOut),
+                          heldOutTuned: try score(try network.withSkipScales(result.scales), heldOut))
+            rows.append(row)
+        }
+        print("")
+        print("model \(network.name), \(solver) \(schedule), \(count) samples; tuned on seed \(seed), reported on held-out seed \(holdoutSeed)")
+        print("NFE  scales                 FD tuning (untuned -> tuned)   FD held-out (untuned -> tuned)   change")
+        for r in rows {
+            let change = 100 * (r.heldOutTuned / r.heldOutBaseline - 1)
+            print(String(format: "%3d  %@  %8.4f -> %8.4f          %8.4f -> %8.4f          %+.1f%%", r.nfe,
+                         Self.format(r.search.scales).padding(toLength: 21, withPad: " ", startingAt: 0),
+                         r.search.baselineScore, r.search.score, r.heldOutBaseline, r.heldOutTuned, change))
+        }
+        if let output {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            try AtomicFile.write(try encoder.encode(rows), to: URL(fileURLWithPath: output))
+            print("wrote \(output)")
+        }
+    }
+
+    /// Opens the existential so the search runs on the concrete network type.
+    private func tune<M: SkipScalableModel>(_ network: M, search: SkipTuning, score: (any DiffusionModel) throws -> Double,
+                                            progress: (SkipTuning.Trial) -> Void) throws -> SkipTuning.Result {
+        try search.search(network, score: { try score($0) }, progress: progress)
+    }
+
+    static func format(_ scales: [Double]) -> String { scales.map { String(format: "%.2f", $0) }.joined(separator: ",") }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+import DiffusionSolvers
+import DiffusionTestSupport
+
+extension Neural {
+    /// The shipped `digits` network (`Resources/Models/digits-unet`) against the PyTorch side:
+    /// `digits-dpmpp2m-20.safetensors` from `tools/neural/sample_digits_diffusers.py`.
+    @Suite("Built-in digits network")
+    struct DigitsModelTests {
+        static let fixture = try! NeuralFixtures.file("digits-dpmpp2m-20.safetensors")
+
+        static func builtIn() throws -> UNetDiffusionModel {
+            try #require(try BuiltInModels.model(named: "digits") as? UNetDiffusionModel)
+        }
+
+        @Test("the package resource loads and its forward pass equals PyTorch's on the trained weights")
+        func forward() throws {
+            let model = try Self.builtIn()
+            #expect(model.sampleShape == [1, 8, 8])
+            #expect(model.classCount == 10)
+            #expect(model.parameterization == .noise)
+            let input = try NeuralFixtures.tensor(Self.fixture, "forward.input")
+            let timesteps = try Self.fixture.float32Tensor("forward.timesteps").values
+            let labels = try NeuralFixtures.labels(Self.fixture, "forward.class_labels")
+            let expected = try NeuralFixtures.tensor(Self.fixture, "forward.output")
+            var output = SampleTensor(zeros: input.shape)
+            try model.network.forward(input, timesteps: timesteps, classLabels: labels, workspace: NeuralWorkspace(), into: &output)
+            let error = ParityError(output.scalars, expected.scalars)
+            #expect(error.within(1e-4), "\(error)")
+        }
+
+        /// diffusers' DPMSolverMultistepScheduler (dpmsolver++, order 2, linspace, final sigma zero,
+        /// 20 steps) from the same noise; the first samples only, as a debug build runs the network
+        /// about 200× slower than release (the 256-sample Fréchet-distance check is a long test).
+        @Test("DPM-Solver++(2M), 20 steps: the same samples as diffusers from the same noise")
+        func samplingParity() throws {
+            let count = 3
+            let model = try Self.builtIn()
+            let noise = try NeuralFixtures.tensor(Self.fixture, "noise")
+            let expected = try NeuralFixtures.tensor(Self.fixture, "samples")
+            let per = noise.sampleCount
+            let x = SampleTensor(shape: [count] + noise.sampleShape, scalars: Array(noise.scalars[0..<(count * per)]))
+            let grid = try StepSchedule(spacing: .linspace, steps: 20, final: .zero).grid(on: model.schedule)
+            let solver = DPMSolverMultistep(prediction: .data, order: 2, secondOrderForm: .midpoint, lowerOrderFinal: true)
+            let run = try SamplingRun(model: model, schedule: model.schedule, solver: solver, grid: grid, initialSample: x)
+            let out = try run.finish()
+            #expect(run.evaluations == 20)
+            for s in 0..<count {
+                let error = ParityError(Array(out.scalars[(s * per)..<((s + 1) * per)]), Array(expected.scalars[(s * per)..<((s + 1) * per)]))
+                #expect(error.relativeRMS <= 1e-3, "sample \(s): \(error)")
+            }
+        }
+
+        /// Long check (`DIFFUSE_LONG_TESTS=1 swift test -c release --filter DigitsModelTests`): all 256
+        /// samples, and the Fréchet distance of our grid to the data within 2% of diffusers' (2.208;
+        /// 256 real digits give 1.415).
+        @Test("DPM-Solver++(2M), 20 steps, 256 samples: Fréchet distance within 2% of diffusers'",
+              .enabled(if: ProcessInfo.processInfo.environment["DIFFUSE_LONG_TESTS"] == "1"))
+        func frechetDistance() throws {
+            let model = try Self.builtIn()
+            let classifier = try #require(try BuiltInModels.classifier(for: "digits"))
+            let noise = try NeuralFixtures.tensor(Self.fixture, "noise")
+            let grid = try StepSchedule(spacing: .linspace, steps: 20, final: .zero).grid(on: model.schedule)
+            let solver = DPMSolverMultistep(prediction: .data, order: 2, secondOrderForm: .midpoint, lowerOrderFinal: true)
+            let out = try SamplingRun(model: model, schedule: model.schedule, solver: solver, grid: grid, initialSample: noise).finish()
+            let reference = try #require(Double(Self.fixture.metadata["fd"] ?? ""))
+            let ours = try classifier.frechetDistance(of: out)
+            #expect(abs(ours - reference) <= 0.02 * reference, "FD \(ours), diffusers \(reference)")
+            let error = ParityError(out.scalars, try NeuralFixtures.tensor(Self.fixture, "samples").scalars)
+            #expect(error.relativeRMS <= 1e-3, "\(error)")
+        }
+    }
+}
