@@ -4,18 +4,34 @@ import Foundation
 /// Throughput of the neural runtime: the matrix multiplication at 256, 512 and 1024 square against
 /// the machine's peak measured in the same run, and the forward time of a UNet model folder.
 ///
-/// Usage: `swift run -c release diffuse-benchmarks --neural [--unet PATH]`.
+/// Usage: `swift run -c release diffuse-benchmarks --neural [--unet PATH ...] [--json]`. `--unet` may be
+/// repeated; `--json` prints one JSON object (`BenchmarkReport`) instead of the Markdown tables, for
+/// `tools/neural/bench_forward.py`.
 ///
 /// The peak is what independent chains of SIMD multiply-adds reach (`a = a·m + d` on six `SIMD8<Float>`
 /// accumulators, the same separate multiply and add the micro-kernel issues: the package builds for
 /// baseline x86-64, which has no fused multiply-add), on one thread and on every core at once.
 enum NeuralBenchmarks {
+    /// What `--json` prints. Times are medians in milliseconds, rates in GFLOP/s.
+    struct BenchmarkReport: Encodable {
+        var threads: Int
+        var peakOneThread = 0.0, peakAllThreads = 0.0
+        var gemm: [GEMM] = []
+        var unets: [UNet] = []
+        struct GEMM: Encodable { var n: Int; var oneThread: Double; var allThreads: Double }
+        struct UNet: Encodable { var path: String; var name: String; var sampleShape: [Int]; var gflopPerSample: Double; var forward: [Forward] }
+        struct Forward: Encodable { var batch: Int; var threads: Int; var milliseconds: Double }
+    }
+
     static func run(arguments: [String]) throws {
+        let json = arguments.contains("--json")
+        func say(_ line: String) { if !json { print(line) } }
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let peakOne = peak(threads: 1), peakAll = peak(threads: cores)
-        print(String(format: "Peak (SIMD multiply-add chains): %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads\n", peakOne, peakAll, cores))
-        print("| GEMM n×n×n | 1 thread GFLOP/s | / peak | \(cores) threads GFLOP/s | / peak |")
-        print("|---|---|---|---|---|")
+        var report = BenchmarkReport(threads: cores, peakOneThread: peakOne, peakAllThreads: peakAll)
+        say(String(format: "Peak (SIMD multiply-add chains): %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads\n", peakOne, peakAll, cores))
+        say("| GEMM n×n×n | 1 thread GFLOP/s | / peak | \(cores) threads GFLOP/s | / peak |")
+        say("|---|---|---|---|---|")
         for n in [256, 512, 1024] {
             let a = SeededNoise(seed: 1).initialNoise(shape: [1, n * n]).scalars
             let b = SeededNoise(seed: 2).initialNoise(shape: [1, n * n]).scalars
@@ -28,36 +44,51 @@ enum NeuralBenchmarks {
             let parallel = Benchmarks.measure(iterations: 1, rounds: n == 1024 ? 3 : 7) { MatrixMultiply.multiply(a, b, into: &c, m: n, n: n, k: n) }
             Parallelism.maximumThreads = saved
             let (one, all) = (flops / serial / 1e9, flops / parallel / 1e9)
-            print(String(format: "| %d | %.1f | %.2f | %.1f | %.2f |", n, one, one / peakOne, all, all / peakAll))
+            report.gemm.append(.init(n: n, oneThread: one, allThreads: all))
+            say(String(format: "| %d | %.1f | %.2f | %.1f | %.2f |", n, one, one / peakOne, all, all / peakAll))
         }
-        if let flag = arguments.firstIndex(of: "--unet"), flag + 1 < arguments.count {
-            try unet(URL(fileURLWithPath: arguments[flag + 1]), peak: peakAll)
+        for (flag, path) in zip(arguments, arguments.dropFirst()) where flag == "--unet" {
+            report.unets.append(try unet(URL(fileURLWithPath: path), peak: peakAll, cores: cores, say: say))
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            print(String(decoding: try encoder.encode(report), as: UTF8.self))
         }
     }
 
-    /// Forward time of the model folder at batch 1 and 16 (median of a few passes after a warm-up,
-    /// one workspace reused), with the throughput its convolutions and attention products imply.
-    static func unet(_ folder: URL, peak: Double) throws {
+    /// Forward time of the model folder at batch 1 and 16, on one thread and on every core (median of
+    /// a few passes after a warm-up, one workspace reused), with the throughput its convolutions and
+    /// attention products imply.
+    static func unet(_ folder: URL, peak: Double, cores: Int, say: (String) -> Void) throws -> BenchmarkReport.UNet {
         let model = try UNetDiffusionModel(directory: folder)
         let network = model.network, c = network.configuration
         let flops = forwardOperations(c)
-        print(String(format: "\nUNet '%@' %@: %.2f GFLOP per sample (convolutions, projections, attention products)\n",
-                     model.name, "\(model.sampleShape)", flops / 1e9))
-        print("| batch | forward (ms) | per sample (ms) | GFLOP/s | / peak |")
-        print("|---|---|---|---|---|")
+        var result = BenchmarkReport.UNet(path: folder.path, name: model.name, sampleShape: model.sampleShape, gflopPerSample: flops / 1e9, forward: [])
+        say(String(format: "\nUNet '%@' %@: %.2f GFLOP per sample (convolutions, projections, attention products)\n",
+                   model.name, "\(model.sampleShape)", flops / 1e9))
+        say("| batch | threads | forward (ms) | per sample (ms) | GFLOP/s | / peak (\(cores) threads) |")
+        say("|---|---|---|---|---|---|")
+        let saved = Parallelism.maximumThreads
+        defer { Parallelism.maximumThreads = saved }
         for batch in [1, 16] {
             let input = SeededNoise(seed: 3).initialNoise(shape: [batch] + model.sampleShape)
             let labels = c.classEmbeddingCount.map { Array(repeating: $0 - 1, count: batch) }
             let timesteps = [Float](repeating: 500, count: batch)
             let workspace = NeuralWorkspace()
             var output = SampleTensor(zeros: input.shape)
-            try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output)
-            let seconds = try Benchmarks.measure(iterations: 1, rounds: batch == 1 ? 7 : 3) {
+            for threads in [1, cores] {
+                Parallelism.maximumThreads = threads == 1 ? 1 : 0
                 try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output)
+                let seconds = try Benchmarks.measure(iterations: 1, rounds: batch == 1 ? 9 : 5) {
+                    try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output)
+                }
+                let rate = flops * Double(batch) / seconds / 1e9
+                result.forward.append(.init(batch: batch, threads: threads, milliseconds: seconds * 1e3))
+                say(String(format: "| %d | %d | %.1f | %.2f | %.1f | %.2f |", batch, threads, seconds * 1e3, seconds * 1e3 / Double(batch), rate, rate / peak))
             }
-            let rate = flops * Double(batch) / seconds / 1e9
-            print(String(format: "| %d | %.1f | %.2f | %.1f | %.2f |", batch, seconds * 1e3, seconds * 1e3 / Double(batch), rate, rate / peak))
         }
+        return result
     }
 
     /// Floating-point operations of one sample's forward pass: `2·m·n·k` for every convolution,

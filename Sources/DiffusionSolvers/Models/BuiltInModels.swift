@@ -7,14 +7,17 @@ public enum BuiltInModels {
     /// The names `--model` accepts, default first.
     public static let names = networkNames + mixtureNames
     /// The built-in trained networks (diffusers UNet2DModel folders under `Resources/Models`).
-    public static let networkNames = ["digits"]
+    public static let networkNames = ["digits", "photos"]
     /// The built-in Gaussian mixtures (exact denoisers).
     public static let mixtureNames = ["glyphs-8x8", "mixture-2d"]
     /// The model `diffuse sample` uses when none is named.
     public static var defaultName: String { names[0] }
 
     /// The resource folder of each network and the file of the feature classifier trained on its data.
-    private static let networkFiles = ["digits": (folder: "digits-unet", classifier: "digits-classifier.safetensors")]
+    private static let networkFiles = [
+        "digits": (folder: "digits-unet", classifier: "digits-classifier.safetensors"),
+        "photos": (folder: "photos-unet", classifier: "photos-classifier.safetensors"),
+    ]
 
     /// Where the shipped networks are.
     static var modelsDirectory: URL {

@@ -72,3 +72,40 @@ extension Neural {
         }
     }
 }
+
+extension Neural {
+    /// The shipped `photos` network (`Resources/Models/photos-unet`, 3×32×32, v-prediction) against
+    /// `photos-dpmpp2m-20.safetensors` from `tools/neural/sample_photos_diffusers.py`.
+    @Suite("Built-in photos network")
+    struct PhotosModelTests {
+        static let fixture = try! NeuralFixtures.file("photos-dpmpp2m-20.safetensors")
+
+        @Test("the package resource loads and its forward pass equals PyTorch's on the trained weights")
+        func forward() throws {
+            let model = try #require(try BuiltInModels.model(named: "photos") as? UNetDiffusionModel)
+            #expect(model.sampleShape == [3, 32, 32])
+            #expect(model.classCount == 0)
+            #expect(model.parameterization == .velocity)
+            let input = try NeuralFixtures.tensor(Self.fixture, "forward.input")
+            let timesteps = try Self.fixture.float32Tensor("forward.timesteps").values
+            let expected = try NeuralFixtures.tensor(Self.fixture, "forward.output")
+            var output = SampleTensor(zeros: input.shape)
+            try model.network.forward(input, timesteps: timesteps, workspace: NeuralWorkspace(), into: &output)
+            let error = ParityError(output.scalars, expected.scalars)
+            #expect(error.within(1e-4), "\(error)")
+        }
+
+        /// Long check: 16 samples of DPM-Solver++(2M), 20 steps, against diffusers from the same noise.
+        @Test("DPM-Solver++(2M), 20 steps: the same samples as diffusers from the same noise",
+              .enabled(if: ProcessInfo.processInfo.environment["DIFFUSE_LONG_TESTS"] == "1"))
+        func samplingParity() throws {
+            let model = try #require(try BuiltInModels.model(named: "photos") as? UNetDiffusionModel)
+            let noise = try NeuralFixtures.tensor(Self.fixture, "noise")
+            let grid = try StepSchedule(spacing: .linspace, steps: 20, final: .zero).grid(on: model.schedule)
+            let solver = DPMSolverMultistep(prediction: .data, order: 2, secondOrderForm: .midpoint, lowerOrderFinal: true)
+            let out = try SamplingRun(model: model, schedule: model.schedule, solver: solver, grid: grid, initialSample: noise).finish()
+            let error = ParityError(out.scalars, try NeuralFixtures.tensor(Self.fixture, "samples").scalars)
+            #expect(error.relativeRMS <= 1e-3, "\(error)")
+        }
+    }
+}
