@@ -104,7 +104,7 @@ struct SkipTuneCommand: ParsableCommand {
             rows.append(row)
         }
         print("")
-        print("model \(network.name), \(solver) \(schedule), \(count) samples; tuned on seed \(seed), reported on held-out seed \(holdoutSeed)")
+        print("model \(network.name), \(solver) \(spacing.name), \(count) samples; tuned on seed \(seed), reported on held-out seed \(holdoutSeed)")
         print("NFE  scales                 FD tuning (untuned -> tuned)   FD held-out (untuned -> tuned)   change")
         for r in rows {
             let change = 100 * (r.heldOutTuned / r.heldOutBaseline - 1)

@@ -5,9 +5,12 @@ import Foundation
 /// the endpoints diffusers and k-diffusion reach from the same noise (`Benchmarks/peers/peers.json`,
 /// written by `tools/benchmark_peers.py`), all measured against one ground truth per start.
 struct BenchmarkSuite {
+    /// Where the figures for the shipped networks are, which this suite (exact mixtures, SD's
+    /// schedule, peers from the same noise) does not regenerate.
+    static let networksNote = "**Networks.** The shipped U-Nets are measured apart: forward-pass time against PyTorch and the matrix multiply against the machine's peak in [`benchmarks/neural.md`](benchmarks/neural.md) (`tools/neural/bench_forward.py`), Skip-Tuning and solver figures on the networks in [`benchmarks/networks.md`](benchmarks/networks.md) (`diffuse skip-tune`, `diffuse compare`)."
     let root: URL
     let budgets = [5, 10, 20]
-    let spacings: [StepSpacing] = [.karras(rho: 7), .logSNR, .linspace, .trailing, .timeUniform, .timeQuadratic]
+    let spacings: [StepSpacing] = [.karras(rho: 7), .logSNR, .linspace, .trailing, .timeUniform, .timeQuadratic, .alignYourSteps(.sd1)]
 
     struct Row {
         var label: String; var nfe: Int; var rmse: Double; var library: String
@@ -104,10 +107,12 @@ struct BenchmarkSuite {
         md.append("")
         md.append("Ratios below compare against the best peer that integrates the same interval, from σ_max to σ = 0. Peers marked † solve a shorter one — DDIM `leading` starts at t = 801–951, DEIS (which has no `final_sigmas_type`), UniPC with `sigma_min` and `sample_dpm_fast` stop at σ_min = 0.029 — and are listed with their error against the ground truth of their own interval, but not used as the reference.")
         md.append("")
+        md.append(Self.networksNote)
+        md.append("")
         // Recommended configuration: the lowest geometric mean over models of (ours / best peer).
         md.append("## Best for the budget")
         md.append("")
-        md.append("For each NFE, the configuration whose error divided by the best peer's error at that NFE is smallest in the worst case over the three models. `diffuse sample` without `--solver` uses it (`RecommendedConfiguration`). On any schedule it chooses among spacings defined by noise levels (karras, logsnr), which mean the same grid everywhere; on a discrete-time VP schedule (a diffusers config or a trained network, as here) it may also choose the time-based spacings (linspace, trailing, time-uniform, time-quadratic), which are measured on that kind of schedule only.")
+        md.append("For each NFE, the configuration whose error divided by the best peer's error at that NFE is smallest in the worst case over the three models. `diffuse sample` without `--solver` uses it (`RecommendedConfiguration`). On any schedule it chooses among spacings defined by noise levels (karras, logsnr), which mean the same grid everywhere; on a discrete-time VP schedule (a diffusers config or a trained network, as here) it may also choose the time-based spacings (linspace, trailing, time-uniform, time-quadratic) and Align Your Steps' SD levels (`ays`), which are measured on that kind of schedule only.")
         for (title, qualifies) in [("Any schedule (karras, logsnr)", { (label: String) in label.hasSuffix(" karras") || label.hasSuffix(" logsnr") }),
                                    ("Discrete-time VP schedules (every spacing)", { (_: String) in true })] {
             md.append("")

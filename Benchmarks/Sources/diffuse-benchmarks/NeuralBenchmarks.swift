@@ -48,7 +48,7 @@ enum NeuralBenchmarks {
             say(String(format: "| %d | %.1f | %.2f | %.1f | %.2f |", n, one, one / peakOne, all, all / peakAll))
         }
         for (flag, path) in zip(arguments, arguments.dropFirst()) where flag == "--unet" {
-            report.unets.append(try unet(URL(fileURLWithPath: path), peak: peakAll, cores: cores, say: say))
+            report.unets.append(try unet(URL(fileURLWithPath: path), peaks: (peakOne, peakAll), cores: cores, say: say))
         }
         if json {
             let encoder = JSONEncoder()
@@ -60,14 +60,14 @@ enum NeuralBenchmarks {
     /// Forward time of the model folder at batch 1 and 16, on one thread and on every core (median of
     /// a few passes after a warm-up, one workspace reused), with the throughput its convolutions and
     /// attention products imply.
-    static func unet(_ folder: URL, peak: Double, cores: Int, say: (String) -> Void) throws -> BenchmarkReport.UNet {
+    static func unet(_ folder: URL, peaks: (one: Double, all: Double), cores: Int, say: (String) -> Void) throws -> BenchmarkReport.UNet {
         let model = try UNetDiffusionModel(directory: folder)
         let network = model.network, c = network.configuration
         let flops = forwardOperations(c)
         var result = BenchmarkReport.UNet(path: folder.path, name: model.name, sampleShape: model.sampleShape, gflopPerSample: flops / 1e9, forward: [])
         say(String(format: "\nUNet '%@' %@: %.2f GFLOP per sample (convolutions, projections, attention products)\n",
                    model.name, "\(model.sampleShape)", flops / 1e9))
-        say("| batch | threads | forward (ms) | per sample (ms) | GFLOP/s | / peak (\(cores) threads) |")
+        say("| batch | threads | forward (ms) | per sample (ms) | GFLOP/s | / peak |")
         say("|---|---|---|---|---|---|")
         let saved = Parallelism.maximumThreads
         defer { Parallelism.maximumThreads = saved }
@@ -85,7 +85,7 @@ enum NeuralBenchmarks {
                 }
                 let rate = flops * Double(batch) / seconds / 1e9
                 result.forward.append(.init(batch: batch, threads: threads, milliseconds: seconds * 1e3))
-                say(String(format: "| %d | %d | %.1f | %.2f | %.1f | %.2f |", batch, threads, seconds * 1e3, seconds * 1e3 / Double(batch), rate, rate / peak))
+                say(String(format: "| %d | %d | %.1f | %.2f | %.1f | %.2f |", batch, threads, seconds * 1e3, seconds * 1e3 / Double(batch), rate, rate / (threads == 1 ? peaks.one : peaks.all)))
             }
         }
         return result

@@ -23,6 +23,7 @@ import RealModule
 /// | `logsnr` | uniform in `λ` | DPM-Solver `logSNR`, diffusers `use_lu_lambdas` |
 /// | `exponential` | uniform in `log σ` (σ the user-facing sigma) | k-diffusion `get_sigmas_exponential` |
 /// | `karras` | `(σ_max^{1/ρ} + i/(N−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ` | Karras et al. 2022, Eq. 5 |
+/// | `ays`, `ays-sdxl`, `ays-svd` | published optimized sigmas, log-linearly interpolated to `N` | ``AlignYourSteps`` (ComfyUI's `AlignYourStepsScheduler`) |
 ///
 /// In the VE frame (VP and EDM schedules) `exponential` and `logsnr` give the same points.
 /// Karras and exponential span the schedule's own smallest and largest sigma unless told
@@ -38,10 +39,11 @@ public enum StepSpacing: Sendable, Equatable {
     case logSNR
     case exponential
     case karras(rho: Double)
+    case alignYourSteps(AlignYourSteps)
 
     /// The command-line names, in the order they are listed to users.
     public static let names = ["linspace", "leading", "trailing", "ddim-linspace", "ddim-leading",
-                               "karras", "exponential", "time-uniform", "logsnr", "time-quadratic"]
+                               "karras", "exponential", "time-uniform", "logsnr", "time-quadratic", "ays", "ays-sdxl", "ays-svd"]
 
     /// Parses a command-line name (`karras` uses ρ = 7).
     public init?(name: String) {
@@ -56,6 +58,9 @@ public enum StepSpacing: Sendable, Equatable {
         case "logsnr": self = .logSNR
         case "exponential": self = .exponential
         case "karras": self = .karras(rho: 7)
+        case "ays": self = .alignYourSteps(.sd1)
+        case "ays-sdxl": self = .alignYourSteps(.sdxl)
+        case "ays-svd": self = .alignYourSteps(.svd)
         default: return nil
         }
     }
@@ -72,6 +77,8 @@ public enum StepSpacing: Sendable, Equatable {
         case .logSNR: "logsnr"
         case .exponential: "exponential"
         case .karras: "karras"
+        case .alignYourSteps(.sd1): "ays"
+        case .alignYourSteps(let table): "ays-" + table.rawValue
         }
     }
 
@@ -159,7 +166,19 @@ public struct StepSchedule: Sendable, Equatable {
         guard loSigma < hiSigma else { throw ScheduleError("sigma-min (\(loSigma)) must be smaller than sigma-max (\(hiSigma))") }
 
         var levels: [NoiseLevel]
-        if spacing.isTimestepRule {
+        if case .alignYourSteps(let table) = spacing {
+            if sigmaMin != nil || sigmaMax != nil {
+                throw ScheduleError("--sigma-min and --sigma-max do not apply to '\(spacing.name)', whose levels are published")
+            }
+            let sigmas = table.sigmas(count: steps + 1)
+            // The tables end at their model's own extremes; allow their rounding (1e-6), nothing more.
+            guard sigmas[0] <= ownMax * (1 + 1e-6), sigmas[sigmas.count - 1] >= ownMin * (1 - 1e-6) else {
+                throw ScheduleError("spacing '\(spacing.name)' spans sigma \(sigmas[sigmas.count - 1])...\(sigmas[0]), outside this schedule's \(ownMin)...\(ownMax)")
+            }
+            let points = final == .zero ? Array(sigmas.dropLast()) : sigmas
+            levels = points.map { schedule.level(sigma: Swift.min(Swift.max($0, ownMin), ownMax)) }
+            if final == .zero { levels.append(schedule.cleanLevel) }
+        } else if spacing.isTimestepRule {
             guard let trainingSteps = schedule.trainingTimesteps else {
                 throw ScheduleError("spacing '\(spacing.name)' needs a discrete-time schedule (--scheduler-config); use time-uniform, logsnr or karras instead")
             }
