@@ -132,7 +132,12 @@ struct CommandLineTests {
         for spacing in StepSpacing.names {
             let r = try Diffuse.run(["sample", "--model", "glyphs-8x8", "--scheduler-config", config, "--schedule", spacing, "--steps", "5",
                                      "--count", "2", "--output", out])
-            #expect(r.status == 0, "\(spacing): \(r.stderr)")
+            if spacing == "ays-svd" {
+                // Stable Video Diffusion's levels (up to σ = 700) do not fit SD's schedule (σ ≤ 14.6).
+                #expect(r.status != 0 && r.stderr.contains("outside this schedule"), "\(r.stderr)")
+            } else {
+                #expect(r.status == 0, "\(spacing): \(r.stderr)")
+            }
         }
     }
 }

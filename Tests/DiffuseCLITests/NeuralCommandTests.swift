@@ -97,3 +97,31 @@ struct NeuralCommandTests {
         #expect(same.status != 0 && same.stderr.contains("must differ"))
     }
 }
+
+@Suite("diffuse tune-steps")
+struct TuneStepsCommandTests {
+    @Test("searches a schedule on tuning noise, compares it on held-out noise, and writes usable sigmas")
+    func tuneSteps() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("steps.json")
+        let result = try Diffuse.run(["tune-steps", "--model", "glyphs-8x8", "--solver", "dpmpp_2m", "--nfe", "3,4", "--fine-steps", "12",
+                                      "--count", "8", "--output", out.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("held-out"))
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: out)) as? [[String: Any]])
+        #expect(rows.count == 2)
+        for (row, nfe) in zip(rows, [3, 4]) {
+            let sigmas = try #require(row["sigmas"] as? [Double])
+            #expect(sigmas.count == nfe + 1 && sigmas.last == 0)
+            #expect(zip(sigmas, sigmas.dropFirst()).allSatisfy { $0 > $1 })
+            #expect((row["held_out_rmse"] as? Double).map { $0.isFinite && $0 > 0 } == true)
+            // The printed schedule samples as is.
+            let sample = try Diffuse.run(["sample", "--model", "glyphs-8x8", "--solver", "dpmpp_2m", "--count", "2",
+                                          "--sigmas", sigmas.map { "\($0)" }.joined(separator: ","),
+                                          "--output", dir.appendingPathComponent("s\(nfe).npy").path])
+            #expect(sample.status == 0 && sample.stdout.contains("\(nfe) model evaluations"), "\(sample.stdout)\(sample.stderr)")
+        }
+        let same = try Diffuse.run(["tune-steps", "--seed", "2", "--holdout-seed", "2"])
+        #expect(same.status != 0 && same.stderr.contains("must differ"))
+    }
+}

@@ -1,0 +1,127 @@
+import ArgumentParser
+import Foundation
+import DiffusionSolvers
+
+/// `diffuse tune-steps`: a step schedule searched on the model's own trajectories (GITS-style
+/// dynamic programming over a fine grid), reported against a standard spacing on held-out noise.
+struct TuneStepsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tune-steps",
+        abstract: "Search the step schedule for each NFE on the model's own trajectories (GITS-style) and compare it on held-out noise.",
+        discussion: """
+        A DPM-Solver++(2M) teacher on a fine grid (--fine-steps, uniform in log-SNR) runs from --count samples of --seed; \
+        dynamic programming picks, for each NFE, the path through the fine grid whose summed one-step DDIM error against \
+        the teacher is least. The solver then runs on that grid and on --baseline from --holdout-seed, and both are \
+        measured against the ground-truth ODE solution. Use a result with `diffuse sample --sigmas ...` (printed).
+        """
+    )
+
+    @OptionGroup var source: ModelOptions
+
+    @Option(help: "The solver the schedule is for.")
+    var solver: String = "ddim"
+
+    @Option(help: "Comma-separated NFE budgets.")
+    var nfe: String = "5,10"
+
+    @Option(help: "The spacing the result is compared with.")
+    var baseline: String = "karras"
+
+    @Option(help: "Steps of the fine teacher grid.")
+    var fineSteps: Int = 100
+
+    @Option(help: "Tuning samples.")
+    var count: Int = 64
+
+    @Option(help: "Seed of the tuning noise.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Seed of the held-out noise the comparison uses.")
+    var holdoutSeed: UInt64 = 1
+
+    @Option(help: "Tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks).")
+    var tolerance: Double?
+
+    @Option(help: "Write the schedules and figures as JSON to this file.")
+    var output: String?
+
+    struct Row: Codable {
+        var nfe: Int
+        var steps: Int
+        var sigmas: [Double]
+        var tuningCost: Double
+        var heldOutRMSE: Double
+        var baselineRMSE: Double
+    }
+
+    func run() throws {
+        guard seed != holdoutSeed else { throw CLIError("--seed and --holdout-seed must differ (the result is reported on held-out noise)") }
+        guard (1...100_000).contains(count) else { throw CLIError("--count must be between 1 and 100000, got \(count)") }
+        guard (2...2000).contains(fineSteps) else { throw CLIError("--fine-steps must be between 2 and 2000, got \(fineSteps)") }
+        guard SolverCatalog.entry(named: solver) != nil else {
+            throw CLIError("unknown solver '\(solver)' (known: \(SolverCatalog.names.joined(separator: ", ")))")
+        }
+        guard !SolverCatalog.stochasticNames.contains(solver) else { throw CLIError("tune-steps is for ODE solvers; '\(solver)' is stochastic") }
+        guard let baselineSpacing = StepSpacing(name: baseline) else {
+            throw CLIError("unknown step schedule '\(baseline)' (known: \(StepSpacing.names.joined(separator: ", ")))")
+        }
+        let budgets = try SampleCommand.numbers(nfe, flag: "--nfe").map { value -> Int in
+            guard value == value.rounded(), (1...fineSteps).contains(Int(value)) else {
+                throw CLIError("--nfe: \(value) is not a whole number from 1 to --fine-steps (\(fineSteps))")
+            }
+            return Int(value)
+        }
+        if let output { try OutputKind.checkDirectory(of: output) }
+        let resolved = try source.resolve()
+        let (model, schedule) = (resolved.model, resolved.schedule)
+        let offset = resolved.config?.stepsOffset ?? 0
+        let tolerance = self.tolerance ?? (model is any PreciseDenoising ? 1e-7 : 1e-5)
+        guard tolerance > 0, tolerance < 1 else { throw CLIError("--tolerance must lie in (0, 1), got \(tolerance)") }
+        let shape = [count] + model.sampleShape
+        let search = TrajectoryStepSearch(fineSteps: fineSteps)
+        let costs = try search.costs(model: model, schedule: schedule, noise: SeededNoise(seed: seed).initialNoise(shape: shape),
+                                     stepsOffset: offset)
+        print("teacher: DPM-Solver++(2M), \(fineSteps) logsnr steps, \(costs.evaluations) evaluations on \(count) tuning samples (seed \(seed))")
+        let heldOut = SeededNoise(seed: holdoutSeed).initialNoise(shape: shape)
+        let groundTruth = GroundTruth(tolerance: tolerance)
+        func endpointError(_ grid: TimeGrid) throws -> Double {
+            let x = SampleTensor.initialSample(noise: heldOut, schedule: schedule, level: grid[0])
+            let (reference, _) = try groundTruth.solve(model: model, schedule: schedule, x: x, from: grid[0], to: schedule.cleanLevel)
+            let out = try Self.sample(try SolverCatalog.solver(named: solver), model: model, schedule: schedule, grid: grid, x: x)
+            return Metrics.rmse(out.scalars.map(Double.init), reference.endpoint)
+        }
+        var rows: [Row] = []
+        let catalogSolver = try SolverCatalog.solver(named: solver)
+        for budget in budgets {
+            guard let (steps, grid) = try catalogSolver.steps(forBudget: budget, grid: { try costs.grid(steps: Swift.min($0, fineSteps)) }),
+                  let (_, baseGrid) = try catalogSolver.steps(forBudget: budget, grid: {
+                      try StepSchedule(spacing: baselineSpacing, steps: $0, final: .zero, stepsOffset: offset).grid(on: schedule)
+                  }) else {
+                throw CLIError("\(solver) cannot run within \(budget) model evaluations")
+            }
+            let sigmas = grid.levels.map { schedule.displaySigma($0) }
+            rows.append(Row(nfe: budget, steps: steps, sigmas: sigmas, tuningCost: try costs.bestPath(steps: steps).cost,
+                            heldOutRMSE: try endpointError(grid), baselineRMSE: try endpointError(baseGrid)))
+        }
+        print("model \(model.name), \(solver); RMSE to the ground truth on \(count) held-out samples (seed \(holdoutSeed))")
+        print("NFE  steps  searched      \(baseline.padding(toLength: 12, withPad: " ", startingAt: 0))  ratio")
+        for r in rows {
+            print(String(format: "%3d  %5d  %.4e  %.4e  %.2f", r.nfe, r.steps, r.heldOutRMSE, r.baselineRMSE, r.heldOutRMSE / r.baselineRMSE))
+        }
+        for r in rows {
+            print("NFE \(r.nfe): --sigmas " + r.sigmas.map { String(format: "%.6g", $0) }.joined(separator: ","))
+        }
+        if let output {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.keyEncodingStrategy = .convertToSnakeCase
+            try AtomicFile.write(try encoder.encode(rows), to: URL(fileURLWithPath: output))
+            print("wrote \(output)")
+        }
+    }
+
+    private static func sample<S: Solver>(_ solver: S, model: any DiffusionModel, schedule: any NoiseSchedule, grid: TimeGrid,
+                                          x: SampleTensor) throws -> SampleTensor {
+        try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x).finish()
+    }
+}
