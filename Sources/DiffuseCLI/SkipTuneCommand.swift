@@ -33,20 +33,13 @@ struct SkipTuneCommand: ParsableCommand {
     @Option(help: "Samples per evaluation.")
     var count: Int = 256
 
-    @Option(help: "Seed of the tuning noise.")
-    var seed: UInt64 = 0
-
-    @Option(help: "Seed of the held-out noise the result is reported on.")
-    var holdoutSeed: UInt64 = 1
+    @OptionGroup var noiseSets: SearchOptions
 
     @Option(help: "Comma-separated candidate factors each level tries.")
     var candidates: String = "1,0.98,0.96,0.94,0.92,0.9,0.85,0.8"
 
     @Option(help: "Coordinate-descent sweeps over the levels.")
     var rounds: Int = 2
-
-    @Option(help: "Write the trials and results as JSON to this file.")
-    var output: String?
 
     struct Row: Codable {
         var nfe: Int
@@ -56,7 +49,7 @@ struct SkipTuneCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard seed != holdoutSeed else { throw CLIError("--seed and --holdout-seed must differ (the result is reported on held-out noise)") }
+        try noiseSets.check()
         guard (2...100_000).contains(count) else { throw CLIError("--count must be between 2 and 100000, got \(count)") }
         guard (1...10).contains(rounds) else { throw CLIError("--rounds must be between 1 and 10, got \(rounds)") }
         guard let network = try ModelResolution.model(model) as? any SkipScalableModel else {
@@ -81,14 +74,13 @@ struct SkipTuneCommand: ParsableCommand {
         guard features.inputCount == network.sampleShape.reduce(1, *) else {
             throw CLIError("classifier '\(features.name)' takes \(features.inputCount) values per sample; the model's samples have \(network.sampleShape.reduce(1, *))")
         }
-        if let output { try OutputKind.checkDirectory(of: output) }
         // A network is sampled on its training schedule.
         let config = (network as? any ScheduledDiffusionModel)?.schedulerConfig
         let schedule: any NoiseSchedule = try config?.schedule() ?? VESchedule()
         let offset = config?.stepsOffset ?? 0
         let shape = [count] + network.sampleShape
-        let tuning = SeededNoise(seed: seed).initialNoise(shape: shape)
-        let heldOut = SeededNoise(seed: holdoutSeed).initialNoise(shape: shape)
+        let tuning = SeededNoise(seed: noiseSets.seed).initialNoise(shape: shape)
+        let heldOut = SeededNoise(seed: noiseSets.holdoutSeed).initialNoise(shape: shape)
         let search = SkipTuning(candidates: factors, rounds: rounds)
         var rows: [Row] = []
         for budget in budgets {
@@ -104,7 +96,7 @@ struct SkipTuneCommand: ParsableCommand {
             rows.append(row)
         }
         print("")
-        print("model \(network.name), \(solver) \(spacing.name), \(count) samples; tuned on seed \(seed), reported on held-out seed \(holdoutSeed)")
+        print("model \(network.name), \(solver) \(spacing.name), \(count) samples; tuned on seed \(noiseSets.seed), reported on held-out seed \(noiseSets.holdoutSeed)")
         print("NFE  scales                 FD tuning (untuned -> tuned)   FD held-out (untuned -> tuned)   change")
         for r in rows {
             let change = 100 * (r.heldOutTuned / r.heldOutBaseline - 1)
@@ -112,13 +104,7 @@ struct SkipTuneCommand: ParsableCommand {
                          Self.format(r.search.scales).padding(toLength: 21, withPad: " ", startingAt: 0),
                          r.search.baselineScore, r.search.score, r.heldOutBaseline, r.heldOutTuned, change))
         }
-        if let output {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            try AtomicFile.write(try encoder.encode(rows), to: URL(fileURLWithPath: output))
-            print("wrote \(output)")
-        }
+        try noiseSets.write(rows)
     }
 
     /// Opens the existential so the search runs on the concrete network type.

@@ -33,17 +33,10 @@ struct TuneStepsCommand: ParsableCommand {
     @Option(help: "Tuning samples.")
     var count: Int = 64
 
-    @Option(help: "Seed of the tuning noise.")
-    var seed: UInt64 = 0
-
-    @Option(help: "Seed of the held-out noise the comparison uses.")
-    var holdoutSeed: UInt64 = 1
+    @OptionGroup var noiseSets: SearchOptions
 
     @Option(help: "Tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks).")
     var tolerance: Double?
-
-    @Option(help: "Write the schedules and figures as JSON to this file.")
-    var output: String?
 
     struct Row: Codable {
         var nfe: Int
@@ -55,7 +48,7 @@ struct TuneStepsCommand: ParsableCommand {
     }
 
     func run() throws {
-        guard seed != holdoutSeed else { throw CLIError("--seed and --holdout-seed must differ (the result is reported on held-out noise)") }
+        try noiseSets.check()
         guard (1...100_000).contains(count) else { throw CLIError("--count must be between 1 and 100000, got \(count)") }
         guard (2...2000).contains(fineSteps) else { throw CLIError("--fine-steps must be between 2 and 2000, got \(fineSteps)") }
         guard SolverCatalog.entry(named: solver) != nil else {
@@ -71,7 +64,6 @@ struct TuneStepsCommand: ParsableCommand {
             }
             return Int(value)
         }
-        if let output { try OutputKind.checkDirectory(of: output) }
         let resolved = try source.resolve()
         let (model, schedule) = (resolved.model, resolved.schedule)
         let offset = resolved.config?.stepsOffset ?? 0
@@ -79,10 +71,10 @@ struct TuneStepsCommand: ParsableCommand {
         guard tolerance > 0, tolerance < 1 else { throw CLIError("--tolerance must lie in (0, 1), got \(tolerance)") }
         let shape = [count] + model.sampleShape
         let search = TrajectoryStepSearch(fineSteps: fineSteps)
-        let costs = try search.costs(model: model, schedule: schedule, noise: SeededNoise(seed: seed).initialNoise(shape: shape),
+        let costs = try search.costs(model: model, schedule: schedule, noise: SeededNoise(seed: noiseSets.seed).initialNoise(shape: shape),
                                      stepsOffset: offset)
-        print("teacher: DPM-Solver++(2M), \(fineSteps) logsnr steps, \(costs.evaluations) evaluations on \(count) tuning samples (seed \(seed))")
-        let heldOut = SeededNoise(seed: holdoutSeed).initialNoise(shape: shape)
+        print("teacher: DPM-Solver++(2M), \(fineSteps) logsnr steps, \(costs.evaluations) evaluations on \(count) tuning samples (seed \(noiseSets.seed))")
+        let heldOut = SeededNoise(seed: noiseSets.holdoutSeed).initialNoise(shape: shape)
         let groundTruth = GroundTruth(tolerance: tolerance)
         func endpointError(_ grid: TimeGrid) throws -> Double {
             let x = SampleTensor.initialSample(noise: heldOut, schedule: schedule, level: grid[0])
@@ -103,7 +95,7 @@ struct TuneStepsCommand: ParsableCommand {
             rows.append(Row(nfe: budget, steps: steps, sigmas: sigmas, tuningCost: try costs.bestPath(steps: steps).cost,
                             heldOutRMSE: try endpointError(grid), baselineRMSE: try endpointError(baseGrid)))
         }
-        print("model \(model.name), \(solver); RMSE to the ground truth on \(count) held-out samples (seed \(holdoutSeed))")
+        print("model \(model.name), \(solver); RMSE to the ground truth on \(count) held-out samples (seed \(noiseSets.holdoutSeed))")
         print("NFE  steps  searched      \(baseline.padding(toLength: 12, withPad: " ", startingAt: 0))  ratio")
         for r in rows {
             print(String(format: "%3d  %5d  %.4e  %.4e  %.2f", r.nfe, r.steps, r.heldOutRMSE, r.baselineRMSE, r.heldOutRMSE / r.baselineRMSE))
@@ -111,13 +103,7 @@ struct TuneStepsCommand: ParsableCommand {
         for r in rows {
             print("NFE \(r.nfe): --sigmas " + r.sigmas.map { String(format: "%.6g", $0) }.joined(separator: ","))
         }
-        if let output {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.keyEncodingStrategy = .convertToSnakeCase
-            try AtomicFile.write(try encoder.encode(rows), to: URL(fileURLWithPath: output))
-            print("wrote \(output)")
-        }
+        try noiseSets.write(rows)
     }
 
     private static func sample<S: Solver>(_ solver: S, model: any DiffusionModel, schedule: any NoiseSchedule, grid: TimeGrid,
