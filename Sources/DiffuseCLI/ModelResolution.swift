@@ -47,8 +47,6 @@ struct ResolvedModel {
 
     /// The number of values in one sample.
     var dimension: Int { model.sampleShape.reduce(1, *) }
-    /// The Gaussian mixture, when the model is one (its density and exact moments are known).
-    var mixture: GaussianMixture? { model as? GaussianMixture }
 }
 
 /// Turns `--model PATH|NAME` into a model.

@@ -3,7 +3,9 @@ import Foundation
 /// A model that can name its exact parameters with a 64-bit fingerprint, so results computed from
 /// it (ground-truth solutions) can be cached on disk.
 public protocol Fingerprinted {
-    var fingerprint: UInt64 { get }
+    /// The fingerprint, or `nil` when this instance cannot name its parameters (it is then never
+    /// cached: a made-up value could collide with another model's).
+    var fingerprint: UInt64? { get }
 }
 
 /// FNV-1a, 64-bit: a fast, stable, non-cryptographic hash for cache keys.
@@ -16,10 +18,19 @@ public struct FNV1a: Sendable {
     public mutating func add<T>(_ values: [T]) { values.withUnsafeBytes { add(bytes: $0) } }
     public mutating func add(_ string: String) { add(Array(string.utf8)) }
     public mutating func add(_ value: Double) { add([value]) }
+    /// Mixes `data` eight bytes at a time (the tail byte-wise): FNV-1a's step on 64-bit words, for
+    /// fingerprints of large files such as network weights.
+    public mutating func add(words data: Data) {
+        data.withUnsafeBytes { raw in
+            let words = raw.count / 8
+            for w in 0..<words { value = (value ^ raw.loadUnaligned(fromByteOffset: 8 * w, as: UInt64.self)) &* 0x0000_0100_0000_01B3 }
+            add(bytes: UnsafeRawBufferPointer(rebasing: raw[(8 * words)...]))
+        }
+    }
 }
 
 extension GaussianMixture: Fingerprinted {
-    public var fingerprint: UInt64 {
+    public var fingerprint: UInt64? {
         var h = FNV1a()
         h.add(weights); h.add(means); h.add(stds); h.add(sampleShape); h.add(labels ?? [])
         return h.value
@@ -27,9 +38,10 @@ extension GaussianMixture: Fingerprinted {
 }
 
 extension ClassifierFreeGuidance: Fingerprinted {
-    public var fingerprint: UInt64 {
+    public var fingerprint: UInt64? {
+        guard let baseFingerprint = (base as? any Fingerprinted)?.fingerprint else { return nil }
         var h = FNV1a()
-        h.add([(base as? any Fingerprinted)?.fingerprint ?? 0])
+        h.add([baseFingerprint])
         h.add(base.name); h.add([classLabel]); h.add(scale); h.add(rescale)
         return h.value
     }
@@ -61,7 +73,7 @@ public struct GroundTruth: Sendable {
 
     /// The cache key, or `nil` when the model has no fingerprint.
     public func key(model: any DiffusionModel, schedule: any NoiseSchedule, x: SampleTensor, from: NoiseLevel, to: NoiseLevel) -> UInt64? {
-        guard let f = (model as? any Fingerprinted)?.fingerprint else { return nil }
+        guard let f = (model as? any Fingerprinted)?.fingerprint ?? nil else { return nil }
         var h = FNV1a()
         h.add([f]); h.add(schedule.name); h.add(schedule.frame.rawValue)
         h.add([from.t, from.alpha, from.sigma, to.t, to.alpha, to.sigma])

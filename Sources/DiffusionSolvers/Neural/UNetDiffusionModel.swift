@@ -13,7 +13,7 @@ import Foundation
 /// A value type that can be shared between threads: evaluations take a ``NeuralWorkspace`` from a
 /// pool behind a lock (one per concurrent caller, kept for reuse), so repeated evaluations at one
 /// batch size allocate no activation memory.
-public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionModel, SkipScalableModel {
+public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionModel, SkipScalableModel, Fingerprinted {
     public let network: UNet2D
     public let schedulerConfig: DiffusersSchedulerConfig
     /// The training noise schedule (from ``schedulerConfig``).
@@ -23,6 +23,8 @@ public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionM
     public private(set) var skipScales: [Double]
     private var skipFactors: [Float]
     private let workspaces = WorkspacePool()
+    /// The fingerprint of the files the model was loaded from; `nil` for a network built in code.
+    private var filesFingerprint: UInt64?
 
     /// Loads a model folder; `name` defaults to the folder's name.
     ///
@@ -52,6 +54,21 @@ public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionM
             throw ScheduleError("\(folder)/scheduler_config.json: \(error.description)")
         }
         try self.init(network: network, schedulerConfig: schedulerConfig, name: name ?? folder)
+        var h = FNV1a()
+        for file in ["config.json", "diffusion_pytorch_model.safetensors", "scheduler_config.json"] {
+            h.add(words: try FileReading.contents(of: directory.appendingPathComponent(file), format: file))
+        }
+        filesFingerprint = h.value
+    }
+
+    /// Names the weights, configuration and schedule (the files' contents) and the skip scales, so
+    /// ground-truth solutions of a loaded network are cached on disk; `nil` for a network built in code.
+    public var fingerprint: UInt64? {
+        guard let filesFingerprint else { return nil }
+        var h = FNV1a()
+        h.add([filesFingerprint])
+        h.add(skipScales)
+        return h.value
     }
 
     /// A model from a network and its training schedule.
