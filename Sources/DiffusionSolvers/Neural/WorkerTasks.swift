@@ -2,9 +2,11 @@ import Foundation
 
 /// Independent tasks spread over a fixed set of workers, each with its own scratch buffers.
 ///
-/// Task `i` runs on worker `i mod W` (W = ``workerCount``, or 1 when ``Parallelism/maximumThreads``
-/// is 1), and every task writes only its own outputs, so results are the same bits for any number
-/// of threads: the thread count decides which worker's scratch a task uses, never what it computes.
+/// Workers take the next task from a shared counter as they finish the previous one, so a worker
+/// slowed by another process on a shared machine does not hold the others back. Every task writes
+/// only its own outputs and uses its worker's scratch only while it runs, so results are the same
+/// bits for any number of threads and any order: the schedule decides which worker's scratch a
+/// task uses, never what it computes.
 enum WorkerTasks {
     /// The number of workers scratch buffers are allocated for: the machine's cores.
     static let workerCount = max(1, ProcessInfo.processInfo.activeProcessorCount)
@@ -14,13 +16,28 @@ enum WorkerTasks {
     static func run(_ count: Int, parallel: Bool = true, _ body: @escaping @Sendable (_ worker: Int, _ task: Int) -> Void) {
         let workers = min(count, Parallelism.maximumThreads == 1 ? 1 : workerCount)
         guard workers > 0 else { return }
+        let next = TaskCounter(count)
         parallelFor(workers, minimumWork: parallel) { worker in
-            var task = worker
-            while task < count {
-                body(worker, task)
-                task += workers
-            }
+            while let task = next.take() { body(worker, task) }
         }
+    }
+}
+
+/// The next task index, handed out once each under a lock (tasks are coarse: blocks of a matrix
+/// product, so the lock is cheap next to them).
+private final class TaskCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var next = 0
+    private let count: Int
+
+    init(_ count: Int) { self.count = count }
+
+    func take() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard next < count else { return nil }
+        next += 1
+        return next - 1
     }
 }
 
