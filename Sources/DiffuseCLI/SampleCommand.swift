@@ -120,7 +120,7 @@ struct SampleCommand: ParsableCommand {
         if let steps, steps < 1 { throw CLIError("--steps must be at least 1, got \(steps)") }
         if let nfe, !(1...100_000).contains(nfe) { throw CLIError("--nfe must be between 1 and 100000, got \(nfe)") }
         // Without --solver: the recommended configuration for the budget (--nfe, else --steps, else 20).
-        let recommended = self.solver == nil ? RecommendedConfiguration.choice(forNFE: nfe ?? steps ?? 20, on: noiseSchedule) : nil
+        let recommended = self.solver == nil ? RecommendedConfiguration.choice(forNFE: nfe ?? steps ?? 20) : nil
         let solverName = self.solver ?? recommended!.solver
         let budget = recommended == nil ? nfe : (nfe ?? steps ?? 20)
         guard sNoise.isFinite, sNoise >= 0 else { throw CLIError("--s-noise must be a non-negative number, got \(sNoise)") }

@@ -9,34 +9,21 @@ public enum RecommendedConfiguration {
         public var fromNFE: Int
     }
 
-    /// For any schedule: budget thresholds, ascending; the last entry whose `fromNFE` is at most
+    /// Budget thresholds, ascending; the last entry whose `fromNFE` is at most
     /// the budget applies. The suite's minimax choice at 5, 10 and 20 NFE (worst ratio to the best
     /// peer over the three benchmark models: 1.10, 0.99 and 1.23 in the committed run) among
     /// spacings defined by noise levels (karras, logsnr), which mean the same grid on any schedule.
+    /// The suite's best with time-based spacings at 20 NFE, `plms` on time-quadratic steps (worst
+    /// ratio 0.95), is not used: on the shipped `photos` network (cosine schedule, σ up to 2·10⁴)
+    /// it diverges (|x| up to 146), while `uni_pc karras` stays near the data range.
     public static let table: [Choice] = [
         Choice(solver: "dpmpp_3s_diffusers", spacing: .karras(rho: 7), fromNFE: 1),
         Choice(solver: "deis", spacing: .karras(rho: 7), fromNFE: 8),
         Choice(solver: "uni_pc", spacing: .karras(rho: 7), fromNFE: 15),
     ]
 
-    /// For discrete-time VP schedules (a diffusers config, a trained network), where the suite
-    /// measures: every spacing qualifies, and `plms` on time-quadratic steps wins at 20 NFE (worst
-    /// ratio 0.95, against 1.23 for the karras choice). Time-based spacings are not carried over to
-    /// other schedules: on EDM, where `t` is σ, the same choice is 3.8× worse than Karras steps.
-    public static let discreteTable: [Choice] = [
-        Choice(solver: "dpmpp_3s_diffusers", spacing: .karras(rho: 7), fromNFE: 1),
-        Choice(solver: "deis", spacing: .karras(rho: 7), fromNFE: 8),
-        Choice(solver: "plms", spacing: .timeQuadratic, fromNFE: 15),
-    ]
-
-    /// The recommended choice for at most `nfe` model evaluations on any schedule.
+    /// The recommended choice for at most `nfe` model evaluations.
     public static func choice(forNFE nfe: Int) -> Choice {
         table.last { $0.fromNFE <= nfe } ?? table[0]
-    }
-
-    /// The recommended choice for at most `nfe` model evaluations on `schedule`.
-    public static func choice(forNFE nfe: Int, on schedule: any NoiseSchedule) -> Choice {
-        guard schedule is DiscreteVPSchedule else { return choice(forNFE: nfe) }
-        return discreteTable.last { $0.fromNFE <= nfe } ?? discreteTable[0]
     }
 }
