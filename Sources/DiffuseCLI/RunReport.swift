@@ -13,6 +13,8 @@ struct RunReport {
     var samples: SampleTensor
     var seed: UInt64?
     var output: String
+    /// Classifier-free guidance, when sampled with `--class`.
+    var guidance: (classLabel: Int, scale: Double, rescale: Double)?
 
     func write(to path: String) throws {
         var object: [String: Any] = [
@@ -32,6 +34,14 @@ struct RunReport {
             "output": output,
         ]
         if let seed { object["seed"] = seed }
+        if let guidance {
+            object["class"] = guidance.classLabel
+            object["guidance"] = guidance.scale
+            object["guidance_rescale"] = guidance.rescale
+        }
+        if let network = model as? any SkipScalableModel, network.skipScales.contains(where: { $0 != 1 }) {
+            object["skip_scales"] = network.skipScales
+        }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(data, to: URL(fileURLWithPath: path))
     }

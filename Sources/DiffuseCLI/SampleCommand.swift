@@ -149,7 +149,7 @@ struct SampleCommand: ParsableCommand {
             try RunReport(model: model, schedule: noiseSchedule, solverName: solverName,
                           spacing: spacingName(config, defaultSpacing: recommended.map { $0.spacing.name }),
                           grid: grid, evaluations: evaluations, seconds: seconds, samples: samples, seed: initialNoise == nil ? seed : nil,
-                          output: output).write(to: report)
+                          output: output, guidance: classLabel.map { ($0, guidance ?? 1, guidanceRescale) }).write(to: report)
         }
         let shape = model.sampleShape.map(String.init).joined(separator: "x")
         print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(solverName)"

@@ -21,6 +21,7 @@ struct NeuralCommandTests {
         #expect(classes == [3, 3, 3], "classified as \(classes)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as? [String: Any])
         #expect(json["model"] as? String == "digits")
+        #expect(json["class"] as? Int == 3 && json["guidance"] as? Double == 3)
         #expect(json["noise_schedule"] as? String == "vp-discrete(linear, T=1000)")
     }
 
@@ -60,6 +61,11 @@ struct NeuralCommandTests {
         let plain = try run([], "a.npy"), ones = try run(["--skip-scale", "1,1,1"], "b.npy"), tuned = try run(["--skip-scale", "1,0.9,0.8"], "c.npy")
         #expect(plain == ones)
         #expect(plain != tuned)
+        // The report records the factors in use.
+        let report = dir.appendingPathComponent("run.json")
+        _ = try run(["--skip-scale", "1,0.9,0.8", "--report", report.path], "d.npy")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as? [String: Any])
+        #expect(json["skip_scales"] as? [Double] == [1, 0.9, 0.8])
     }
 
     @Test("compare on the network reports the feature Fréchet distance, and its JSON parses back")
