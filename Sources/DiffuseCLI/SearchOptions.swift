@@ -14,6 +14,17 @@ struct SearchOptions: ParsableArguments {
     @Option(help: "Write the result as JSON to this file.")
     var output: String?
 
+    /// The comma-separated whole numbers of `--nfe`, each in `range`.
+    static func budgets(_ text: String, in range: ClosedRange<Int>, bound: String) throws -> [Int] {
+        let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        return try parts.map { part in
+            guard let n = Int(part), range.contains(n) else {
+                throw CLIError("--nfe: '\(part)' is not a whole number from \(range.lowerBound) to \(bound)")
+            }
+            return n
+        }
+    }
+
     /// Fails before any work when the noise sets coincide or the output cannot be written.
     func check() throws {
         guard seed != holdoutSeed else { throw CLIError("--seed and --holdout-seed must differ (the result is reported on held-out noise)") }

@@ -50,7 +50,7 @@ struct SkipTuneCommand: ParsableCommand {
 
     func run() throws {
         try noiseSets.check()
-        guard (2...100_000).contains(count) else { throw CLIError("--count must be between 2 and 100000, got \(count)") }
+        guard (2...10_000).contains(count) else { throw CLIError("--count must be between 2 and 10000, got \(count)") }
         guard (1...10).contains(rounds) else { throw CLIError("--rounds must be between 1 and 10, got \(rounds)") }
         guard let network = try ModelResolution.model(model) as? any SkipScalableModel else {
             throw CLIError("skip-tune needs a U-Net; '\(model)' has no skip connections")
@@ -61,10 +61,7 @@ struct SkipTuneCommand: ParsableCommand {
         guard let spacing = StepSpacing(name: schedule) else {
             throw CLIError("unknown step schedule '\(schedule)' (known: \(StepSpacing.names.joined(separator: ", ")))")
         }
-        let budgets = try SampleCommand.numbers(nfe, flag: "--nfe").map { value -> Int in
-            guard value == value.rounded(), (1...1000).contains(value) else { throw CLIError("--nfe: \(value) is not a whole number from 1 to 1000") }
-            return Int(value)
-        }
+        let budgets = try SearchOptions.budgets(nfe, in: 1...1000, bound: "1000")
         let factors = try SampleCommand.numbers(candidates, flag: "--candidates")
         guard factors.allSatisfy({ $0 > 0 && $0 <= 2 }) else { throw CLIError("--candidates must lie in (0, 2]") }
         guard let features = try classifier.map({ try FeatureClassifier(contentsOf: URL(fileURLWithPath: $0)) })

@@ -58,18 +58,18 @@ struct TuneStepsCommand: ParsableCommand {
         guard let baselineSpacing = StepSpacing(name: baseline) else {
             throw CLIError("unknown step schedule '\(baseline)' (known: \(StepSpacing.names.joined(separator: ", ")))")
         }
-        let budgets = try SampleCommand.numbers(nfe, flag: "--nfe").map { value -> Int in
-            guard value == value.rounded(), (1...fineSteps).contains(Int(value)) else {
-                throw CLIError("--nfe: \(value) is not a whole number from 1 to --fine-steps (\(fineSteps))")
-            }
-            return Int(value)
-        }
+        let budgets = try SearchOptions.budgets(nfe, in: 1...fineSteps, bound: "--fine-steps (\(fineSteps))")
         let resolved = try source.resolve()
         let (model, schedule) = (resolved.model, resolved.schedule)
         let offset = resolved.config?.stepsOffset ?? 0
         let tolerance = self.tolerance ?? (model is any PreciseDenoising ? 1e-7 : 1e-5)
         guard tolerance > 0, tolerance < 1 else { throw CLIError("--tolerance must lie in (0, 1), got \(tolerance)") }
         let shape = [count] + model.sampleShape
+        // The teacher's states and clean estimates at every fine point stay in memory.
+        let stored = 2 * count * resolved.dimension * (fineSteps + 1)
+        guard stored <= 250_000_000 else {
+            throw CLIError("tune-steps keeps the teacher trajectory in memory: 2 × --count × \(resolved.dimension) values × (--fine-steps + 1) = \(stored) floats exceeds 250 million; use fewer samples or fine steps")
+        }
         let search = TrajectoryStepSearch(fineSteps: fineSteps)
         let costs = try search.costs(model: model, schedule: schedule, noise: SeededNoise(seed: noiseSets.seed).initialNoise(shape: shape),
                                      stepsOffset: offset)

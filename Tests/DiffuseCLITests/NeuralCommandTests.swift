@@ -130,4 +130,18 @@ struct TuneStepsCommandTests {
         let same = try Diffuse.run(["tune-steps", "--seed", "2", "--holdout-seed", "2"])
         #expect(same.status != 0 && same.stderr.contains("must differ"))
     }
+
+    @Test("bad search arguments fail with one line", arguments: [
+        (["tune-steps", "--nfe", "1e300"], "not a whole number"),
+        (["skip-tune", "--nfe", "2.5"], "not a whole number"),
+        (["tune-steps", "--model", "photos", "--count", "100000"], "in memory"),
+        (["tune-steps", "--solver", "euler_ancestral"], "stochastic"),
+        (["skip-tune", "--model", "glyphs-8x8"], "no skip connections"),
+        (["skip-tune", "--count", "1"], "--count"),
+    ])
+    func badArguments(arguments: [String], mention: String) throws {
+        let result = try Diffuse.run(arguments)
+        #expect(result.status != 0)
+        #expect(result.stderr.split(separator: "\n").count == 1 && result.stderr.contains(mention), "\(result.stderr)")
+    }
 }
