@@ -62,7 +62,7 @@ struct TuneStepsCommand: ParsableCommand {
         let resolved = try source.resolve()
         let (model, schedule) = (resolved.model, resolved.schedule)
         let offset = resolved.config?.stepsOffset ?? 0
-        let tolerance = self.tolerance ?? (model is any PreciseDenoising ? 1e-7 : 1e-5)
+        let tolerance = self.tolerance ?? GroundTruth.defaultTolerance(for: model)
         guard tolerance > 0, tolerance < 1 else { throw CLIError("--tolerance must lie in (0, 1), got \(tolerance)") }
         let shape = [count] + model.sampleShape
         // The teacher's states and clean estimates at every fine point stay in memory.

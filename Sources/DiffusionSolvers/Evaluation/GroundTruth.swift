@@ -61,6 +61,12 @@ public struct GroundTruth: Sendable {
         self.cacheDirectory = cacheDirectory
     }
 
+    /// The tolerance to solve `model` to: 1e-7 for a model evaluated in `Double` (``PreciseDenoising``,
+    /// the mixtures), 1e-5 for a network, whose float32 outputs limit the attainable accuracy.
+    public static func defaultTolerance(for model: any DiffusionModel) -> Double {
+        model is any PreciseDenoising ? 1e-7 : 1e-5
+    }
+
     /// `$XDG_CACHE_HOME/diffuse/ground-truth`, or `~/.cache/diffuse/ground-truth`.
     public static var defaultCacheDirectory: URL? {
         let env = ProcessInfo.processInfo.environment

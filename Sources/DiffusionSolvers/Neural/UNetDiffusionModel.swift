@@ -33,31 +33,37 @@ public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionM
     ///   scheduler config.
     public init(directory: URL, name: String? = nil) throws {
         let folder = directory.lastPathComponent
+        // Each file is read once: parsed, and mixed into the fingerprint.
+        func contents(_ file: String, failure: (String) -> any Error) throws -> Data {
+            let url = directory.appendingPathComponent(file)
+            do { return try Data(contentsOf: url) } catch { throw failure("cannot read '\(url.path)'") }
+        }
+        let configData = try contents("config.json") { ModelError("\(folder)/config.json: \($0)") }
         let configuration: UNet2DConfiguration
         do {
-            configuration = try UNet2DConfiguration(contentsOf: directory.appendingPathComponent("config.json"))
+            configuration = try UNet2DConfiguration(json: configData)
         } catch let error as ModelError {
             throw ModelError("\(folder)/\(error.description)")
         }
         let weightsName = "\(folder)/diffusion_pytorch_model.safetensors"
+        let weightsData = try contents("diffusion_pytorch_model.safetensors") { ModelError("\(weightsName): safetensors: \($0)") }
         let file: SafetensorsFile
         do {
-            file = try SafetensorsFile(contentsOf: directory.appendingPathComponent("diffusion_pytorch_model.safetensors"))
+            file = try SafetensorsFile(data: weightsData)
         } catch let error as FileFormatError {
             throw ModelError("\(weightsName): \(error.description)")
         }
         let network = try UNet2D(configuration: configuration, weights: file, fileName: weightsName)
+        let schedulerData = try contents("scheduler_config.json") { ScheduleError("\(folder)/scheduler_config.json: scheduler config: \($0)") }
         let schedulerConfig: DiffusersSchedulerConfig
         do {
-            schedulerConfig = try DiffusersSchedulerConfig(contentsOf: directory.appendingPathComponent("scheduler_config.json"))
+            schedulerConfig = try DiffusersSchedulerConfig(json: schedulerData)
         } catch let error as ScheduleError {
             throw ScheduleError("\(folder)/scheduler_config.json: \(error.description)")
         }
         try self.init(network: network, schedulerConfig: schedulerConfig, name: name ?? folder)
         var h = FNV1a()
-        for file in ["config.json", "diffusion_pytorch_model.safetensors", "scheduler_config.json"] {
-            h.add(words: try FileReading.contents(of: directory.appendingPathComponent(file), format: file))
-        }
+        for data in [configData, weightsData, schedulerData] { h.add(words: data) }
         filesFingerprint = h.value
     }
 
