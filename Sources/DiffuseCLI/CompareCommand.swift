@@ -31,8 +31,11 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Number of samples (default 64).")
     var count: Int?
 
-    @Option(help: "Random seed for the initial noise.")
-    var seed: UInt64 = 0
+    @Option(help: "Random seed for the initial noise (default 0; with --tuned, the file's held-out seed).")
+    var seed: UInt64?
+
+    @Option(help: "A file written by `diffuse tune`: its configurations are compared too, on noise that tuning did not see.")
+    var tuned: String?
 
     @Option(help: "Standard-normal initial noise [B, D] (.npy) instead of --count/--seed.")
     var initialNoise: String?
@@ -83,6 +86,15 @@ struct CompareCommand: ParsableCommand {
         do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
             throw CLIError("cannot create output directory '\(outputDir)'")
         }
+        let tunedFile = try tuned.map { path -> TunedFile in
+            let file = try TunedFile(contentsOf: URL(fileURLWithPath: path))
+            try file.check(model: model, schedule: schedule)
+            return file
+        }
+        let seed = self.seed ?? tunedFile?.holdoutSeed ?? 0
+        if let tunedFile, initialNoise == nil, seed == tunedFile.tuningSeed {
+            throw CLIError("--seed \(seed) is the seed '\(tuned!)' was tuned on; compare on other noise (another --seed or --initial-noise)")
+        }
         let noise = try NoiseInput.tensor(path: initialNoise, count: count, defaultCount: 64, seed: seed, model: model)
 
         let started = ContinuousClock.now
@@ -103,8 +115,23 @@ struct CompareCommand: ParsableCommand {
                 }
             }
         }
+        if let tunedFile, let tuned {
+            let directory = URL(fileURLWithPath: tuned).deletingLastPathComponent()
+            for c in tunedFile.configurations {
+                do {
+                    let solver = try c.makeSolver(relativeTo: directory)
+                    results.append(try Self.run(solver, on: try c.grid(on: schedule), comparison: comparison, nfe: c.nfe))
+                } catch {
+                    skipped.append("tuned NFE \(c.nfe): \(error)")
+                }
+            }
+        }
         let seconds = (ContinuousClock.now - started).seconds
         print(CompareReport.table(results))
+        if let tunedFile {
+            print("tuned rows: '\(tuned!)', tuned on \(tunedFile.tuningSamples) samples of seed \(tunedFile.tuningSeed); "
+                  + (initialNoise.map { "these samples come from '\($0)'" } ?? "these samples use seed \(seed)") + " (held out)")
+        }
         for line in skipped { print("skipped: \(line)") }
         for (_, r) in comparison.references.sorted(by: { $0.key < $1.key }) {
             print(String(format: "ground truth: %d evaluations, error estimate %.2e, %@, %.2f s", r.evaluations, r.errorEstimate,
@@ -116,6 +143,11 @@ struct CompareCommand: ParsableCommand {
         try CompareReport.write(results: results, references: Array(comparison.references.values), model: model, schedule: schedule,
                                 samples: noise.batchSize, seconds: seconds, skipped: skipped, to: directory)
         print("wrote \(directory.appendingPathComponent("results.json").path), error-vs-nfe.svg, error-vs-nfe.png")
+    }
+
+    private static func run<S: Solver>(_ solver: S, on grid: TimeGrid, comparison: SamplerComparison, nfe: Int) throws
+        -> SamplerComparison.Result {
+        try comparison.run(solver, grid: grid, name: "tuned", scheduleName: "tuned", nfeBudget: nfe)
     }
 
     private func list(_ text: String, flag: String) throws -> [String] {

@@ -88,6 +88,9 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Explicit noise levels, comma-separated, largest first; a last 0 denoises fully.")
     var sigmas: String?
 
+    @Option(help: "A file written by `diffuse tune`: sample with its configuration for --nfe (solver and time steps tuned to this model).")
+    var tuned: String?
+
     @Option(help: "Random seed for the initial and step noise.")
     var seed: UInt64 = 0
 
@@ -119,17 +122,24 @@ struct SampleCommand: ParsableCommand {
         if nfe != nil && steps != nil { throw CLIError("give either --steps or --nfe, not both") }
         if let steps, steps < 1 { throw CLIError("--steps must be at least 1, got \(steps)") }
         if let nfe, !(1...100_000).contains(nfe) { throw CLIError("--nfe must be between 1 and 100000, got \(nfe)") }
+        let tunedConfiguration = try tuned.map { try tunedChoice($0, model: model, schedule: noiseSchedule) }
         // Without --solver: the recommended configuration for the budget (--nfe, else --steps, else 20).
-        let recommended = self.solver == nil ? RecommendedConfiguration.choice(forNFE: nfe ?? steps ?? 20) : nil
-        let solverName = self.solver ?? recommended!.solver
+        let recommended = self.solver == nil && tuned == nil ? RecommendedConfiguration.choice(forNFE: nfe ?? steps ?? 20) : nil
+        let solverName = tunedConfiguration.map { "tuned " + $0.configuration.solver } ?? self.solver ?? recommended!.solver
         let budget = recommended == nil ? nfe : (nfe ?? steps ?? 20)
         guard sNoise.isFinite, sNoise >= 0 else { throw CLIError("--s-noise must be a non-negative number, got \(sNoise)") }
         guard sChurn.isFinite, sChurn >= 0 else { throw CLIError("--s-churn must be a non-negative number, got \(sChurn)") }
         let churn = sChurn > 0 ? Churn(sChurn: sChurn, sTmin: sTmin, sTmax: sTmax, sNoise: sNoise) : nil
-        let solver = try SolverCatalog.solver(named: solverName, options: .init(eta: eta, order: order, sNoise: sNoise,
-                                                                                 churn: churn, variance: variance))
-        let grid = try makeGrid(noiseSchedule, config: config, solver: solver, budget: budget,
+        let solver: any Solver
+        let grid: TimeGrid
+        if let tunedConfiguration {
+            (solver, grid) = (tunedConfiguration.solver, tunedConfiguration.grid)
+        } else {
+            solver = try SolverCatalog.solver(named: solverName, options: .init(eta: eta, order: order, sNoise: sNoise,
+                                                                                churn: churn, variance: variance))
+            grid = try makeGrid(noiseSchedule, config: config, solver: solver, budget: budget,
                                 defaultSpacing: recommended.map { $0.spacing.name })
+        }
         let sampled = try guidedModel(model)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
         let torch: TorchGenerator?
@@ -158,7 +168,35 @@ struct SampleCommand: ParsableCommand {
         print("wrote \(output)")
     }
 
+    /// The configuration of the tuned file for `--nfe` (or its only one), checked against the
+    /// model and schedule and against options that would contradict it.
+    private func tunedChoice(_ path: String, model: any DiffusionModel, schedule noiseSchedule: any NoiseSchedule) throws
+        -> (configuration: TunedConfiguration, solver: any Solver, grid: TimeGrid) {
+        let conflicts = [("--solver", solver != nil), ("--steps", steps != nil), ("--schedule", schedule != nil), ("--sigmas", sigmas != nil),
+                         ("--timesteps", timesteps != nil), ("--order", order != nil), ("--sigma-min", sigmaMin != nil),
+                         ("--sigma-max", sigmaMax != nil)].filter(\.1).map(\.0)
+        if let first = conflicts.first { throw CLIError("--tuned sets the solver and time steps; drop \(first)") }
+        let url = URL(fileURLWithPath: path)
+        let file = try TunedFile(contentsOf: url)
+        try file.check(model: model, schedule: noiseSchedule)
+        let configuration: TunedConfiguration
+        if let nfe {
+            configuration = try file.configuration(nfe: nfe)
+        } else if file.configurations.count == 1 {
+            configuration = file.configurations[0]
+        } else {
+            throw CLIError("--tuned: give --nfe, one of \(file.configurations.map { String($0.nfe) }.joined(separator: ", "))")
+        }
+        let solver = try configuration.makeSolver(relativeTo: url.deletingLastPathComponent())
+        let grid = try configuration.grid(on: noiseSchedule)
+        guard solver.evaluations(on: grid) <= configuration.nfe else {
+            throw CLIError("--tuned: the configuration for \(configuration.nfe) NFE needs \(solver.evaluations(on: grid)) evaluations")
+        }
+        return (configuration, solver, grid)
+    }
+
     private func spacingName(_ config: DiffusersSchedulerConfig?, defaultSpacing recommended: String?) -> String {
+        if tuned != nil { return "tuned" }
         if sigmas != nil { return "explicit sigmas" }
         if timesteps != nil { return "explicit timesteps" }
         return schedule ?? recommended ?? defaultSpacing(config)

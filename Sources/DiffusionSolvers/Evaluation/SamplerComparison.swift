@@ -68,6 +68,9 @@ public final class SamplerComparison {
     /// A classifier trained on the model's data, whose features give each configuration's
     /// ``Result/featureFrechetToData`` (needs its data statistics and at least two samples).
     public var classifier: FeatureClassifier?
+    /// Whether results carry the distances to the data (mode agreement, Fréchet and sliced
+    /// Wasserstein distances, feature FD); a search that reads only the RMSE turns them off.
+    public var measuresDistances = true
 
     /// Ground truths by start level (`λ`): timestep spacings such as `leading` start below the
     /// schedule's largest noise level, and each start has its own exact endpoint.
@@ -91,8 +94,10 @@ public final class SamplerComparison {
                                                        to: schedule.cleanLevel)
         var reference = Reference(endpoint: solution.endpoint, evaluations: solution.evaluations, errorEstimate: solution.errorEstimate,
                                   cached: cached, seconds: (ContinuousClock.now - began).seconds)
-        (reference.frechetToData, reference.slicedWassersteinToData) = dataDistances(solution.endpoint)
-        reference.featureFrechetToData = try featureDistance(solution.endpoint)
+        if measuresDistances {
+            (reference.frechetToData, reference.slicedWassersteinToData) = dataDistances(solution.endpoint)
+            reference.featureFrechetToData = try featureDistance(solution.endpoint)
+        }
         references[start.lambda] = reference
         return reference
     }
@@ -123,9 +128,15 @@ public final class SamplerComparison {
             try StepSchedule(spacing: c.spacing, steps: steps, sigmaMin: self.sigmaMin, sigmaMax: self.sigmaMax, final: .zero,
                              stepsOffset: self.stepsOffset).grid(on: self.schedule)
         }
-        guard let (steps, grid) = try solver.steps(forBudget: c.nfe, grid: stepSchedule) else {
+        guard let (_, grid) = try solver.steps(forBudget: c.nfe, grid: stepSchedule) else {
             throw SamplingError.invalidConfiguration("\(c.solver) cannot run within \(c.nfe) model evaluations")
         }
+        return try run(solver, grid: grid, name: c.solver, scheduleName: c.spacing.name, nfeBudget: c.nfe)
+    }
+
+    /// Runs `solver` on an explicit `grid` (a searched or tuned schedule) against the ground truth
+    /// from the grid's start; `name`, `scheduleName` and `nfeBudget` label the result.
+    public func run<S: Solver>(_ solver: S, grid: TimeGrid, name: String, scheduleName: String, nfeBudget: Int) throws -> Result {
         let reference = try reference(from: grid[0])
         let began = ContinuousClock.now
         let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: initialSample(at: grid[0]),
@@ -133,10 +144,11 @@ public final class SamplerComparison {
         let out = try run.finish().scalars.map(Double.init)
         let seconds = (ContinuousClock.now - began).seconds
         let d = noise.sampleCount
-        var result = Result(solver: c.solver, schedule: c.spacing.name, nfeBudget: c.nfe, nfe: run.evaluations, steps: steps,
+        var result = Result(solver: name, schedule: scheduleName, nfeBudget: nfeBudget, nfe: run.evaluations, steps: grid.steps,
                             rmse: Metrics.rmse(out, reference.endpoint),
                             medianError: Metrics.median(Metrics.perSampleErrors(out, reference.endpoint, dimension: d)),
                             seconds: seconds)
+        guard measuresDistances else { return result }
         if let mixture = model as? GaussianMixture {
             result.modeAgreement = Metrics.modeAgreement(out, reference.endpoint, mixture: mixture)
         }

@@ -45,12 +45,17 @@ public struct UniPC: Solver {
     public var finalCorrector: Bool
     /// An explicit predictor order for each step, replacing the rules (still capped by history).
     public var stepOrders: [Int]?
+    /// An explicit prediction type for each step (its predictor and the corrector of that step),
+    /// replacing ``prediction`` there: one of the per-step decisions of a searched solver schedule
+    /// (USF, Liu et al. 2024). Steps beyond the array use ``prediction``.
+    public var stepPredictions: [DPMSolverMultistep.Prediction]?
 
     public init(variant: Variant = .bh2, order: Int = 2, prediction: DPMSolverMultistep.Prediction = .data,
                 lowerOrderFinal: Bool = true, disabledCorrectorSteps: Set<Int> = [], finalCorrector: Bool = false,
-                stepOrders: [Int]? = nil) {
+                stepOrders: [Int]? = nil, stepPredictions: [DPMSolverMultistep.Prediction]? = nil) {
         self.finalCorrector = finalCorrector
         self.stepOrders = stepOrders
+        self.stepPredictions = stepPredictions
         self.variant = variant
         self.solverOrder = Swift.min(Swift.max(order, 1), 3)
         self.prediction = prediction
@@ -72,6 +77,19 @@ public struct UniPC: Solver {
         if let stepOrders, i < stepOrders.count { return Swift.min(Swift.max(stepOrders[i], 1), solverOrder, i + 1) }
         let capped = lowerOrderFinal ? Swift.min(solverOrder, n - i) : solverOrder
         return Swift.min(capped, i + 1)
+    }
+
+    /// The prediction type of step `i`.
+    public func prediction(atStep i: Int) -> DPMSolverMultistep.Prediction {
+        if let stepPredictions, i >= 0, i < stepPredictions.count { return stepPredictions[i] }
+        return prediction
+    }
+
+    /// What every evaluation must write: both predictions when the steps mix the two types (an
+    /// output serves the predictors and correctors of several steps).
+    private var mixesPredictions: Bool {
+        guard let stepPredictions else { return false }
+        return stepPredictions.contains { $0 != prediction }
     }
 
     /// The ρ coefficients for ratios `rks` (its first `count` lanes; for the corrector the last of
@@ -126,9 +144,10 @@ public struct UniPC: Solver {
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
         let grid = context.grid
         let s0 = grid[step], t = grid[step + 1]
+        let current = prediction(atStep: step)
         state.history.advance(to: s0)
         let fromPureNoise = !s0.lambda.isFinite
-        var needs: PredictionNeeds = prediction == .data ? .data : .noise
+        var needs: PredictionNeeds = mixesPredictions ? .both : current == .data ? .data : .noise
         if t.isClean { needs.insert(.data) }
         if fromPureNoise { needs = .both }
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
@@ -146,23 +165,33 @@ public struct UniPC: Solver {
         // The corrector of the previous step, with the output just computed (no extra evaluation).
         // A step that started at pure noise (λ = −∞) has no finite h to correct with.
         let corrects = step > 0 && !disabledCorrectorSteps.contains(step - 1) && grid[step - 1].lambda.isFinite
-        var terms = corrects ? correction(levels: (grid[step - 1], s0), order: state.previousOrder, history: state.history) : .zero
+        let previous = prediction(atStep: step - 1)
+        var terms = corrects ? correction(levels: (grid[step - 1], s0), order: state.previousOrder, history: state.history,
+                                          prediction: previous) : .zero
+        if corrects && previous != current {
+            // The correction combines the other prediction type's outputs: a pass of its own.
+            combine(&x, scale: 1, terms, history: state.history, prediction: previous)
+            terms = .zero
+        }
         // The predictor starts from the corrected sample x + Σ δⱼ·mⱼ, so one pass computes
         // x_t = scale·(x + Σ δⱼ·mⱼ) + Σ pⱼ·mⱼ.
-        let (scale, predictor) = coefficients(levels: (s0, t), order: k, history: state.history, historyOffset: 0, corrector: false)
+        let (scale, predictor) = coefficients(levels: (s0, t), order: k, history: state.history, historyOffset: 0, corrector: false,
+                                              prediction: current)
         terms = scale * terms + predictor
         state.previousOrder = k
-        combine(&x, scale: scale, terms, history: state.history)
+        combine(&x, scale: scale, terms, history: state.history, prediction: current)
         if finalCorrector && step == grid.steps - 1 {
             // Evaluate at the final level and correct the last step with that output.
             state.history.advance(to: t)
-            try context.predict(x, at: t, step: step, into: &state.history.newestSlot, needs: prediction == .data ? .data : .noise)
-            combine(&x, scale: 1, correction(levels: (s0, t), order: k, history: state.history), history: state.history)
+            try context.predict(x, at: t, step: step, into: &state.history.newestSlot, needs: current == .data ? .data : .noise)
+            combine(&x, scale: 1, correction(levels: (s0, t), order: k, history: state.history, prediction: current),
+                    history: state.history, prediction: current)
         }
     }
 
     /// `x ← scale·x + Σⱼ terms[j]·mⱼ` over the outputs `mⱼ = history.prediction(j)`, newest first.
-    private func combine(_ x: inout SampleTensor, scale: Double, _ terms: SIMD4<Double>, history: MultistepHistory) {
+    private func combine(_ x: inout SampleTensor, scale: Double, _ terms: SIMD4<Double>, history: MultistepHistory,
+                         prediction: DPMSolverMultistep.Prediction) {
         func output(_ j: Int) -> SampleTensor { prediction == .data ? history.prediction(j).data : history.prediction(j).noise }
         let used = (0..<4).last { terms[$0] != 0 } ?? -1
         switch used {
@@ -177,9 +206,12 @@ public struct UniPC: Solver {
     /// What the corrector adds to the predicted sample at `levels.1`: UniC minus UniP over the same
     /// step, both from the same start, so `x_corrected = x_predicted + Σⱼ δⱼ·mⱼ` (outputs newest
     /// first; `m₀` is the output at the predicted sample).
-    private func correction(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory) -> SIMD4<Double> {
-        let (_, corrector) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: true)
-        let (_, predictor) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: false)
+    private func correction(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory,
+                            prediction: DPMSolverMultistep.Prediction) -> SIMD4<Double> {
+        let (_, corrector) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: true,
+                                          prediction: prediction)
+        let (_, predictor) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: false,
+                                          prediction: prediction)
         return corrector - predictor
     }
 
@@ -187,7 +219,7 @@ public struct UniPC: Solver {
     /// `scale·x_s₀ + Σⱼ cⱼ·history.prediction(j)`: `history.prediction(historyOffset)` is the output
     /// at `levels.0`; with the corrector, `history.prediction(0)` is the output at `levels.1`.
     private func coefficients(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory, historyOffset o: Int,
-                              corrector: Bool) -> (scale: Double, terms: SIMD4<Double>) {
+                              corrector: Bool, prediction: DPMSolverMultistep.Prediction) -> (scale: Double, terms: SIMD4<Double>) {
         let (s0, t) = levels
         let h = t.lambda - s0.lambda
         // rₖ for the previous outputs, then 1 (the step's end) in the next lane.

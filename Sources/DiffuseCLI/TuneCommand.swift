@@ -1,0 +1,90 @@
+import ArgumentParser
+import Foundation
+import DiffusionSolvers
+
+/// `diffuse tune`: tune sampling to the model for each NFE budget and write one file that
+/// `diffuse sample --tuned` and `diffuse compare --tuned` use.
+struct TuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tune",
+        abstract: "Tune solvers and step schedules to the model for each NFE and write them to one file.",
+        discussion: """
+        For each --nfe budget: measures the standard solvers x spacings on --count tuning samples (--seed), a GITS-style step \
+        schedule, then an evolutionary search over time steps and UniPC's per-step decisions (order, data or noise prediction, \
+        corrector) within the time budget; keeps the best by RMSE to the ground-truth ODE solution, and reports it next to the \
+        best untuned configuration on --holdout-count held-out samples (--holdout-seed), which tuning never sees. \
+        Use the result with `diffuse sample --tuned FILE --nfe N` or `diffuse compare --tuned FILE`.
+        """
+    )
+
+    @OptionGroup var source: ModelOptions
+
+    @Option(help: "Comma-separated NFE budgets.")
+    var nfe: String = "5,10"
+
+    @Option(help: "Tuning samples.")
+    var count: Int = 64
+
+    @Option(help: "Held-out samples the result is reported on.")
+    var holdoutCount: Int = 64
+
+    @Option(help: "Wall-clock budget in seconds for the searches, shared by the NFE budgets.")
+    var budgetSeconds: Double = 120
+
+    @Option(help: "Generations of the evolutionary search (it also stops at the time budget).")
+    var generations: Int = 30
+
+    @Option(help: "Population of the evolutionary search.")
+    var population: Int = 50
+
+    @Option(help: "Steps of the fine logSNR grid time steps are placed on.")
+    var fineSteps: Int = 200
+
+    @Option(help: "Tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks).")
+    var tolerance: Double?
+
+    @Flag(help: "Do not read or write the ground-truth cache.")
+    var noCache = false
+
+    @OptionGroup var noiseSets: SearchOptions
+
+    func run() throws {
+        try noiseSets.check()
+        let output = noiseSets.output ?? "tuned.json"
+        try OutputKind.checkDirectory(of: output)
+        guard (1...100_000).contains(count) else { throw CLIError("--count must be between 1 and 100000, got \(count)") }
+        guard (1...100_000).contains(holdoutCount) else { throw CLIError("--holdout-count must be between 1 and 100000, got \(holdoutCount)") }
+        guard budgetSeconds.isFinite, budgetSeconds >= 0, budgetSeconds <= 1e6 else {
+            throw CLIError("--budget-seconds must be a number of seconds from 0 to 1000000, got \(budgetSeconds)")
+        }
+        guard (0...10_000).contains(generations) else { throw CLIError("--generations must be between 0 and 10000, got \(generations)") }
+        guard (1...10_000).contains(population) else { throw CLIError("--population must be between 1 and 10000, got \(population)") }
+        guard (2...2000).contains(fineSteps) else { throw CLIError("--fine-steps must be between 2 and 2000, got \(fineSteps)") }
+        let budgets = try SearchOptions.budgets(nfe, in: 1...fineSteps, bound: "--fine-steps (\(fineSteps))")
+        let resolved = try source.resolve()
+        let (model, schedule) = (resolved.model, resolved.schedule)
+        let tolerance = self.tolerance ?? GroundTruth.defaultTolerance(for: model)
+        guard tolerance > 0, tolerance < 1 else { throw CLIError("--tolerance must lie in (0, 1), got \(tolerance)") }
+        let stored = 2 * count * resolved.dimension * (fineSteps + 1)
+        guard stored <= 250_000_000 else {
+            throw CLIError("tune keeps a teacher trajectory in memory: 2 × --count × \(resolved.dimension) values × (--fine-steps + 1) = \(stored) floats exceeds 250 million; use fewer samples or fine steps")
+        }
+        var search = EvolutionarySearch()
+        search.generations = generations
+        search.population = population
+        let settings = Tuner.Settings(budgets: budgets, tuningSamples: count, seed: noiseSets.seed, holdoutSamples: holdoutCount,
+                                      holdoutSeed: noiseSets.holdoutSeed, tolerance: tolerance, budgetSeconds: budgetSeconds,
+                                      search: search, fineSteps: fineSteps, stepsOffset: resolved.config?.stepsOffset ?? 0)
+        let tuner = Tuner(model: model, schedule: schedule, settings: settings,
+                          cacheDirectory: noCache ? nil : GroundTruth.defaultCacheDirectory)
+        print("tuning \(model.name) on \(schedule.name): \(count) tuning samples (seed \(noiseSets.seed)), \(holdoutCount) held-out samples (seed \(noiseSets.holdoutSeed)), budget \(budgetSeconds) s")
+        let file = try tuner.run { print($0) }
+        print("NFE  tuned (held-out RMSE)  best untuned (held-out RMSE)  ratio  method")
+        for c in file.configurations {
+            let (t, u) = (c.heldOutRMSE ?? .nan, c.untunedHeldOutRMSE ?? .nan)
+            print(String(format: "%3d  %.4e             %.4e (%@)  %.2f  %@", c.nfe, t, u, c.untunedLabel, t / u, c.method))
+        }
+        try AtomicFile.write(try file.encoded(), to: URL(fileURLWithPath: output))
+        print(String(format: "tuned in %.1f s; wrote %@ (figures on held-out noise, seed %llu)", file.seconds, output, noiseSets.holdoutSeed))
+    }
+}

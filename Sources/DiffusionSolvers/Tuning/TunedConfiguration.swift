@@ -1,0 +1,140 @@
+import Foundation
+
+/// One tuned configuration for an NFE budget: a solver, its time steps, and whatever it was fitted
+/// with — the unit `diffuse tune` writes and `diffuse sample --tuned` / `diffuse compare --tuned`
+/// read.
+public struct TunedConfiguration: Sendable, Codable, Equatable {
+    /// The evaluation budget the configuration was tuned for (and uses exactly).
+    public var nfe: Int
+    /// What kind of solver it is: `solver_schedule` (UniPC with searched per-step decisions),
+    /// `dc_solver`, `dpm_solver_v3` or a catalog solver name.
+    public var solver: String
+    /// The noise levels as display sigmas, largest first; a last 0 denoises fully.
+    public var sigmas: [Double]
+    /// The per-step decisions of a solver schedule.
+    public var decisions: SolverSchedule?
+    /// DC-Solver's compensation ratios, one per step.
+    public var ratios: [Double]?
+    /// DPM-Solver-v3's statistics file, relative to the tuned file.
+    public var statistics: String?
+    /// How the configuration was found, for the report.
+    public var method: String
+    /// Its RMSE to the ground truth on the tuning samples.
+    public var tuningRMSE: Double
+    /// The best untuned configuration on the same tuning samples, and its RMSE.
+    public var untunedLabel: String
+    public var untunedTuningRMSE: Double
+    /// Both again on held-out samples (never used while tuning).
+    public var heldOutRMSE: Double?
+    public var untunedHeldOutRMSE: Double?
+
+    enum CodingKeys: String, CodingKey {
+        case nfe, solver, sigmas, decisions, ratios, statistics, method
+        case tuningRMSE = "tuning_rmse", untunedLabel = "untuned_label", untunedTuningRMSE = "untuned_tuning_rmse"
+        case heldOutRMSE = "held_out_rmse", untunedHeldOutRMSE = "untuned_held_out_rmse"
+    }
+
+    public init(nfe: Int, solver: String, sigmas: [Double], decisions: SolverSchedule? = nil, ratios: [Double]? = nil,
+                statistics: String? = nil, method: String, tuningRMSE: Double, untunedLabel: String, untunedTuningRMSE: Double) {
+        self.nfe = nfe; self.solver = solver; self.sigmas = sigmas; self.decisions = decisions; self.ratios = ratios
+        self.statistics = statistics; self.method = method; self.tuningRMSE = tuningRMSE
+        self.untunedLabel = untunedLabel; self.untunedTuningRMSE = untunedTuningRMSE
+    }
+
+    /// The configuration's grid on `schedule`.
+    public func grid(on schedule: any NoiseSchedule) throws -> TimeGrid { try StepSchedule.grid(sigmas: sigmas, on: schedule) }
+}
+
+/// The file `diffuse tune` writes: tuned configurations for one model and schedule, with how they
+/// were tuned.
+public struct TunedFile: Sendable, Codable, Equatable {
+    public static let currentFormat = "diffuse-tuned/1"
+
+    public var format: String
+    /// The model's name and fingerprint (hexadecimal; `nil` for a model without one).
+    public var model: String
+    public var modelFingerprint: String?
+    /// The noise schedule's name.
+    public var schedule: String
+    /// Tuning noise: the seed of its standard-normal draws and the number of samples.
+    public var tuningSeed: UInt64
+    public var tuningSamples: Int
+    /// The seed of the held-out noise the figures are reported on.
+    public var holdoutSeed: UInt64
+    public var holdoutSamples: Int
+    /// Ground-truth tolerance.
+    public var tolerance: Double
+    /// Wall time of the tuning, and the budget it was given.
+    public var seconds: Double
+    public var budgetSeconds: Double
+    public var configurations: [TunedConfiguration]
+
+    enum CodingKeys: String, CodingKey {
+        case format, model, schedule, tolerance, seconds, configurations
+        case modelFingerprint = "model_fingerprint", tuningSeed = "tuning_seed", tuningSamples = "tuning_samples"
+        case holdoutSeed = "holdout_seed", holdoutSamples = "holdout_samples", budgetSeconds = "budget_seconds"
+    }
+
+    public init(model: String, modelFingerprint: UInt64?, schedule: String, tuningSeed: UInt64, tuningSamples: Int, holdoutSeed: UInt64,
+                holdoutSamples: Int, tolerance: Double, seconds: Double, budgetSeconds: Double, configurations: [TunedConfiguration]) {
+        self.format = Self.currentFormat
+        self.model = model; self.modelFingerprint = modelFingerprint.map { String($0, radix: 16) }; self.schedule = schedule
+        self.tuningSeed = tuningSeed; self.tuningSamples = tuningSamples; self.holdoutSeed = holdoutSeed
+        self.holdoutSamples = holdoutSamples; self.tolerance = tolerance
+        self.seconds = seconds; self.budgetSeconds = budgetSeconds; self.configurations = configurations
+    }
+
+    /// The configuration tuned for `nfe`.
+    public func configuration(nfe: Int) throws -> TunedConfiguration {
+        guard let c = configurations.first(where: { $0.nfe == nfe }) else {
+            throw SamplingError.invalidConfiguration("the tuned file has no configuration for \(nfe) NFE (tuned: \(configurations.map { String($0.nfe) }.joined(separator: ", ")))")
+        }
+        return c
+    }
+
+    /// Reads a tuned file, checking its format.
+    public init(contentsOf url: URL) throws {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw SamplingError.invalidConfiguration("cannot read tuned file '\(url.path)'")
+        }
+        let decoder = JSONDecoder()
+        do { self = try decoder.decode(TunedFile.self, from: data) } catch {
+            throw SamplingError.invalidConfiguration("'\(url.path)' is not a tuned file: \(Self.describe(error))")
+        }
+        guard format == Self.currentFormat else {
+            throw SamplingError.invalidConfiguration("'\(url.path)' has format '\(format)'; expected '\(Self.currentFormat)'")
+        }
+        guard !configurations.isEmpty else { throw SamplingError.invalidConfiguration("tuned file '\(url.path)' has no configurations") }
+    }
+
+    /// The file as pretty, snake-case JSON.
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(self)
+    }
+
+    /// Checks that the file was tuned for `model` on `schedule`: a tuned schedule is specific to
+    /// both.
+    public func check(model: any DiffusionModel, schedule: any NoiseSchedule) throws {
+        let fingerprint = ((model as? any Fingerprinted)?.fingerprint ?? nil).map { String($0, radix: 16) }
+        if let expected = modelFingerprint, let fingerprint, expected != fingerprint {
+            throw SamplingError.invalidConfiguration("the tuned file was made for model '\(self.model)' (fingerprint \(expected)), not '\(model.name)' (fingerprint \(fingerprint))")
+        }
+        guard self.schedule == schedule.name else {
+            throw SamplingError.invalidConfiguration("the tuned file was made on noise schedule '\(self.schedule)', not '\(schedule.name)'")
+        }
+    }
+
+    private static func describe(_ error: Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            return "wrong value at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        case DecodingError.dataCorrupted(let context):
+            return context.codingPath.isEmpty ? "not valid JSON" : "bad value at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        default: return "\(error)"
+        }
+    }
+}

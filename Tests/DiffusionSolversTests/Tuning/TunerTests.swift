@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+@testable import DiffusionSolvers
+import DiffusionTestSupport
+
+@Suite("Tuning to a model (Tuner, tuned files)")
+struct TunerTests {
+    static let schedule = EvolutionarySearchTests.schedule
+
+    static func settings(seed: UInt64 = 0) -> Tuner.Settings {
+        Tuner.Settings(budgets: [4, 6], tuningSamples: 32, seed: seed, holdoutSamples: 32, holdoutSeed: 9, tolerance: 1e-8,
+                       budgetSeconds: 600, search: EvolutionarySearch(population: 12, parents: 4, mutations: 6, crossovers: 3, generations: 3),
+                       fineSteps: 40, untunedSolvers: ["dpmpp_2m", "uni_pc"], untunedSpacings: [.karras(rho: 7), .logSNR])
+    }
+
+    static let tuned = try! Tuner(model: BuiltInModels.ring, schedule: schedule, settings: settings(), cacheDirectory: nil).run()
+
+    @Test("each budget gets a configuration within its NFE that is at least as good as the best untuned one on the tuning samples")
+    func budgetsAndBaseline() throws {
+        #expect(Self.tuned.configurations.map(\.nfe) == [4, 6])
+        for c in Self.tuned.configurations {
+            let solver = try c.makeSolver()
+            let grid = try c.grid(on: Self.schedule)
+            #expect(solver.evaluations(on: grid) == c.nfe)
+            #expect(grid.endsClean)
+            #expect(c.tuningRMSE <= c.untunedTuningRMSE, "NFE \(c.nfe): tuned \(c.tuningRMSE) vs untuned \(c.untunedTuningRMSE)")
+            #expect(c.heldOutRMSE != nil && c.untunedHeldOutRMSE != nil)
+            // The held-out figure is what the configuration reaches on the held-out noise.
+            let noise = SeededNoise(seed: 9).initialNoise(shape: [32, 2])
+            let objective = SchedulingObjective(model: BuiltInModels.ring, schedule: Self.schedule, noise: noise,
+                                                groundTruth: GroundTruth(tolerance: 1e-8, cacheDirectory: nil))
+            #expect(try objective.error(solver, grid: grid) == c.heldOutRMSE)
+        }
+        #expect(Self.tuned.tuningSeed == 0 && Self.tuned.holdoutSeed == 9)
+    }
+
+    @Test("the same seed gives the same tuned configurations")
+    func deterministic() throws {
+        let again = try Tuner(model: BuiltInModels.ring, schedule: Self.schedule, settings: Self.settings(), cacheDirectory: nil).run()
+        #expect(again.configurations == Self.tuned.configurations)
+    }
+
+    @Test("a tuned file survives writing and reading; a file for another model or schedule is refused")
+    func fileRoundTrip() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("tuned-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let url = dir.appendingPathComponent("tuned.json")
+        try Self.tuned.encoded().write(to: url)
+        let read = try TunedFile(contentsOf: url)
+        #expect(read == Self.tuned)
+        try read.check(model: BuiltInModels.ring, schedule: Self.schedule)
+        #expect(throws: SamplingError.self) { try read.check(model: BuiltInModels.glyphs, schedule: Self.schedule) }
+        #expect(throws: SamplingError.self) { try read.check(model: BuiltInModels.ring, schedule: VESchedule()) }
+        #expect(throws: SamplingError.self) { try read.configuration(nfe: 5) }
+    }
+
+    @Test("malformed tuned files fail with a message that names the problem", arguments: [
+        ("{", "not valid JSON"),
+        (#"{"format": "diffuse-tuned/1"}"#, "missing field"),
+        (#"{"format": "other/2", "model": "m", "schedule": "s", "tuning_seed": 0, "tuning_samples": 1, "holdout_seed": 1, "holdout_samples": 1, "tolerance": 1e-7, "seconds": 1, "budget_seconds": 1, "configurations": []}"#, "expected 'diffuse-tuned/1'"),
+        (#"{"format": "diffuse-tuned/1", "model": "m", "schedule": "s", "tuning_seed": 0, "tuning_samples": 1, "holdout_seed": 1, "holdout_samples": 1, "tolerance": 1e-7, "seconds": 1, "budget_seconds": 1, "configurations": []}"#, "no configurations"),
+    ])
+    func malformed(text: String, mention: String) throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("bad-tuned-\(UUID().uuidString).json")
+        try Data(text.utf8).write(to: url)
+        do {
+            _ = try TunedFile(contentsOf: url)
+            Issue.record("accepted \(text)")
+        } catch let error as SamplingError {
+            #expect("\(error)".contains(mention), "\(error)")
+            #expect(!"\(error)".contains("\n"))
+        }
+    }
+
+    @Test("bad settings are refused before any work")
+    func badSettings() throws {
+        var s = Self.settings()
+        s.holdoutSeed = s.seed
+        #expect(throws: SamplingError.self) { try Tuner(model: BuiltInModels.ring, schedule: Self.schedule, settings: s, cacheDirectory: nil).run() }
+        s = Self.settings()
+        s.budgets = [0]
+        #expect(throws: SamplingError.self) { try Tuner(model: BuiltInModels.ring, schedule: Self.schedule, settings: s, cacheDirectory: nil).run() }
+    }
+}
