@@ -121,4 +121,37 @@ struct DCSolverTests {
             }
         }
     }
+
+    // MARK: Parity with the authors' scheduler
+
+    static let parityCases = try! ParityFile.load("parity_dc_solver.json").cases
+    static let mixtures: [String: GaussianMixture] = [
+        "mixture_2d": try! GaussianMixture(contentsOf: Fixtures.url("mixture_2d.safetensors")),
+        "mixture_16d": try! GaussianMixture(contentsOf: Fixtures.url("mixture_16d.safetensors")),
+    ]
+
+    /// Fixtures from `tools/fixtures_dc_solver.py`: wl-zhao/DC-Solver's `DCSolverMultistepScheduler`
+    /// with fixed ratios on exact mixture denoisers, in float64.
+    @Test("matches the authors' DCSolverMultistepScheduler within 5e-5 relative RMS", arguments: parityCases)
+    func parity(_ c: ParityCase) throws {
+        let schedule = try c.schedule()
+        let reference = c.reconciled()
+        #expect(!reference.droppedRepeatedFinal)
+        let grid = try reference.stepSchedule.grid(on: schedule)
+        if let mismatch = reference.expectMatches(grid, schedule: schedule) { Issue.record(Comment(rawValue: mismatch)); return }
+        // The interpolation runs in the same time variable: diffusers' integer timesteps.
+        #expect(grid.levels.dropLast().map(\.t) == c.timesteps)
+        guard case .array(let values)? = c.option("dc_ratios") else { Issue.record("no dc_ratios"); return }
+        let ratios = values.compactMap { value -> Double? in if case .number(let r) = value { return r }; return nil }
+        let solver = DCSolver(variant: c.string("solver_type") == "bh1" ? .bh1 : .bh2, order: Int(c.number("solver_order") ?? 2),
+                              prediction: c.bool("predict_x0") == false ? .noise : .data, lowerOrderFinal: c.bool("lower_order_final") ?? true,
+                              disabledCorrectorSteps: Set(c.integers("disable_corrector") ?? []), ratios: ratios,
+                              dcOrder: Int(c.number("dc_order") ?? 2))
+        let model = try #require(Self.mixtures[c.mixture])
+        let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: c.initialSample)
+        let out = try run.finish()
+        let error = Compare.relativeRMS(out, c.expected)
+        #expect(error <= 5e-5, "relative RMS \(error)")
+        #expect(run.evaluations == c.nfe)
+    }
 }
