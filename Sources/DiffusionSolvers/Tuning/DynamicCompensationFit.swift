@@ -114,7 +114,11 @@ public struct DynamicCompensationFit: Sendable {
                     var xc = xState, sc = sState
                     try base.advance(i, x: &xc, state: &sc, grid: grid, ratio: ratio)
                     if base.correctorApplies(before: i + 1, grid: grid) {
-                        try base.evaluate(i + 1, x: xc, state: &sc, context: context)
+                        do {
+                            try base.evaluate(i + 1, x: xc, state: &sc, context: context)
+                        } catch SamplingError.nonFiniteModelOutput {
+                            return .infinity  // a candidate that breaks the model loses; the search goes on
+                        }
                         base.correct(i + 1, x: &xc, state: sc, grid: grid)
                     }
                     let value = Self.meanSquaredError(xc, target)
