@@ -1,5 +1,3 @@
-import RealModule
-
 /// DC-Solver: UniPC with dynamic compensation, from Zhao et al. 2024, "DC-Solver: Improving
 /// Predictor-Corrector Diffusion Sampler via Dynamic Compensation" (ECCV), arXiv:2409.03755, Sec. 3.
 ///
@@ -138,8 +136,11 @@ public struct DCSolver: Solver {
             return
         }
         let corrects = correctorApplies(before: step, grid: grid)
-        var terms = corrects ? correction(levels: (grid[step - 1], s0), order: state.previousOrder, history: state.history) : .zero
-        var (scale, predictor) = coefficients(levels: (s0, t), order: k, history: state.history, historyOffset: 0, corrector: false)
+        let base = uniPC
+        var terms = corrects ? base.correction(levels: (grid[step - 1], s0), order: state.previousOrder, history: state.history,
+                                               prediction: prediction) : .zero
+        var (scale, predictor) = base.coefficients(levels: (s0, t), order: k, history: state.history, historyOffset: 0, corrector: false,
+                                                   prediction: prediction)
         if let weights {
             // The predictor's m₀ is Σₐ wₐ·mₐ: distribute its coefficient over the raw outputs.
             let c0 = predictor[0]
@@ -148,7 +149,7 @@ public struct DCSolver: Solver {
         }
         terms = scale * terms + predictor
         state.previousOrder = k
-        combine(&x, scale: scale, terms, history: state.history)
+        base.combine(&x, scale: scale, terms, history: state.history, prediction: prediction)
         if let weights { compensate(&state.history, weights: weights) }
     }
 
@@ -163,8 +164,10 @@ public struct DCSolver: Solver {
     /// loss is the corrected state. `state` must hold the evaluation at `grid[step]`.
     func correct(_ step: Int, x: inout SampleTensor, state: State, grid: TimeGrid) {
         guard correctorApplies(before: step, grid: grid) else { return }
-        combine(&x, scale: 1, correction(levels: (grid[step - 1], grid[step]), order: state.previousOrder, history: state.history),
-                history: state.history)
+        let base = uniPC
+        base.combine(&x, scale: 1, base.correction(levels: (grid[step - 1], grid[step]), order: state.previousOrder,
+                                                   history: state.history, prediction: prediction),
+                     history: state.history, prediction: prediction)
     }
 
     /// The Lagrange weights `wₐ` (lanes `0…K`) of the compensated output, or `nil` when the step
@@ -215,57 +218,5 @@ public struct DCSolver: Solver {
         }
         let m1 = out(1), m2 = dcOrder >= 2 ? out(2) : nil, m3 = dcOrder >= 3 ? out(3) : nil
         if data { apply(&history.newestSlot.data, m1, m2, m3) } else { apply(&history.newestSlot.noise, m1, m2, m3) }
-    }
-
-    // The UniPC update, as in ``UniPC`` (private there); the tests check that the two agree bit
-    // for bit at ratio 1.
-
-    /// `x ← scale·x + Σⱼ terms[j]·mⱼ` over the outputs `mⱼ = history.prediction(j)`, newest first.
-    private func combine(_ x: inout SampleTensor, scale: Double, _ terms: SIMD4<Double>, history: MultistepHistory) {
-        func output(_ j: Int) -> SampleTensor { prediction == .data ? history.prediction(j).data : history.prediction(j).noise }
-        let used = (0..<4).last { terms[$0] != 0 } ?? -1
-        switch used {
-        case -1: x.scale(by: scale)
-        case 0: x.update(scale: scale, (terms[0], output(0)))
-        case 1: x.update(scale: scale, (terms[0], output(0)), (terms[1], output(1)))
-        case 2: x.update(scale: scale, (terms[0], output(0)), (terms[1], output(1)), (terms[2], output(2)))
-        default: x.update(scale: scale, (terms[0], output(0)), (terms[1], output(1)), (terms[2], output(2)), (terms[3], output(3)))
-        }
-    }
-
-    /// UniC minus UniP over the step `levels`, from the same start: `x_corrected = x_predicted + Σⱼ δⱼ·mⱼ`.
-    private func correction(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory) -> SIMD4<Double> {
-        let (_, corrector) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: true)
-        let (_, predictor) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: false)
-        return corrector - predictor
-    }
-
-    /// One UniP (or UniC) update from `levels.0` to `levels.1` as `scale·x + Σⱼ cⱼ·mⱼ`, where
-    /// `history.prediction(historyOffset)` is the output at `levels.0` (see ``UniPC``).
-    private func coefficients(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory, historyOffset o: Int,
-                              corrector: Bool) -> (scale: Double, terms: SIMD4<Double>) {
-        let (s0, t) = levels
-        let h = t.lambda - s0.lambda
-        let previous = Swift.max(order, 1) - 1
-        var rks = SIMD4<Double>.zero
-        for i in 0..<previous { rks[i] = (history.level(o + i + 1).lambda - s0.lambda) / h }
-        rks[previous] = 1
-        let hh = prediction == .data ? -h : h
-        let rho = UniPC.rhos(rks: rks, count: previous + 1, hh: hh, variant: variant, corrector: corrector)
-        let bh = variant == .bh1 ? hh : Double.expMinusOne(hh)
-        let (scale, edge) = prediction == .data ? (t.sigma / s0.sigma, t.alpha) : (t.alpha / s0.alpha, t.sigma)
-        let g = -edge * bh
-        var terms = SIMD4<Double>.zero
-        var c0 = -edge * Double.expMinusOne(hh)
-        for k in 0..<previous {
-            terms[o + k + 1] = g * rho[k] / rks[k]
-            c0 -= terms[o + k + 1]
-        }
-        if corrector {
-            terms[0] = g * rho[previous]
-            c0 -= terms[0]
-        }
-        terms[o] = c0
-        return (scale, terms)
     }
 }

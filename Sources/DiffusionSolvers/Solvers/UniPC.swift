@@ -190,7 +190,7 @@ public struct UniPC: Solver {
     }
 
     /// `x ← scale·x + Σⱼ terms[j]·mⱼ` over the outputs `mⱼ = history.prediction(j)`, newest first.
-    private func combine(_ x: inout SampleTensor, scale: Double, _ terms: SIMD4<Double>, history: MultistepHistory,
+    func combine(_ x: inout SampleTensor, scale: Double, _ terms: SIMD4<Double>, history: MultistepHistory,
                          prediction: DPMSolverMultistep.Prediction) {
         func output(_ j: Int) -> SampleTensor { prediction == .data ? history.prediction(j).data : history.prediction(j).noise }
         let used = (0..<4).last { terms[$0] != 0 } ?? -1
@@ -206,7 +206,7 @@ public struct UniPC: Solver {
     /// What the corrector adds to the predicted sample at `levels.1`: UniC minus UniP over the same
     /// step, both from the same start, so `x_corrected = x_predicted + Σⱼ δⱼ·mⱼ` (outputs newest
     /// first; `m₀` is the output at the predicted sample).
-    private func correction(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory,
+    func correction(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory,
                             prediction: DPMSolverMultistep.Prediction) -> SIMD4<Double> {
         let (_, corrector) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: true,
                                           prediction: prediction)
@@ -218,7 +218,7 @@ public struct UniPC: Solver {
     /// One UniP (or UniC) update from `x_s₀` at `levels.0` to `levels.1` as
     /// `scale·x_s₀ + Σⱼ cⱼ·history.prediction(j)`: `history.prediction(historyOffset)` is the output
     /// at `levels.0`; with the corrector, `history.prediction(0)` is the output at `levels.1`.
-    private func coefficients(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory, historyOffset o: Int,
+    func coefficients(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory, historyOffset o: Int,
                               corrector: Bool, prediction: DPMSolverMultistep.Prediction) -> (scale: Double, terms: SIMD4<Double>) {
         let (s0, t) = levels
         let h = t.lambda - s0.lambda

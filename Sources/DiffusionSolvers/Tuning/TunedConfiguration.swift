@@ -15,6 +15,9 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
     public var decisions: SolverSchedule?
     /// DC-Solver's compensation ratios, one per step.
     public var ratios: [Double]?
+    /// The UniPC variant and order under DC-Solver's compensation, or a catalog solver's order.
+    public var variant: UniPC.Variant?
+    public var order: Int?
     /// DPM-Solver-v3's statistics file, relative to the tuned file.
     public var statistics: String?
     /// How the configuration was found, for the report.
@@ -29,14 +32,16 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
     public var untunedHeldOutRMSE: Double?
 
     enum CodingKeys: String, CodingKey {
-        case nfe, solver, sigmas, decisions, ratios, statistics, method
+        case nfe, solver, sigmas, decisions, ratios, variant, order, statistics, method
         case tuningRMSE = "tuning_rmse", untunedLabel = "untuned_label", untunedTuningRMSE = "untuned_tuning_rmse"
         case heldOutRMSE = "held_out_rmse", untunedHeldOutRMSE = "untuned_held_out_rmse"
     }
 
     public init(nfe: Int, solver: String, sigmas: [Double], decisions: SolverSchedule? = nil, ratios: [Double]? = nil,
-                statistics: String? = nil, method: String, tuningRMSE: Double, untunedLabel: String, untunedTuningRMSE: Double) {
+                variant: UniPC.Variant? = nil, order: Int? = nil, statistics: String? = nil, method: String, tuningRMSE: Double,
+                untunedLabel: String, untunedTuningRMSE: Double) {
         self.nfe = nfe; self.solver = solver; self.sigmas = sigmas; self.decisions = decisions; self.ratios = ratios
+        self.variant = variant; self.order = order
         self.statistics = statistics; self.method = method; self.tuningRMSE = tuningRMSE
         self.untunedLabel = untunedLabel; self.untunedTuningRMSE = untunedTuningRMSE
     }

@@ -9,7 +9,8 @@ import Foundation
 /// 2. a GITS-style step schedule (``TrajectoryStepSearch``), from a fine teacher run once;
 /// 3. an evolutionary search (``EvolutionarySearch``) over time steps and UniPC's per-step
 ///    decisions, seeded with the best grids of steps 1 and 2;
-/// 4. the winner on the tuning samples is measured, with the baseline, on held-out samples.
+/// 4. DC-Solver's compensation ratios (``DynamicCompensationFit``) on the best grids so far;
+/// 5. the winner on the tuning samples is measured, with the baseline, on held-out samples.
 /// Every error is the RMSE of the endpoints to the ground-truth solution of the probability-flow
 /// ODE (``SchedulingObjective``).
 public final class Tuner {
@@ -31,6 +32,8 @@ public final class Tuner {
         public var untunedSpacings: [StepSpacing]
         /// The diffusers `steps_offset` of timestep spacings.
         public var stepsOffset: Int
+        /// Tuning samples DC-Solver's ratios are fitted on (the paper uses 10).
+        public var compensationSamples: Int = 16
 
         public init(budgets: [Int], tuningSamples: Int = 64, seed: UInt64 = 0, holdoutSamples: Int = 64, holdoutSeed: UInt64 = 1,
                     tolerance: Double = 1e-7, budgetSeconds: Double = 300, search: EvolutionarySearch = EvolutionarySearch(),
@@ -153,7 +156,37 @@ public final class Tuner {
                 }
             }
 
-            // 4. Held-out figures.
+            // 4. DC-Solver: compensation ratios fitted against the ground-truth trajectory on the
+            //    best grid so far and on the best untuned one (UniPC bh2-2, the reference's
+            //    setting, and bh1-3).
+            var dcGrids = [(bestGrid, best.solver == "solver_schedule" ? "the searched grid" : "the \(baseline.label) grid")]
+            if let other = untuned.first(where: { $0.grid.steps == nfe }), other.grid != bestGrid { dcGrids.append((other.grid, "the \(other.label) grid")) }
+            let dcNoise = SampleTensor(shape: [Swift.min(s.compensationSamples, s.tuningSamples)] + model.sampleShape,
+                                       scalars: Array(tuningNoise.scalars.prefix(Swift.min(s.compensationSamples, s.tuningSamples) * tuningNoise.sampleCount)))
+            for (grid, gridLabel) in dcGrids where grid.steps == nfe && grid.steps >= 3 {
+                let trajectory = try DynamicCompensationFit.groundTruth(model: model, schedule: schedule, grid: grid, noise: dcNoise,
+                                                                        tolerance: s.tolerance)
+                for (variant, order) in [(UniPC.Variant.bh2, 2), (.bh1, 3)] {
+                    let base = DCSolver(variant: variant, order: order)
+                    guard let fit = try? DynamicCompensationFit().fit(model: model, schedule: schedule, grid: grid, solver: base,
+                                                                        noise: dcNoise, groundTruth: trajectory) else { continue }
+                    var fitted = base
+                    fitted.ratios = fit.ratios
+                    let rmse = try objective.error(fitted, grid: grid)
+                    log(String(format: "NFE %d: DC-Solver (UniPC %@-%d) ratios %@ fitted on %d samples: RMSE %.4e", nfe, variant.rawValue, order,
+                               fit.ratios.map { String(format: "%.3f", $0) }.joined(separator: ","), dcNoise.batchSize, rmse))
+                    if rmse < best.tuningRMSE {
+                        best = TunedConfiguration(nfe: nfe, solver: "dc_solver", sigmas: grid.levels.map { schedule.displaySigma($0) },
+                                                  ratios: fit.ratios, variant: variant, order: order,
+                                                  method: "DC-Solver ratios (UniPC \(variant.rawValue), order \(order)) on \(gridLabel)",
+                                                  tuningRMSE: rmse, untunedLabel: baseline.label, untunedTuningRMSE: baseline.rmse)
+                        bestSolver = fitted
+                        bestGrid = grid
+                    }
+                }
+            }
+
+            // 5. Held-out figures.
             best.heldOutRMSE = try heldOut.error(bestSolver, grid: bestGrid)
             best.untunedHeldOutRMSE = try heldOut.error(baseline.solver, grid: baseline.grid)
             log(String(format: "NFE %d: tuned %@ — held-out RMSE %.4e vs untuned %@ %.4e (ratio %.2f)", nfe, best.method,
@@ -171,6 +204,13 @@ extension TunedConfiguration {
     /// The solver this configuration runs (statistics files are read relative to `directory`).
     public func makeSolver(relativeTo directory: URL? = nil) throws -> any Solver {
         if let decisions { return try decisions.solver() }
-        return try SolverCatalog.solver(named: solver)
+        switch solver {
+        case "dc_solver":
+            let dc = DCSolver(variant: variant ?? .bh2, order: order ?? 2, ratios: ratios ?? [])
+            try dc.validate()
+            return dc
+        default:
+            return try SolverCatalog.solver(named: solver, options: .init(order: order))
+        }
     }
 }
