@@ -146,13 +146,17 @@ public struct DPMSolverV3: Solver {
 
     /// The global order on a fine grid: pseudo-order derivatives at order ≥ 3 leave an `O(h)`
     /// error in `g⁽¹⁾` (order 2); a corrector of order `p` keeps order `p`, a pseudo corrector gives
-    /// order 2. With ``halfCorrector`` part of the run is predictor only, and ``lowerOrderFinal``
-    /// (a first-order last step) lowers the observed order to at most 2 on fine grids.
+    /// order 2; with ``halfCorrector`` part of the run is predictor only. ``lowerOrderFinal`` makes
+    /// the last step first order at every step count (as the official code does), whose `O(h²)`
+    /// local error caps the global order at 2.
     public var order: Int {
         let predictor = predictorPseudo && solverOrder >= 3 ? 2 : solverOrder
-        guard corrector, !halfCorrector else { return predictor }
-        if correctorPseudo { return Swift.min(2, predictor + 1) }
-        return solverOrder > 1 ? Swift.min(solverOrder, predictor + 1) : predictor
+        var result = predictor
+        if corrector && !halfCorrector {
+            if correctorPseudo { result = Swift.min(2, predictor + 1) }
+            else if solverOrder > 1 { result = Swift.min(solverOrder, predictor + 1) }
+        }
+        return lowerOrderFinal ? Swift.min(result, 2) : result
     }
 
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
