@@ -34,6 +34,9 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Random seed for the initial noise (default 0; with --tuned, the file's held-out seed).")
     var seed: UInt64?
 
+    @Option(help: "DPM-Solver-v3's model statistics for dpm_solver_v3 (.safetensors, written by `diffuse tune --statistics`).")
+    var statistics: String?
+
     @Option(help: "A file written by `diffuse tune`: its configurations are compared too, on noise that tuning did not see.")
     var tuned: String?
 
@@ -82,6 +85,7 @@ struct CompareCommand: ParsableCommand {
         if let featureClassifier, featureClassifier.inputCount != resolved.dimension {
             throw CLIError("classifier '\(featureClassifier.name)' takes \(featureClassifier.inputCount) values per sample; the model's samples have \(resolved.dimension)")
         }
+        let modelStatistics = try statistics.map { try SampleCommand.statistics($0, for: model) }
         let directory = URL(fileURLWithPath: outputDir)
         do { try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true) } catch {
             throw CLIError("cannot create output directory '\(outputDir)'")
@@ -108,7 +112,8 @@ struct CompareCommand: ParsableCommand {
             for spacing in spacings {
                 for budget in budgets {
                     do {
-                        results.append(try comparison.run(.init(solver: name, spacing: spacing, nfe: budget)))
+                        results.append(try comparison.run(.init(solver: name, spacing: spacing, nfe: budget,
+                                                                options: .init(statistics: modelStatistics))))
                     } catch {
                         skipped.append("\(name) \(spacing.name) NFE \(budget): \(error)")
                     }
@@ -119,8 +124,8 @@ struct CompareCommand: ParsableCommand {
             let directory = URL(fileURLWithPath: tuned).deletingLastPathComponent()
             for c in tunedFile.configurations {
                 do {
-                    let solver = try c.makeSolver(relativeTo: directory)
-                    results.append(try Self.run(solver, on: try c.grid(on: schedule), comparison: comparison, nfe: c.nfe))
+                    let (solver, grid) = try c.prepared(on: schedule, relativeTo: directory)
+                    results.append(try Self.run(solver, on: grid, comparison: comparison, nfe: c.nfe))
                 } catch {
                     skipped.append("tuned NFE \(c.nfe): \(error)")
                 }

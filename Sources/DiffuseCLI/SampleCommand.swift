@@ -46,6 +46,12 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Override the order of a multistep or singlestep solver family (1-3).")
     var order: Int?
 
+    @Option(help: "DPM-Solver-v3's model statistics (.safetensors, written by `diffuse tune --statistics`).")
+    var statistics: String?
+
+    @Option(help: "DC-Solver's compensation ratios, one per step, comma-separated (missing steps use 1).")
+    var dcRatios: String?
+
     @Option(name: .customLong("class"), help: "Sample this class of a labelled model (classifier-free guidance with --guidance).")
     var classLabel: Int?
 
@@ -135,10 +141,14 @@ struct SampleCommand: ParsableCommand {
         if let tunedConfiguration {
             (solver, grid) = (tunedConfiguration.solver, tunedConfiguration.grid)
         } else {
-            solver = try SolverCatalog.solver(named: solverName, options: .init(eta: eta, order: order, sNoise: sNoise,
-                                                                                churn: churn, variance: variance))
-            grid = try makeGrid(noiseSchedule, config: config, solver: solver, budget: budget,
-                                defaultSpacing: recommended.map { $0.spacing.name })
+            let statistics = try self.statistics.map { try Self.statistics($0, for: model) }
+            let ratios = try dcRatios.map { try Self.numbers($0, flag: "--dc-ratios") }
+            solver = try SolverCatalog.solver(named: solverName, options: .init(eta: eta, order: order, sNoise: sNoise, churn: churn,
+                                                                                variance: variance, statistics: statistics,
+                                                                                compensationRatios: ratios))
+            grid = try SolverCatalog.adapted(try makeGrid(noiseSchedule, config: config, solver: solver, budget: budget,
+                                                          defaultSpacing: recommended.map { $0.spacing.name }),
+                                             for: solver, schedule: noiseSchedule)
         }
         let sampled = try guidedModel(model)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
@@ -174,7 +184,8 @@ struct SampleCommand: ParsableCommand {
         -> (configuration: TunedConfiguration, solver: any Solver, grid: TimeGrid) {
         let conflicts = [("--solver", solver != nil), ("--steps", steps != nil), ("--schedule", schedule != nil), ("--sigmas", sigmas != nil),
                          ("--timesteps", timesteps != nil), ("--order", order != nil), ("--sigma-min", sigmaMin != nil),
-                         ("--sigma-max", sigmaMax != nil)].filter(\.1).map(\.0)
+                         ("--sigma-max", sigmaMax != nil), ("--statistics", statistics != nil),
+                         ("--dc-ratios", dcRatios != nil)].filter(\.1).map(\.0)
         if let first = conflicts.first { throw CLIError("--tuned sets the solver and time steps; drop \(first)") }
         let url = URL(fileURLWithPath: path)
         let file = try TunedFile(contentsOf: url)
@@ -187,8 +198,7 @@ struct SampleCommand: ParsableCommand {
         } else {
             throw CLIError("--tuned: give --nfe, one of \(file.configurations.map { String($0.nfe) }.joined(separator: ", "))")
         }
-        let solver = try configuration.makeSolver(relativeTo: url.deletingLastPathComponent())
-        let grid = try configuration.grid(on: noiseSchedule)
+        let (solver, grid) = try configuration.prepared(on: noiseSchedule, relativeTo: url.deletingLastPathComponent())
         guard solver.evaluations(on: grid) <= configuration.nfe else {
             throw CLIError("--tuned: the configuration for \(configuration.nfe) NFE needs \(solver.evaluations(on: grid)) evaluations")
         }
@@ -237,6 +247,16 @@ struct SampleCommand: ParsableCommand {
         let steps = self.steps ?? 20
         guard steps >= 1 else { throw CLIError("--steps must be at least 1, got \(steps)") }
         return try make(steps)
+    }
+
+    /// DPM-Solver-v3's statistics from `path`, checked against `model`.
+    static func statistics(_ path: String, for model: any DiffusionModel) throws -> ModelStatistics {
+        let statistics: ModelStatistics
+        do { statistics = try ModelStatistics(contentsOf: URL(fileURLWithPath: path)) } catch {
+            throw CLIError("--statistics '\(path)': \(error)")
+        }
+        try statistics.check(model: model)
+        return statistics
     }
 
     static func numbers(_ text: String, flag: String) throws -> [Double] {

@@ -40,6 +40,15 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Steps of the fine logSNR grid time steps are placed on.")
     var fineSteps: Int = 200
 
+    @Flag(inversion: .prefixedNo, help: "Estimate DPM-Solver-v3's model statistics and tune it too; they are written next to the output as NAME.ems.safetensors (usable with `diffuse sample --solver dpm_solver_v3 --statistics`).")
+    var statistics = true
+
+    @Option(help: "Lambda intervals of the statistics grid.")
+    var statisticsIntervals: Int = 200
+
+    @Option(help: "Data samples the statistics are estimated from (mixture samples, or the ground-truth samples of the tuning noise for a network).")
+    var statisticsSamples: Int = 64
+
     @Option(help: "Tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks).")
     var tolerance: Double?
 
@@ -60,6 +69,8 @@ struct TuneCommand: ParsableCommand {
         guard (0...10_000).contains(generations) else { throw CLIError("--generations must be between 0 and 10000, got \(generations)") }
         guard (1...10_000).contains(population) else { throw CLIError("--population must be between 1 and 10000, got \(population)") }
         guard (2...2000).contains(fineSteps) else { throw CLIError("--fine-steps must be between 2 and 2000, got \(fineSteps)") }
+        guard (10...5000).contains(statisticsIntervals) else { throw CLIError("--statistics-intervals must be between 10 and 5000, got \(statisticsIntervals)") }
+        guard (2...100_000).contains(statisticsSamples) else { throw CLIError("--statistics-samples must be between 2 and 100000, got \(statisticsSamples)") }
         let budgets = try SearchOptions.budgets(nfe, in: 1...fineSteps, bound: "--fine-steps (\(fineSteps))")
         let resolved = try source.resolve()
         let (model, schedule) = (resolved.model, resolved.schedule)
@@ -72,19 +83,33 @@ struct TuneCommand: ParsableCommand {
         var search = EvolutionarySearch()
         search.generations = generations
         search.population = population
-        let settings = Tuner.Settings(budgets: budgets, tuningSamples: count, seed: noiseSets.seed, holdoutSamples: holdoutCount,
+        var settings = Tuner.Settings(budgets: budgets, tuningSamples: count, seed: noiseSets.seed, holdoutSamples: holdoutCount,
                                       holdoutSeed: noiseSets.holdoutSeed, tolerance: tolerance, budgetSeconds: budgetSeconds,
                                       search: search, fineSteps: fineSteps, stepsOffset: resolved.config?.stepsOffset ?? 0)
+        let outputURL = URL(fileURLWithPath: output)
+        let statisticsName = outputURL.deletingPathExtension().lastPathComponent + ".ems.safetensors"
+
+        if statistics {
+            settings.statisticsFile = statisticsName
+            settings.statisticsIntervals = statisticsIntervals
+            settings.statisticsSamples = Swift.min(statisticsSamples, count)
+        }
         let tuner = Tuner(model: model, schedule: schedule, settings: settings,
                           cacheDirectory: noCache ? nil : GroundTruth.defaultCacheDirectory)
         print("tuning \(model.name) on \(schedule.name): \(count) tuning samples (seed \(noiseSets.seed)), \(holdoutCount) held-out samples (seed \(noiseSets.holdoutSeed)), budget \(budgetSeconds) s")
         let file = try tuner.run { print($0) }
+        print("On held-out noise (seed \(noiseSets.holdoutSeed), \(holdoutCount) samples; finalists were ranked on validation noise, seed \(tuner.validationSeed)):")
         print("NFE  tuned (held-out RMSE)  best untuned (held-out RMSE)  ratio  method")
         for c in file.configurations {
             let (t, u) = (c.heldOutRMSE ?? .nan, c.untunedHeldOutRMSE ?? .nan)
             print(String(format: "%3d  %.4e             %.4e (%@)  %.2f  %@", c.nfe, t, u, c.untunedLabel, t / u, c.method))
         }
-        try AtomicFile.write(try file.encoded(), to: URL(fileURLWithPath: output))
+        if let estimated = tuner.statistics {
+            let url = outputURL.deletingLastPathComponent().appendingPathComponent(statisticsName)
+            try estimated.write(to: url)
+            print("wrote DPM-Solver-v3 statistics \(url.path)")
+        }
+        try AtomicFile.write(try file.encoded(), to: outputURL)
         print(String(format: "tuned in %.1f s; wrote %@ (figures on held-out noise, seed %llu)", file.seconds, output, noiseSets.holdoutSeed))
     }
 }

@@ -31,6 +31,15 @@ struct TuneCommandTests {
         #expect(json["nfe"] as? Int == 6)
         #expect((try NPYArray(contentsOf: URL(fileURLWithPath: out))).float32Values.allSatisfy { $0.isFinite })
 
+        // The DPM-Solver-v3 statistics written next to the file serve the solver by name too.
+        let ems = dir.appendingPathComponent("tuned.ems.safetensors")
+        #expect(FileManager.default.fileExists(atPath: ems.path))
+        let v3 = try Diffuse.run(["sample", "--model", "mixture-2d", "--solver", "dpm_solver_v3", "--statistics", ems.path, "--nfe", "6",
+                                  "--count", "8", "--output", out, "--report", report])
+        #expect(v3.status == 0, "\(v3.stderr)")
+        let v3Report = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        #expect(v3Report["nfe"] as? Int == 6)
+
         let compareDir = dir.appendingPathComponent("cmp")
         let compare = try Diffuse.run(["compare", "--model", "mixture-2d", "--tuned", file.path, "--solvers", "dpmpp_2m",
                                        "--schedules", "karras", "--nfe", "4,6", "--count", "16", "--no-cache", "--output-dir", compareDir.path])
@@ -66,6 +75,10 @@ struct TuneCommandTests {
             (["sample", "--model", "mixture-2d", "--tuned", dir.appendingPathComponent("missing.json").path, "--nfe", "4"], "cannot read"),
             (["compare", "--model", "mixture-2d", "--tuned", file.path, "--seed", "0", "--output-dir", dir.path], "tuned on"),
             (["tune", "--model", "mixture-2d", "--seed", "3", "--holdout-seed", "3"], "must differ"),
+            (["sample", "--model", "mixture-2d", "--solver", "dpm_solver_v3", "--nfe", "4"], "needs model statistics"),
+            (["sample", "--model", "glyphs-8x8", "--solver", "dpm_solver_v3", "--statistics", dir.appendingPathComponent("tuned.ems.safetensors").path,
+              "--nfe", "4"], "2 values per sample"),
+            (["sample", "--model", "mixture-2d", "--solver", "dc_solver", "--dc-ratios", "1,1,7", "--nfe", "4"], "outside"),
             (["tune", "--model", "mixture-2d", "--nfe", "5", "--fine-steps", "4"], "--nfe"),
             (["tune", "--model", "mixture-2d", "--budget-seconds", "-1"], "--budget-seconds"),
         ]

@@ -28,7 +28,7 @@ struct BenchmarkSuite {
             ("digits-mixture", try GaussianMixture(contentsOf: root.appendingPathComponent("models/digits-mixture.safetensors"))),
         ]
         let stochastic = Set(SolverCatalog.stochasticNames)
-        let solvers = SolverCatalog.entries.map(\.name).filter { $0 != "dpm_adaptive" && $0 != "dpmpp_2m_karras" && !stochastic.contains($0) }
+        let solvers = SolverCatalog.entries.filter { $0.needs == nil }.map(\.name).filter { $0 != "dpm_adaptive" && $0 != "dpmpp_2m_karras" && !stochastic.contains($0) }
         var distances: [String: [(String, Int, Double, Double)]] = [:]  // model → (sampler, NFE, FD, SW)
         var floors: [String: (Double, Double)] = [:]
         let cache = root.appendingPathComponent(".build/ground-truth-cache")

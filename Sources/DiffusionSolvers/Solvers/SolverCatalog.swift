@@ -13,9 +13,15 @@ public enum SolverCatalog {
         public var churn: Churn?
         /// DDPM's posterior variance, `fixed_small` or `fixed_large`.
         public var variance: String?
+        /// DPM-Solver-v3's empirical model statistics.
+        public var statistics: ModelStatistics?
+        /// DC-Solver's compensation ratios, one per step.
+        public var compensationRatios: [Double]?
 
-        public init(eta: Double? = nil, order: Int? = nil, sNoise: Double = 1, churn: Churn? = nil, variance: String? = nil) {
+        public init(eta: Double? = nil, order: Int? = nil, sNoise: Double = 1, churn: Churn? = nil, variance: String? = nil,
+                    statistics: ModelStatistics? = nil, compensationRatios: [Double]? = nil) {
             self.eta = eta; self.order = order; self.sNoise = sNoise; self.churn = churn; self.variance = variance
+            self.statistics = statistics; self.compensationRatios = compensationRatios
         }
 
         /// η, checked to lie in `[0, maximum]`, or the solver's default.
@@ -36,16 +42,19 @@ public enum SolverCatalog {
         /// Model evaluations per step (on steps that do not end at `σ = 0`).
         public let evaluationsPerStep: Int
         public let reference: String
+        /// What the solver needs besides its name (a statistics file for `dpm_solver_v3`), or `nil`.
+        public let needs: String?
         let make: @Sendable (Options) throws -> any Solver
 
         public init(name: String, aliases: [String] = [], summary: String, evaluationsPerStep: Int, reference: String,
-                    make: @escaping @Sendable (Options) throws -> any Solver) {
+                    needs: String? = nil, make: @escaping @Sendable (Options) throws -> any Solver) {
             self.name = name; self.aliases = aliases; self.summary = summary
-            self.evaluationsPerStep = evaluationsPerStep; self.reference = reference; self.make = make
+            self.evaluationsPerStep = evaluationsPerStep; self.reference = reference; self.needs = needs; self.make = make
         }
     }
 
-    public static let entries: [Entry] = foundationEntries + exponentialEntries + classicalEntries + stochasticEntries + predictorCorrectorEntries
+    public static let entries: [Entry] = foundationEntries + exponentialEntries + classicalEntries + tunedEntries + stochasticEntries
+        + predictorCorrectorEntries
 
     static let foundationEntries: [Entry] = [
         Entry(name: "ddim", aliases: [], summary: "DDIM (Song et al. 2021); --eta > 0 adds fresh noise",

@@ -54,6 +54,10 @@ public struct EvolutionarySearch: Sendable {
         public var history: [Double]
         /// Whether the deadline ended the search before its last generation.
         public var stoppedByDeadline: Bool
+        /// The best ``parents`` candidates, best first (the best is ``best``): finalists a caller
+        /// can re-rank on samples the search did not see.
+        public var top: [SolverSchedule] = []
+        public var topScores: [Double] = []
     }
 
     struct Candidate: Hashable {
@@ -170,8 +174,10 @@ public struct EvolutionarySearch: Sendable {
         guard let best = ranked().first else {
             throw SamplingError.invalidConfiguration("evolutionary search: the deadline passed before any candidate was evaluated")
         }
+        let top = Array(ranked().prefix(parents))
         return Result(best: toSchedule(best), score: scores[best]!, seedScore: seedScore, evaluated: order.count,
-                      generations: completed, history: history, stoppedByDeadline: stopped)
+                      generations: completed, history: history, stoppedByDeadline: stopped, top: top.map(toSchedule),
+                      topScores: top.map { scores[$0]! })
     }
 
     /// `s` on the fine grid: each interior level at the nearest fine level (by λ), moved along

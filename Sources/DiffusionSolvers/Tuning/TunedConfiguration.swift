@@ -15,15 +15,20 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
     public var decisions: SolverSchedule?
     /// DC-Solver's compensation ratios, one per step.
     public var ratios: [Double]?
-    /// The UniPC variant and order under DC-Solver's compensation, or a catalog solver's order.
+    /// The UniPC variant and order under DC-Solver's compensation, or the order of DPM-Solver-v3
+    /// or a catalog solver.
     public var variant: UniPC.Variant?
     public var order: Int?
+    /// DPM-Solver-v3's pseudo-order predictor.
+    public var predictorPseudo: Bool?
     /// DPM-Solver-v3's statistics file, relative to the tuned file.
     public var statistics: String?
     /// How the configuration was found, for the report.
     public var method: String
     /// Its RMSE to the ground truth on the tuning samples.
     public var tuningRMSE: Double
+    /// Its RMSE on the validation samples the finalists were ranked on (neither tuning nor held out).
+    public var validationRMSE: Double?
     /// The best untuned configuration on the same tuning samples, and its RMSE.
     public var untunedLabel: String
     public var untunedTuningRMSE: Double
@@ -33,6 +38,7 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case nfe, solver, sigmas, decisions, ratios, variant, order, statistics, method
+        case predictorPseudo = "predictor_pseudo", validationRMSE = "validation_rmse"
         case tuningRMSE = "tuning_rmse", untunedLabel = "untuned_label", untunedTuningRMSE = "untuned_tuning_rmse"
         case heldOutRMSE = "held_out_rmse", untunedHeldOutRMSE = "untuned_held_out_rmse"
     }
@@ -46,8 +52,35 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
         self.untunedLabel = untunedLabel; self.untunedTuningRMSE = untunedTuningRMSE
     }
 
-    /// The configuration's grid on `schedule`.
-    public func grid(on schedule: any NoiseSchedule) throws -> TimeGrid { try StepSchedule.grid(sigmas: sigmas, on: schedule) }
+    /// The solver this configuration runs and its grid on `schedule` (DPM-Solver-v3's levels on its
+    /// statistics' grid); a statistics file is read relative to `directory`.
+    public func prepared(on schedule: any NoiseSchedule, relativeTo directory: URL? = nil) throws -> (solver: any Solver, grid: TimeGrid) {
+        let solver: any Solver
+        if let decisions {
+            solver = try decisions.solver()
+        } else {
+            switch self.solver {
+            case "dc_solver":
+                let dc = DCSolver(variant: variant ?? .bh2, order: order ?? 2, ratios: ratios ?? [])
+                try dc.validate()
+                solver = dc
+            case "dpm_solver_v3":
+                guard let statistics else {
+                    throw SamplingError.invalidConfiguration("the tuned dpm_solver_v3 configuration for \(nfe) NFE names no statistics file")
+                }
+                let url = directory.map { $0.appendingPathComponent(statistics) } ?? URL(fileURLWithPath: statistics)
+                let loaded: ModelStatistics
+                do { loaded = try ModelStatistics(contentsOf: url) } catch {
+                    throw SamplingError.invalidConfiguration("cannot read the statistics '\(url.path)' of the tuned file: \(error)")
+                }
+                solver = DPMSolverV3(statistics: loaded, order: order ?? 3, predictorPseudo: predictorPseudo ?? false)
+            default:
+                solver = try SolverCatalog.solver(named: self.solver, options: .init(order: order))
+            }
+        }
+        let grid = try SolverCatalog.adapted(try StepSchedule.grid(sigmas: sigmas, on: schedule), for: solver, schedule: schedule)
+        return (solver, grid)
+    }
 }
 
 /// The file `diffuse tune` writes: tuned configurations for one model and schedule, with how they

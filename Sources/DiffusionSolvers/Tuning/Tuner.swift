@@ -9,8 +9,12 @@ import Foundation
 /// 2. a GITS-style step schedule (``TrajectoryStepSearch``), from a fine teacher run once;
 /// 3. an evolutionary search (``EvolutionarySearch``) over time steps and UniPC's per-step
 ///    decisions, seeded with the best grids of steps 1 and 2;
-/// 4. DC-Solver's compensation ratios (``DynamicCompensationFit``) on the best grids so far;
-/// 5. the winner on the tuning samples is measured, with the baseline, on held-out samples.
+/// 4. DC-Solver's compensation ratios (``DynamicCompensationFit``) and DPM-Solver-v3 with
+///    statistics estimated from the model (``ModelStatistics``) on the searched grid and the best
+///    untuned one;
+/// 5. the finalists (the three best untuned configurations, the search's best candidates, the
+///    fitted solvers) are ranked on validation noise, which tuning never saw, and the winner is
+///    measured, next to the best untuned configuration, on held-out noise.
 /// Every error is the RMSE of the endpoints to the ground-truth solution of the probability-flow
 /// ODE (``SchedulingObjective``).
 public final class Tuner {
@@ -34,6 +38,12 @@ public final class Tuner {
         public var stepsOffset: Int
         /// Tuning samples DC-Solver's ratios are fitted on (the paper uses 10).
         public var compensationSamples: Int = 16
+        /// Where DPM-Solver-v3's statistics will be written, relative to the tuned file; `nil`
+        /// leaves DPM-Solver-v3 out.
+        public var statisticsFile: String?
+        /// λ intervals and data samples of the statistics.
+        public var statisticsIntervals: Int = 200
+        public var statisticsSamples: Int = 128
 
         public init(budgets: [Int], tuningSamples: Int = 64, seed: UInt64 = 0, holdoutSamples: Int = 64, holdoutSeed: UInt64 = 1,
                     tolerance: Double = 1e-7, budgetSeconds: Double = 300, search: EvolutionarySearch = EvolutionarySearch(),
@@ -58,12 +68,16 @@ public final class Tuner {
         self.model = model; self.schedule = schedule; self.settings = settings; self.cacheDirectory = cacheDirectory
     }
 
-    /// A measured configuration: how to build it, and its error on the tuning samples.
+    /// A finalist: its configuration, solver and grid.
     struct Candidate {
         var configuration: TunedConfiguration
         var solver: any Solver
         var grid: TimeGrid
     }
+
+    /// DPM-Solver-v3's statistics, when the run estimated them (written by the caller to
+    /// ``Settings/statisticsFile``, which the tuned configurations name).
+    public private(set) var statistics: ModelStatistics?
 
     /// Runs the tuning; `log` receives one line per stage.
     public func run(log: (String) -> Void = { _ in }) throws -> TunedFile {
@@ -82,18 +96,34 @@ public final class Tuner {
         }
         let started = ContinuousClock.now
         let groundTruth = GroundTruth(tolerance: s.tolerance, cacheDirectory: cacheDirectory)
-        let tuningNoise = SeededNoise(seed: s.seed).initialNoise(shape: [s.tuningSamples] + model.sampleShape)
+        let shape = [s.tuningSamples] + model.sampleShape
+        let tuningNoise = SeededNoise(seed: s.seed).initialNoise(shape: shape)
+        let validationNoise = SeededNoise(seed: validationSeed).initialNoise(shape: shape)
         let heldOutNoise = SeededNoise(seed: s.holdoutSeed).initialNoise(shape: [s.holdoutSamples] + model.sampleShape)
         let objective = SchedulingObjective(model: model, schedule: schedule, noise: tuningNoise, groundTruth: groundTruth)
+        let validation = SchedulingObjective(model: model, schedule: schedule, noise: validationNoise, groundTruth: groundTruth)
         let heldOut = SchedulingObjective(model: model, schedule: schedule, noise: heldOutNoise, groundTruth: groundTruth)
 
         let fineGrid = try StepSchedule(spacing: .logSNR, steps: s.fineSteps, final: .zero, stepsOffset: s.stepsOffset).grid(on: schedule)
-        let teacher = try TrajectoryStepSearch(fineSteps: s.fineSteps).costs(model: model, schedule: schedule, noise: tuningNoise,
+        let teacherCount = Swift.min(s.tuningSamples, 64)
+        let teacherNoise = SampleTensor(shape: [teacherCount] + model.sampleShape,
+                                        scalars: Array(tuningNoise.scalars.prefix(teacherCount * tuningNoise.sampleCount)))
+        let teacher = try TrajectoryStepSearch(fineSteps: s.fineSteps).costs(model: model, schedule: schedule, noise: teacherNoise,
                                                                               stepsOffset: s.stepsOffset)
-        log("teacher for the step search: DPM-Solver++(2M), \(s.fineSteps) logsnr steps, \(teacher.evaluations) evaluations")
+        log("teacher for the GITS step search: DPM-Solver++(2M), \(s.fineSteps) logsnr steps on \(teacherCount) tuning samples, \(teacher.evaluations) evaluations")
+        if s.statisticsFile != nil && s.statisticsIntervals >= 1 {
+            statistics = try estimateStatistics(tuning: objective, fineGrid: fineGrid, log: log)
+        }
+
         var configurations: [TunedConfiguration] = []
         for (position, nfe) in s.budgets.enumerated() {
-            // 1. The untuned baseline.
+            let budgetStarted = ContinuousClock.now
+            let remaining = s.budgetSeconds - (budgetStarted - started).seconds
+            let share = Swift.max(remaining, 0) / Double(s.budgets.count - position)
+            var finalists: [Candidate] = []
+            func sigmas(_ grid: TimeGrid) -> [Double] { grid.levels.map { schedule.displaySigma($0) } }
+
+            // 1. The untuned configurations.
             var untuned: [(label: String, rmse: Double, grid: TimeGrid, solver: any Solver)] = []
             for name in s.untunedSolvers {
                 let solver = try SolverCatalog.solver(named: name)
@@ -107,110 +137,165 @@ public final class Tuner {
                 }
             }
             untuned.sort { $0.rmse < $1.rmse }
-            guard let baseline = untuned.first else {
+            guard let bestUntuned = untuned.first else {
                 throw SamplingError.invalidConfiguration("tune: no untuned configuration runs within \(nfe) model evaluations")
             }
-            log(String(format: "NFE %d: best untuned %@ RMSE %.4e (of %d configurations)", nfe, baseline.label, baseline.rmse, untuned.count))
-            var best = TunedConfiguration(nfe: nfe, solver: baseline.solver.name, sigmas: baseline.grid.levels.map { schedule.displaySigma($0) },
-                                          method: "untuned: \(baseline.label)", tuningRMSE: baseline.rmse,
-                                          untunedLabel: baseline.label, untunedTuningRMSE: baseline.rmse)
-            var bestSolver: any Solver = baseline.solver
-            var bestGrid = baseline.grid
+            log(String(format: "NFE %d: best untuned %@ RMSE %.4e (of %d configurations)", nfe, bestUntuned.label, bestUntuned.rmse, untuned.count))
+            for u in untuned.prefix(3) {
+                finalists.append(Candidate(configuration: TunedConfiguration(
+                    nfe: nfe, solver: u.solver.name, sigmas: sigmas(u.grid), method: "untuned: \(u.label)", tuningRMSE: u.rmse,
+                    untunedLabel: u.label, untunedTuningRMSE: u.rmse), solver: u.solver, grid: u.grid))
+            }
 
             // 2. Seeds for the search: the best untuned grids with nfe steps, and the GITS path.
             var seeds: [SolverSchedule] = []
             var seen = Set<[Double]>()
             for candidate in untuned where candidate.grid.steps == nfe && seeds.count < 6 {
-                let sigmas = candidate.grid.levels.map { schedule.displaySigma($0) }
-                guard seen.insert(sigmas).inserted else { continue }
+                guard seen.insert(sigmas(candidate.grid)).inserted else { continue }
                 for variant in [UniPC.Variant.bh1, .bh2] {
                     seeds.append(SolverSchedule(grid: candidate.grid, schedule: schedule, variant: variant))
                 }
             }
             if nfe <= s.fineSteps, let gits = try? teacher.grid(steps: nfe) {
-                let schedule = SolverSchedule(grid: gits, schedule: schedule, variant: .bh1)
-                seeds.append(schedule)
-                if let rmse = try? objective.error(schedule) {
+                let gitsSchedule = SolverSchedule(grid: gits, schedule: schedule, variant: .bh1)
+                seeds.append(gitsSchedule)
+                if let rmse = try? objective.error(gitsSchedule) {
                     log(String(format: "NFE %d: GITS step schedule with UniPC RMSE %.4e", nfe, rmse))
                 }
             }
 
-            // 3. The evolutionary search, in this budget's share of the remaining time.
-            let remaining = s.budgetSeconds - (ContinuousClock.now - started).seconds
-            let share = Swift.max(remaining, 0) / Double(s.budgets.count - position)
-            var search = s.search
-            search.seed = s.seed &+ UInt64(nfe)
+            // 3. The evolutionary search, in most of this budget's share of the time (the rest is
+            //    for the fits below and the validation).
+            var searchedGrid: TimeGrid?
             if nfe <= s.fineSteps {
+                var search = s.search
+                search.seed = s.seed &+ UInt64(nfe)
                 let result = try search.search(fineGrid: fineGrid, schedule: schedule, steps: nfe, seeds: seeds,
                                                score: { try objective.error($0) },
-                                               deadline: ContinuousClock.now + .milliseconds(Int64(share * 1000)))
+                                               deadline: budgetStarted + .milliseconds(Int64(0.8 * share * 1000)))
                 log(String(format: "NFE %d: evolutionary search, %d candidates in %d generations%@: RMSE %.4e (seeds %.4e) — %@",
                            nfe, result.evaluated, result.generations, result.stoppedByDeadline ? " (time budget reached)" : "",
                            result.score, result.seedScore, result.best.summary))
-                if result.score < best.tuningRMSE {
-                    best = TunedConfiguration(nfe: nfe, solver: "solver_schedule", sigmas: result.best.sigmas, decisions: result.best,
-                                              method: "evolutionary search over time steps and UniPC decisions",
-                                              tuningRMSE: result.score, untunedLabel: baseline.label, untunedTuningRMSE: baseline.rmse)
-                    bestSolver = try result.best.solver()
-                    bestGrid = try result.best.grid(on: schedule)
+                for (schedule, score) in zip(result.top, result.topScores) {
+                    finalists.append(Candidate(configuration: TunedConfiguration(
+                        nfe: nfe, solver: "solver_schedule", sigmas: schedule.sigmas, decisions: schedule,
+                        method: "evolutionary search (time steps and UniPC decisions): \(schedule.summary)", tuningRMSE: score,
+                        untunedLabel: bestUntuned.label, untunedTuningRMSE: bestUntuned.rmse),
+                        solver: try schedule.solver(), grid: try schedule.grid(on: self.schedule)))
                 }
+                searchedGrid = try result.best.grid(on: schedule)
             }
 
-            // 4. DC-Solver: compensation ratios fitted against the ground-truth trajectory on the
-            //    best grid so far and on the best untuned one (UniPC bh2-2, the reference's
-            //    setting, and bh1-3).
-            var dcGrids = [(bestGrid, best.solver == "solver_schedule" ? "the searched grid" : "the \(baseline.label) grid")]
-            if let other = untuned.first(where: { $0.grid.steps == nfe }), other.grid != bestGrid { dcGrids.append((other.grid, "the \(other.label) grid")) }
-            let dcNoise = SampleTensor(shape: [Swift.min(s.compensationSamples, s.tuningSamples)] + model.sampleShape,
-                                       scalars: Array(tuningNoise.scalars.prefix(Swift.min(s.compensationSamples, s.tuningSamples) * tuningNoise.sampleCount)))
-            for (grid, gridLabel) in dcGrids where grid.steps == nfe && grid.steps >= 3 {
-                let trajectory = try DynamicCompensationFit.groundTruth(model: model, schedule: schedule, grid: grid, noise: dcNoise,
-                                                                        tolerance: s.tolerance)
-                for (variant, order) in [(UniPC.Variant.bh2, 2), (.bh1, 3)] {
-                    let base = DCSolver(variant: variant, order: order)
-                    guard let fit = try? DynamicCompensationFit().fit(model: model, schedule: schedule, grid: grid, solver: base,
-                                                                        noise: dcNoise, groundTruth: trajectory) else { continue }
-                    var fitted = base
-                    fitted.ratios = fit.ratios
-                    let rmse = try objective.error(fitted, grid: grid)
-                    log(String(format: "NFE %d: DC-Solver (UniPC %@-%d) ratios %@ fitted on %d samples: RMSE %.4e", nfe, variant.rawValue, order,
-                               fit.ratios.map { String(format: "%.3f", $0) }.joined(separator: ","), dcNoise.batchSize, rmse))
-                    if rmse < best.tuningRMSE {
-                        best = TunedConfiguration(nfe: nfe, solver: "dc_solver", sigmas: grid.levels.map { schedule.displaySigma($0) },
-                                                  ratios: fit.ratios, variant: variant, order: order,
-                                                  method: "DC-Solver ratios (UniPC \(variant.rawValue), order \(order)) on \(gridLabel)",
-                                                  tuningRMSE: rmse, untunedLabel: baseline.label, untunedTuningRMSE: baseline.rmse)
-                        bestSolver = fitted
-                        bestGrid = grid
+            // 4. DC-Solver and DPM-Solver-v3 on the searched grid and the best untuned one.
+            var grids: [(TimeGrid, String)] = []
+            if let searchedGrid { grids.append((searchedGrid, "the searched grid")) }
+            if let u = untuned.first(where: { $0.grid.steps == nfe }) { grids.append((u.grid, "the \(u.label) grid")) }
+            finalists += try compensated(grids: grids, nfe: nfe, tuningNoise: tuningNoise, objective: objective,
+                                         untuned: bestUntuned, log: log)
+            if let statistics, let file = s.statisticsFile {
+                for (grid, label) in grids {
+                    guard let snapped = try? statistics.snapped(grid, schedule: schedule) else { continue }
+                    for order in [2, 3] {
+                        let pseudo = nfe <= 5 && order == 3
+                        let solver = DPMSolverV3(statistics: statistics, order: order, predictorPseudo: pseudo)
+                        guard let rmse = try? objective.error(solver, grid: snapped) else { continue }
+                        log(String(format: "NFE %d: DPM-Solver-v3 order %d%@ on %@: RMSE %.4e", nfe, order, pseudo ? " (pseudo)" : "", label, rmse))
+                        var c = TunedConfiguration(nfe: nfe, solver: "dpm_solver_v3", sigmas: sigmas(snapped), order: order,
+                                                   statistics: file, method: "DPM-Solver-v3 order \(order) on \(label)", tuningRMSE: rmse,
+                                                   untunedLabel: bestUntuned.label, untunedTuningRMSE: bestUntuned.rmse)
+                        c.predictorPseudo = pseudo
+                        finalists.append(Candidate(configuration: c, solver: solver, grid: snapped))
                     }
                 }
             }
 
-            // 5. Held-out figures.
-            best.heldOutRMSE = try heldOut.error(bestSolver, grid: bestGrid)
-            best.untunedHeldOutRMSE = try heldOut.error(baseline.solver, grid: baseline.grid)
-            log(String(format: "NFE %d: tuned %@ — held-out RMSE %.4e vs untuned %@ %.4e (ratio %.2f)", nfe, best.method,
-                       best.heldOutRMSE!, baseline.label, best.untunedHeldOutRMSE!, best.heldOutRMSE! / best.untunedHeldOutRMSE!))
-            configurations.append(best)
+            // 5. The finalists ranked on validation noise; the winner and the best untuned
+            //    configuration measured on held-out noise.
+            for i in finalists.indices {
+                finalists[i].configuration.validationRMSE = (try? validation.error(finalists[i].solver, grid: finalists[i].grid)) ?? .infinity
+            }
+            func validationError(_ c: Candidate) -> Double { c.configuration.validationRMSE ?? .infinity }
+            let winner = finalists.enumerated().min { a, b in
+                validationError(a.element) != validationError(b.element) ? validationError(a.element) < validationError(b.element) : a.offset < b.offset
+            }!.element
+            let reference = finalists.filter { $0.configuration.method.hasPrefix("untuned") }.min { validationError($0) < validationError($1) }!
+            var chosen = winner.configuration
+            chosen.untunedLabel = String(reference.configuration.method.dropFirst("untuned: ".count))
+            chosen.untunedTuningRMSE = reference.configuration.tuningRMSE
+            chosen.heldOutRMSE = try heldOut.error(winner.solver, grid: winner.grid)
+            chosen.untunedHeldOutRMSE = try heldOut.error(reference.solver, grid: reference.grid)
+            log(String(format: "NFE %d: chosen on validation noise (seed %llu): %@ — validation RMSE %.4e vs untuned %@ %.4e",
+                       nfe, validationSeed, chosen.method, validationError(winner), chosen.untunedLabel, validationError(reference)))
+            log(String(format: "NFE %d: held-out RMSE %.4e vs untuned %.4e (ratio %.2f)", nfe, chosen.heldOutRMSE!,
+                       chosen.untunedHeldOutRMSE!, chosen.heldOutRMSE! / chosen.untunedHeldOutRMSE!))
+            configurations.append(chosen)
         }
         return TunedFile(model: model.name, modelFingerprint: (model as? any Fingerprinted)?.fingerprint ?? nil, schedule: schedule.name,
                          tuningSeed: s.seed, tuningSamples: s.tuningSamples, holdoutSeed: s.holdoutSeed, holdoutSamples: s.holdoutSamples,
                          tolerance: s.tolerance, seconds: (ContinuousClock.now - started).seconds, budgetSeconds: s.budgetSeconds,
                          configurations: configurations)
     }
-}
 
-extension TunedConfiguration {
-    /// The solver this configuration runs (statistics files are read relative to `directory`).
-    public func makeSolver(relativeTo directory: URL? = nil) throws -> any Solver {
-        if let decisions { return try decisions.solver() }
-        switch solver {
-        case "dc_solver":
-            let dc = DCSolver(variant: variant ?? .bh2, order: order ?? 2, ratios: ratios ?? [])
-            try dc.validate()
-            return dc
-        default:
-            return try SolverCatalog.solver(named: solver, options: .init(order: order))
+    /// The seed of the validation noise the finalists are ranked on: neither the tuning nor the
+    /// held-out seed.
+    public var validationSeed: UInt64 {
+        var v = settings.seed &+ 0x9E37_79B9_7F4A_7C15
+        while v == settings.holdoutSeed || v == settings.seed { v &+= 1 }
+        return v
+    }
+
+    /// DC-Solver's ratios fitted on each of `grids` for two UniPC bases (bh2 order 2, the
+    /// reference's setting, and bh1 order 3), on the first ``Settings/compensationSamples`` tuning
+    /// samples against their ground-truth trajectory.
+    private func compensated(grids: [(TimeGrid, String)], nfe: Int, tuningNoise: SampleTensor, objective: SchedulingObjective,
+                             untuned: (label: String, rmse: Double, grid: TimeGrid, solver: any Solver),
+                             log: (String) -> Void) throws -> [Candidate] {
+        let count = Swift.min(settings.compensationSamples, tuningNoise.batchSize)
+        let noise = SampleTensor(shape: [count] + model.sampleShape, scalars: Array(tuningNoise.scalars.prefix(count * tuningNoise.sampleCount)))
+        var out: [Candidate] = []
+        for (grid, label) in grids where grid.steps == nfe && nfe >= 3 {
+            let trajectory = try DynamicCompensationFit.groundTruth(model: model, schedule: schedule, grid: grid, noise: noise,
+                                                                    tolerance: settings.tolerance)
+            for (variant, order) in [(UniPC.Variant.bh2, 2), (.bh1, 3)] {
+                let base = DCSolver(variant: variant, order: order)
+                guard let fit = try? DynamicCompensationFit().fit(model: model, schedule: schedule, grid: grid, solver: base,
+                                                                    noise: noise, groundTruth: trajectory) else { continue }
+                var fitted = base
+                fitted.ratios = fit.ratios
+                guard let rmse = try? objective.error(fitted, grid: grid) else { continue }
+                log(String(format: "NFE %d: DC-Solver (UniPC %@-%d) on %@, ratios %@ fitted on %d samples: RMSE %.4e", nfe, variant.rawValue,
+                           order, label, fit.ratios.map { String(format: "%.3f", $0) }.joined(separator: ","), count, rmse))
+                let configuration = TunedConfiguration(
+                    nfe: nfe, solver: "dc_solver", sigmas: grid.levels.map { schedule.displaySigma($0) }, ratios: fit.ratios,
+                    variant: variant, order: order, method: "DC-Solver ratios (UniPC \(variant.rawValue), order \(order)) on \(label)",
+                    tuningRMSE: rmse, untunedLabel: untuned.label, untunedTuningRMSE: untuned.rmse)
+                out.append(Candidate(configuration: configuration, solver: fitted, grid: grid))
+            }
         }
+        return out
+    }
+
+    /// DPM-Solver-v3's empirical model statistics between the fine grid's first and last nonzero
+    /// levels, from data: the mixture's own samples, or for a network the ground-truth ODE
+    /// endpoints of the tuning noise (the model's distribution).
+    private func estimateStatistics(tuning: SchedulingObjective, fineGrid: TimeGrid, log: (String) -> Void) throws -> ModelStatistics {
+        let began = ContinuousClock.now
+        let count = Swift.min(settings.statisticsSamples, settings.tuningSamples)
+        let data: SampleTensor
+        let source: String
+        if let mixture = model as? GaussianMixture {
+            data = SampleTensor(shape: [count] + model.sampleShape, scalars: mixture.samples(count: count, seed: settings.seed).map(Float.init))
+            source = "mixture samples"
+        } else {
+            let endpoint = try tuning.comparison.reference(from: fineGrid[0]).endpoint
+            data = SampleTensor(shape: [count] + model.sampleShape, scalars: endpoint.prefix(count * tuning.comparison.noise.sampleCount).map(Float.init))
+            source = "ground-truth samples of the tuning noise"
+        }
+        let last = fineGrid.levels[fineGrid.levels.count - 2]
+        let statistics = try ModelStatistics.estimate(model: model, schedule: schedule, data: data, from: fineGrid[0], to: last,
+                                                      intervals: settings.statisticsIntervals, seed: settings.seed)
+        log(String(format: "DPM-Solver-v3 statistics: %d lambda intervals from %d %@, %.1f s", settings.statisticsIntervals, count, source,
+                   (ContinuousClock.now - began).seconds))
+        return statistics
     }
 }

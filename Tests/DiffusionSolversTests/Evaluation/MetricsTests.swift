@@ -58,7 +58,7 @@ struct ComparisonTests {
     func budgets() throws {
         let schedule = try DiscreteVPSchedule()
         let model = TestModels.mixture2D()
-        for entry in SolverCatalog.entries {
+        for entry in SolverCatalog.entries where entry.needs == nil {
             let solver = try SolverCatalog.solver(named: entry.name, options: .init(eta: 0))
             for budget in [1, 2, 3, 5, 7, 10, 20] {
                 func check<S: Solver>(_ s: S) throws {

@@ -73,7 +73,7 @@ struct GuidanceTests {
         let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 10).grid(on: schedule)
         let x = TestModels.noise([64, 2], seed: 5)
         let stochastic = Set(SolverCatalog.stochasticNames)
-        let names = SolverCatalog.entries.filter { $0.evaluationsPerStep == 1 }.map(\.name).filter { !$0.hasPrefix("ddim") && !stochastic.contains($0) }
+        let names = SolverCatalog.entries.filter { $0.evaluationsPerStep == 1 && $0.needs == nil }.map(\.name).filter { !$0.hasPrefix("ddim") && !stochastic.contains($0) }
         for w in [7.5, 15] {
             let model = try ClassifierFreeGuidance(base: Self.mixture, classLabel: 1, scale: w)
             for name in names {
