@@ -17,7 +17,15 @@ struct BenchmarkSuite {
         /// Whether the run integrates the common interval, from σ_max to σ = 0 (the peers that start
         /// lower, like DDIM `leading`, or stop at σ_min, like DEIS, solve an easier problem).
         var fullInterval = true
+        /// The peer's scheduler or k-diffusion function.
+        var sampler = ""
     }
+
+    /// A tuned configuration measured on the benchmark noise.
+    struct TunedRow { var nfe: Int; var rmse: Double; var method: String; var heldOutRatio: Double? }
+
+    /// The peer families the tuning targets are stated against: DPM-Solver++ 2M/3M, UniPC, DEIS.
+    static let targetSamplers: Set<String> = ["DPMSolverMultistepScheduler", "UniPCMultistepScheduler", "DEISMultistepScheduler", "sample_dpmpp_2m"]
 
     func run() throws {
         let schedule = try DiscreteVPSchedule(betaSchedule: .scaledLinear, betaStart: 0.00085, betaEnd: 0.012)
@@ -35,6 +43,7 @@ struct BenchmarkSuite {
         let started = ContinuousClock.now
         var ours: [String: [Row]] = [:], theirs: [String: [Row]] = [:]
         var overhead: [String: Double] = [:]
+        var tuned: [String: [TunedRow]] = [:], tunedSeconds: [String: Double] = [:]
         var groundTruthSeconds = 0.0
         for (name, model) in models {
             let npy = try NPYArray(contentsOf: root.appendingPathComponent("Benchmarks/peers/noise-\(name).npy"))
@@ -76,13 +85,28 @@ struct BenchmarkSuite {
                 let full = finalSigma == 0 && abs(sigmas[0] - schedule.kSigma(at: 999)) <= 1e-4 * sigmas[0]
                 theirs[name, default: []].append(Row(label: label + (full ? "" : " †"), nfe: nfe,
                                                      rmse: Metrics.rmse(xFinal.flatMap { $0 }, solution.endpoint),
-                                                     library: library, fullInterval: full))
+                                                     library: library, fullInterval: full, sampler: record["sampler"] as? String ?? ""))
             }
             overhead[name] = try modelEvaluationSeconds(model, schedule: schedule, noise: noise)
+            // Configurations `diffuse tune` found for this model (Benchmarks/tuned/<model>.json), on
+            // this noise, which tuning never saw.
+            let tunedURL = root.appendingPathComponent("Benchmarks/tuned/\(name).json")
+            if FileManager.default.fileExists(atPath: tunedURL.path) {
+                let file = try TunedFile(contentsOf: tunedURL)
+                try file.check(model: model, schedule: schedule)
+                for c in file.configurations {
+                    let (solver, grid) = try c.prepared(on: schedule, relativeTo: tunedURL.deletingLastPathComponent())
+                    let r = try Self.run(solver, grid: grid, comparison: comparison, nfe: c.nfe)
+                    tuned[name, default: []].append(TunedRow(nfe: r.nfe, rmse: r.rmse, method: c.method,
+                                                             heldOutRatio: c.heldOutRMSE.flatMap { h in c.untunedHeldOutRMSE.map { h / $0 } }))
+                }
+                tunedSeconds[name] = file.seconds
+            }
         }
         let seconds = (ContinuousClock.now - started).seconds
         var markdown = try report(models: models.map(\.0), ours: ours, theirs: theirs, overhead: overhead, seconds: seconds,
                                   groundTruthSeconds: groundTruthSeconds)
+        markdown += tunedReport(models: models.map(\.0), tuned: tuned, seconds: tunedSeconds, theirs: theirs)
         markdown += stochasticReport(models: models.map(\.0), distances: distances, floors: floors)
         try AtomicFile.write(Data(markdown.utf8), to: root.appendingPathComponent("docs/BENCHMARKS.md"))
         print("wrote docs/BENCHMARKS.md and docs/benchmarks/*.png in \(String(format: "%.1f", seconds)) s")
@@ -199,6 +223,33 @@ struct BenchmarkSuite {
             for (sampler, nfe, fd, sw) in rows { md.append("| \(sampler) | \(nfe) | \(format(fd)) | \(format(sw)) |") }
             md.append("")
         }
+        return md.joined(separator: "\n")
+    }
+
+    static func run<S: Solver>(_ solver: S, grid: TimeGrid, comparison: SamplerComparison, nfe: Int) throws -> SamplerComparison.Result {
+        try comparison.run(solver, grid: grid, name: "tuned", scheduleName: "tuned", nfeBudget: nfe)
+    }
+
+    /// The tuned configurations against the best peer DPM-Solver++ 2M/3M, UniPC or DEIS
+    /// configuration on the same noise (issue targets: at most 0.5× at NFE 5 and 10, and NFE 5
+    /// tuned at least as good as the best peer at NFE 10).
+    func tunedReport(models: [String], tuned: [String: [TunedRow]], seconds: [String: Double], theirs: [String: [Row]]) -> String {
+        guard !tuned.isEmpty else { return "" }
+        var md = ["", "## Tuned to each model", "",
+                  "`diffuse tune` (evolutionary search over time steps and UniPC's per-step decisions, GITS seeds, DC-Solver ratios, DPM-Solver-v3 statistics; finalists ranked on validation noise) ran on each model with its own seeded noise; its files are `Benchmarks/tuned/<model>.json`, regenerated by the commands in `Benchmarks/tuned/README.md`. Here they run on the benchmark noise above, which tuning never saw. The reference is the best peer configuration among diffusers' DPMSolverMultistep (2M, 3M), UniPC and DEIS and k-diffusion's DPM++ 2M with their schedules, over the full interval (σ_max to 0). Targets: tuned / best peer ≤ 0.5 at NFE 5 and 10, and tuned at NFE 5 ≤ best peer at NFE 10.", "",
+                  "| model | NFE | tuned configuration | tuned RMSE | best peer | its RMSE | ratio | NFE 5 tuned / best peer at NFE 10 | tuning time |",
+                  "|---|---|---|---|---|---|---|---|---|"]
+        for m in models {
+            guard let rows = tuned[m] else { continue }
+            let peers = (theirs[m] ?? []).filter { $0.fullInterval && Self.targetSamplers.contains($0.sampler) }
+            func bestPeer(_ nfe: Int) -> Row? { peers.filter { $0.nfe <= nfe }.min { $0.rmse < $1.rmse } }
+            for r in rows.sorted(by: { $0.nfe < $1.nfe }) {
+                guard let p = bestPeer(r.nfe) else { continue }
+                let cross = r.nfe == 5 ? bestPeer(10).map { String(format: "%.2f", r.rmse / $0.rmse) } ?? "–" : ""
+                md.append("| \(m) | \(r.nfe) | \(r.method) | \(format(r.rmse)) | \(p.label) | \(format(p.rmse)) | \(String(format: "%.2f", r.rmse / p.rmse)) | \(cross) | \(seconds[m].map { String(format: "%.0f s", $0) } ?? "") |")
+            }
+        }
+        md.append("")
         return md.joined(separator: "\n")
     }
 
