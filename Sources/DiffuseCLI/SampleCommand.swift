@@ -128,10 +128,10 @@ struct SampleCommand: ParsableCommand {
         if nfe != nil && steps != nil { throw CLIError("give either --steps or --nfe, not both") }
         if let steps, steps < 1 { throw CLIError("--steps must be at least 1, got \(steps)") }
         if let nfe, !(1...100_000).contains(nfe) { throw CLIError("--nfe must be between 1 and 100000, got \(nfe)") }
-        let tunedConfiguration = try tuned.map { try tunedChoice($0, model: model, schedule: noiseSchedule) }
+        let tunedConfiguration = try tuned.map { try tunedChoice($0, model: model, schedule: noiseSchedule, stepsOffset: config?.stepsOffset ?? 0) }
         // Without --solver: the recommended configuration for the budget (--nfe, else --steps, else 20).
         let recommended = self.solver == nil && tuned == nil ? RecommendedConfiguration.choice(forNFE: nfe ?? steps ?? 20) : nil
-        let solverName = tunedConfiguration.map { "tuned " + $0.configuration.solver } ?? self.solver ?? recommended!.solver
+        let solverName = tunedConfiguration.map { "tuned " + $0.label } ?? self.solver ?? recommended!.solver
         let budget = recommended == nil ? nfe : (nfe ?? steps ?? 20)
         guard sNoise.isFinite, sNoise >= 0 else { throw CLIError("--s-noise must be a non-negative number, got \(sNoise)") }
         guard sChurn.isFinite, sChurn >= 0 else { throw CLIError("--s-churn must be a non-negative number, got \(sChurn)") }
@@ -178,10 +178,11 @@ struct SampleCommand: ParsableCommand {
         print("wrote \(output)")
     }
 
-    /// The configuration of the tuned file for `--nfe` (or its only one), checked against the
-    /// model and schedule and against options that would contradict it.
-    private func tunedChoice(_ path: String, model: any DiffusionModel, schedule noiseSchedule: any NoiseSchedule) throws
-        -> (configuration: TunedConfiguration, solver: any Solver, grid: TimeGrid) {
+    /// The configuration of the tuned file for `--nfe` (or its only one; for a budget the file has
+    /// no configuration for, DC-Solver with ratios predicted by its compensation rule), checked
+    /// against the model and schedule and against options that would contradict it.
+    private func tunedChoice(_ path: String, model: any DiffusionModel, schedule noiseSchedule: any NoiseSchedule, stepsOffset: Int) throws
+        -> (label: String, solver: any Solver, grid: TimeGrid) {
         let conflicts = [("--solver", solver != nil), ("--steps", steps != nil), ("--schedule", schedule != nil), ("--sigmas", sigmas != nil),
                          ("--timesteps", timesteps != nil), ("--order", order != nil), ("--sigma-min", sigmaMin != nil),
                          ("--sigma-max", sigmaMax != nil), ("--statistics", statistics != nil),
@@ -191,7 +192,10 @@ struct SampleCommand: ParsableCommand {
         let file = try TunedFile(contentsOf: url)
         try file.check(model: model, schedule: noiseSchedule)
         let configuration: TunedConfiguration
-        if let nfe {
+        if let nfe, !file.configurations.contains(where: { $0.nfe == nfe }), let rule = file.compensation {
+            let (solver, grid) = try rule.prepared(steps: nfe, on: noiseSchedule, stepsOffset: stepsOffset)
+            return ("dc_solver (ratios by cascade polynomial regression from NFE \(rule.fittedSteps.map(String.init).joined(separator: ", ")))", solver, grid)
+        } else if let nfe {
             configuration = try file.configuration(nfe: nfe)
         } else if file.configurations.count == 1 {
             configuration = file.configurations[0]
@@ -202,7 +206,7 @@ struct SampleCommand: ParsableCommand {
         guard solver.evaluations(on: grid) <= configuration.nfe else {
             throw CLIError("--tuned: the configuration for \(configuration.nfe) NFE needs \(solver.evaluations(on: grid)) evaluations")
         }
-        return (configuration, solver, grid)
+        return (configuration.solver, solver, grid)
     }
 
     private func spacingName(_ config: DiffusersSchedulerConfig?, defaultSpacing recommended: String?) -> String {

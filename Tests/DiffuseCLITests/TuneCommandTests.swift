@@ -31,6 +31,12 @@ struct TuneCommandTests {
         #expect(json["nfe"] as? Int == 6)
         #expect((try NPYArray(contentsOf: URL(fileURLWithPath: out))).float32Values.allSatisfy { $0.isFinite })
 
+        // A budget without a configuration: DC-Solver with ratios from the file's regression.
+        #expect(tuned.compensation?.fittedSteps == [4, 6])
+        let predicted = try Diffuse.run(["sample", "--model", "mixture-2d", "--tuned", file.path, "--nfe", "5", "--count", "8",
+                                         "--output", out, "--report", report])
+        #expect(predicted.status == 0 && predicted.stdout.contains("cascade polynomial regression"), "\(predicted.stdout) \(predicted.stderr)")
+
         // The DPM-Solver-v3 statistics written next to the file serve the solver by name too.
         let ems = dir.appendingPathComponent("tuned.ems.safetensors")
         #expect(FileManager.default.fileExists(atPath: ems.path))
@@ -66,9 +72,14 @@ struct TuneCommandTests {
         let (dir, file, result) = try Self.tune()
         #expect(result.status == 0, "\(result.stderr)")
         let out = dir.appendingPathComponent("never.npy")
+        // The same file without its compensation rule has nothing for other budgets.
+        var bare = try TunedFile(contentsOf: file)
+        bare.compensation = nil
+        let bareFile = dir.appendingPathComponent("bare.json")
+        try bare.encoded().write(to: bareFile)
         let cases: [([String], String)] = [
             (["sample", "--model", "mixture-2d", "--tuned", file.path, "--nfe", "4", "--solver", "ddim"], "drop --solver"),
-            (["sample", "--model", "mixture-2d", "--tuned", file.path, "--nfe", "7"], "no configuration for 7 NFE"),
+            (["sample", "--model", "mixture-2d", "--tuned", bareFile.path, "--nfe", "7"], "no configuration for 7 NFE"),
             (["sample", "--model", "mixture-2d", "--tuned", file.path], "give --nfe"),
             (["sample", "--model", "glyphs-8x8", "--tuned", file.path, "--nfe", "4"], "made for model"),
             (["sample", "--model", "mixture-2d", "--noise-schedule", "vp-linear", "--tuned", file.path, "--nfe", "4"], "noise schedule"),

@@ -83,6 +83,39 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
     }
 }
 
+/// DC-Solver for any step count: ratios fitted at the tuned budgets on one spacing, generalized
+/// by cascade polynomial regression (DC-Solver's CPR), for budgets the file has no configuration for.
+public struct CompensationRule: Sendable, Codable, Equatable {
+    /// The spacing the ratios were fitted on (a ``StepSpacing`` name).
+    public var spacing: String
+    public var variant: UniPC.Variant
+    public var order: Int
+    /// The step counts the ratios were fitted at.
+    public var fittedSteps: [Int]
+    public var regression: CascadePolynomialRegression
+
+    public init(spacing: String, variant: UniPC.Variant, order: Int, fittedSteps: [Int], regression: CascadePolynomialRegression) {
+        self.spacing = spacing; self.variant = variant; self.order = order; self.fittedSteps = fittedSteps; self.regression = regression
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case spacing, variant, order, regression
+        case fittedSteps = "fitted_steps"
+    }
+
+    /// DC-Solver with the predicted ratios for `steps` steps, on the rule's spacing.
+    public func prepared(steps: Int, on schedule: any NoiseSchedule, stepsOffset: Int = 0) throws -> (solver: DCSolver, grid: TimeGrid) {
+        guard let spacing = StepSpacing(name: spacing) else {
+            throw SamplingError.invalidConfiguration("the tuned file's compensation rule names an unknown spacing '\(self.spacing)'")
+        }
+        let grid = try StepSchedule(spacing: spacing, steps: steps, final: .zero, stepsOffset: stepsOffset).grid(on: schedule)
+        let ratios = try regression.ratios(steps: steps, guidance: 0).map { Swift.min(Swift.max($0, 0.5), 1.5) }
+        let solver = DCSolver(variant: variant, order: order, ratios: ratios)
+        try solver.validate()
+        return (solver, grid)
+    }
+}
+
 /// The file `diffuse tune` writes: tuned configurations for one model and schedule, with how they
 /// were tuned.
 public struct TunedFile: Sendable, Codable, Equatable {
@@ -106,9 +139,11 @@ public struct TunedFile: Sendable, Codable, Equatable {
     public var seconds: Double
     public var budgetSeconds: Double
     public var configurations: [TunedConfiguration]
+    /// DC-Solver ratios for budgets without a configuration (``CompensationRule``).
+    public var compensation: CompensationRule?
 
     enum CodingKeys: String, CodingKey {
-        case format, model, schedule, tolerance, seconds, configurations
+        case format, model, schedule, tolerance, seconds, configurations, compensation
         case modelFingerprint = "model_fingerprint", tuningSeed = "tuning_seed", tuningSamples = "tuning_samples"
         case holdoutSeed = "holdout_seed", holdoutSamples = "holdout_samples", budgetSeconds = "budget_seconds"
     }

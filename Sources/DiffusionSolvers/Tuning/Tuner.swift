@@ -38,6 +38,9 @@ public final class Tuner {
         public var stepsOffset: Int
         /// Tuning samples DC-Solver's ratios are fitted on (the paper uses 10).
         public var compensationSamples: Int = 16
+        /// The spacing DC-Solver's ratios are also fitted on at every budget, for the cascade
+        /// polynomial regression that predicts them at other step counts.
+        public var compensationSpacing: StepSpacing = .logSNR
         /// Where DPM-Solver-v3's statistics will be written, relative to the tuned file; `nil`
         /// leaves DPM-Solver-v3 out.
         public var statisticsFile: String?
@@ -116,6 +119,7 @@ public final class Tuner {
         }
 
         var configurations: [TunedConfiguration] = []
+        var compensationSamples: [CascadePolynomialRegression.Sample] = []
         for (position, nfe) in s.budgets.enumerated() {
             let budgetStarted = ContinuousClock.now
             let remaining = s.budgetSeconds - (budgetStarted - started).seconds
@@ -190,8 +194,14 @@ public final class Tuner {
             var grids: [(TimeGrid, String)] = []
             if let searchedGrid { grids.append((searchedGrid, "the searched grid")) }
             if let u = untuned.first(where: { $0.grid.steps == nfe }) { grids.append((u.grid, "the \(u.label) grid")) }
-            finalists += try compensated(grids: grids, nfe: nfe, tuningNoise: tuningNoise, objective: objective,
-                                         untuned: bestUntuned, log: log)
+            let ruleGrid = try StepSchedule(spacing: s.compensationSpacing, steps: nfe, final: .zero, stepsOffset: s.stepsOffset).grid(on: schedule)
+            if !grids.contains(where: { $0.0 == ruleGrid }) { grids.append((ruleGrid, "the \(s.compensationSpacing.name) grid")) }
+            let fits = try compensated(grids: grids, nfe: nfe, tuningNoise: tuningNoise, objective: objective,
+                                       untuned: bestUntuned, log: log)
+            finalists += fits
+            if let rule = fits.first(where: { $0.grid == ruleGrid && $0.configuration.variant == .bh2 }), let ratios = rule.configuration.ratios {
+                compensationSamples.append(.init(steps: nfe, guidance: 0, ratios: ratios))
+            }
             if let statistics, let file = s.statisticsFile {
                 for (grid, label) in grids {
                     guard let snapped = try? statistics.snapped(grid, schedule: schedule) else { continue }
@@ -230,10 +240,24 @@ public final class Tuner {
                        chosen.untunedHeldOutRMSE!, chosen.heldOutRMSE! / chosen.untunedHeldOutRMSE!))
             configurations.append(chosen)
         }
-        return TunedFile(model: model.name, modelFingerprint: (model as? any Fingerprinted)?.fingerprint ?? nil, schedule: schedule.name,
-                         tuningSeed: s.seed, tuningSamples: s.tuningSamples, holdoutSeed: s.holdoutSeed, holdoutSamples: s.holdoutSamples,
-                         tolerance: s.tolerance, seconds: (ContinuousClock.now - started).seconds, budgetSeconds: s.budgetSeconds,
-                         configurations: configurations)
+        var file = TunedFile(model: model.name, modelFingerprint: (model as? any Fingerprinted)?.fingerprint ?? nil, schedule: schedule.name,
+                             tuningSeed: s.seed, tuningSamples: s.tuningSamples, holdoutSeed: s.holdoutSeed, holdoutSamples: s.holdoutSamples,
+                             tolerance: s.tolerance, seconds: (ContinuousClock.now - started).seconds, budgetSeconds: s.budgetSeconds,
+                             configurations: configurations)
+        // DC-Solver's ratios at other budgets: CPR in the step position (up to cubic, the
+        // reference's degree) and the step count (up to quadratic), as the fitted ratios allow.
+        // The highest degrees the fitted ratios determine.
+        let distinct = Set(compensationSamples.map(\.steps)).count
+        let degrees = (1...3).reversed().flatMap { p in (0...Swift.max(Swift.min(distinct - 1, 2), 0)).reversed().map { (p, $0) } }
+        if distinct >= 1, let regression = degrees.lazy.compactMap({ (p, n) in
+            try? CascadePolynomialRegression.fit(compensationSamples, positionDegree: p, guidanceDegree: 0, stepsDegree: n)
+        }).first {
+            file.compensation = CompensationRule(spacing: s.compensationSpacing.name, variant: .bh2, order: 2,
+                                                 fittedSteps: compensationSamples.map(\.steps), regression: regression)
+            log("DC-Solver ratios for other budgets: cascade polynomial regression on \(s.compensationSpacing.name) grids fitted at NFE \(compensationSamples.map { String($0.steps) }.joined(separator: ", "))")
+        }
+        file.seconds = (ContinuousClock.now - started).seconds
+        return file
     }
 
     /// The seed of the validation noise the finalists are ranked on: neither the tuning nor the
