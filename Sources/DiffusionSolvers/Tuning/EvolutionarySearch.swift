@@ -76,10 +76,12 @@ public struct EvolutionarySearch: Sendable {
     ///   - seeds: Schedules to start from (their levels are moved to the nearest fine-grid levels).
     ///   - score: The figure to minimize.
     ///   - deadline: Stop evaluating after this instant.
-    ///   - progress: Called after each generation with its index and the best score.
+    ///   - progress: Called after each generation with its index, the best score and the best
+    ///     schedule (a caller can watch the best on other samples and stop trusting the search when
+    ///     it starts to overfit).
     public func search(fineGrid: TimeGrid, schedule: any NoiseSchedule, steps: Int, seeds: [SolverSchedule],
                        score: (SolverSchedule) throws -> Double, deadline: ContinuousClock.Instant? = nil,
-                       progress: (Int, Double) -> Void = { _, _ in }) throws -> Result {
+                       progress: (Int, Double, SolverSchedule) -> Void = { _, _, _ in }) throws -> Result {
         let last = fineGrid.steps
         guard steps >= 1, steps <= last else {
             throw SamplingError.invalidConfiguration("evolutionary search: \(steps) steps on a fine grid of \(last)")
@@ -167,9 +169,9 @@ public struct EvolutionarySearch: Sendable {
             }
             if stopped { break }
             completed += 1
-            let best = scores[ranked()[0]]!
-            history.append(best)
-            progress(completed, best)
+            let leader = ranked()[0]
+            history.append(scores[leader]!)
+            progress(completed, scores[leader]!, toSchedule(leader))
         }
         guard let best = ranked().first else {
             throw SamplingError.invalidConfiguration("evolutionary search: the deadline passed before any candidate was evaluated")

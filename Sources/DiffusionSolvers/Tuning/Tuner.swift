@@ -174,13 +174,19 @@ public final class Tuner {
             if nfe <= s.fineSteps {
                 var search = s.search
                 search.seed = s.seed &+ UInt64(nfe)
+                // Each generation's leader is a finalist too: ranked on validation noise, the
+                // sequence of leaders stops where fitting the tuning samples stops generalizing.
+                var leaders: [(SolverSchedule, Double)] = []
                 let result = try search.search(fineGrid: fineGrid, schedule: schedule, steps: nfe, seeds: seeds,
                                                score: { try objective.error($0) },
-                                               deadline: budgetStarted + .milliseconds(Int64(0.8 * share * 1000)))
+                                               deadline: budgetStarted + .milliseconds(Int64(0.8 * share * 1000)),
+                                               progress: { _, score, leader in if leaders.last?.0 != leader { leaders.append((leader, score)) } })
                 log(String(format: "NFE %d: evolutionary search, %d candidates in %d generations%@: RMSE %.4e (seeds %.4e) — %@",
                            nfe, result.evaluated, result.generations, result.stoppedByDeadline ? " (time budget reached)" : "",
                            result.score, result.seedScore, result.best.summary))
-                for (schedule, score) in zip(result.top, result.topScores) {
+                var finalistSchedules = Array(zip(result.top, result.topScores))
+                finalistSchedules += leaders.filter { !result.top.contains($0.0) }
+                for (schedule, score) in finalistSchedules {
                     finalists.append(Candidate(configuration: TunedConfiguration(
                         nfe: nfe, solver: "solver_schedule", sigmas: schedule.sigmas, decisions: schedule,
                         method: "evolutionary search (time steps and UniPC decisions): \(schedule.summary)", tuningRMSE: score,
