@@ -92,6 +92,7 @@ struct TuneCommandTests {
             (["sample", "--model", "mixture-2d", "--solver", "dc_solver", "--dc-ratios", "1,1,7", "--nfe", "4"], "outside"),
             (["tune", "--model", "mixture-2d", "--nfe", "5", "--fine-steps", "4"], "--nfe"),
             (["tune", "--model", "mixture-2d", "--budget-seconds", "-1"], "--budget-seconds"),
+            (["tune", "--model", "mixture-2d", "--validation-count", "0"], "--validation-count"),
         ]
         for (arguments, mention) in cases {
             let r = try Diffuse.run(arguments + (arguments[0] == "sample" ? ["--output", out.path] : []))

@@ -36,6 +36,10 @@ public final class Tuner {
         public var untunedSpacings: [StepSpacing]
         /// The diffusers `steps_offset` of timestep spacings.
         public var stepsOffset: Int
+        /// Validation samples the finalists are ranked on; `nil` for as many as tuning samples. The
+        /// error of a few samples that change mixture component dominates an RMSE, so ranking
+        /// needs more samples than searching.
+        public var validationSamples: Int?
         /// Tuning samples DC-Solver's ratios are fitted on (the paper uses 10).
         public var compensationSamples: Int = 16
         /// The spacing DC-Solver's ratios are also fitted on at every budget, for the cascade
@@ -91,7 +95,7 @@ public final class Tuner {
         guard s.seed != s.holdoutSeed else {
             throw SamplingError.invalidConfiguration("tune: the tuning and held-out seeds must differ")
         }
-        guard s.tuningSamples >= 1, s.holdoutSamples >= 1 else {
+        guard s.tuningSamples >= 1, s.holdoutSamples >= 1, (s.validationSamples ?? 1) >= 1 else {
             throw SamplingError.invalidConfiguration("tune: tuning and held-out sample counts must be positive")
         }
         guard s.budgetSeconds.isFinite, s.budgetSeconds >= 0 else {
@@ -101,7 +105,7 @@ public final class Tuner {
         let groundTruth = GroundTruth(tolerance: s.tolerance, cacheDirectory: cacheDirectory)
         let shape = [s.tuningSamples] + model.sampleShape
         let tuningNoise = SeededNoise(seed: s.seed).initialNoise(shape: shape)
-        let validationNoise = SeededNoise(seed: validationSeed).initialNoise(shape: shape)
+        let validationNoise = SeededNoise(seed: validationSeed).initialNoise(shape: [s.validationSamples ?? s.tuningSamples] + model.sampleShape)
         let heldOutNoise = SeededNoise(seed: s.holdoutSeed).initialNoise(shape: [s.holdoutSamples] + model.sampleShape)
         let objective = SchedulingObjective(model: model, schedule: schedule, noise: tuningNoise, groundTruth: groundTruth)
         let validation = SchedulingObjective(model: model, schedule: schedule, noise: validationNoise, groundTruth: groundTruth)
