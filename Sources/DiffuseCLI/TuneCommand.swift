@@ -49,7 +49,7 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Lambda intervals of the statistics grid.")
     var statisticsIntervals: Int = 200
 
-    @Option(help: "Data samples the statistics are estimated from (mixture samples, or the ground-truth samples of the tuning noise for a network).")
+    @Option(help: "Data samples the statistics are estimated from (mixture samples, or for a network ground-truth samples of noise of their own).")
     var statisticsSamples: Int = 64
 
     @Option(help: "Tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks).")
@@ -99,7 +99,7 @@ struct TuneCommand: ParsableCommand {
         if statistics {
             settings.statisticsFile = statisticsName
             settings.statisticsIntervals = statisticsIntervals
-            settings.statisticsSamples = Swift.min(statisticsSamples, count)
+            settings.statisticsSamples = statisticsSamples
         }
         let tuner = Tuner(model: model, schedule: schedule, settings: settings,
                           cacheDirectory: noCache ? nil : GroundTruth.defaultCacheDirectory)

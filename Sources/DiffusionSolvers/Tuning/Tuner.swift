@@ -311,19 +311,24 @@ public final class Tuner {
 
     /// DPM-Solver-v3's empirical model statistics between the fine grid's first and last nonzero
     /// levels, from data: the mixture's own samples, or for a network the ground-truth ODE
-    /// endpoints of the tuning noise (the model's distribution).
+    /// endpoints of noise of their own (the model's distribution; not the tuning samples, whose
+    /// errors would then be in-sample for DPM-Solver-v3, nor the validation or held-out ones).
     private func estimateStatistics(tuning: SchedulingObjective, fineGrid: TimeGrid, log: (String) -> Void) throws -> ModelStatistics {
         let began = ContinuousClock.now
-        let count = Swift.min(settings.statisticsSamples, settings.tuningSamples)
+        let count = settings.statisticsSamples
         let data: SampleTensor
         let source: String
         if let mixture = model as? GaussianMixture {
             data = SampleTensor(shape: [count] + model.sampleShape, scalars: mixture.samples(count: count, seed: settings.seed).map(Float.init))
             source = "mixture samples"
         } else {
-            let endpoint = try tuning.comparison.reference(from: fineGrid[0]).endpoint
-            data = SampleTensor(shape: [count] + model.sampleShape, scalars: endpoint.prefix(count * tuning.comparison.noise.sampleCount).map(Float.init))
-            source = "ground-truth samples of the tuning noise"
+            var seed = settings.seed &+ 0xD1B5_4A32_D192_ED03
+            while [settings.seed, settings.holdoutSeed, validationSeed].contains(seed) { seed &+= 1 }
+            let noise = SeededNoise(seed: seed).initialNoise(shape: [count] + model.sampleShape)
+            let comparison = SamplerComparison(model: model, schedule: schedule, noise: noise, groundTruth: tuning.comparison.groundTruth)
+            comparison.measuresDistances = false
+            data = SampleTensor(shape: noise.shape, scalars: try comparison.reference(from: fineGrid[0]).endpoint.map(Float.init))
+            source = "ground-truth samples of their own noise (seed \(seed))"
         }
         let last = fineGrid.levels[fineGrid.levels.count - 2]
         let statistics = try ModelStatistics.estimate(model: model, schedule: schedule, data: data, from: fineGrid[0], to: last,
