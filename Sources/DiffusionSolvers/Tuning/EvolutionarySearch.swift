@@ -19,7 +19,8 @@
 /// whose score is NaN, infinite or throws counts as infinitely bad.
 ///
 /// The same seed and settings give the same result; a ``search(fineGrid:steps:seeds:score:deadline:progress:)``
-/// stopped by its deadline returns the best found so far and says so.
+/// stopped by its deadline returns the best found so far and says so (the seeds are always
+/// evaluated, so a search with seeds returns at least the best of them).
 public struct EvolutionarySearch: Sendable {
     public var population: Int
     /// How many of the best candidates seen are kept as parents (AutoDiffusion's `select_num`).
@@ -100,9 +101,9 @@ public struct EvolutionarySearch: Sendable {
                            predictions: c.predictions, correctors: c.correctors)
         }
         @discardableResult
-        func evaluate(_ c: Candidate) -> Bool {
+        func evaluate(_ c: Candidate, pastDeadline: Bool = false) -> Bool {
             guard scores[c] == nil else { return false }
-            if let deadline, ContinuousClock.now >= deadline { stopped = true; return false }
+            if !pastDeadline, let deadline, ContinuousClock.now >= deadline { stopped = true; return false }
             let value = (try? score(toSchedule(c))) ?? .infinity
             scores[c] = value.isFinite ? value : .infinity
             order.append(c)
@@ -121,7 +122,7 @@ public struct EvolutionarySearch: Sendable {
         for s in seeds where s.steps == steps {
             guard let placed = place(s, lambdas: lambdas, schedule: schedule) else { continue }
             seedCandidates.append(placed)
-            evaluate(placed)
+            evaluate(placed, pastDeadline: true)  // the seeds always: a late search still returns its best seed
         }
         let seedScore = seedCandidates.compactMap { scores[$0] }.min() ?? .infinity
         let template = seedCandidates.first ?? Candidate(indices: [], orders: Array(repeating: 3, count: steps),

@@ -91,9 +91,14 @@ struct EvolutionarySearchTests {
         #expect(a.best == b.best && a.score == b.score && a.evaluated == b.evaluated)
     }
 
-    @Test("a deadline that has passed stops the search before it evaluates anything")
+    @Test("a deadline that has passed stops the search after its seeds, or before anything without seeds")
     func deadline() throws {
         let fine = try StepSchedule(spacing: .logSNR, steps: 20, final: .zero).grid(on: Self.schedule)
+        let seed = SolverSchedule(grid: try Self.karras(4), schedule: Self.schedule)
+        var scored = 0
+        let late = try EvolutionarySearch().search(fineGrid: fine, schedule: Self.schedule, steps: 4, seeds: [seed],
+                                                   score: { _ in scored += 1; return 1 }, deadline: ContinuousClock.now - .seconds(1))
+        #expect(scored == 1 && late.stoppedByDeadline && late.generations == 0 && late.score == 1)
         #expect(throws: SamplingError.self) {
             try EvolutionarySearch().search(fineGrid: fine, schedule: Self.schedule, steps: 4, seeds: [], score: { _ in 1 },
                                             deadline: ContinuousClock.now - .seconds(1))
