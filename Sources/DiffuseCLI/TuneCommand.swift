@@ -10,10 +10,12 @@ struct TuneCommand: ParsableCommand {
         abstract: "Tune solvers and step schedules to the model for each NFE and write them to one file.",
         discussion: """
         For each --nfe budget: measures the standard solvers x spacings on --count tuning samples (--seed), a GITS-style step \
-        schedule, then an evolutionary search over time steps and UniPC's per-step decisions (order, data or noise prediction, \
-        corrector) within the time budget; keeps the best by RMSE to the ground-truth ODE solution, and reports it next to the \
-        best untuned configuration on --holdout-count held-out samples (--holdout-seed), which tuning never sees. \
-        Use the result with `diffuse sample --tuned FILE --nfe N` or `diffuse compare --tuned FILE`.
+        schedule, an evolutionary search over time steps and UniPC's per-step decisions (order, data or noise prediction, \
+        corrector) within the time budget, DC-Solver's compensation ratios and DPM-Solver-v3 with statistics estimated from the \
+        model. The finalists are ranked on --validation-count validation samples, and the winner is reported next to the best \
+        untuned configuration on --holdout-count held-out samples (--holdout-seed), which no stage sees. Every error is the \
+        RMSE to the ground-truth ODE solution. Use the result with `diffuse sample --tuned FILE --nfe N` or \
+        `diffuse compare --tuned FILE`.
         """
     )
 
