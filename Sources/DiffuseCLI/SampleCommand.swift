@@ -188,6 +188,9 @@ struct SampleCommand: ParsableCommand {
                          ("--sigma-max", sigmaMax != nil), ("--statistics", statistics != nil),
                          ("--dc-ratios", dcRatios != nil)].filter(\.1).map(\.0)
         if let first = conflicts.first { throw CLIError("--tuned sets the solver and time steps; drop \(first)") }
+        if classLabel != nil || guidance != nil {
+            throw CLIError("--tuned configurations are tuned on the unguided model; --class and --guidance would sample another one")
+        }
         let url = URL(fileURLWithPath: path)
         let file = try TunedFile(contentsOf: url)
         try file.check(model: model, schedule: noiseSchedule)

@@ -81,6 +81,7 @@ struct TuneCommandTests {
             (["sample", "--model", "mixture-2d", "--tuned", file.path, "--nfe", "4", "--solver", "ddim"], "drop --solver"),
             (["sample", "--model", "mixture-2d", "--tuned", bareFile.path, "--nfe", "7"], "no configuration for 7 NFE"),
             (["sample", "--model", "mixture-2d", "--tuned", file.path], "give --nfe"),
+            (["sample", "--model", "mixture-2d", "--tuned", file.path, "--nfe", "4", "--class", "1"], "unguided model"),
             (["sample", "--model", "glyphs-8x8", "--tuned", file.path, "--nfe", "4"], "made for model"),
             (["sample", "--model", "mixture-2d", "--noise-schedule", "vp-linear", "--tuned", file.path, "--nfe", "4"], "noise schedule"),
             (["sample", "--model", "mixture-2d", "--tuned", dir.appendingPathComponent("missing.json").path, "--nfe", "4"], "cannot read"),
