@@ -66,6 +66,9 @@ public struct DPMSolverV3: Solver {
         let L: [Double], S: [Double], I: [Double], B: [Double], C: [Double]
         /// `L + S`, used by every `Φ_m`.
         let LS: [Double]
+        /// `e^{±L}`, `e^{±S}`, `e^{±(L+S)}`: a step's coefficients are products of these, so a
+        /// step costs no exponential (`e^{a−b} = e^a·e^{−b}`, exact to a few ulps in `Double`).
+        let expL: [Double], expNegL: [Double], expS: [Double], expNegS: [Double], expLS: [Double], expNegLS: [Double]
 
         init(_ stats: ModelStatistics) {
             let n = stats.pointCount, d = stats.dimension
@@ -87,6 +90,9 @@ public struct DPMSolverV3: Solver {
             let B = cumulative { Double.exp(-S[$0]) * stats.b[$0] }
             let C = cumulative { Double.exp(LS[$0]) * B[$0] }
             self.L = L; self.S = S; self.I = I; self.B = B; self.C = C; self.LS = LS
+            expL = L.map { Double.exp($0) }; expNegL = L.map { Double.exp(-$0) }
+            expS = S.map { Double.exp($0) }; expNegS = S.map { Double.exp(-$0) }
+            expLS = LS.map { Double.exp($0) }; expNegLS = LS.map { Double.exp(-$0) }
         }
     }
 
@@ -334,7 +340,9 @@ public struct DPMSolverV3: Solver {
         }
         let w = Self.derivativeWeights(offsets: lambdas, count: count, pseudo: pseudo)
         let integrals = self.integrals
-        let L = integrals.L, S = integrals.S, I = integrals.I, B = integrals.B, C = integrals.C, LS = integrals.LS
+        let I = integrals.I, B = integrals.B, C = integrals.C
+        let expL = integrals.expL, expNegL = integrals.expNegL, expS = integrals.expS, expNegS = integrals.expNegS
+        let expLS = integrals.expLS, expNegLS = integrals.expNegLS
         let h = statistics.spacing
 
         // Φ_m = Σ trapezoid of e^{(L+S)_i − (L+S)_{i0}}·((i − i0)·Δλ)^m/m!, m = 1…n.
@@ -346,7 +354,7 @@ public struct DPMSolverV3: Solver {
                 let u = Double(i - i0) * h
                 let powers = SIMD4<Double>(u, u * u / 2, u * u * u / 6, 0)
                 for k in 0..<d {
-                    let e = Double.exp(LS[i * d + k] - LS[i0 * d + k]) * weight
+                    let e = expLS[i * d + k] * expNegLS[i0 * d + k] * weight
                     for m in 0..<n { phi[m * d + k] += e * powers[m] }
                 }
             }
@@ -356,19 +364,19 @@ public struct DPMSolverV3: Solver {
             state.phi.withUnsafeBufferPointer { phi in
                 for k in 0..<d {
                     let s0 = i0 * d + k, t0 = it * d + k
-                    let decay = Double.exp(L[s0] - L[t0])
+                    let decay = expL[s0] * expNegL[t0]
                     let dI = I[t0] - I[s0]
-                    let p = alphaT * Double.exp(-L[t0] - S[s0]) * dI
-                    let q = alphaT * Double.exp(-L[t0]) * (C[t0] - C[s0] - B[s0] * dI)
+                    let p = alphaT * expNegL[t0] * expNegS[s0] * dI
+                    let q = alphaT * expNegL[t0] * (C[t0] - C[s0] - B[s0] * dI)
                     var constant = -q
                     var r = SIMD4<Double>(repeating: 0)
                     for m in 0..<n { r[m] = alphaT * decay * phi[m * d + k] }
-                    let expS = Double.exp(S[s0])
+                    let expS0 = expS[s0]
                     for j in 0..<count {
                         let ij = indices[j] * d + k
                         var weight = j == 0 ? p : 0
                         for m in 0..<n { weight += r[m] * w[m][j] }
-                        let e = Double.exp(S[s0] - S[ij]), f = expS * (B[ij] - B[s0])
+                        let e = expS0 * expNegS[ij], f = expS0 * (B[ij] - B[s0])
                         // −(p·δ_j0 + Σ_m R_m·w_mj)·g_j with g_j = e·f_j − F.
                         c[(2 + j) * d + k] = Float(-weight * e)
                         constant += (weight - (j == 0 ? p : 0)) * f
