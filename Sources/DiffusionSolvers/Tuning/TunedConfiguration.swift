@@ -29,7 +29,8 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
     public var tuningRMSE: Double
     /// Its RMSE on the validation samples the finalists were ranked on (neither tuning nor held out).
     public var validationRMSE: Double?
-    /// The best untuned configuration on the same tuning samples, and its RMSE.
+    /// The best untuned configuration (the untuned finalist with the least validation error), and
+    /// its RMSE on the tuning samples.
     public var untunedLabel: String
     public var untunedTuningRMSE: Double
     /// Both again on held-out samples (never used while tuning).
