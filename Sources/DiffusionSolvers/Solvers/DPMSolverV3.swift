@@ -360,6 +360,9 @@ public struct DPMSolverV3: Solver {
             }
         }
         let alphaRatio = target.alpha / source.alpha, alphaT = target.alpha
+        // The derivative weights as plain lanes, out of the per-dimension loop.
+        let rows = (w[0], w[1], w[2])
+        func weights(_ m: Int) -> SIMD4<Double> { m == 0 ? rows.0 : m == 1 ? rows.1 : rows.2 }
         state.coefficients.withUnsafeMutableBufferPointer { c in
             state.phi.withUnsafeBufferPointer { phi in
                 for k in 0..<d {
@@ -372,10 +375,12 @@ public struct DPMSolverV3: Solver {
                     var r = SIMD4<Double>(repeating: 0)
                     for m in 0..<n { r[m] = alphaT * decay * phi[m * d + k] }
                     let expS0 = expS[s0]
+                    // Σ_m R_m·w_mj for every j at once.
+                    var combined = SIMD4<Double>.zero
+                    for m in 0..<n { combined += r[m] * weights(m) }
                     for j in 0..<count {
                         let ij = indices[j] * d + k
-                        var weight = j == 0 ? p : 0
-                        for m in 0..<n { weight += r[m] * w[m][j] }
+                        let weight = (j == 0 ? p : 0) + combined[j]
                         let e = expS0 * expNegS[ij], f = expS0 * (B[ij] - B[s0])
                         // −(p·δ_j0 + Σ_m R_m·w_mj)·g_j with g_j = e·f_j − F.
                         c[(2 + j) * d + k] = Float(-weight * e)
