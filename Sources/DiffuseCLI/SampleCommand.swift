@@ -146,9 +146,9 @@ struct SampleCommand: ParsableCommand {
             solver = try SolverCatalog.solver(named: solverName, options: .init(eta: eta, order: order, sNoise: sNoise, churn: churn,
                                                                                 variance: variance, statistics: statistics,
                                                                                 compensationRatios: ratios))
-            grid = try SolverCatalog.adapted(try makeGrid(noiseSchedule, config: config, solver: solver, budget: budget,
-                                                          defaultSpacing: recommended.map { $0.spacing.name }),
-                                             for: solver, schedule: noiseSchedule)
+            grid = try solver.adaptedGrid(try makeGrid(noiseSchedule, config: config, solver: solver, budget: budget,
+                                                       defaultSpacing: recommended.map { $0.spacing.name }),
+                                          schedule: noiseSchedule)
         }
         let sampled = try guidedModel(model)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil

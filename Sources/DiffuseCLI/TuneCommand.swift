@@ -84,9 +84,10 @@ struct TuneCommand: ParsableCommand {
         let (model, schedule) = (resolved.model, resolved.schedule)
         let tolerance = self.tolerance ?? GroundTruth.defaultTolerance(for: model)
         guard tolerance > 0, tolerance < 1 else { throw CLIError("--tolerance must lie in (0, 1), got \(tolerance)") }
-        let stored = 2 * count * resolved.dimension * (fineSteps + 1)
+        let teacherCount = Swift.min(count, Tuner.teacherSamples)
+        let stored = 2 * teacherCount * resolved.dimension * (fineSteps + 1)
         guard stored <= 250_000_000 else {
-            throw CLIError("tune keeps a teacher trajectory in memory: 2 × --count × \(resolved.dimension) values × (--fine-steps + 1) = \(stored) floats exceeds 250 million; use fewer samples or fine steps")
+            throw CLIError("tune keeps a teacher trajectory in memory: 2 × \(teacherCount) samples × \(resolved.dimension) values × (--fine-steps + 1) = \(stored) floats exceeds 250 million; use fewer fine steps")
         }
         var search = EvolutionarySearch()
         search.generations = generations

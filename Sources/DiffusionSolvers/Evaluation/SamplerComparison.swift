@@ -131,7 +131,7 @@ public final class SamplerComparison {
         guard let (_, grid) = try solver.steps(forBudget: c.nfe, grid: stepSchedule) else {
             throw SamplingError.invalidConfiguration("\(c.solver) cannot run within \(c.nfe) model evaluations")
         }
-        return try run(solver, grid: try SolverCatalog.adapted(grid, for: solver, schedule: schedule), name: c.solver, scheduleName: c.spacing.name, nfeBudget: c.nfe)
+        return try run(solver, grid: try solver.adaptedGrid(grid, schedule: schedule), name: c.solver, scheduleName: c.spacing.name, nfeBudget: c.nfe)
     }
 
     /// Runs `solver` on an explicit `grid` (a searched or tuned schedule) against the ground truth

@@ -38,20 +38,7 @@ public struct SymmetricEigen: Sendable, Equatable {
             vectors = [Double](repeating: .nan, count: d * d)
             return
         }
-        var w = matrix  // column j of the working matrix lives at w[j * d ..< (j + 1) * d]
-        var diagonal = [Double](repeating: 0, count: d)
-        var off = [Double](repeating: 0, count: d)
-        w.withUnsafeMutableBufferPointer { wb in
-            diagonal.withUnsafeMutableBufferPointer { db in
-                off.withUnsafeMutableBufferPointer { eb in
-                    guard let v = wb.baseAddress, let dd = db.baseAddress, let e = eb.baseAddress else { return }
-                    Self.tridiagonalize(v, dd, e, d, accumulate: true)
-                    Self.diagonalize(dd, e, d, vectors: v)
-                }
-            }
-        }
-        values = diagonal
-        vectors = w
+        (values, vectors) = Self.decompose(matrix, d, withVectors: true)
     }
 
     /// The eigenvalues of the symmetric `D × D` matrix `matrix` in ascending order, without the
@@ -59,6 +46,12 @@ public struct SymmetricEigen: Sendable, Equatable {
     public static func eigenvalues(of matrix: [Double], dimension d: Int) -> [Double] {
         precondition(d >= 0 && matrix.count == d * d, "SymmetricEigen: \(matrix.count) values do not form a \(d) × \(d) matrix")
         guard upperTriangleIsFinite(matrix, d) else { return [Double](repeating: .nan, count: d) }
+        return decompose(matrix, d, withVectors: false).values
+    }
+
+    /// Householder tridiagonalization then implicit QL on a finite matrix: the eigenvalues and, with
+    /// `withVectors`, the eigenvectors (column `j` of the working copy, `w[j·D ..< (j+1)·D]`).
+    private static func decompose(_ matrix: [Double], _ d: Int, withVectors: Bool) -> (values: [Double], vectors: [Double]) {
         var w = matrix
         var diagonal = [Double](repeating: 0, count: d)
         var off = [Double](repeating: 0, count: d)
@@ -66,12 +59,12 @@ public struct SymmetricEigen: Sendable, Equatable {
             diagonal.withUnsafeMutableBufferPointer { db in
                 off.withUnsafeMutableBufferPointer { eb in
                     guard let v = wb.baseAddress, let dd = db.baseAddress, let e = eb.baseAddress else { return }
-                    tridiagonalize(v, dd, e, d, accumulate: false)
-                    diagonalize(dd, e, d, vectors: nil)
+                    tridiagonalize(v, dd, e, d, accumulate: withVectors)
+                    diagonalize(dd, e, d, vectors: withVectors ? v : nil)
                 }
             }
         }
-        return diagonal
+        return (diagonal, withVectors ? w : [])
     }
 
     /// `V f(Λ) Vᵀ` as a row-major `D × D` matrix: the matrix function `f(A)`, symmetric by construction.

@@ -40,12 +40,9 @@ public struct DCSolver: Solver {
         public var denoised: SampleTensor { history.prediction(0).data }
     }
 
-    public var variant: Variant
-    public var solverOrder: Int
-    public var prediction: DPMSolverMultistep.Prediction
-    public var lowerOrderFinal: Bool
-    /// Steps (0-based) after which the corrector is not applied (diffusers' `disable_corrector`).
-    public var disabledCorrectorSteps: Set<Int>
+    /// The UniPC this solver compensates (variant, order, prediction, lower-order final steps,
+    /// disabled correctors); its update is the one every step uses.
+    public var uniPC: UniPC
     /// The compensation ratio `ρᵢ` of each step (0-based); 1 is no compensation.
     public var ratios: [Double]
     /// The degree `K` of the interpolation through the `K + 1` newest outputs (the reference's
@@ -63,11 +60,8 @@ public struct DCSolver: Solver {
     public init(variant: Variant = .bh2, order: Int = 2, prediction: DPMSolverMultistep.Prediction = .data,
                 lowerOrderFinal: Bool = true, disabledCorrectorSteps: Set<Int> = [], ratios: [Double] = [],
                 dcOrder: Int = 2) {
-        self.variant = variant
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
-        self.prediction = prediction
-        self.lowerOrderFinal = lowerOrderFinal
-        self.disabledCorrectorSteps = disabledCorrectorSteps
+        self.uniPC = UniPC(variant: variant, order: order, prediction: prediction, lowerOrderFinal: lowerOrderFinal,
+                           disabledCorrectorSteps: disabledCorrectorSteps)
         self.ratios = ratios
         self.dcOrder = dcOrder
     }
@@ -77,11 +71,9 @@ public struct DCSolver: Solver {
     public var order: Int { solverOrder + 1 }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
 
-    /// The UniPC this solver compensates.
-    public var uniPC: UniPC {
-        UniPC(variant: variant, order: solverOrder, prediction: prediction, lowerOrderFinal: lowerOrderFinal,
-              disabledCorrectorSteps: disabledCorrectorSteps)
-    }
+    public var variant: Variant { uniPC.variant }
+    public var solverOrder: Int { uniPC.solverOrder }
+    public var prediction: DPMSolverMultistep.Prediction { uniPC.prediction }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
         State(history: MultistepHistory(capacity: Swift.max(solverOrder + 1, Swift.min(Swift.max(dcOrder, 1), 3) + 1), like: x))
@@ -136,10 +128,9 @@ public struct DCSolver: Solver {
             return
         }
         let corrects = correctorApplies(before: step, grid: grid)
-        let base = uniPC
-        var terms = corrects ? base.correction(levels: (grid[step - 1], s0), order: state.previousOrder, history: state.history,
+        var terms = corrects ? uniPC.correction(levels: (grid[step - 1], s0), order: state.previousOrder, history: state.history,
                                                prediction: prediction) : .zero
-        var (scale, predictor) = base.coefficients(levels: (s0, t), order: k, history: state.history, historyOffset: 0, corrector: false,
+        var (scale, predictor) = uniPC.coefficients(levels: (s0, t), order: k, history: state.history, historyOffset: 0, corrector: false,
                                                    prediction: prediction)
         if let weights {
             // The predictor's m₀ is Σₐ wₐ·mₐ: distribute its coefficient over the raw outputs.
@@ -149,14 +140,14 @@ public struct DCSolver: Solver {
         }
         terms = scale * terms + predictor
         state.previousOrder = k
-        base.combine(&x, scale: scale, terms, history: state.history, prediction: prediction)
+        uniPC.combine(&x, scale: scale, terms, history: state.history, prediction: prediction)
         if let weights { compensate(&state.history, weights: weights) }
     }
 
     /// Whether the corrector of step `step − 1` is applied at the start of step `step` (a step that
     /// started at pure noise, λ = −∞, has no finite `h` to correct with).
     func correctorApplies(before step: Int, grid: TimeGrid) -> Bool {
-        step > 0 && step < grid.steps && !grid[step].isClean && !disabledCorrectorSteps.contains(step - 1)
+        step > 0 && step < grid.steps && !grid[step].isClean && !uniPC.disabledCorrectorSteps.contains(step - 1)
             && grid[step - 1].lambda.isFinite
     }
 
@@ -164,8 +155,7 @@ public struct DCSolver: Solver {
     /// loss is the corrected state. `state` must hold the evaluation at `grid[step]`.
     func correct(_ step: Int, x: inout SampleTensor, state: State, grid: TimeGrid) {
         guard correctorApplies(before: step, grid: grid) else { return }
-        let base = uniPC
-        base.combine(&x, scale: 1, base.correction(levels: (grid[step - 1], grid[step]), order: state.previousOrder,
+        uniPC.combine(&x, scale: 1, uniPC.correction(levels: (grid[step - 1], grid[step]), order: state.previousOrder,
                                                    history: state.history, prediction: prediction),
                      history: state.history, prediction: prediction)
     }

@@ -167,6 +167,11 @@ public struct DPMSolverV3: Solver {
 
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
 
+    /// `grid` snapped onto the statistics' λ grid (``ModelStatistics/snapped(_:schedule:)``).
+    public func adaptedGrid(_ grid: TimeGrid, schedule: any NoiseSchedule) throws -> TimeGrid {
+        try statistics.snapped(grid, schedule: schedule)
+    }
+
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
         let capacity = solverOrder + 1
         let d = statistics.dimension

@@ -17,6 +17,13 @@ public protocol Solver: Sendable {
     func makeState(for x: SampleTensor, grid: TimeGrid) -> State
     /// Advances `x` from `grid[step]` to `grid[step + 1]`.
     func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws
+    /// `grid` as this solver can run it. Most solvers take any grid (the default returns it);
+    /// DPM-Solver-v3 moves every level onto its statistics' λ grid, as the official code does.
+    func adaptedGrid(_ grid: TimeGrid, schedule: any NoiseSchedule) throws -> TimeGrid
+}
+
+extension Solver {
+    public func adaptedGrid(_ grid: TimeGrid, schedule: any NoiseSchedule) throws -> TimeGrid { grid }
 }
 
 /// What every solver state exposes to the sampling loop.

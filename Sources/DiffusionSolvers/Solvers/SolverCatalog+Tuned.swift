@@ -17,13 +17,3 @@ extension SolverCatalog {
         },
     ]
 }
-
-extension SolverCatalog {
-    /// `grid` as `solver` can run it: DPM-Solver-v3 works on its statistics' λ grid, so every
-    /// level moves to the nearest statistics point (as the official code does); other solvers take
-    /// any grid.
-    public static func adapted(_ grid: TimeGrid, for solver: any Solver, schedule: any NoiseSchedule) throws -> TimeGrid {
-        guard let v3 = solver as? DPMSolverV3 else { return grid }
-        return try v3.statistics.snapped(grid, schedule: schedule)
-    }
-}

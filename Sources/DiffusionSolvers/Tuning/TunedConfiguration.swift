@@ -79,7 +79,7 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
                 solver = try SolverCatalog.solver(named: self.solver, options: .init(order: order))
             }
         }
-        let grid = try SolverCatalog.adapted(try StepSchedule.grid(sigmas: sigmas, on: schedule), for: solver, schedule: schedule)
+        let grid = try solver.adaptedGrid(try StepSchedule.grid(sigmas: sigmas, on: schedule), schedule: schedule)
         return (solver, grid)
     }
 }

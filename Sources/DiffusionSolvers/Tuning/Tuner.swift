@@ -75,12 +75,17 @@ public final class Tuner {
         self.model = model; self.schedule = schedule; self.settings = settings; self.cacheDirectory = cacheDirectory
     }
 
-    /// A finalist: its configuration, solver and grid.
+    /// A finalist: its configuration, solver and grid, and whether it is a standard (untuned)
+    /// configuration.
     struct Candidate {
         var configuration: TunedConfiguration
         var solver: any Solver
         var grid: TimeGrid
+        var isUntuned = false
     }
+
+    /// The most tuning samples the GITS teacher runs on (its trajectory is kept in memory).
+    public static let teacherSamples = 64
 
     /// DPM-Solver-v3's statistics, when the run estimated them (written by the caller to
     /// ``Settings/statisticsFile``, which the tuned configurations name).
@@ -112,9 +117,8 @@ public final class Tuner {
         let heldOut = SchedulingObjective(model: model, schedule: schedule, noise: heldOutNoise, groundTruth: groundTruth)
 
         let fineGrid = try StepSchedule(spacing: .logSNR, steps: s.fineSteps, final: .zero, stepsOffset: s.stepsOffset).grid(on: schedule)
-        let teacherCount = Swift.min(s.tuningSamples, 64)
-        let teacherNoise = SampleTensor(shape: [teacherCount] + model.sampleShape,
-                                        scalars: Array(tuningNoise.scalars.prefix(teacherCount * tuningNoise.sampleCount)))
+        let teacherCount = Swift.min(s.tuningSamples, Self.teacherSamples)
+        let teacherNoise = tuningNoise.firstSamples(teacherCount)
         let teacher = try TrajectoryStepSearch(fineSteps: s.fineSteps).costs(model: model, schedule: schedule, noise: teacherNoise,
                                                                               stepsOffset: s.stepsOffset)
         log("teacher for the GITS step search: DPM-Solver++(2M), \(s.fineSteps) logsnr steps on \(teacherCount) tuning samples, \(teacher.evaluations) evaluations")
@@ -152,7 +156,7 @@ public final class Tuner {
             for u in untuned.prefix(3) {
                 finalists.append(Candidate(configuration: TunedConfiguration(
                     nfe: nfe, solver: u.solver.name, sigmas: sigmas(u.grid), method: "untuned: \(u.label)", tuningRMSE: u.rmse,
-                    untunedLabel: u.label, untunedTuningRMSE: u.rmse), solver: u.solver, grid: u.grid))
+                    untunedLabel: u.label, untunedTuningRMSE: u.rmse), solver: u.solver, grid: u.grid, isUntuned: true))
             }
 
             // 2. Seeds for the search: the best untuned grids with nfe steps, and the GITS path.
@@ -238,9 +242,9 @@ public final class Tuner {
             let winner = finalists.enumerated().min { a, b in
                 validationError(a.element) != validationError(b.element) ? validationError(a.element) < validationError(b.element) : a.offset < b.offset
             }!.element
-            let reference = finalists.filter { $0.configuration.method.hasPrefix("untuned") }.min { validationError($0) < validationError($1) }!
+            let reference = finalists.filter(\.isUntuned).min { validationError($0) < validationError($1) }!
             var chosen = winner.configuration
-            chosen.untunedLabel = String(reference.configuration.method.dropFirst("untuned: ".count))
+            chosen.untunedLabel = reference.configuration.untunedLabel
             chosen.untunedTuningRMSE = reference.configuration.tuningRMSE
             chosen.heldOutRMSE = try heldOut.error(winner.solver, grid: winner.grid)
             chosen.untunedHeldOutRMSE = try heldOut.error(reference.solver, grid: reference.grid)
@@ -285,7 +289,7 @@ public final class Tuner {
                              untuned: (label: String, rmse: Double, grid: TimeGrid, solver: any Solver),
                              log: (String) -> Void) throws -> [Candidate] {
         let count = Swift.min(settings.compensationSamples, tuningNoise.batchSize)
-        let noise = SampleTensor(shape: [count] + model.sampleShape, scalars: Array(tuningNoise.scalars.prefix(count * tuningNoise.sampleCount)))
+        let noise = tuningNoise.firstSamples(count)
         var out: [Candidate] = []
         for (grid, label) in grids where grid.steps == nfe && nfe >= 3 {
             let trajectory = try DynamicCompensationFit.groundTruth(model: model, schedule: schedule, grid: grid, noise: noise,
@@ -336,5 +340,13 @@ public final class Tuner {
         log(String(format: "DPM-Solver-v3 statistics: %d lambda intervals from %d %@, %.1f s", settings.statisticsIntervals, count, source,
                    (ContinuousClock.now - began).seconds))
         return statistics
+    }
+}
+
+extension SampleTensor {
+    /// The batch's first `count` samples (all of them when it has fewer).
+    func firstSamples(_ count: Int) -> SampleTensor {
+        let n = Swift.min(count, batchSize)
+        return SampleTensor(shape: [n] + sampleShape, scalars: Array(scalars.prefix(n * sampleCount)))
     }
 }
