@@ -12,8 +12,14 @@ import Foundation
 struct Benchmarks {
     /// Median seconds per call of `body`, over `rounds` rounds of `iterations` calls.
     static func measure(iterations: Int = 2000, rounds: Int = 15, _ body: () throws -> Void) rethrows -> Double {
+        try measure(iterations: iterations, rounds: rounds, setup: {}, body)
+    }
+
+    /// The same, with `setup` run before each round, outside the timing.
+    static func measure(iterations: Int, rounds: Int, setup: () throws -> Void, _ body: () throws -> Void) rethrows -> Double {
         var times: [Double] = []
         for _ in 0..<rounds {
+            try setup()
             let start = ContinuousClock.now
             for _ in 0..<iterations { try body() }
             let d = (ContinuousClock.now - start).components
@@ -23,7 +29,7 @@ struct Benchmarks {
     }
 
     /// A model whose evaluation costs nothing: it leaves the output as it is, so a step's time is
-    /// the solver's arithmetic plus the denoiser's conversion and finiteness checks.
+    /// the solver's arithmetic plus the denoiser's conversion and finiteness check.
     struct FreeModel: DiffusionModel {
         var sampleShape: [Int] { [4, 64, 64] }
         var parameterization: Parameterization { .noise }
@@ -50,45 +56,45 @@ struct Benchmarks {
         let shape = [1, 4, 64, 64]
         let bytes = Double(shape.reduce(1, *) * MemoryLayout<Float>.size)
         var x = SeededNoise(seed: 1).initialNoise(shape: shape)
-        let y = SeededNoise(seed: 2).initialNoise(shape: shape)
-        let z = SeededNoise(seed: 3).initialNoise(shape: shape)
+        let terms = (2...5).map { SeededNoise(seed: UInt64($0)).initialNoise(shape: shape) }
+        let (y, z, w, v) = (terms[0], terms[1], terms[2], terms[3])
         var out = SampleTensor(zeros: shape)
 
-        print("latent \(shape), \(Int(bytes) / 1024) KiB per tensor\n")
-        print("| kernel | GB/s | time (us) | rate / copy rate |")
-        print("|---|---|---|---|")
-        let copy = measure { out.assign(y) }
-        let copyRate = 2 * bytes / copy / 1e9
-        print(String(format: "| plain copy (read 1, write 1) | %.2f | %.2f | 1.00 |", copyRate, copy * 1e6))
-        // x = a*x + b*y + c*z: reads x, y, z and writes x.
-        let fused = measure { x.update(scale: 0.99, (0.01, y), (-0.02, z)) }
-        let fusedRate = 4 * bytes / fused / 1e9
-        print(String(format: "| x = a·x + b·y + c·z (read 3, write 1) | %.2f | %.2f | %.2f |", fusedRate, fused * 1e6, fusedRate / copyRate))
-        let fused5 = measure { x.update(scale: 0.99, (0.01, y), (-0.02, z), (0.003, y), (0.004, z)) }
-        let fused5Rate = 6 * bytes / fused5 / 1e9
-        print(String(format: "| x = a·x + 4 terms (read 5, write 1) | %.2f | %.2f | %.2f |", fused5Rate, fused5 * 1e6, fused5Rate / copyRate))
-
-        print("\nPer-step cost with a model that costs nothing (solver arithmetic + prediction conversion + finiteness checks), in plain copies of the 64 KiB state measured in the same run:\n")
-        // What every evaluation pays before the solver's own arithmetic: converting the model output
-        // to the prediction the solver reads, with the NaN/Inf check fused in (one pass, 1 output).
-        var prediction = ModelPrediction(like: x)
-        let level = NoiseLevel(t: 1, alpha: 0.8, sigma: 0.6, lambda: log(0.8 / 0.6))
-        let conversion = measure { Parameterization.noise.convert(output: y, at: z, level: level, data: &prediction.data,
-                                                                  noise: &prediction.noise, needs: .data) }
-        print(String(format: "Converting one model output (read 2, write 1, NaN/Inf check fused): %.2f us = %.2f copies.\n", conversion * 1e6, conversion / copy))
-        print("| solver | us / step | copies per step, total | evaluations per step | solver arithmetic alone, copies per step |")
+        print("latent \(shape), \(Int(bytes) / 1024) KiB per tensor; every operand of a kernel is a tensor of its own, as in a solver step\n")
+        print("| kernel | GB/s | time (us) | rate / copy rate | copies (time / copy time) |")
         print("|---|---|---|---|---|")
+        let copy = measure { out.assign(y) }
+        func row(_ label: String, tensors: Double, _ time: Double) {
+            let rate = tensors * bytes / time / 1e9
+            print(String(format: "| %@ | %.2f | %.2f | %.2f | %.2f |", label, rate, time * 1e6, rate / (2 * bytes / copy / 1e9), time / copy))
+        }
+        row("plain copy (read 1, write 1)", tensors: 2, copy)
+        // x = a·x + b·y + c·z: reads x, y, z and writes x.
+        row("x = a·x + b·y + c·z (read 3, write 1)", tensors: 4, measure { x.update(scale: 0.99, (0.01, y), (-0.02, z)) })
+        row("x = a·x + 4 terms (read 5, write 1)", tensors: 6,
+            measure { x.update(scale: 0.99, (0.01, y), (-0.02, z), (0.003, w), (0.004, v)) })
+
+        print("\nPer-step cost with a model that costs nothing (solver arithmetic + model call: the output's conversion and finiteness check), in plain copies of the 64 KiB state measured in the same run.\n")
+        // One model call as a solver pays it: `Denoiser.predict` with a free model, converting its
+        // output to the prediction the solver reads with the NaN/Inf check fused in (one pass).
         let schedule = VESchedule()
-        func perStep<S: Solver>(_ solver: S) throws -> Double {
-            var grid = try StepSchedule(spacing: .karras(rho: 7), steps: 1000, final: .minimum).grid(on: schedule)
-            if solver is DPMSolverV3 { grid = try StepSchedule(spacing: .logSNR, steps: 100, final: .minimum).grid(on: schedule) }
+        let level = NoiseLevel(t: 1, alpha: 0.8, sigma: 0.6, lambda: log(0.8 / 0.6))
+        let denoiser = Denoiser(model: FreeModel(), schedule: schedule)
+        var prediction = ModelPrediction(like: x)
+        let modelCall = try measure { try denoiser.predict(y, at: level, into: &prediction, needs: .data) }
+        print(String(format: "One model call (read 2, write 1, NaN/Inf check fused): %.2f us = %.2f copies; the solver's arithmetic is its step time less one model call per evaluation.\n",
+                     modelCall * 1e6, modelCall / copy))
+        print("| solver | us / step | copies per step, total | evaluations per step | solver arithmetic alone, copies per step | per evaluation |")
+        print("|---|---|---|---|---|---|")
+        func perStep<S: Solver>(_ solver: S, grid: TimeGrid) throws -> Double {
             let x0 = SampleTensor.initialSample(noise: x, schedule: schedule, level: grid[0])
             func fresh() throws -> SamplingRun<S> {
                 try SamplingRun(model: FreeModel(), schedule: schedule, solver: solver, grid: grid, initialSample: x0, noise: SeededNoise(seed: 4))
             }
+            // A round never runs past the grid's end; a new run (allocation) starts outside the timing.
+            let iterations = Swift.min(200, grid.steps)
             var run = try fresh()
-            return try measure(iterations: 200, rounds: 15) {
-                if run.isFinished { run = try fresh() }
+            return try measure(iterations: iterations, rounds: 15, setup: { if run.stepsTaken + iterations > grid.steps { run = try fresh() } }) {
                 try run.advance()
             }
         }
@@ -96,15 +102,18 @@ struct Benchmarks {
         // DPM-Solver-v3 runs on its statistics' grid: degenerate statistics (l = 1, s = b = 0, the
         // arithmetic is the same) on 100 log-SNR steps, as per-element statistics for 1000 steps of
         // this state would take 400 MB.
+        let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 1000, final: .minimum).grid(on: schedule)
         let v3Grid = try StepSchedule(spacing: .logSNR, steps: 100, final: .minimum).grid(on: schedule)
         let statistics = try ModelStatistics.degenerate(lambdaStart: v3Grid[0].lambda, lambdaEnd: v3Grid.levels.last!.lambda,
                                                         intervals: 100, dimension: x.sampleCount)
         for entry in SolverCatalog.entries where entry.name != "dpm_fast" && entry.name != "dpm_adaptive" {
             let solver = try SolverCatalog.solver(named: entry.name, options: .init(statistics: statistics))
-            let t = try perStep(solver)
-            let evaluations = Double(solver.evaluations(on: try StepSchedule(spacing: .karras(rho: 7), steps: 1000, final: .minimum).grid(on: schedule))) / 1000
-            print(String(format: "| %@ | %.2f | %.2f | %.2f | %.2f |", entry.name, t * 1e6, t / copy, evaluations,
-                         (t - evaluations * conversion) / copy))
+            let solverGrid = solver is DPMSolverV3 ? v3Grid : grid
+            let t = try perStep(solver, grid: solverGrid)
+            let evaluations = Double(solver.evaluations(on: solverGrid)) / Double(solverGrid.steps)
+            let arithmetic = (t - evaluations * modelCall) / copy
+            print(String(format: "| %@ | %.2f | %.2f | %.2f | %.2f | %.2f |", entry.name, t * 1e6, t / copy, evaluations,
+                         arithmetic, arithmetic / evaluations))
         }
         return lines.joined(separator: "\n")
     }
