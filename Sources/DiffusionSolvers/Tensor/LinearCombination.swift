@@ -9,6 +9,11 @@
 /// solver step cost about as much as a copy of the state (see the benchmark in `Benchmarks/`).
 /// The fixed-arity overloads allocate nothing when the destination is uniquely referenced;
 /// the array-taking overload allocates only its argument list.
+///
+/// The kernels that read four or more tensors run on ``Lanes`` (sixteen values per iteration): on
+/// the portable SSE2 build that makes the 5-tensor update about 12% faster than the one-`Float`
+/// loop the compiler vectorizes itself, while for one to three tensors that loop is as fast or
+/// faster (AVX builds run both forms at the same speed). Both forms give the same result.
 extension SampleTensor {
     /// One scaled operand of a linear combination.
     public typealias Term = (coefficient: Double, tensor: SampleTensor)
@@ -50,7 +55,9 @@ extension SampleTensor {
             t1.tensor.scalars.withUnsafeBufferPointer { y1 in
                 t2.tensor.scalars.withUnsafeBufferPointer { y2 in
                     t3.tensor.scalars.withUnsafeBufferPointer { y3 in
-                        for i in 0..<out.count { out[i] = s * out[i] + c1 * y1[i] + c2 * y2[i] + c3 * y3[i] }
+                        out.assignLanes { i, n in
+                            s * out.lanes(i, n) + c1 * y1.lanes(i, n) + c2 * y2.lanes(i, n) + c3 * y3.lanes(i, n)
+                        }
                     }
                 }
             }
@@ -67,8 +74,9 @@ extension SampleTensor {
                 t2.tensor.scalars.withUnsafeBufferPointer { y2 in
                     t3.tensor.scalars.withUnsafeBufferPointer { y3 in
                         t4.tensor.scalars.withUnsafeBufferPointer { y4 in
-                            for i in 0..<out.count {
-                                out[i] = s * out[i] + c1 * y1[i] + c2 * y2[i] + c3 * y3[i] + c4 * y4[i]
+                            out.assignLanes { i, n in
+                                s * out.lanes(i, n) + c1 * y1.lanes(i, n) + c2 * y2.lanes(i, n) + c3 * y3.lanes(i, n)
+                                    + c4 * y4.lanes(i, n)
                             }
                         }
                     }
@@ -125,7 +133,9 @@ extension SampleTensor {
                 t2.tensor.scalars.withUnsafeBufferPointer { y2 in
                     t3.tensor.scalars.withUnsafeBufferPointer { y3 in
                         t4.tensor.scalars.withUnsafeBufferPointer { y4 in
-                            for i in 0..<out.count { out[i] = c1 * y1[i] + c2 * y2[i] + c3 * y3[i] + c4 * y4[i] }
+                            out.assignLanes { i, n in
+                                c1 * y1.lanes(i, n) + c2 * y2.lanes(i, n) + c3 * y3.lanes(i, n) + c4 * y4.lanes(i, n)
+                            }
                         }
                     }
                 }
@@ -144,8 +154,9 @@ extension SampleTensor {
                     t3.tensor.scalars.withUnsafeBufferPointer { y3 in
                         t4.tensor.scalars.withUnsafeBufferPointer { y4 in
                             t5.tensor.scalars.withUnsafeBufferPointer { y5 in
-                                for i in 0..<out.count {
-                                    out[i] = c1 * y1[i] + c2 * y2[i] + c3 * y3[i] + c4 * y4[i] + c5 * y5[i]
+                                out.assignLanes { i, n in
+                                    c1 * y1.lanes(i, n) + c2 * y2.lanes(i, n) + c3 * y3.lanes(i, n) + c4 * y4.lanes(i, n)
+                                        + c5 * y5.lanes(i, n)
                                 }
                             }
                         }

@@ -42,19 +42,13 @@ public struct SampleTensor: Sendable, Equatable {
         scalars[(index * sampleCount)..<((index + 1) * sampleCount)]
     }
 
-    /// Whether every value is finite (no NaN, no infinity).
-    ///
-    /// Tests bit patterns: a float is non-finite exactly when its exponent bits are all ones, so
-    /// OR-ing `(bits & 0x7F80_0000) + 0x0080_0000` sets the top bit exactly when some value is
-    /// NaN or infinite. An integer OR-reduction vectorizes; a float sum would be one long
-    /// dependency chain.
+    /// Whether every value is finite (no NaN, no infinity): whether the OR of the values'
+    /// `nonFiniteBits` (the bits of `x − x`) is zero.
     public var isFinite: Bool {
-        scalars.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: UInt32.self) { bits in
-                var flags: UInt32 = 0
-                for b in bits { flags |= (b & 0x7F80_0000) &+ 0x0080_0000 }
-                return flags & 0x8000_0000 == 0
-            }
+        scalars.withUnsafeBufferPointer { values in
+            var bits = SIMD16<UInt32>()
+            forEachLanes(count: values.count) { i, n in bits |= values.lanes(i, n).nonFiniteBits }
+            return bits == .zero
         }
     }
 
