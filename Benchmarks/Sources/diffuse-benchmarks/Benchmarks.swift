@@ -31,8 +31,8 @@ struct Benchmarks {
     /// A model whose evaluation costs nothing: it leaves the output as it is, so a step's time is
     /// the solver's arithmetic plus the denoiser's conversion and finiteness check.
     struct FreeModel: DiffusionModel {
+        var parameterization: Parameterization
         var sampleShape: [Int] { [4, 64, 64] }
-        var parameterization: Parameterization { .noise }
         var name: String { "free" }
         func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {}
     }
@@ -75,21 +75,25 @@ struct Benchmarks {
             measure { x.update(scale: 0.99, (0.01, y), (-0.02, z), (0.003, w), (0.004, v)) })
 
         print("\nPer-step cost with a model that costs nothing (solver arithmetic + model call: the output's conversion and finiteness check), in plain copies of the 64 KiB state measured in the same run.\n")
-        // One model call as a solver pays it: `Denoiser.predict` with a free model, converting its
-        // output to the prediction the solver reads with the NaN/Inf check fused in (one pass).
+        // One model call as a solver pays it: `Denoiser.predict` with a free model, either reading
+        // the prediction the model outputs (ε̂ of an ε-model) or converting it (x̂₀ of an ε-model).
         let schedule = VESchedule()
         let level = NoiseLevel(t: 1, alpha: 0.8, sigma: 0.6, lambda: log(0.8 / 0.6))
-        let denoiser = Denoiser(model: FreeModel(), schedule: schedule)
-        var prediction = ModelPrediction(like: x)
-        let modelCall = try measure { try denoiser.predict(y, at: level, into: &prediction, needs: .data) }
-        print(String(format: "One model call (read 2, write 1, NaN/Inf check fused): %.2f us = %.2f copies; the solver's arithmetic is its step time less one model call per evaluation.\n",
-                     modelCall * 1e6, modelCall / copy))
-        print("| solver | us / step | copies per step, total | evaluations per step | solver arithmetic alone, copies per step | per evaluation |")
-        print("|---|---|---|---|---|---|")
-        func perStep<S: Solver>(_ solver: S, grid: TimeGrid) throws -> Double {
+        func modelCall(needs: PredictionNeeds) throws -> Double {
+            let denoiser = Denoiser(model: FreeModel(parameterization: .noise), schedule: schedule)
+            var prediction = ModelPrediction(like: x)
+            return try measure { try denoiser.predict(y, at: level, into: &prediction, needs: needs) }
+        }
+        let direct = try modelCall(needs: .noise), converted = try modelCall(needs: .data)
+        print(String(format: "One model call reading the model's own output (ε̂ of an ε-model): %.2f us = %.2f copies; converting it (x̂₀ of an ε-model, read 2, write 1): %.2f us = %.2f copies.\n",
+                     direct * 1e6, direct / copy, converted * 1e6, converted / copy))
+        print("Each solver runs once with a free ε-model and once with a free x̂₀-model; the table shows the faster run, the one whose model outputs the prediction the solver reads, and the solver's arithmetic is its step time less one such model call per evaluation.\n")
+        print("| solver | model output read | us / step | copies per step, total | evaluations per step | solver arithmetic alone, copies per step | per evaluation |")
+        print("|---|---|---|---|---|---|---|")
+        func perStep<S: Solver>(_ solver: S, model: FreeModel, grid: TimeGrid) throws -> Double {
             let x0 = SampleTensor.initialSample(noise: x, schedule: schedule, level: grid[0])
             func fresh() throws -> SamplingRun<S> {
-                try SamplingRun(model: FreeModel(), schedule: schedule, solver: solver, grid: grid, initialSample: x0, noise: SeededNoise(seed: 4))
+                try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x0, noise: SeededNoise(seed: 4))
             }
             // A round never runs past the grid's end; a new run (allocation) starts outside the timing.
             let iterations = Swift.min(200, grid.steps)
@@ -109,10 +113,15 @@ struct Benchmarks {
         for entry in SolverCatalog.entries where entry.name != "dpm_fast" && entry.name != "dpm_adaptive" {
             let solver = try SolverCatalog.solver(named: entry.name, options: .init(statistics: statistics))
             let solverGrid = solver is DPMSolverV3 ? v3Grid : grid
-            let t = try perStep(solver, grid: solverGrid)
+            func timed<S: Solver>(_ solver: S) throws -> (Double, String) {
+                let noise = try perStep(solver, model: FreeModel(parameterization: .noise), grid: solverGrid)
+                let data = try perStep(solver, model: FreeModel(parameterization: .data), grid: solverGrid)
+                return noise <= data ? (noise, "ε̂") : (data, "x̂₀")
+            }
+            let (t, read) = try timed(solver)
             let evaluations = Double(solver.evaluations(on: solverGrid)) / Double(solverGrid.steps)
-            let arithmetic = (t - evaluations * modelCall) / copy
-            print(String(format: "| %@ | %.2f | %.2f | %.2f | %.2f | %.2f |", entry.name, t * 1e6, t / copy, evaluations,
+            let arithmetic = (t - evaluations * direct) / copy
+            print(String(format: "| %@ | %@ | %.2f | %.2f | %.2f | %.2f | %.2f |", entry.name, read, t * 1e6, t / copy, evaluations,
                          arithmetic, arithmetic / evaluations))
         }
         return lines.joined(separator: "\n")

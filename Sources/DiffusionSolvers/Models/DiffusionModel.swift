@@ -65,6 +65,10 @@ public final class Denoiser {
 
     /// Evaluates the model at `x` and `level` and writes the predictions into `prediction`.
     ///
+    /// When the one prediction read is the model's own output (``Parameterization/outputPrediction``:
+    /// `ε̂` of an ε-model, `x̂₀` of an x̂₀-model), the model writes it in place and the conversion
+    /// pass shrinks to the finiteness check.
+    ///
     /// - Parameter needs: The predictions the caller reads; the others are not written, which
     ///   saves a pass over memory.
     /// - Throws: ``SamplingError/nonFiniteModelOutput(step:t:sigma:)`` when the predictions contain
@@ -72,11 +76,20 @@ public final class Denoiser {
     ///   level), or whatever the model throws.
     public func predict(_ x: SampleTensor, at level: NoiseLevel, into prediction: inout ModelPrediction,
                         needs: PredictionNeeds = .both) throws {
-        if raw.shape != x.shape { raw = SampleTensor(zeros: x.shape) }
-        try model.predict(x, at: level, into: &raw)
+        let written = thresholding == nil ? needs : needs.union(.data)
+        let finite: Bool
+        switch written == model.parameterization.outputPrediction ? written : [] {
+        case .noise:
+            finite = try predictInPlace(x, at: level, into: &prediction.noise)
+        case .data:
+            finite = try predictInPlace(x, at: level, into: &prediction.data)
+        default:
+            if raw.shape != x.shape { raw = SampleTensor(zeros: x.shape) }
+            try model.predict(x, at: level, into: &raw)
+            finite = model.parameterization.convert(output: raw, at: x, level: level, data: &prediction.data,
+                                                    noise: &prediction.noise, needs: written)
+        }
         evaluations += 1
-        let finite = model.parameterization.convert(output: raw, at: x, level: level, data: &prediction.data,
-                                                    noise: &prediction.noise, needs: thresholding == nil ? needs : needs.union(.data))
         guard finite else {
             throw SamplingError.nonFiniteModelOutput(step: currentStep, t: level.t, sigma: schedule.displaySigma(level))
         }
@@ -87,6 +100,13 @@ public final class Denoiser {
                 prediction.noise.set((1 / level.sigma, x), (-level.alpha / level.sigma, prediction.data))
             }
         }
+    }
+
+    /// The model's output at `x`, written to `output` (as many values as `x`); returns whether it is finite.
+    private func predictInPlace(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws -> Bool {
+        precondition(output.count == x.count, "Denoiser: prediction shape \(output.shape) does not match \(x.shape)")
+        try model.predict(x, at: level, into: &output)
+        return output.isFinite
     }
 }
 

@@ -28,6 +28,16 @@ public enum Parameterization: String, Sendable, CaseIterable {
         }
     }
 
+    /// The prediction that is the model output itself (`ε̂ = m` for `noise`, `x̂₀ = m` for `data`),
+    /// which takes no conversion; empty for the other parameterizations.
+    public var outputPrediction: PredictionNeeds {
+        switch self {
+        case .noise: return .noise
+        case .data: return .data
+        case .velocity, .flowVelocity, .score: return []
+        }
+    }
+
     /// The coefficients `(c₁, c₂, c₃, c₄)` with `x̂₀ = c₁·x + c₂·m` and `ε̂ = c₃·x + c₄·m`.
     public func coefficients(at level: NoiseLevel) -> (Double, Double, Double, Double) {
         let a = level.alpha, s = level.sigma

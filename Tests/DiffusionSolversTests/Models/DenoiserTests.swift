@@ -2,7 +2,8 @@ import Testing
 import DiffusionSolvers
 import Foundation
 
-/// `Denoiser.predict`: the finiteness check of the predictions.
+/// `Denoiser.predict`: the conversion of each parameterization, the in-place path for a prediction
+/// that is the model's own output, and the finiteness check on both.
 @Suite("Denoiser")
 struct DenoiserTests {
     /// 37 values: two full blocks of the kernels' 16 lanes and a short tail.
@@ -28,7 +29,32 @@ struct DenoiserTests {
         return m
     }
 
-    @Test("a NaN or infinity in a full block or the tail is reported, whichever predictions are written",
+    @Test("every parameterization gives x = α·x̂₀ + σ·ε̂; one prediction alone, converted or the output itself, is the same",
+          arguments: Parameterization.allCases)
+    func conversion(_ parameterization: Parameterization) throws {
+        let m = Self.output()
+        let denoiser = Denoiser(model: FixedModel(parameterization: parameterization, values: m), schedule: VESchedule())
+        func predict(_ needs: PredictionNeeds) throws -> ModelPrediction {
+            var prediction = ModelPrediction(like: Self.x)
+            try denoiser.predict(Self.x, at: Self.level, into: &prediction, needs: needs)
+            return prediction
+        }
+        let both = try predict(.both)
+        let (a, s) = (Float(Self.level.alpha), Float(Self.level.sigma))
+        for i in 0..<37 {
+            let x = a * both.data.scalars[i] + s * both.noise.scalars[i]
+            #expect(abs(x - Self.x.scalars[i]) <= 1e-5, "\(parameterization), value \(i)")
+        }
+        let data = try predict(.data).data, noise = try predict(.noise).noise
+        #expect(data == both.data && noise == both.noise, "\(parameterization)")
+        switch parameterization.outputPrediction {
+        case .data: #expect(data.scalars == m)
+        case .noise: #expect(noise.scalars == m)
+        default: break
+        }
+    }
+
+    @Test("a NaN or infinity in a full block or the tail is reported, read as it is or converted",
           arguments: [3, 20, 36])
     func nonFinite(index: Int) throws {
         for value in [Float.nan, .infinity, -.infinity] {
