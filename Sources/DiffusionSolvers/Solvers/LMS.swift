@@ -70,28 +70,31 @@ public struct LMS: Solver {
     /// written to `c[0..<k]` without allocating.
     static func lagrangeIntegrals(count k: Int, step i: Int, grid: TimeGrid, frame: ODEFrame,
                                   into c: inout [Double], scratch p: inout [Double]) {
-        func sigma(_ index: Int) -> Double { frame.tau(grid[index]) }
-        let start = sigma(i)
-        let width = sigma(i + 1) - start
-        for j in 0..<k {
-            // ℓ_j(σ_i + width·u) = Π_{m≠j} (a_m + b_m·u), expanded into p[0...degree].
-            p[0] = 1
-            var degree = 0
-            for m in 0..<k where m != j {
-                let denominator = sigma(i - j) - sigma(i - m)
-                let a = (start - sigma(i - m)) / denominator, b = width / denominator
-                p[degree + 1] = 0
-                var n = degree + 1
-                while n >= 1 {
-                    p[n] = p[n] * a + p[n - 1] * b
-                    n -= 1
+        withUnsafeTemporaryAllocation(of: Double.self, capacity: k) { node in
+            // node[m] = σ_{i−m}, read from the grid once rather than in every factor.
+            for m in 0..<k { node[m] = frame.tau(grid[i - m]) }
+            let start = node[0]
+            let width = frame.tau(grid[i + 1]) - start
+            for j in 0..<k {
+                // ℓ_j(σ_i + width·u) = Π_{m≠j} (a_m + b_m·u), expanded into p[0...degree].
+                p[0] = 1
+                var degree = 0
+                for m in 0..<k where m != j {
+                    let denominator = node[j] - node[m]
+                    let a = (start - node[m]) / denominator, b = width / denominator
+                    p[degree + 1] = 0
+                    var n = degree + 1
+                    while n >= 1 {
+                        p[n] = p[n] * a + p[n - 1] * b
+                        n -= 1
+                    }
+                    p[0] *= a
+                    degree += 1
                 }
-                p[0] *= a
-                degree += 1
+                var integral = 0.0
+                for n in 0...degree { integral += p[n] / Double(n + 1) }
+                c[j] = width * integral
             }
-            var integral = 0.0
-            for n in 0...degree { integral += p[n] / Double(n + 1) }
-            c[j] = width * integral
         }
     }
 }

@@ -96,49 +96,49 @@ public struct UniPC: Solver {
     /// them is 1) at `hh`: `R ρ = b` with `R_{ik} = r_k^i`, `bᵢ = hh·φ_{i+1}(hh)·i!/B(h)`, solved in
     /// `Double` on the first `count − 1` rows (predictor) or all `count` rows (corrector), with
     /// UniPC's shortcuts ρ = ½ for a second-order predictor and a first-order corrector.
-    /// Fixed-size lanes keep the step free of heap allocation.
+    /// Stack storage keeps the step free of heap allocation.
     static func rhos(rks: SIMD4<Double>, count order: Int, hh: Double, variant: Variant, corrector: Bool) -> SIMD4<Double> {
         let n = corrector ? order : order - 1
         if n <= 0 { return .zero }
         if corrector && order == 1 { return SIMD4(0.5, 0, 0, 0) }
         if !corrector && order == 2 { return SIMD4(0.5, 0, 0, 0) }
-        let hPhi1 = Double.expMinusOne(hh)
-        var hPhiK = hPhi1 / hh - 1
-        var factorial = 1.0
         let bh = variant == .bh1 ? hh : Double.expMinusOne(hh)
-        var b = SIMD4<Double>.zero
-        for i in 1...order {
-            b[i - 1] = hPhiK * factorial / bh
-            factorial *= Double(i + 1)
-            hPhiK = hPhiK / hh - 1 / factorial
-        }
-        // Gauss–Jordan with partial pivoting on the n × n system (n ≤ 3), rows as SIMD lanes.
-        var rows = (SIMD4<Double>.zero, SIMD4<Double>.zero, SIMD4<Double>.zero)
-        var rhs = b
-        for i in 0..<n {
-            var row = SIMD4<Double>.zero
-            for k in 0..<n { row[k] = Double.pow(rks[k], i) }
-            switch i { case 0: rows.0 = row; case 1: rows.1 = row; default: rows.2 = row }
-        }
-        func row(_ i: Int) -> SIMD4<Double> { i == 0 ? rows.0 : i == 1 ? rows.1 : rows.2 }
-        func setRow(_ i: Int, _ r: SIMD4<Double>) { switch i { case 0: rows.0 = r; case 1: rows.1 = r; default: rows.2 = r } }
-        for col in 0..<n {
-            var pivot = col
-            for r in (col + 1)..<n where abs(row(r)[col]) > abs(row(pivot)[col]) { pivot = r }
-            if pivot != col {
-                let a = row(col), c = row(pivot)
-                setRow(col, c); setRow(pivot, a)
-                let t = rhs[col]; rhs[col] = rhs[pivot]; rhs[pivot] = t
+        // Gauss–Jordan with partial pivoting on the augmented n × (n + 1) system [R | b] (n ≤ 3), in
+        // stack storage: scalar loads and stores, where SIMD lanes written one at a time stall on
+        // store forwarding.
+        return withUnsafeTemporaryAllocation(of: Double.self, capacity: 12) { a in
+            let width = n + 1
+            var hPhiK = Double.expMinusOne(hh) / hh - 1
+            var factorial = 1.0
+            for i in 0..<n {
+                a[i * width + n] = hPhiK * factorial / bh
+                factorial *= Double(i + 2)
+                hPhiK = hPhiK / hh - 1 / factorial
             }
-            for r in 0..<n where r != col {
-                let f = row(r)[col] / row(col)[col]
-                setRow(r, row(r) - f * row(col))
-                rhs[r] -= f * rhs[col]
+            // Row i holds rₖ^i, by repeated multiplication (a libm `pow` per entry cost a few percent
+            // of a step on a 64 KiB state; for i ≤ 2 the product is the correctly rounded power).
+            for k in 0..<n {
+                var power = 1.0
+                for i in 0..<n {
+                    a[i * width + k] = power
+                    power *= rks[k]
+                }
             }
+            for col in 0..<n {
+                var pivot = col
+                for r in (col + 1)..<n where abs(a[r * width + col]) > abs(a[pivot * width + col]) { pivot = r }
+                if pivot != col {
+                    for k in 0...n { a.swapAt(col * width + k, pivot * width + k) }
+                }
+                for r in 0..<n where r != col {
+                    let f = a[r * width + col] / a[col * width + col]
+                    for k in 0...n { a[r * width + k] -= f * a[col * width + k] }
+                }
+            }
+            var rho = SIMD4<Double>.zero
+            for i in 0..<n { rho[i] = a[i * width + n] / a[i * width + i] }
+            return rho
         }
-        var rho = SIMD4<Double>.zero
-        for i in 0..<n { rho[i] = rhs[i] / row(i)[i] }
-        return rho
     }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
