@@ -204,7 +204,7 @@ struct BenchmarkSuite {
         }
         md.append("## Sampler overhead")
         md.append("")
-        md.append("The model evaluation above dominates: a solver step on the 64-sample 64-D batch costs microseconds. On a 4×64×64 latent (batch 1), the arithmetic a step adds:")
+        md.append("The model evaluation above dominates: a solver step on the 64-sample 64-D batch costs microseconds. On a 4×64×64 latent (batch 1), the arithmetic a step adds, on the default (SSE2) build; the same benchmark built for AVX2 is in [`benchmarks/overhead-avx2.md`](benchmarks/overhead-avx2.md):")
         md.append("")
         md.append(try Benchmarks.kernelReport())
         md.append("")
