@@ -173,7 +173,7 @@ struct SampleCommand: ParsableCommand {
         }
         let shape = model.sampleShape.map(String.init).joined(separator: "x")
         print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(solverName)"
-              + (recommended == nil ? "" : " (recommended for \(budget!) NFE)") + " on \(noiseSchedule.name): "
+              + (recommended.map { ", \($0.spacing.name) steps (recommended for \(budget!) NFE)," } ?? "") + " on \(noiseSchedule.name): "
               + "\(grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
         print("wrote \(output)")
     }

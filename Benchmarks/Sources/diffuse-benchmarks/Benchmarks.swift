@@ -7,7 +7,9 @@ import Foundation
 ///
 /// Usage: `swift run -c release diffuse-benchmarks` (kernels and per-step cost), or
 /// `swift run -c release diffuse-benchmarks --suite` to regenerate `docs/BENCHMARKS.md`, or
-/// `swift run -c release diffuse-benchmarks --neural [--unet PATH]` for the neural runtime.
+/// `swift run -c release diffuse-benchmarks --neural [--unet PATH]` for the neural runtime, or
+/// `swift run -c release diffuse-benchmarks --search-default --nfe N` to search the step placement
+/// of the default configuration (``DefaultSearch``).
 @main
 struct Benchmarks {
     /// Median seconds per call of `body`, over `rounds` rounds of `iterations` calls.
@@ -40,6 +42,10 @@ struct Benchmarks {
     static func main() throws {
         if CommandLine.arguments.contains("--suite") {
             try BenchmarkSuite(root: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).run()
+            return
+        }
+        if CommandLine.arguments.contains("--search-default") {
+            try DefaultSearch(root: URL(fileURLWithPath: FileManager.default.currentDirectoryPath), arguments: CommandLine.arguments).run()
             return
         }
         if CommandLine.arguments.contains("--neural") {

@@ -24,6 +24,7 @@ import RealModule
 /// | `exponential` | uniform in `log σ` (σ the user-facing sigma) | k-diffusion `get_sigmas_exponential` |
 /// | `karras` | `(σ_max^{1/ρ} + i/(N−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ` | Karras et al. 2022, Eq. 5 |
 /// | `ays`, `ays-sdxl`, `ays-svd` | published optimized sigmas, log-linearly interpolated to `N` | ``AlignYourSteps`` (ComfyUI's `AlignYourStepsScheduler`) |
+/// | `searched-5`, `searched-20` | Karras' formula at searched fractions `rᵢ` | ``KarrasRamp`` (this project's recommended placements) |
 ///
 /// In the VE frame (VP and EDM schedules) `exponential` and `logsnr` give the same points.
 /// Karras and exponential span the schedule's own smallest and largest sigma unless told
@@ -40,10 +41,12 @@ public enum StepSpacing: Sendable, Equatable {
     case exponential
     case karras(rho: Double)
     case alignYourSteps(AlignYourSteps)
+    /// Karras' formula at moved ramp points (``KarrasRamp``).
+    case karrasRamp(KarrasRamp)
 
     /// The command-line names, in the order they are listed to users.
     public static let names = ["linspace", "leading", "trailing", "ddim-linspace", "ddim-leading",
-                               "karras", "exponential", "time-uniform", "logsnr", "time-quadratic", "ays", "ays-sdxl", "ays-svd"]
+                               "karras", "exponential", "time-uniform", "logsnr", "time-quadratic", "ays", "ays-sdxl", "ays-svd"] + KarrasRamp.searched.map(\.name)
 
     /// Parses a command-line name (`karras` uses ρ = 7).
     public init?(name: String) {
@@ -61,7 +64,9 @@ public enum StepSpacing: Sendable, Equatable {
         case "ays": self = .alignYourSteps(.sd1)
         case "ays-sdxl": self = .alignYourSteps(.sdxl)
         case "ays-svd": self = .alignYourSteps(.svd)
-        default: return nil
+        default:
+            guard let ramp = KarrasRamp.searched.first(where: { $0.name == name }) else { return nil }
+            self = .karrasRamp(ramp)
         }
     }
 
@@ -79,6 +84,7 @@ public enum StepSpacing: Sendable, Equatable {
         case .karras: "karras"
         case .alignYourSteps(.sd1): "ays"
         case .alignYourSteps(let table): "ays-" + table.rawValue
+        case .karrasRamp(let ramp): ramp.name
         }
     }
 
@@ -183,7 +189,7 @@ public struct StepSchedule: Sendable, Equatable {
                 throw ScheduleError("spacing '\(spacing.name)' needs a discrete-time schedule (--scheduler-config); use time-uniform, logsnr or karras instead")
             }
             if sigmaMin != nil || sigmaMax != nil {
-                throw ScheduleError("--sigma-min and --sigma-max apply to karras, exponential, time-uniform, logsnr and time-quadratic spacing, not '\(spacing.name)'")
+                throw ScheduleError("--sigma-min and --sigma-max apply to karras, the searched ramps, exponential, time-uniform, logsnr and time-quadratic spacing, not '\(spacing.name)'")
             }
             let ts = Self.diffusersTimesteps(spacing, steps: steps, trainingSteps: trainingSteps, stepsOffset: stepsOffset)
             for t in ts where !(t >= 0 && t <= Double(trainingSteps - 1)) {
@@ -205,16 +211,25 @@ public struct StepSchedule: Sendable, Equatable {
             let top = sigmaMax.map { schedule.level(sigma: $0) } ?? schedule.level(at: range.upperBound)
             let bottom = sigmaMin.map { schedule.level(sigma: $0) } ?? schedule.level(at: range.lowerBound)
             levels = Self.continuousPoints(spacing, count: count, top: top, bottom: bottom, hi: hiSigma, lo: loSigma,
-                                           schedule: schedule)
+                                           endsAtBottom: final == .minimum, schedule: schedule)
             if final == .zero { levels.append(schedule.cleanLevel) }
         }
         return try TimeGrid(levels: levels)
     }
 
-    /// `count` points from `top` to `bottom` inclusive (just `top` when `count == 1`).
+    /// `count` points from `top` to `bottom` inclusive (just `top` when `count == 1`). A
+    /// ``KarrasRamp`` may end above `bottom` (the last point is where its fractions put it) unless
+    /// `endsAtBottom`, when the run stops at the smallest sigma.
     private static func continuousPoints(_ spacing: StepSpacing, count: Int, top: NoiseLevel, bottom: NoiseLevel,
-                                         hi: Double, lo: Double, schedule: any NoiseSchedule) -> [NoiseLevel] {
+                                         hi: Double, lo: Double, endsAtBottom: Bool, schedule: any NoiseSchedule) -> [NoiseLevel] {
         func ramp(_ i: Int) -> Double { count == 1 ? 0 : Double(i) / Double(count - 1) }
+        if case .karrasRamp(let ramp) = spacing {
+            return ramp.fractions(count: count).enumerated().map { i, r in
+                if i == 0 { return top }
+                if r == 1 || (endsAtBottom && i == count - 1) { return bottom }
+                return schedule.level(sigma: KarrasRamp.sigma(at: r, hi: hi, lo: lo, rho: ramp.rho))
+            }
+        }
         return (0..<count).map { i -> NoiseLevel in
             if i == 0 { return top }
             if i == count - 1 { return bottom }

@@ -1,0 +1,78 @@
+import RealModule
+
+/// A Karras ramp whose points have been moved: the step placement of the project's recommended
+/// configurations (``RecommendedConfiguration``), found by search the way Align Your Steps
+/// (Sabour et al. 2024) found its published levels.
+///
+/// Karras et al. (2022, Eq. 5) place `n` levels at equal steps of the ramp coordinate
+/// `r ∈ [0, 1]`:
+/// ```
+/// σᵢ = (σ_max^{1/ρ} + rᵢ·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ,   rᵢ = i/(n−1)
+/// ```
+/// A `KarrasRamp` keeps the formula and replaces the equal `rᵢ` with ``points``: searched
+/// fractions, increasing from 0 (σ_max). The last may stay below 1, so the run jumps to σ = 0 from
+/// above the schedule's σ_min (a run that ends at the smallest sigma, ``FinalNoise/minimum``, still
+/// ends at σ_min). Because the fractions are relative to the schedule's own range, a
+/// ramp means the same placement on any schedule, as `karras` does. For another number of levels
+/// the fractions are interpolated linearly in `i/(n−1)` (AYS interpolates its levels in log σ).
+public struct KarrasRamp: Sendable, Equatable, Hashable {
+    /// The command-line name (`searched-5`, …).
+    public var name: String
+    public var rho: Double
+    /// The fractions of the ramp for ``points``.count levels, increasing, starting at 0.
+    public var points: [Double]
+
+    public init(name: String, rho: Double = 7, points: [Double]) {
+        precondition(points.count >= 2 && points.first == 0 && zip(points, points.dropFirst()).allSatisfy { $0 < $1 } && points.last! <= 1,
+                     "KarrasRamp: points must increase from 0 to at most 1")
+        self.name = name; self.rho = rho; self.points = points
+    }
+
+    /// The fractions for `count` levels: ``points`` when the count matches, otherwise their linear
+    /// interpolation at `i/(count−1)`.
+    public func fractions(count: Int) -> [Double] {
+        guard count != points.count else { return points }
+        guard count > 1 else { return [0] }
+        let last = Double(points.count - 1)
+        return (0..<count).map { i in
+            let x = Double(i) / Double(count - 1) * last
+            let k = Swift.min(Int(x), points.count - 2)
+            let f = x - Double(k)
+            return points[k] + f * (points[k + 1] - points[k])
+        }
+    }
+
+    /// The sigma at fraction `r` of the ramp from `hi` to `lo`.
+    public static func sigma(at r: Double, hi: Double, lo: Double, rho: Double = 7) -> Double {
+        let a = Double.pow(hi, 1 / rho), b = Double.pow(lo, 1 / rho)
+        return .pow(a + r * (b - a), rho)
+    }
+
+    /// The fraction of the ramp from `hi` to `lo` at which `sigma` lies (the inverse of
+    /// ``sigma(at:hi:lo:rho:)``).
+    public static func fraction(sigma: Double, hi: Double, lo: Double, rho: Double = 7) -> Double {
+        let a = Double.pow(hi, 1 / rho), b = Double.pow(lo, 1 / rho)
+        return (Double.pow(sigma, 1 / rho) - a) / (b - a)
+    }
+}
+
+extension KarrasRamp {
+    /// `searched-5`: five levels for UniPC-bh2 at 5 NFE. From σ_max the run takes a long first
+    /// step, then three shorter ones, and jumps to σ = 0 from a quarter of the ramp above σ_min
+    /// (on Stable Diffusion's schedule: σ = 14.6, 4.22, 1.77, 0.96, 0.28, then 0).
+    public static let searched5 = KarrasRamp(name: "searched-5", points: [0, 0.2764, 0.4422, 0.5477, 0.7337])
+
+    /// `searched-20`: nineteen levels for PLMS at 20 NFE (its warm-up step takes two
+    /// evaluations): long first steps from σ_max, short ones (0.03 of the ramp) from its middle
+    /// to three quarters of it, longer ones again toward σ_min.
+    public static let searched20 = KarrasRamp(name: "searched-20", points: [
+        0, 0.1304, 0.2475, 0.3278, 0.3913, 0.4448, 0.4916, 0.5318, 0.5652, 0.6020,
+        0.6321, 0.6622, 0.6957, 0.7291, 0.7625, 0.8060, 0.8662, 0.9331, 1,
+    ])
+
+    /// The searched placements of the recommended configurations, by budget. Each was found by
+    /// `swift run -c release diffuse-benchmarks --search-default --nfe N` (time steps only, on
+    /// seeded noise, minimizing the worst ratio over the benchmark models of the solver's error to
+    /// the best peer-equivalent error; see `docs/BENCHMARKS.md`).
+    public static let searched: [KarrasRamp] = [searched5, searched20]
+}
