@@ -30,6 +30,9 @@ public struct UniPC: Solver {
     public struct State: SolverState {
         var history: MultistepHistory
         var previousOrder = 0
+        /// The previous step's predictor terms (history offset 0): the next corrector's predictor
+        /// part, shifted by one output, so it is not computed twice.
+        var previousPredictor: SIMD4<Double>?
         public var denoised: SampleTensor { history.prediction(0).data }
     }
 
@@ -166,8 +169,10 @@ public struct UniPC: Solver {
         // A step that started at pure noise (λ = −∞) has no finite h to correct with.
         let corrects = step > 0 && !disabledCorrectorSteps.contains(step - 1) && grid[step - 1].lambda.isFinite
         let previous = prediction(atStep: step - 1)
+        let cachedPredictor = state.previousPredictor
+        state.previousPredictor = nil
         var terms = corrects ? correction(levels: (grid[step - 1], s0), order: state.previousOrder, history: state.history,
-                                          prediction: previous) : .zero
+                                          prediction: previous, previousPredictor: cachedPredictor) : .zero
         if corrects && previous != current {
             // The correction combines the other prediction type's outputs: a pass of its own.
             combine(&x, scale: 1, terms, history: state.history, prediction: previous)
@@ -179,12 +184,14 @@ public struct UniPC: Solver {
                                               prediction: current)
         terms = scale * terms + predictor
         state.previousOrder = k
+        state.previousPredictor = predictor
         combine(&x, scale: scale, terms, history: state.history, prediction: current)
         if finalCorrector && step == grid.steps - 1 {
             // Evaluate at the final level and correct the last step with that output.
             state.history.advance(to: t)
             try context.predict(x, at: t, step: step, into: &state.history.newestSlot, needs: current == .data ? .data : .noise)
-            combine(&x, scale: 1, correction(levels: (s0, t), order: k, history: state.history, prediction: current),
+            combine(&x, scale: 1, correction(levels: (s0, t), order: k, history: state.history, prediction: current,
+                                             previousPredictor: predictor),
                     history: state.history, prediction: current)
         }
     }
@@ -206,10 +213,15 @@ public struct UniPC: Solver {
     /// What the corrector adds to the predicted sample at `levels.1`: UniC minus UniP over the same
     /// step, both from the same start, so `x_corrected = x_predicted + Σⱼ δⱼ·mⱼ` (outputs newest
     /// first; `m₀` is the output at the predicted sample).
+    ///
+    /// - Parameter previousPredictor: The predictor terms of the step being corrected, computed
+    ///   then with history offset 0; the same numbers one output further back are the predictor
+    ///   part here, so they are shifted instead of computed again.
     func correction(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory,
-                            prediction: DPMSolverMultistep.Prediction) -> SIMD4<Double> {
+                    prediction: DPMSolverMultistep.Prediction, previousPredictor: SIMD4<Double>? = nil) -> SIMD4<Double> {
         let (_, corrector) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: true,
                                           prediction: prediction)
+        if let p = previousPredictor, p[3] == 0 { return corrector - SIMD4(0, p[0], p[1], p[2]) }
         let (_, predictor) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: false,
                                           prediction: prediction)
         return corrector - predictor
