@@ -39,7 +39,17 @@ struct Benchmarks {
         func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {}
     }
 
-    static func main() throws {
+    /// Runs the mode the arguments name; an error ends the run with one line and exit status 1.
+    static func main() {
+        do {
+            try run()
+        } catch {
+            FileHandle.standardError.write(Data("diffuse-benchmarks: \(error)\n".utf8))
+            exit(1)
+        }
+    }
+
+    static func run() throws {
         if CommandLine.arguments.contains("--suite") {
             try BenchmarkSuite(root: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).run()
             return

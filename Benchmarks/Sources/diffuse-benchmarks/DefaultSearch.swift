@@ -48,13 +48,23 @@ struct DefaultSearch {
             guard let i = arguments.firstIndex(of: flag), i + 1 < arguments.count else { return nil }
             return arguments[i + 1]
         }
-        if let v = value("--nfe") { nfe = Int(v) ?? nfe }
-        if let v = value("--solvers") { solvers = v.split(separator: ",").map(String.init) }
-        if let v = value("--generations") { generations = Int(v) ?? generations }
-        if let v = value("--population") { population = Int(v) ?? population }
-        if let v = value("--samples") { samples = Int(v) ?? samples }
-        if let v = value("--validation-samples") { validationSamples = Int(v) ?? validationSamples }
-        if let v = value("--fine-points") { finePoints = Int(v) ?? finePoints }
+        func count(_ flag: String, _ current: Int) throws -> Int {
+            guard let v = value(flag) else { return current }
+            guard let n = Int(v), n >= 1 else { throw SamplingError.invalidConfiguration("\(flag) must be a positive integer, got '\(v)'") }
+            return n
+        }
+        nfe = try count("--nfe", nfe)
+        generations = try count("--generations", generations)
+        population = try count("--population", population)
+        samples = try count("--samples", samples)
+        validationSamples = try count("--validation-samples", validationSamples)
+        finePoints = try count("--fine-points", finePoints)
+        if let v = value("--solvers") {
+            solvers = v.split(separator: ",").map(String.init)
+            for name in solvers where SolverCatalog.entry(named: name) == nil {
+                throw SamplingError.invalidConfiguration("--solvers: unknown solver '\(name)'")
+            }
+        }
     }
 
     func run() throws {

@@ -22,9 +22,13 @@ public struct KarrasRamp: Sendable, Equatable, Hashable {
     /// The fractions of the ramp for ``points``.count levels, increasing, starting at 0.
     public var points: [Double]
 
-    public init(name: String, rho: Double = 7, points: [Double]) {
-        precondition(points.count >= 2 && points.first == 0 && zip(points, points.dropFirst()).allSatisfy { $0 < $1 } && points.last! <= 1,
-                     "KarrasRamp: points must increase from 0 to at most 1")
+    /// - Throws: ``ScheduleError`` unless there are at least two points, increasing strictly from
+    ///   0 to at most 1, and `rho` is positive.
+    public init(name: String, rho: Double = 7, points: [Double]) throws {
+        guard points.count >= 2, points.first == 0, zip(points, points.dropFirst()).allSatisfy({ $0 < $1 }), points.last! <= 1 else {
+            throw ScheduleError("ramp '\(name)': points must increase strictly from 0 to at most 1, got \(points)")
+        }
+        guard rho.isFinite && rho > 0 else { throw ScheduleError("ramp '\(name)': rho must be positive, got \(rho)") }
         self.name = name; self.rho = rho; self.points = points
     }
 
@@ -60,12 +64,12 @@ extension KarrasRamp {
     /// `searched-5`: five levels for UniPC-bh2 at 5 NFE. From σ_max the run takes a long first
     /// step, then three shorter ones, and jumps to σ = 0 from a quarter of the ramp above σ_min
     /// (on Stable Diffusion's schedule: σ = 14.6, 4.22, 1.77, 0.96, 0.28, then 0).
-    public static let searched5 = KarrasRamp(name: "searched-5", points: [0, 0.2764, 0.4422, 0.5477, 0.7337])
+    public static let searched5 = try! KarrasRamp(name: "searched-5", points: [0, 0.2764, 0.4422, 0.5477, 0.7337])
 
     /// `searched-20`: nineteen levels for PLMS at 20 NFE (its warm-up step takes two
     /// evaluations): long first steps from σ_max, short ones (0.03 of the ramp) from its middle
     /// to three quarters of it, longer ones again toward σ_min.
-    public static let searched20 = KarrasRamp(name: "searched-20", points: [
+    public static let searched20 = try! KarrasRamp(name: "searched-20", points: [
         0, 0.1304, 0.2475, 0.3278, 0.3913, 0.4448, 0.4916, 0.5318, 0.5652, 0.6020,
         0.6321, 0.6622, 0.6957, 0.7291, 0.7625, 0.8060, 0.8662, 0.9331, 1,
     ])

@@ -12,7 +12,7 @@ struct KarrasRampTests {
     @Test("equal points are Karras' spacing, at their own count and interpolated to others",
           arguments: [3, 5, 8, 13])
     func equalPointsAreKarras(count: Int) throws {
-        let ramp = KarrasRamp(name: "equal", points: (0..<count).map { Double($0) / Double(count - 1) })
+        let ramp = try KarrasRamp(name: "equal", points: (0..<count).map { Double($0) / Double(count - 1) })
         for steps in [count, 2, 7, 20] {
             for final in [FinalNoise.zero, .minimum] {
                 for schedule in [Self.sd as any NoiseSchedule, VESchedule()] {
@@ -23,6 +23,14 @@ struct KarrasRampTests {
                 }
             }
         }
+    }
+
+    @Test("points that do not increase from 0 to at most 1, or a non-positive rho, are one-line errors")
+    func invalid() {
+        for points in [[0.0], [0.1, 0.5], [0, 0.5, 0.5], [0, 0.6, 0.4], [0, 0.5, 1.2], [0, .nan]] {
+            #expect(throws: ScheduleError.self) { try KarrasRamp(name: "bad", points: points) }
+        }
+        #expect(throws: ScheduleError.self) { try KarrasRamp(name: "bad", rho: 0, points: [0, 1]) }
     }
 
     @Test("fraction and sigma are inverse, and the ends of the ramp are the range's ends")
@@ -36,8 +44,8 @@ struct KarrasRampTests {
     }
 
     @Test("interpolation is linear between the stored points and keeps both ends")
-    func interpolation() {
-        let ramp = KarrasRamp(name: "test", points: [0, 0.3, 0.5, 0.8])
+    func interpolation() throws {
+        let ramp = try KarrasRamp(name: "test", points: [0, 0.3, 0.5, 0.8])
         let six = ramp.fractions(count: 7)  // x = 0, 0.5, 1, 1.5, 2, 2.5, 3 in stored-point units
         let expected = [0, 0.15, 0.3, 0.4, 0.5, 0.65, 0.8]
         for (a, b) in zip(six, expected) { #expect(abs(a - b) <= 1e-12) }
