@@ -35,19 +35,16 @@ struct BenchmarkSuite {
     static let targetSamplers: Set<String> = ["DPMSolverMultistepScheduler", "UniPCMultistepScheduler", "DEISMultistepScheduler", "sample_dpmpp_2m"]
 
     func run() throws {
-        let schedule = try DiscreteVPSchedule(betaSchedule: .scaledLinear, betaStart: 0.00085, betaEnd: 0.012)
+        let schedule = try BenchmarkModels.schedule()
         let peers = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("Benchmarks/peers/peers.json"))) as! [String: Any]
         let records = peers["cases"] as! [[String: Any]]
-        let models: [(String, GaussianMixture)] = [
-            ("mixture-2d", BuiltInModels.ring), ("glyphs-8x8", BuiltInModels.glyphs),
-            ("digits-mixture", try GaussianMixture(contentsOf: root.appendingPathComponent("models/digits-mixture.safetensors"))),
-        ]
+        let models = try BenchmarkModels.mixtures(root: root)
         let stochastic = Set(SolverCatalog.stochasticNames)
         // dc_solver without fitted ratios is uni_pc_bh2; its fitted form is in the tuned section.
         let solvers = SolverCatalog.entries.filter { $0.needs == nil && $0.name != "dc_solver" }.map(\.name).filter { $0 != "dpm_adaptive" && $0 != "dpmpp_2m_karras" && !stochastic.contains($0) }
         var distances: [String: [(String, Int, Double, Double)]] = [:]  // model → (sampler, NFE, FD, SW)
         var floors: [String: (Double, Double)] = [:]
-        let cache = root.appendingPathComponent(".build/ground-truth-cache")
+        let cache = BenchmarkModels.groundTruthCache(root: root)
         let started = ContinuousClock.now
         var ours: [String: [Row]] = [:], theirs: [String: [Row]] = [:]
         var overhead: [String: Double] = [:]
@@ -292,54 +289,36 @@ struct BenchmarkSuite {
     /// The default configuration (``RecommendedConfiguration``) and the minimax choice among
     /// every candidate solver × spacing defined by noise levels (karras, logsnr, the searched
     /// ramps), both against our parity-tested equivalents of the peers' full-interval configurations
-    /// (``DefaultSearch/peerSolvers`` × ``DefaultSearch/peerSpacings``) on ``heldOutCount`` seeded
+    /// (``BenchmarkModels/peerSolvers`` × ``BenchmarkModels/peerSpacings``) on ``heldOutCount`` seeded
     /// draws per model, which neither the search for the ramps nor the peers' 64 draws include.
     /// With 8× more samples than the peers' draws, the few that end in another mixture component
     /// than the ground truth move the ratio less.
     func heldOutReport(models: [(String, GaussianMixture)], schedule: any NoiseSchedule, cache: URL) throws -> String {
         var md = ["**How the default is chosen.** For each NFE, every candidate (" + Self.defaultCandidates.map { "`\($0)`" }.joined(separator: ", ")
                   + ") with every spacing defined by noise levels (karras, logsnr, and the searched ramps " + KarrasRamp.searched.map { "`\($0.name)`" }.joined(separator: ", ")
-                  + ", which mean the same grid on any schedule) runs from \(Self.heldOutCount) standard-normal draws per model (`SeededNoise` seeds 9001–9003) that neither the peers' 64 draws nor the search for the ramps include. Its error is divided by the best of our parity-tested equivalents of the peers' full-interval configurations on the same draws (" + DefaultSearch.peerSolvers.map { "`\($0)`" }.joined(separator: ", ")
+                  + ", which mean the same grid on any schedule) runs from \(Self.heldOutCount) standard-normal draws per model (`SeededNoise` seeds 9001–9003) that neither the peers' 64 draws nor the search for the ramps include. Its error is divided by the best of our parity-tested equivalents of the peers' full-interval configurations on the same draws (" + BenchmarkModels.peerSolvers.map { "`\($0)`" }.joined(separator: ", ")
                   + ", each with Karras and `linspace` steps; the best is named). The candidate with the smallest worst ratio over the three models is the held-out minimax. The default (`RecommendedConfiguration`, used by `diffuse sample` without `--solver`) is that minimax unless the shipped networks rule it out; the reasons are in `RecommendedConfiguration.swift` and `docs/benchmarks/networks.md`.", "",
                   "| NFE | default | " + models.map { "\($0.0): ours / best peer-equivalent" }.joined(separator: " | ") + " | held-out minimax (worst ratio) | runner-up |",
                   "|---|---|" + models.map { _ in "---|" }.joined() + "---|---|"]
-        let comparisons = models.enumerated().map { i, m -> SamplerComparison in
-            let c = SamplerComparison(model: m.1, schedule: schedule,
-                                      noise: SeededNoise(seed: UInt64(9001 + i)).initialNoise(shape: [Self.heldOutCount] + m.1.sampleShape),
-                                      groundTruth: GroundTruth(tolerance: 1e-7, cacheDirectory: cache), stepsOffset: 1)
-            c.measuresDistances = false
-            return c
+        let comparisons = models.enumerated().map { i, m in
+            BenchmarkModels.comparison(m.1, schedule: schedule, seed: UInt64(9001 + i), count: Self.heldOutCount, cache: cache)
         }
         let spacings: [StepSpacing] = [.karras(rho: 7), .logSNR] + KarrasRamp.searched.map { .karrasRamp($0) }
         for nfe in budgets {
-            var best: [(rmse: Double, label: String)] = []
-            for c in comparisons {
-                var b = (rmse: Double.infinity, label: "")
-                for solver in DefaultSearch.peerSolvers {
-                    for spacing in DefaultSearch.peerSpacings {
-                        guard let r = try? c.run(.init(solver: solver, spacing: spacing, nfe: nfe)), r.rmse < b.rmse else { continue }
-                        b = (r.rmse, "\(solver) \(spacing.name)")
-                    }
-                }
-                best.append(b)
+            let best = comparisons.map { BenchmarkModels.bestPeerEquivalent(on: $0, nfe: nfe) }
+            func ratios(_ solver: String, _ spacing: StepSpacing) -> (label: String, values: [Double]) {
+                ("\(solver) \(spacing.name)", zip(comparisons, best).map { c, b in
+                    ((try? c.run(.init(solver: solver, spacing: spacing, nfe: nfe)))?.rmse ?? .infinity) / b.rmse
+                })
             }
-            var ratios: [(label: String, solver: String, spacing: StepSpacing, values: [Double])] = []
-            for solver in Self.defaultCandidates {
-                for spacing in spacings {
-                    let values = zip(comparisons, best).map { c, b in
-                        ((try? c.run(.init(solver: solver, spacing: spacing, nfe: nfe)))?.rmse ?? .infinity) / b.rmse
-                    }
-                    ratios.append(("\(solver) \(spacing.name)", solver, spacing, values))
-                }
-            }
-            ratios.sort { ($0.values.max()!, geometricMean($0.values)) < ($1.values.max()!, geometricMean($1.values)) }
+            var candidates = Self.defaultCandidates.flatMap { solver in spacings.map { ratios(solver, $0) } }
+            candidates.sort { ($0.values.max()!, geometricMean($0.values)) < ($1.values.max()!, geometricMean($1.values)) }
             let used = RecommendedConfiguration.choice(forNFE: nfe)
-            let defaultValues = try zip(comparisons, best).map { c, b in try c.run(.init(solver: used.solver, spacing: used.spacing, nfe: nfe)).rmse / b.rmse }
-            func worst(_ r: (label: String, solver: String, spacing: StepSpacing, values: [Double])) -> String {
-                "`\(r.label)` (\(String(format: "%.2f", r.values.max()!)))"
-            }
-            md.append("| \(nfe) | `\(used.solver) \(used.spacing.name)` | " + zip(defaultValues, best).map { String(format: "%.2f (`%@`)", $0, $1.label) }.joined(separator: " | ")
-                      + " | \(worst(ratios[0])) | \(worst(ratios[1])) |")
+            let usedLabel = "\(used.solver) \(used.spacing.name)"
+            let defaultValues = (candidates.first { $0.label == usedLabel } ?? ratios(used.solver, used.spacing)).values
+            func worst(_ r: (label: String, values: [Double])) -> String { "`\(r.label)` (\(String(format: "%.2f", r.values.max()!)))" }
+            md.append("| \(nfe) | `\(usedLabel)` | " + zip(defaultValues, best).map { String(format: "%.2f (`%@`)", $0, $1.label) }.joined(separator: " | ")
+                      + " | \(worst(candidates[0])) | \(worst(candidates[1])) |")
         }
         md.append("")
         return md.joined(separator: "\n")

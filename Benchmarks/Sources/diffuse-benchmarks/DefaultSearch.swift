@@ -24,14 +24,9 @@ struct DefaultSearch {
     /// Progress on standard error, which is not buffered (a search runs for minutes).
     func print(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
-    /// The configurations the peers run over the full interval (diffusers' and k-diffusion's
-    /// samplers with their Karras and `linspace` schedules), as our parity-tested equivalents: the
-    /// reference a recommended configuration has to beat on each model.
-    static let peerSolvers = ["dpmpp_2m", "dpmpp_3m", "euler", "heun", "uni_pc", "uni_pc_bh2", "dpm_2", "lms"]
-    static let peerSpacings: [StepSpacing] = [.karras(rho: 7), .linspace]
-
     struct Model { var name: String; var tuning: SamplerComparison; var validation: SamplerComparison
-        var tuningReference: [Int: Double] = [:]; var validationReference: [Int: Double] = [:] }
+        /// The best peer-equivalent error on each noise set.
+        var tuningReference = 0.0, validationReference = 0.0 }
 
     let root: URL
     var nfe = 5
@@ -68,35 +63,17 @@ struct DefaultSearch {
     }
 
     func run() throws {
-        let schedule = try DiscreteVPSchedule(betaSchedule: .scaledLinear, betaStart: 0.00085, betaEnd: 0.012)
-        let cache = root.appendingPathComponent(".build/ground-truth-cache")
-        let mixtures: [(String, GaussianMixture)] = [
-            ("mixture-2d", BuiltInModels.ring), ("glyphs-8x8", BuiltInModels.glyphs),
-            ("digits-mixture", try GaussianMixture(contentsOf: root.appendingPathComponent("models/digits-mixture.safetensors"))),
-        ]
-        func comparison(_ model: GaussianMixture, seed: UInt64, count: Int) -> SamplerComparison {
-            let c = SamplerComparison(model: model, schedule: schedule,
-                                      noise: SeededNoise(seed: seed).initialNoise(shape: [count] + model.sampleShape),
-                                      groundTruth: GroundTruth(tolerance: 1e-7, cacheDirectory: cache), stepsOffset: 1)
-            c.measuresDistances = false
-            return c
-        }
-        var models = mixtures.map { Model(name: $0.0, tuning: comparison($0.1, seed: 7001, count: samples),
-                                          validation: comparison($0.1, seed: 7002, count: validationSamples)) }
-        // The best peer-equivalent error on each noise set.
-        func bestPeer(_ c: SamplerComparison) -> (Double, String) {
-            var best = (Double.infinity, "")
-            for s in Self.peerSolvers {
-                for spacing in Self.peerSpacings {
-                    if let r = try? c.run(.init(solver: s, spacing: spacing, nfe: nfe)), r.rmse < best.0 { best = (r.rmse, "\(s) \(spacing.name)") }
-                }
-            }
-            return best
+        let schedule = try BenchmarkModels.schedule()
+        let cache = BenchmarkModels.groundTruthCache(root: root)
+        var models = try BenchmarkModels.mixtures(root: root).map {
+            Model(name: $0.0, tuning: BenchmarkModels.comparison($0.1, schedule: schedule, seed: 7001, count: samples, cache: cache),
+                  validation: BenchmarkModels.comparison($0.1, schedule: schedule, seed: 7002, count: validationSamples, cache: cache))
         }
         for i in models.indices {
-            let t = bestPeer(models[i].tuning), v = bestPeer(models[i].validation)
-            models[i].tuningReference[nfe] = t.0; models[i].validationReference[nfe] = v.0
-            print(String(format: "%@ NFE %d: best peer-equivalent %@ %.4e (tuning), %@ %.4e (validation)", models[i].name, nfe, t.1, t.0, v.1, v.0))
+            let t = BenchmarkModels.bestPeerEquivalent(on: models[i].tuning, nfe: nfe)
+            let v = BenchmarkModels.bestPeerEquivalent(on: models[i].validation, nfe: nfe)
+            models[i].tuningReference = t.rmse; models[i].validationReference = v.rmse
+            print(String(format: "%@ NFE %d: best peer-equivalent %@ %.4e (tuning), %@ %.4e (validation)", models[i].name, nfe, t.label, t.rmse, v.label, v.rmse))
         }
         let fine = try StepSchedule(spacing: .karras(rho: 7), steps: finePoints).grid(on: schedule)
         let range = schedule.timeRange
@@ -107,7 +84,7 @@ struct DefaultSearch {
                 models.map { m in
                     let c = validation ? m.validation : m.tuning
                     guard let r = try? c.run(solver, grid: grid, name: name, scheduleName: "searched", nfeBudget: nfe), r.nfe <= nfe else { return .infinity }
-                    return r.rmse / (validation ? m.validationReference[nfe]! : m.tuningReference[nfe]!)
+                    return r.rmse / (validation ? m.validationReference : m.tuningReference)
                 }
             }
             guard let (steps, _) = try solver.steps(forBudget: nfe, grid: { try StepSchedule(spacing: .karras(rho: 7), steps: $0).grid(on: schedule) }) else { continue }
@@ -127,7 +104,7 @@ struct DefaultSearch {
             for s in seeds { finalists.append((s, ratios(try s.grid(on: schedule), validation: true))) }
             finalists.sort { $0.1.max()! < $1.1.max()! }
             let (best, v) = finalists[0]
-            let fractions = best.sigmas.dropLast().map { KarrasRamp.fraction(sigma: $0, hi: hi, lo: lo) }
+            let fractions = best.sigmas.dropLast().map { Swift.max(0, KarrasRamp.fraction(sigma: $0, hi: hi, lo: lo)) }  // σ_max rounds to −0
             print(String(format: "%@ NFE %d: tuning worst %.4f (seeds %.4f), validation ratios %@ in %.0f s, %d candidates",
                          name, nfe, result.score, result.seedScore, v.map { String(format: "%.3f", $0) }.joined(separator: " "),
                          (ContinuousClock.now - began).seconds, result.evaluated))

@@ -1,0 +1,48 @@
+import DiffusionSolvers
+import Foundation
+
+/// What the suite (``BenchmarkSuite``) and the default's search (``DefaultSearch``) measure on:
+/// Stable Diffusion's schedule, the three exact mixtures, and the reference a default candidate
+/// is divided by.
+enum BenchmarkModels {
+    /// Stable Diffusion's discrete VP schedule (scaled_linear 0.00085–0.012, T = 1000).
+    static func schedule() throws -> DiscreteVPSchedule {
+        try DiscreteVPSchedule(betaSchedule: .scaledLinear, betaStart: 0.00085, betaEnd: 0.012)
+    }
+
+    /// Where ground truths are cached between runs.
+    static func groundTruthCache(root: URL) -> URL { root.appendingPathComponent(".build/ground-truth-cache") }
+
+    /// The benchmark models by name, in report order.
+    static func mixtures(root: URL) throws -> [(String, GaussianMixture)] {
+        [("mixture-2d", BuiltInModels.ring), ("glyphs-8x8", BuiltInModels.glyphs),
+         ("digits-mixture", try GaussianMixture(contentsOf: root.appendingPathComponent("models/digits-mixture.safetensors")))]
+    }
+
+    /// A comparison from `count` draws of `SeededNoise(seed:)`, RMSE only (no distances to the
+    /// data), against ground truths at tolerance 1e-7 cached in `cache`.
+    static func comparison(_ model: GaussianMixture, schedule: any NoiseSchedule, seed: UInt64, count: Int, cache: URL) -> SamplerComparison {
+        let c = SamplerComparison(model: model, schedule: schedule, noise: SeededNoise(seed: seed).initialNoise(shape: [count] + model.sampleShape),
+                                  groundTruth: GroundTruth(tolerance: 1e-7, cacheDirectory: cache), stepsOffset: 1)
+        c.measuresDistances = false
+        return c
+    }
+
+    /// The configurations the peers run over the full interval (diffusers' and k-diffusion's
+    /// samplers with their Karras and `linspace` schedules), as our parity-tested equivalents.
+    static let peerSolvers = ["dpmpp_2m", "dpmpp_3m", "euler", "heun", "uni_pc", "uni_pc_bh2", "dpm_2", "lms"]
+    static let peerSpacings: [StepSpacing] = [.karras(rho: 7), .linspace]
+
+    /// The smallest error of the peer equivalents within `nfe` evaluations on `comparison`'s draws,
+    /// and which configuration reaches it.
+    static func bestPeerEquivalent(on comparison: SamplerComparison, nfe: Int) -> (rmse: Double, label: String) {
+        var best = (rmse: Double.infinity, label: "")
+        for solver in peerSolvers {
+            for spacing in peerSpacings {
+                guard let r = try? comparison.run(.init(solver: solver, spacing: spacing, nfe: nfe)), r.rmse < best.rmse else { continue }
+                best = (r.rmse, "\(solver) \(spacing.name)")
+            }
+        }
+        return best
+    }
+}
