@@ -104,7 +104,7 @@ struct DefaultSearch {
             for s in seeds { finalists.append((s, ratios(try s.grid(on: schedule), validation: true))) }
             finalists.sort { $0.1.max()! < $1.1.max()! }
             let (best, v) = finalists[0]
-            let fractions = best.sigmas.dropLast().map { Swift.max(0, KarrasRamp.fraction(sigma: $0, hi: hi, lo: lo)) }  // σ_max rounds to −0
+            let fractions = [0] + best.sigmas.dropFirst().dropLast().map { KarrasRamp.fraction(sigma: $0, hi: hi, lo: lo) }  // starts at σ_max
             print(String(format: "%@ NFE %d: tuning worst %.4f (seeds %.4f), validation ratios %@ in %.0f s, %d candidates",
                          name, nfe, result.score, result.seedScore, v.map { String(format: "%.3f", $0) }.joined(separator: " "),
                          (ContinuousClock.now - began).seconds, result.evaluated))
