@@ -5,7 +5,8 @@ import Foundation
 /// of the same bytes measured in the same run (absolute GB/s depend on the machine; the ratios
 /// are what we track).
 ///
-/// Usage: `swift run -c release diffuse-benchmarks` (kernels and per-step cost), or
+/// Usage: `swift run -c release diffuse-benchmarks [--solvers uni_pc,lms]` (kernels and per-step
+/// cost, for every solver or the ones named), or
 /// `swift run -c release diffuse-benchmarks --suite` to regenerate `docs/BENCHMARKS.md`, or
 /// `swift run -c release diffuse-benchmarks --neural [--unet PATH]` for the neural runtime, or
 /// `swift run -c release diffuse-benchmarks --search-default --nfe N` to search the step placement
@@ -62,11 +63,21 @@ struct Benchmarks {
             try NeuralBenchmarks.run(arguments: CommandLine.arguments)
             return
         }
-        print(try kernelReport())
+        var only: Set<String>?
+        if let i = CommandLine.arguments.firstIndex(of: "--solvers"), i + 1 < CommandLine.arguments.count {
+            only = Set(CommandLine.arguments[i + 1].split(separator: ",").map(String.init))
+            for name in only! where SolverCatalog.entry(named: name) == nil {
+                throw SamplingError.invalidConfiguration("--solvers: unknown solver '\(name)'")
+            }
+        }
+        print(try kernelReport(only: only))
     }
 
     /// The kernel and per-step tables, as Markdown.
-    static func kernelReport() throws -> String {
+    ///
+    /// - Parameter only: The solvers of the per-step table (all but the integrating ones when nil),
+    ///   for profiling one of them: `diffuse-benchmarks --solvers uni_pc`.
+    static func kernelReport(only: Set<String>? = nil) throws -> String {
         var lines: [String] = []
         func print(_ s: String) { lines.append(s) }
         let shape = [1, 4, 64, 64]
@@ -103,10 +114,17 @@ struct Benchmarks {
         let direct = try modelCall(needs: .noise), converted = try modelCall(needs: .data)
         print(String(format: "One model call reading the model's own output (ε̂ of an ε-model): %.2f us = %.2f copies; converting it (x̂₀ of an ε-model, read 2, write 1): %.2f us = %.2f copies.\n",
                      direct * 1e6, direct / copy, converted * 1e6, converted / copy))
-        print("Each solver runs once with a free ε-model and once with a free x̂₀-model; the table shows the faster run, the one whose model outputs the prediction the solver reads, and the solver's arithmetic is its step time less one such model call per evaluation.\n")
+        print("Each solver runs once with a free ε-model and once with a free x̂₀-model; the table shows the faster run, the one whose model outputs the prediction the solver reads, and the solver's arithmetic is its step time less one such model call per evaluation. Every round of 200 steps is timed next to 200 copies and 200 model calls of its own, and the figures are medians over 21 rounds of the per-round ratios.\n")
         print("| solver | model output read | us / step | copies per step, total | evaluations per step | solver arithmetic alone, copies per step | per evaluation |")
         print("|---|---|---|---|---|---|---|")
-        func perStep<S: Solver>(_ solver: S, model: FreeModel, grid: TimeGrid) throws -> Double {
+        let directCall = Denoiser(model: FreeModel(parameterization: .noise), schedule: schedule)
+        var directOutput = ModelPrediction(like: x)
+        /// A solver's step on `grid`, each round timed next to a copy and a model call of its own,
+        /// so that the ratios do not drift with the machine's memory bandwidth, which moves by a
+        /// tenth between runs on a shared host: medians over the rounds of the step time, the step
+        /// in copies, and the step less `evaluations` model calls in copies.
+        func perStep<S: Solver>(_ solver: S, model: FreeModel, grid: TimeGrid, evaluations: Double) throws
+            -> (time: Double, copies: Double, arithmetic: Double) {
             let x0 = SampleTensor.initialSample(noise: x, schedule: schedule, level: grid[0])
             func fresh() throws -> SamplingRun<S> {
                 try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x0, noise: SeededNoise(seed: 4))
@@ -114,9 +132,18 @@ struct Benchmarks {
             // A round never runs past the grid's end; a new run (allocation) starts outside the timing.
             let iterations = Swift.min(200, grid.steps)
             var run = try fresh()
-            return try measure(iterations: iterations, rounds: 15, setup: { if run.stepsTaken + iterations > grid.steps { run = try fresh() } }) {
-                try run.advance()
+            var times: [Double] = [], copies: [Double] = [], arithmetic: [Double] = []
+            for _ in 0..<21 {
+                if run.stepsTaken + iterations > grid.steps { run = try fresh() }
+                let copy = measure(iterations: iterations, rounds: 1) { out.assign(y) }
+                let call = try measure(iterations: iterations, rounds: 1) {
+                    try directCall.predict(y, at: level, into: &directOutput, needs: .noise)
+                }
+                let step = try measure(iterations: iterations, rounds: 1) { try run.advance() }
+                times.append(step); copies.append(step / copy); arithmetic.append((step - evaluations * call) / copy)
             }
+            func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
+            return (median(times), median(copies), median(arithmetic))
         }
         // dpm_fast and dpm_adaptive integrate in their first step: their per-step figure is not comparable.
         // DPM-Solver-v3 runs on its statistics' grid: degenerate statistics (l = 1, s = b = 0, the
@@ -126,19 +153,18 @@ struct Benchmarks {
         let v3Grid = try StepSchedule(spacing: .logSNR, steps: 100, final: .minimum).grid(on: schedule)
         let statistics = try ModelStatistics.degenerate(lambdaStart: v3Grid[0].lambda, lambdaEnd: v3Grid.levels.last!.lambda,
                                                         intervals: 100, dimension: x.sampleCount)
-        for entry in SolverCatalog.entries where entry.name != "dpm_fast" && entry.name != "dpm_adaptive" {
+        for entry in SolverCatalog.entries where entry.name != "dpm_fast" && entry.name != "dpm_adaptive" && only?.contains(entry.name) ?? true {
             let solver = try SolverCatalog.solver(named: entry.name, options: .init(statistics: statistics))
             let solverGrid = solver is DPMSolverV3 ? v3Grid : grid
-            func timed<S: Solver>(_ solver: S) throws -> (Double, String) {
-                let noise = try perStep(solver, model: FreeModel(parameterization: .noise), grid: solverGrid)
-                let data = try perStep(solver, model: FreeModel(parameterization: .data), grid: solverGrid)
-                return noise <= data ? (noise, "ε̂") : (data, "x̂₀")
-            }
-            let (t, read) = try timed(solver)
             let evaluations = Double(solver.evaluations(on: solverGrid)) / Double(solverGrid.steps)
-            let arithmetic = (t - evaluations * direct) / copy
-            print(String(format: "| %@ | %@ | %.2f | %.2f | %.2f | %.2f | %.2f |", entry.name, read, t * 1e6, t / copy, evaluations,
-                         arithmetic, arithmetic / evaluations))
+            func timed<S: Solver>(_ solver: S) throws -> ((time: Double, copies: Double, arithmetic: Double), String) {
+                let noise = try perStep(solver, model: FreeModel(parameterization: .noise), grid: solverGrid, evaluations: evaluations)
+                let data = try perStep(solver, model: FreeModel(parameterization: .data), grid: solverGrid, evaluations: evaluations)
+                return noise.time <= data.time ? (noise, "ε̂") : (data, "x̂₀")
+            }
+            let (m, read) = try timed(solver)
+            print(String(format: "| %@ | %@ | %.2f | %.2f | %.2f | %.2f | %.2f |", entry.name, read, m.time * 1e6, m.copies, evaluations,
+                         m.arithmetic, m.arithmetic / evaluations))
         }
         return lines.joined(separator: "\n")
     }

@@ -18,8 +18,12 @@ import Foundation
 /// 128 tuning and 256 validation draws: worst validation ratio 0.93) and `--nfe 20 --generations
 /// 15 --fine-points 300` (`searched-20`, PLMS's: 0.91).
 ///
+/// With `--decisions` it searches one UniPC solver schedule instead: the time steps together with
+/// each step's order, prediction type and corrector, and the B(h) variant (USF, Liu et al. 2024),
+/// seeded from `uni_pc` and `uni_pc_bh2` on the seed spacings.
+///
 /// Usage: `swift run -c release diffuse-benchmarks --search-default --nfe 5 --solvers uni_pc,deis
-/// [--generations 15] [--population 40] [--samples 128] [--validation-samples 256]`.
+/// [--decisions] [--generations 15] [--population 40] [--samples 128] [--validation-samples 256]`.
 struct DefaultSearch {
     /// Progress on standard error, which is not buffered (a search runs for minutes).
     func print(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
@@ -36,6 +40,9 @@ struct DefaultSearch {
     var samples = 128
     var validationSamples = 256
     var finePoints = 200
+    /// Search UniPC's per-step decisions (orders, prediction types, correctors, variant) with the
+    /// time steps (USF), seeded from `uni_pc` and `uni_pc_bh2`, instead of the steps of each solver.
+    var decisions = false
 
     init(root: URL, arguments: [String]) throws {
         self.root = root
@@ -54,6 +61,7 @@ struct DefaultSearch {
         samples = try count("--samples", samples)
         validationSamples = try count("--validation-samples", validationSamples)
         finePoints = try count("--fine-points", finePoints)
+        decisions = arguments.contains("--decisions")
         if let v = value("--solvers") {
             solvers = v.split(separator: ",").map(String.init)
             for name in solvers where SolverCatalog.entry(named: name) == nil {
@@ -78,36 +86,47 @@ struct DefaultSearch {
         let fine = try StepSchedule(spacing: .karras(rho: 7), steps: finePoints).grid(on: schedule)
         let range = schedule.timeRange
         let hi = schedule.displaySigma(schedule.level(at: range.upperBound)), lo = schedule.displaySigma(schedule.level(at: range.lowerBound))
-        for name in solvers {
-            let solver = try SolverCatalog.solver(named: name)
-            func ratios(_ grid: TimeGrid, validation: Bool) -> [Double] {
-                models.map { m in
-                    let c = validation ? m.validation : m.tuning
-                    guard let r = try? c.run(solver, grid: grid, name: name, scheduleName: "searched", nfeBudget: nfe), r.nfe <= nfe else { return .infinity }
-                    return r.rmse / (validation ? m.validationReference : m.tuningReference)
-                }
+        /// The ratio of `solver`'s error on `grid` to the best peer-equivalent error, per model.
+        func solverRatios<S: Solver>(_ solver: S, _ grid: TimeGrid, name: String, validation: Bool) -> [Double] {
+            models.map { m in
+                let c = validation ? m.validation : m.tuning
+                guard let r = try? c.run(solver, grid: grid, name: name, scheduleName: "searched", nfeBudget: nfe), r.nfe <= nfe else { return .infinity }
+                return r.rmse / (validation ? m.validationReference : m.tuningReference)
+            }
+        }
+        func scheduleRatios(_ s: SolverSchedule, validation: Bool) throws -> [Double] {
+            solverRatios(try s.solver(), try s.grid(on: schedule), name: "schedule", validation: validation)
+        }
+        for name in decisions ? ["uni_pc decisions"] : solvers {
+            let solver = try SolverCatalog.solver(named: decisions ? "uni_pc" : name)
+            func ratios(_ s: SolverSchedule, validation: Bool) throws -> [Double] {
+                decisions ? try scheduleRatios(s, validation: validation)
+                    : solverRatios(solver, try s.grid(on: schedule), name: name, validation: validation)
             }
             guard let (steps, _) = try solver.steps(forBudget: nfe, grid: { try StepSchedule(spacing: .karras(rho: 7), steps: $0).grid(on: schedule) }) else { continue }
             var seeds: [SolverSchedule] = []
             for spacing in [StepSpacing.karras(rho: 7), .logSNR, .timeQuadratic, .alignYourSteps(.sd1)] {
-                if let g = try? StepSchedule(spacing: spacing, steps: steps).grid(on: schedule) { seeds.append(SolverSchedule(grid: g, schedule: schedule)) }
+                guard let g = try? StepSchedule(spacing: spacing, steps: steps).grid(on: schedule) else { continue }
+                seeds.append(SolverSchedule(grid: g, schedule: schedule))
+                if decisions { seeds.append(SolverSchedule(grid: g, schedule: schedule, variant: .bh2, order: 2)) }
             }
             let search = EvolutionarySearch(population: population, parents: 10, mutations: population / 2, crossovers: population * 3 / 10,
-                                            mutationProbability: 0.15, generations: generations, searchesDecisions: false, seed: 11)
+                                            mutationProbability: 0.15, generations: generations, searchesDecisions: decisions, seed: 11)
             let began = ContinuousClock.now
             let result = try search.search(fineGrid: fine, schedule: schedule, steps: steps, seeds: seeds, score: { s in
-                ratios(try s.grid(on: schedule), validation: false).max()!
+                try ratios(s, validation: false).max()!
             }, progress: { g, best, _ in print(String(format: "  %@ generation %d: worst ratio %.4f", name, g, best)) })
             // Re-rank the finalists on the validation noise.
             var finalists: [(SolverSchedule, [Double])] = []
-            for s in result.top { finalists.append((s, ratios(try s.grid(on: schedule), validation: true))) }
-            for s in seeds { finalists.append((s, ratios(try s.grid(on: schedule), validation: true))) }
+            for s in result.top { finalists.append((s, try ratios(s, validation: true))) }
+            for s in seeds { finalists.append((s, try ratios(s, validation: true))) }
             finalists.sort { $0.1.max()! < $1.1.max()! }
             let (best, v) = finalists[0]
             let fractions = [0] + best.sigmas.dropFirst().dropLast().map { KarrasRamp.fraction(sigma: $0, hi: hi, lo: lo) }  // starts at σ_max
             print(String(format: "%@ NFE %d: tuning worst %.4f (seeds %.4f), validation ratios %@ in %.0f s, %d candidates",
                          name, nfe, result.score, result.seedScore, v.map { String(format: "%.3f", $0) }.joined(separator: " "),
                          (ContinuousClock.now - began).seconds, result.evaluated))
+            if decisions { print("  decisions: " + best.summary) }
             print("  ramp: [" + fractions.map { String(format: "%.4f", $0) }.joined(separator: ", ") + "]")
         }
     }

@@ -96,51 +96,44 @@ public struct UniPC: Solver {
     }
 
     /// The ρ coefficients for ratios `rks` (its first `count` lanes; for the corrector the last of
-    /// them is 1) at `hh`: `R ρ = b` with `R_{ik} = r_k^i`, `bᵢ = hh·φ_{i+1}(hh)·i!/B(h)`, solved in
-    /// `Double` on the first `count − 1` rows (predictor) or all `count` rows (corrector), with
-    /// UniPC's shortcuts ρ = ½ for a second-order predictor and a first-order corrector.
-    /// Stack storage keeps the step free of heap allocation.
-    static func rhos(rks: SIMD4<Double>, count order: Int, hh: Double, variant: Variant, corrector: Bool) -> SIMD4<Double> {
+    /// them is 1) at `hh`: `R ρ = b` with `R_{ik} = r_k^i`, `bᵢ = hh·φ_{i+1}(hh)·i!/B(h)`, solved on
+    /// the first `count − 1` rows (predictor) or all `count` rows (corrector), with UniPC's
+    /// shortcuts ρ = ½ for a second-order predictor and a first-order corrector.
+    ///
+    /// `R` is the transpose of a Vandermonde matrix, so the solution is read off the Lagrange basis
+    /// `L_k(t) = Π_{j≠k} (t − r_j)/(r_k − r_j)`: `ρ_k = Σᵢ bᵢ·[tⁱ]L_k` (`Σ_k r_kⁱ L_k(t) = tⁱ`
+    /// for `i < n`). For `n ≤ 3` that is a few operations in `Double`, where a general elimination
+    /// cost a quarter of a step's scalar work.
+    ///
+    /// - Parameters:
+    ///   - expMinusOneHH: `e^{hh} − 1`, which the caller has computed already.
+    static func rhos(rks: SIMD4<Double>, count order: Int, hh: Double, expMinusOneHH: Double, variant: Variant,
+                     corrector: Bool) -> SIMD4<Double> {
         let n = corrector ? order : order - 1
         if n <= 0 { return .zero }
         if corrector && order == 1 { return SIMD4(0.5, 0, 0, 0) }
         if !corrector && order == 2 { return SIMD4(0.5, 0, 0, 0) }
-        let bh = variant == .bh1 ? hh : Double.expMinusOne(hh)
-        // Gauss–Jordan with partial pivoting on the augmented n × (n + 1) system [R | b] (n ≤ 3), in
-        // stack storage: scalar loads and stores, where SIMD lanes written one at a time stall on
-        // store forwarding.
-        return withUnsafeTemporaryAllocation(of: Double.self, capacity: 12) { a in
-            let width = n + 1
-            var hPhiK = Double.expMinusOne(hh) / hh - 1
-            var factorial = 1.0
-            for i in 0..<n {
-                a[i * width + n] = hPhiK * factorial / bh
-                factorial *= Double(i + 2)
-                hPhiK = hPhiK / hh - 1 / factorial
+        let bh = variant == .bh1 ? hh : expMinusOneHH
+        // bᵢ = hh·φ_{i+2}(hh)·(i+1)!/B(h) from hh·φ₂ = (e^{hh} − 1)/hh − 1 and
+        // hh·φ_{k+1} = hh·φ_k/hh − 1/k!, in scalars (SIMD lanes written one at a time stall on
+        // store forwarding).
+        let hPhi2 = expMinusOneHH / hh - 1
+        let hPhi3 = hPhi2 / hh - 0.5
+        let b0 = hPhi2 / bh, b1 = hPhi3 * 2 / bh
+        let r0 = rks[0], r1 = rks[1], r2 = rks[2]
+        switch n {
+        case 1:
+            return SIMD4(b0, 0, 0, 0)
+        case 2:
+            // L₀(t) = (t − r₁)/(r₀ − r₁), L₁(t) = (t − r₀)/(r₁ − r₀).
+            return SIMD4((b1 - r1 * b0) / (r0 - r1), (b1 - r0 * b0) / (r1 - r0), 0, 0)
+        default:
+            let b2 = (hPhi3 / hh - 1.0 / 6) * 6 / bh
+            // L_k(t) = (t² − (r_a + r_b)·t + r_a·r_b)/((r_k − r_a)(r_k − r_b)) for {a, b} the other two.
+            func rho(_ rk: Double, _ ra: Double, _ rb: Double) -> Double {
+                (b2 - (ra + rb) * b1 + ra * rb * b0) / ((rk - ra) * (rk - rb))
             }
-            // Row i holds rₖ^i, by repeated multiplication (a libm `pow` per entry cost a few percent
-            // of a step on a 64 KiB state; for i ≤ 2 the product is the correctly rounded power).
-            for k in 0..<n {
-                var power = 1.0
-                for i in 0..<n {
-                    a[i * width + k] = power
-                    power *= rks[k]
-                }
-            }
-            for col in 0..<n {
-                var pivot = col
-                for r in (col + 1)..<n where abs(a[r * width + col]) > abs(a[pivot * width + col]) { pivot = r }
-                if pivot != col {
-                    for k in 0...n { a.swapAt(col * width + k, pivot * width + k) }
-                }
-                for r in 0..<n where r != col {
-                    let f = a[r * width + col] / a[col * width + col]
-                    for k in 0...n { a[r * width + k] -= f * a[col * width + k] }
-                }
-            }
-            var rho = SIMD4<Double>.zero
-            for i in 0..<n { rho[i] = a[i * width + n] / a[i * width + i] }
-            return rho
+            return SIMD4(rho(r0, r1, r2), rho(r1, r0, r2), rho(r2, r0, r1), 0)
         }
     }
 
@@ -234,28 +227,25 @@ public struct UniPC: Solver {
                               corrector: Bool, prediction: DPMSolverMultistep.Prediction) -> (scale: Double, terms: SIMD4<Double>) {
         let (s0, t) = levels
         let h = t.lambda - s0.lambda
-        // rₖ for the previous outputs, then 1 (the step's end) in the next lane.
+        // rₖ for the previous outputs (at most two: the order is at most 3), then 1 (the step's end)
+        // in the next lane; scalars first, as SIMD lanes written one at a time stall on store forwarding.
         let previous = Swift.max(order, 1) - 1
-        var rks = SIMD4<Double>.zero
-        for i in 0..<previous { rks[i] = (history.level(o + i + 1).lambda - s0.lambda) / h }
-        rks[previous] = 1
+        let r1 = previous >= 1 ? (history.level(o + 1).lambda - s0.lambda) / h : 1
+        let r2 = previous >= 2 ? (history.level(o + 2).lambda - s0.lambda) / h : 1
+        let rks = previous == 0 ? SIMD4<Double>(1, 0, 0, 0) : previous == 1 ? SIMD4(r1, 1, 0, 0) : SIMD4(r1, r2, 1, 0)
         let hh = prediction == .data ? -h : h
-        let rho = Self.rhos(rks: rks, count: previous + 1, hh: hh, variant: variant, corrector: corrector)
-        let bh = variant == .bh1 ? hh : Double.expMinusOne(hh)
+        let expMinusOneHH = Double.expMinusOne(hh)
+        let rho = Self.rhos(rks: rks, count: previous + 1, hh: hh, expMinusOneHH: expMinusOneHH, variant: variant,
+                            corrector: corrector)
+        let bh = variant == .bh1 ? hh : expMinusOneHH
         let (scale, edge) = prediction == .data ? (t.sigma / s0.sigma, t.alpha) : (t.alpha / s0.alpha, t.sigma)
         // x' = scale·x_s₀ − edge·(e^{hh}−1)·m₀ − edge·B·(Σ ρₖ (m₋ₖ − m₀)/rₖ [+ ρ_last (m_t − m₀)]).
         let g = -edge * bh
-        var terms = SIMD4<Double>.zero
-        var c0 = -edge * Double.expMinusOne(hh)
-        for k in 0..<previous {
-            terms[o + k + 1] = g * rho[k] / rks[k]
-            c0 -= terms[o + k + 1]
-        }
-        if corrector {
-            terms[0] = g * rho[previous]
-            c0 -= terms[0]
-        }
-        terms[o] = c0
-        return (scale, terms)
+        let d1 = previous >= 1 ? g * rho[0] / r1 : 0
+        let d2 = previous >= 2 ? g * rho[1] / r2 : 0
+        let dc = corrector ? g * rho[previous] : 0
+        let c0 = -edge * expMinusOneHH - d1 - d2 - dc
+        // Outputs newest first: with offset 1 the output at the step's end (the corrector's) leads.
+        return (scale, o == 0 ? SIMD4(c0, d1, d2, 0) : SIMD4(dc, c0, d1, d2))
     }
 }
