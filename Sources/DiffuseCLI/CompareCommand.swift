@@ -19,7 +19,7 @@ struct CompareCommand: ParsableCommand {
 
     @OptionGroup var source: ModelOptions
 
-    @Option(help: "Comma-separated solver names.")
+    @Option(help: "Comma-separated solver names; 'default' is the recommended configuration for each NFE (what `diffuse sample` runs without --solver), whatever --schedules says.")
     var solvers: String = "euler,heun,dpmpp_2m,dpmpp_3m,uni_pc_bh2,deis"
 
     @Option(help: "Comma-separated step schedules.")
@@ -65,7 +65,7 @@ struct CompareCommand: ParsableCommand {
         let resolved = try source.resolve()
         let (model, schedule, config) = (resolved.model, resolved.schedule, resolved.config)
         let solverNames = try list(solvers, flag: "--solvers")
-        for name in solverNames where SolverCatalog.entry(named: name) == nil {
+        for name in solverNames where name != "default" && SolverCatalog.entry(named: name) == nil {
             throw CLIError("unknown solver '\(name)' (known: \(SolverCatalog.names.joined(separator: ", ")))")
         }
         let spacings = try list(schedules, flag: "--schedules").map { name -> StepSpacing in
@@ -108,7 +108,22 @@ struct CompareCommand: ParsableCommand {
         comparison.classifier = featureClassifier
         var results: [SamplerComparison.Result] = []
         var skipped: [String] = []
+        var defaults: [String] = []
         for name in solverNames {
+            if name == "default" {
+                for budget in budgets {
+                    let c = SamplerComparison.Configuration.recommended(nfe: budget)
+                    do {
+                        var r = try comparison.run(c)
+                        (r.solver, r.schedule) = ("default", "recommended")
+                        results.append(r)
+                        defaults.append("default at NFE \(budget): \(c.label)")
+                    } catch {
+                        skipped.append("default NFE \(budget) (\(c.label)): \(error)")
+                    }
+                }
+                continue
+            }
             for spacing in spacings {
                 for budget in budgets {
                     do {
@@ -137,6 +152,7 @@ struct CompareCommand: ParsableCommand {
             print("tuned rows: '\(tuned!)', tuned on \(tunedFile.tuningSamples) samples of seed \(tunedFile.tuningSeed); "
                   + (initialNoise.map { "these samples come from '\($0)'" } ?? "these samples use seed \(seed)") + " (held out)")
         }
+        for line in defaults { print(line) }
         for line in skipped { print("skipped: \(line)") }
         for (_, r) in comparison.references.sorted(by: { $0.key < $1.key }) {
             print(String(format: "ground truth: %d evaluations, error estimate %.2e, %@, %.2f s", r.evaluations, r.errorEstimate,

@@ -138,17 +138,26 @@ struct SampleCommand: ParsableCommand {
         let churn = sChurn > 0 ? Churn(sChurn: sChurn, sTmin: sTmin, sTmax: sTmax, sNoise: sNoise) : nil
         let solver: any Solver
         let grid: TimeGrid
+        var usesDecisions = false
         if let tunedConfiguration {
             (solver, grid) = (tunedConfiguration.solver, tunedConfiguration.grid)
         } else {
             let statistics = try self.statistics.map { try Self.statistics($0, for: model) }
             let ratios = try dcRatios.map { try Self.numbers($0, flag: "--dc-ratios") }
-            solver = try SolverCatalog.solver(named: solverName, options: .init(eta: eta, order: order, sNoise: sNoise, churn: churn,
-                                                                                variance: variance, statistics: statistics,
-                                                                                compensationRatios: ratios))
-            grid = try solver.adaptedGrid(try makeGrid(noiseSchedule, config: config, solver: solver, budget: budget,
-                                                       defaultSpacing: recommended.map { $0.spacing.name }),
-                                          schedule: noiseSchedule)
+            let named = try SolverCatalog.solver(named: solverName, options: .init(eta: eta, order: order, sNoise: sNoise, churn: churn,
+                                                                                   variance: variance, statistics: statistics,
+                                                                                   compensationRatios: ratios))
+            grid = try named.adaptedGrid(try makeGrid(noiseSchedule, config: config, solver: named, budget: budget,
+                                                      defaultSpacing: recommended.map { $0.spacing.name }),
+                                         schedule: noiseSchedule)
+            // A recommended choice with searched per-step decisions applies them when the steps
+            // match and no --order overrides the solver.
+            if let decisions = recommended?.decisions, decisions.steps == grid.steps, order == nil {
+                solver = try decisions.solver()
+                usesDecisions = true
+            } else {
+                solver = named
+            }
         }
         let sampled = try guidedModel(model)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
@@ -165,14 +174,15 @@ struct SampleCommand: ParsableCommand {
                                                 noise: stepNoiseSource, thresholding: threshold)
         try outputKind.write(samples, model: model, to: output)
         let seconds = (ContinuousClock.now - started).seconds
+        let solverLabel = usesDecisions ? "\(solverName) [\(recommended!.decisions!.summary)]" : solverName
         if let report {
-            try RunReport(model: model, schedule: noiseSchedule, solverName: solverName,
+            try RunReport(model: model, schedule: noiseSchedule, solverName: solverLabel,
                           spacing: spacingName(config, defaultSpacing: recommended.map { $0.spacing.name }),
                           grid: grid, evaluations: evaluations, seconds: seconds, samples: samples, seed: initialNoise == nil ? seed : nil,
                           output: output, guidance: classLabel.map { ($0, guidance ?? 1, guidanceRescale) }).write(to: report)
         }
         let shape = model.sampleShape.map(String.init).joined(separator: "x")
-        print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(solverName)"
+        print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(solverLabel)"
               + (recommended.map { ", \($0.spacing.name) steps (recommended for \(budget!) NFE)," } ?? "") + " on \(noiseSchedule.name): "
               + "\(grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
         print("wrote \(output)")

@@ -36,13 +36,18 @@ enum BenchmarkModels {
     /// The smallest error of the peer equivalents within `nfe` evaluations on `comparison`'s draws,
     /// and which configuration reaches it.
     static func bestPeerEquivalent(on comparison: SamplerComparison, nfe: Int) -> (rmse: Double, label: String) {
-        var best = (rmse: Double.infinity, label: "")
-        for solver in peerSolvers {
-            for spacing in peerSpacings {
-                guard let r = try? comparison.run(.init(solver: solver, spacing: spacing, nfe: nfe)), r.rmse < best.rmse else { continue }
-                best = (r.rmse, "\(solver) \(spacing.name)")
+        let best = peerEquivalents(on: comparison, nfe: nfe).min { $0.rmse < $1.rmse }
+        return (best?.rmse ?? .infinity, best?.label ?? "")
+    }
+
+    /// Every peer-equivalent configuration's error at `nfe` (infinite where it cannot run), with
+    /// each sample's error for resampling.
+    static func peerEquivalents(on comparison: SamplerComparison, nfe: Int) -> [(rmse: Double, label: String, errors: [Double])] {
+        peerSolvers.flatMap { solver in
+            peerSpacings.map { spacing in
+                let r = try? comparison.run(.init(solver: solver, spacing: spacing, nfe: nfe))
+                return (r?.rmse ?? .infinity, "\(solver) \(spacing.name)", r?.sampleErrors ?? [])
             }
         }
-        return best
     }
 }

@@ -63,6 +63,12 @@ struct BenchmarkSuite {
                     }
                 }
             }
+            // A default with searched per-step decisions is no solver × spacing of the grid above.
+            for nfe in budgets {
+                let c = SamplerComparison.Configuration.recommended(nfe: nfe)
+                guard c.decisions != nil, let r = try? comparison.run(c) else { continue }
+                ours[name, default: []].append(Row(label: c.label, nfe: r.nfe, rmse: r.rmse, library: "ours"))
+            }
             // Stochastic samplers: their distance to the data, next to an ODE solver's and the floor
             // (the ground truth's own distance: 64 samples cannot match 64-D moments exactly).
             for sampler in SolverCatalog.stochasticNames + ["dpmpp_2m"] {
@@ -148,8 +154,7 @@ struct BenchmarkSuite {
         md.append("| NFE | default | " + models.map { "\($0): ours / best peer" }.joined(separator: " | ") + " |")
         md.append("|---|---|" + models.map { _ in "---|" }.joined())
         for nfe in budgets {
-            let choice = RecommendedConfiguration.choice(forNFE: nfe)
-            let label = "\(choice.solver) \(choice.spacing.name)"
+            let label = RecommendedConfiguration.choice(forNFE: nfe).label
             let cells = models.map { m -> String in
                 guard let bestPeer = theirs[m]?.filter({ $0.nfe <= nfe && $0.nfe > nfe / 2 && $0.fullInterval }).min(by: { $0.rmse < $1.rmse }),
                       let row = ours[m]?.first(where: { $0.label == label && $0.nfe == bestNFE(label, nfe, ours[m]!) }) else { return "–" }
@@ -297,15 +302,22 @@ struct BenchmarkSuite {
         var md = ["**How the default is chosen.** For each NFE, every candidate (" + Self.defaultCandidates.map { "`\($0)`" }.joined(separator: ", ")
                   + ") with every spacing defined by noise levels (karras, logsnr, and the searched ramps " + KarrasRamp.searched.map { "`\($0.name)`" }.joined(separator: ", ")
                   + ", which mean the same grid on any schedule) runs from \(Self.heldOutCount) standard-normal draws per model (`SeededNoise` seeds 9001–9003) that neither the peers' 64 draws nor the search for the ramps include. Its error is divided by the best of our parity-tested equivalents of the peers' full-interval configurations on the same draws (" + BenchmarkModels.peerSolvers.map { "`\($0)`" }.joined(separator: ", ")
-                  + ", each with Karras and `linspace` steps; the best is named). The candidate with the smallest worst ratio over the three models is the held-out minimax. The default (`RecommendedConfiguration`, used by `diffuse sample` without `--solver`) is that minimax unless the shipped networks rule it out; the reasons are in `RecommendedConfiguration.swift` and `docs/benchmarks/networks.md`.", "",
+                  + ", each with Karras and `linspace` steps; the best is named). The candidate with the smallest worst ratio over the three models is the held-out minimax. The default (`RecommendedConfiguration`, used by `diffuse sample` without `--solver`) is that minimax, or a UniPC solver schedule searched with its per-step decisions (orders, prediction types, correctors; `usf-10`) where one does better, unless the shipped networks rule it out; the reasons are in `RecommendedConfiguration.swift` and `docs/benchmarks/networks.md`. In brackets: the 90% bootstrap interval of the default's ratio (2,000 resamples of the draws, the same for both configurations, with the reference configuration held fixed: the choice of the best of sixteen per model on these draws is not resampled, so the intervals are, if anything, too favourable to the peers' side).", "",
                   "| NFE | default | " + models.map { "\($0.0): ours / best peer-equivalent" }.joined(separator: " | ") + " | held-out minimax (worst ratio) | runner-up |",
                   "|---|---|" + models.map { _ in "---|" }.joined() + "---|---|"]
         let comparisons = models.enumerated().map { i, m in
             BenchmarkModels.comparison(m.1, schedule: schedule, seed: UInt64(9001 + i), count: Self.heldOutCount, cache: cache)
         }
         let spacings: [StepSpacing] = [.karras(rho: 7), .logSNR] + KarrasRamp.searched.map { .karrasRamp($0) }
+        // The default against the single peer-equivalent configuration with the smallest worst ratio to
+        // the per-model best: what a user who runs one peer configuration on every model gets.
+        var single = ["", "**The default against the best single peer configuration** on the same held-out draws: the peer-equivalent configuration whose worst ratio over the three models to the per-model best peer-equivalent is smallest (a user runs one configuration, not the best of sixteen picked per model afterwards).", "",
+                      "| NFE | default | best single peer-equivalent (worst ratio to the per-model best) | " + models.map { "\($0.0): ours / it" }.joined(separator: " | ") + " | minimax against it (worst ratio) |",
+                      "|---|---|---|" + models.map { _ in "---|" }.joined() + "---|"]
         for nfe in budgets {
-            let best = comparisons.map { BenchmarkModels.bestPeerEquivalent(on: $0, nfe: nfe) }
+            let peers = comparisons.map { BenchmarkModels.peerEquivalents(on: $0, nfe: nfe) }
+            let best = peers.map { p in p.min { $0.rmse < $1.rmse }! }
+            let singleBest = peers[0].indices.map { k in (k, zip(peers, best).map { $0[k].rmse / $1.rmse }.max()!) }.min { $0.1 < $1.1 }!
             func ratios(_ solver: String, _ spacing: StepSpacing) -> (label: String, values: [Double]) {
                 ("\(solver) \(spacing.name)", zip(comparisons, best).map { c, b in
                     ((try? c.run(.init(solver: solver, spacing: spacing, nfe: nfe)))?.rmse ?? .infinity) / b.rmse
@@ -313,13 +325,32 @@ struct BenchmarkSuite {
             }
             var candidates = Self.defaultCandidates.flatMap { solver in spacings.map { ratios(solver, $0) } }
             candidates.sort { ($0.values.max()!, geometricMean($0.values)) < ($1.values.max()!, geometricMean($1.values)) }
-            let used = RecommendedConfiguration.choice(forNFE: nfe)
-            let usedLabel = "\(used.solver) \(used.spacing.name)"
-            let defaultValues = (candidates.first { $0.label == usedLabel } ?? ratios(used.solver, used.spacing)).values
+            let used = SamplerComparison.Configuration.recommended(nfe: nfe)
+            let usedLabel = used.label
+            let usedResults = comparisons.map { try? $0.run(used) }
+            let defaultValues = zip(usedResults, best).map { r, b in (r?.rmse ?? .infinity) / b.rmse }
             func worst(_ r: (label: String, values: [Double])) -> String { "`\(r.label)` (\(String(format: "%.2f", r.values.max()!)))" }
-            md.append("| \(nfe) | `\(usedLabel)` | " + zip(defaultValues, best).map { String(format: "%.2f (`%@`)", $0, $1.label) }.joined(separator: " | ")
-                      + " | \(worst(candidates[0])) | \(worst(candidates[1])) |")
+            // The default's per-sample errors, for 90% bootstrap intervals of its ratios (the same
+            // resampled draws for both sides of a ratio).
+            let defaultErrors = usedResults.map { $0?.sampleErrors ?? [] }
+            func interval(_ m: Int, _ reference: [Double]) -> String {
+                guard !defaultErrors[m].isEmpty, defaultErrors[m].count == reference.count else { return "" }
+                let r = Metrics.bootstrapRatioInterval(defaultErrors[m], reference, seed: UInt64(nfe))
+                return String(format: " [%.2f–%.2f]", r.lowerBound, r.upperBound)
+            }
+            md.append("| \(nfe) | `\(usedLabel)` | " + (0..<models.count).map { m in
+                String(format: "%.2f", defaultValues[m]) + interval(m, best[m].errors) + " (`\(best[m].label)`)"
+            }.joined(separator: " | ") + " | \(worst(candidates[0])) | \(worst(candidates[1])) |")
+            // Ratios to the per-model best, times that best over the single configuration's error.
+            let toSingle = (0..<models.count).map { m in best[m].rmse / peers[m][singleBest.0].rmse }
+            let vsSingle = zip(defaultValues, toSingle).map(*)
+            let singleMinimax = candidates.map { (label: $0.label, values: zip($0.values, toSingle).map(*)) }
+                .min { ($0.values.max()!, geometricMean($0.values)) < ($1.values.max()!, geometricMean($1.values)) }!
+            single.append("| \(nfe) | `\(usedLabel)` | `\(peers[0][singleBest.0].label)` (\(String(format: "%.2f", singleBest.1))) | "
+                          + (0..<models.count).map { m in String(format: "%.2f", vsSingle[m]) + interval(m, peers[m][singleBest.0].errors) }
+                            .joined(separator: " | ") + " | \(worst(singleMinimax)) |")
         }
+        md.append(contentsOf: single)
         md.append("")
         return md.joined(separator: "\n")
     }

@@ -16,7 +16,12 @@ import Foundation
 ///
 /// The committed ramps came from `--nfe 5 --generations 12` (`searched-5`, UniPC-bh2's, with
 /// 128 tuning and 256 validation draws: worst validation ratio 0.93) and `--nfe 20 --generations
-/// 15 --fine-points 300` (`searched-20`, PLMS's: 0.91).
+/// 15 --fine-points 300` (`searched-20`, PLMS's: 0.91). The solver schedules `usf-5` and `usf-10`
+/// (with ``RecommendedConfiguration``'s decisions) came from `--decisions --nfe 5 --generations 16
+/// --samples 1024 --validation-samples 1024` (0.94, 457 s) and the same at `--nfe 10
+/// --fine-points 300` (1.05, 817 s). With 128 tuning draws a 10-NFE search over time steps alone
+/// overfits (tuning 0.77–0.85, validation 1.10–1.61); with 1,024 it reaches 1.04 (UniPC-bh2),
+/// 1.10 on validation and 1.28 on the suite's held-out draws.
 ///
 /// With `--decisions` it searches one UniPC solver schedule instead: the time steps together with
 /// each step's order, prediction type and corrector, and the B(h) variant (USF, Liu et al. 2024),

@@ -10,10 +10,19 @@ public final class SamplerComparison {
         public var spacing: StepSpacing
         public var nfe: Int
         public var options: SolverCatalog.Options
-        public init(solver: String, spacing: StepSpacing, nfe: Int, options: SolverCatalog.Options = .init()) {
-            self.solver = solver; self.spacing = spacing; self.nfe = nfe; self.options = options
+        /// Searched per-step UniPC decisions that replace the solver's own rules (the run must have
+        /// as many steps); `nil` runs the named solver.
+        public var decisions: SolverDecisions?
+        public init(solver: String, spacing: StepSpacing, nfe: Int, options: SolverCatalog.Options = .init(),
+                    decisions: SolverDecisions? = nil) {
+            self.solver = solver; self.spacing = spacing; self.nfe = nfe; self.options = options; self.decisions = decisions
         }
-        public var label: String { "\(solver) \(spacing.name)" }
+        /// The recommended configuration for `nfe` evaluations (``RecommendedConfiguration``).
+        public static func recommended(nfe: Int) -> Configuration {
+            let choice = RecommendedConfiguration.choice(forNFE: nfe)
+            return Configuration(solver: choice.solver, spacing: choice.spacing, nfe: nfe, decisions: choice.decisions)
+        }
+        public var label: String { "\(solver) \(spacing.name)" + (decisions.map { " [\($0.summary)]" } ?? "") }
     }
 
     /// What one configuration achieved.
@@ -28,6 +37,9 @@ public final class SamplerComparison {
         public var rmse: Double
         /// The median over samples of `‖x − x_gt‖₂`.
         public var medianError: Double
+        /// `‖x − x_gt‖₂` of each sample, in the order of the initial noise: `rmse² = Σ eᵢ²/(n·d)`,
+        /// so a ratio of two configurations' errors can be resampled over the draws (bootstrap).
+        public var sampleErrors: [Double]?
         /// For mixtures: the share of samples ending in the same component as the ground truth.
         public var modeAgreement: Double?
         /// Fréchet distance of the samples' first two moments to the model's data distribution
@@ -131,6 +143,13 @@ public final class SamplerComparison {
         guard let (_, grid) = try solver.steps(forBudget: c.nfe, grid: stepSchedule) else {
             throw SamplingError.invalidConfiguration("\(c.solver) cannot run within \(c.nfe) model evaluations")
         }
+        if let decisions = c.decisions {
+            guard decisions.steps == grid.steps else {
+                throw SamplingError.invalidConfiguration("\(c.label): decisions for \(decisions.steps) steps, \(c.nfe) evaluations give \(grid.steps)")
+            }
+            let name = c.solver + " [\(decisions.summary)]"
+            return try run(try decisions.solver(), grid: grid, name: name, scheduleName: c.spacing.name, nfeBudget: c.nfe)
+        }
         return try run(solver, grid: try solver.adaptedGrid(grid, schedule: schedule), name: c.solver, scheduleName: c.spacing.name, nfeBudget: c.nfe)
     }
 
@@ -144,9 +163,9 @@ public final class SamplerComparison {
         let out = try run.finish().scalars.map(Double.init)
         let seconds = (ContinuousClock.now - began).seconds
         let d = noise.sampleCount
+        let errors = Metrics.perSampleErrors(out, reference.endpoint, dimension: d)
         var result = Result(solver: name, schedule: scheduleName, nfeBudget: nfeBudget, nfe: run.evaluations, steps: grid.steps,
-                            rmse: Metrics.rmse(out, reference.endpoint),
-                            medianError: Metrics.median(Metrics.perSampleErrors(out, reference.endpoint, dimension: d)),
+                            rmse: Metrics.rmse(out, reference.endpoint), medianError: Metrics.median(errors), sampleErrors: errors,
                             seconds: seconds)
         guard measuresDistances else { return result }
         if let mixture = model as? GaussianMixture {

@@ -7,29 +7,55 @@ public enum RecommendedConfiguration {
         public var spacing: StepSpacing
         /// The smallest budget this choice is recommended from.
         public var fromNFE: Int
+        /// Searched per-step UniPC decisions (USF), applied when the budget gives exactly as many
+        /// steps (the table then has the next entry from the following budget); `solver` is `uni_pc`.
+        public var decisions: SolverDecisions?
+
+        public init(solver: String, spacing: StepSpacing, fromNFE: Int, decisions: SolverDecisions? = nil) {
+            self.solver = solver; self.spacing = spacing; self.fromNFE = fromNFE; self.decisions = decisions
+        }
+
+        /// `solver spacing`, with the decisions in brackets.
+        public var label: String { "\(solver) \(spacing.name)" + (decisions.map { " [\($0.summary)]" } ?? "") }
     }
 
     /// Budget thresholds, ascending; the last entry whose `fromNFE` is at most the budget applies.
     ///
     /// Chosen by the benchmark suite (`docs/BENCHMARKS.md`, "Best for the budget"): among
     /// one-evaluation solvers with spacings defined by noise levels (karras, logsnr and the
-    /// searched ``KarrasRamp``s, which mean the same grid on any schedule), the one whose worst
+    /// searched ``KarrasRamp``s, which mean the same grid on any schedule) and searched UniPC
+    /// solver schedules, the one whose worst
     /// ratio over the three benchmark models to the best of our parity-tested equivalents of the
     /// peers' configurations is smallest on 512 held-out draws per model — unless the shipped
     /// networks rule it out (RMSE to the ground truth, `diffuse compare`, 64 `digits` and 32
     /// `photos` samples):
     /// - 5 NFE: `uni_pc_bh2 searched-5`, the held-out minimax (worst ratio 1.03). On `digits` it
     ///   reaches 0.187 where the previous default, `dpmpp_3s_diffusers karras`, reached 0.633.
-    /// - 10 NFE: `deis karras`. No candidate beats the peers' best on every model there; the
-    ///   minimax, `plms searched-20` (1.14), is 2.3× less accurate on `digits` (0.211 against 0.091).
+    ///   A searched UniPC solver schedule (`uni_pc usf-5` with per-step decisions, held-out
+    ///   0.82 / 0.98 / 0.95) is ruled out by the networks: 0.335 against 0.187 on `digits`, 0.371
+    ///   against 0.284 on `photos` (its last steps extrapolate noise predictions).
+    /// - 10 NFE exactly: `uni_pc usf-10` with searched per-step decisions (``SolverDecisions``,
+    ///   USF's search space): held-out 0.77 / 0.95 / 1.08, where `deis karras` reached 1.04 /
+    ///   1.29 / 1.33; on the networks 0.0927 against `deis karras`' 0.0912 on `digits` and 0.180
+    ///   against 0.185 on `photos`. The minimax among named solvers, `ipndm usf-10` (1.04), reaches
+    ///   0.169 on `digits`.
+    /// - 8, 9 and 11–14 NFE: `deis karras` (the decisions are for ten steps). Searches over the time
+    ///   steps alone did not get below 1.28 on the held-out draws at 10 NFE.
     /// - 20 NFE: `plms searched-20`, the held-out runner-up (0.92). The minimax, `uni_pc
     ///   searched-20` (0.81), leaves the data range on `photos` (0.536 against 0.045), as UniPC-bh1
     ///   with Karras steps does.
     public static let table: [Choice] = [
         Choice(solver: "uni_pc_bh2", spacing: .karrasRamp(.searched5), fromNFE: 1),
         Choice(solver: "deis", spacing: .karras(rho: 7), fromNFE: 8),
+        Choice(solver: "uni_pc", spacing: .karrasRamp(.usf10), fromNFE: 10, decisions: usf10),
+        Choice(solver: "deis", spacing: .karras(rho: 7), fromNFE: 11),
         Choice(solver: "plms", spacing: .karrasRamp(.searched20), fromNFE: 15),
     ]
+
+    /// UniPC's per-step decisions at 10 NFE, searched with the `usf-10` steps by
+    /// `diffuse-benchmarks --search-default --decisions --nfe 10` (1,024 tuning and 1,024
+    /// validation draws per model; worst validation ratio 1.05).
+    static let usf10 = try! SolverDecisions(summary: "bh1 orders 1223333121 pred nnnddndnnn corr 1101011111")
 
     /// The recommended choice for at most `nfe` model evaluations.
     public static func choice(forNFE nfe: Int) -> Choice {

@@ -74,9 +74,15 @@ extension KarrasRamp {
         0.6321, 0.6622, 0.6957, 0.7291, 0.7625, 0.8060, 0.8662, 0.9331, 1,
     ])
 
+    /// `usf-10`: the time steps of the 10-NFE UniPC solver schedule: nearly Karras' own ten levels
+    /// (steps of 0.10–0.13 of the ramp), ending at 0.98 of it.
+    public static let usf10 = try! KarrasRamp(name: "usf-10", points: [
+        0, 0.1104, 0.2207, 0.3344, 0.4448, 0.5418, 0.6656, 0.7793, 0.8896, 0.9799,
+    ])
+
     /// The searched placements of the recommended configurations, by budget. Each was found by
     /// `swift run -c release diffuse-benchmarks --search-default --nfe N` (time steps only, on
     /// seeded noise, minimizing the worst ratio over the benchmark models of the solver's error to
     /// the best peer-equivalent error; see `docs/BENCHMARKS.md`).
-    public static let searched: [KarrasRamp] = [searched5, searched20]
+    public static let searched: [KarrasRamp] = [searched5, searched20, usf10]
 }

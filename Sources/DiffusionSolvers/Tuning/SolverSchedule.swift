@@ -37,18 +37,73 @@ public struct SolverSchedule: Sendable, Equatable, Codable {
     /// The schedule's grid on `schedule`.
     public func grid(on schedule: any NoiseSchedule) throws -> TimeGrid { try StepSchedule.grid(sigmas: sigmas, on: schedule) }
 
+    /// The per-step decisions, without the time steps.
+    public var decisions: SolverDecisions {
+        SolverDecisions(variant: variant, orders: orders, predictions: predictions, correctors: correctors)
+    }
+
     /// Checks that there is one decision of each kind per step and every order is 1, 2 or 3.
     public func validate() throws {
-        let n = steps
-        guard n >= 1, orders.count == n, predictions.count == n, correctors.count == n else {
-            throw SamplingError.invalidConfiguration("solver schedule: \(sigmas.count) levels need \(n) orders, predictions and correctors; got \(orders.count), \(predictions.count), \(correctors.count)")
+        guard steps >= 1, orders.count == steps else {
+            throw SamplingError.invalidConfiguration("solver schedule: \(sigmas.count) levels need \(steps) orders, predictions and correctors; got \(orders.count), \(predictions.count), \(correctors.count)")
+        }
+        try decisions.validate()
+    }
+
+    /// The UniPC solver that carries out these decisions.
+    public func solver() throws -> UniPC {
+        try validate()
+        return try decisions.solver()
+    }
+
+    /// A one-line description, e.g. `bh1 orders 12333 pred ddddd corr 11110`.
+    public var summary: String { decisions.summary }
+}
+
+/// The per-step decisions of a UniPC solver schedule (``SolverSchedule`` without its time steps):
+/// the B(h) variant, and for each step the predictor's order, the prediction type and whether
+/// UniC corrects it. A searched set of decisions on a ``KarrasRamp`` is one of the recommended
+/// configurations (``RecommendedConfiguration``), as the same decisions apply on any schedule.
+public struct SolverDecisions: Sendable, Equatable, Codable {
+    public var variant: UniPC.Variant
+    public var orders: [Int]
+    public var predictions: [DPMSolverMultistep.Prediction]
+    public var correctors: [Bool]
+
+    public init(variant: UniPC.Variant, orders: [Int], predictions: [DPMSolverMultistep.Prediction], correctors: [Bool]) {
+        self.variant = variant; self.orders = orders; self.predictions = predictions; self.correctors = correctors
+    }
+
+    /// Reads the form ``summary`` writes, `bh1 orders 12333 pred ddddd corr 11110`; anything else
+    /// is refused with a one-line error.
+    public init(summary: String) throws {
+        let words = summary.split(separator: " ").map(String.init)
+        func bad() -> SamplingError {
+            SamplingError.invalidConfiguration("solver decisions: expected 'bh1|bh2 orders 123… pred dn… corr 10…', got '\(summary)'")
+        }
+        guard words.count == 7, words[1] == "orders", words[3] == "pred", words[5] == "corr",
+              let variant = UniPC.Variant(rawValue: words[0]) else { throw bad() }
+        let orders = words[2].map { $0.wholeNumberValue ?? 0 }
+        guard words[4].allSatisfy({ $0 == "d" || $0 == "n" }), words[6].allSatisfy({ $0 == "0" || $0 == "1" }) else { throw bad() }
+        self.init(variant: variant, orders: orders, predictions: words[4].map { $0 == "d" ? .data : .noise },
+                  correctors: words[6].map { $0 == "1" })
+        try validate()
+    }
+
+    public var steps: Int { orders.count }
+
+    /// Checks that there is one decision of each kind per step and every order is 1, 2 or 3.
+    public func validate() throws {
+        let n = orders.count
+        guard n >= 1, predictions.count == n, correctors.count == n else {
+            throw SamplingError.invalidConfiguration("solver decisions: \(n) orders need as many predictions and correctors; got \(predictions.count), \(correctors.count)")
         }
         if let bad = orders.first(where: { !(1...3).contains($0) }) {
             throw SamplingError.invalidConfiguration("solver schedule: orders must be 1, 2 or 3, got \(bad)")
         }
     }
 
-    /// The UniPC solver that carries out these decisions.
+    /// The UniPC solver that carries out these decisions (on a grid of ``steps`` steps).
     public func solver() throws -> UniPC {
         try validate()
         let disabled = Set(correctors.indices.filter { !correctors[$0] })

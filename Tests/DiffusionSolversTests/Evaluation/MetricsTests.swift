@@ -102,4 +102,30 @@ struct ComparisonTests {
         #expect(dpmpp.rmse < euler.rmse)
         #expect(euler.modeAgreement! <= 1 && euler.frechetToData! >= 0)
     }
+
+    @Test("the bootstrap interval of an RMSE ratio: exact for proportional errors, around the estimate otherwise, narrower with more draws")
+    func bootstrapRatio() {
+        let b = (0..<50).map { 0.1 + Double($0 % 7) * 0.05 }
+        #expect(Metrics.bootstrapRatioInterval(b, b) == 1...1)
+        #expect(Metrics.bootstrapRatioInterval(b.map { 2 * $0 }, b) == 2...2)
+        // One sample in another mode (error 10 where the other has 0.3): the ratio is carried by it.
+        func draws(_ n: Int) -> (a: [Double], b: [Double]) {
+            var rng = SplitMix64(seed: 5)
+            let b = (0..<n).map { _ in 0.2 + 0.2 * rng.uniform() }
+            let a = b.indices.map { $0 % 25 == 0 ? 3.0 : b[$0] * (0.5 + rng.uniform()) }
+            return (a, b)
+        }
+        for n in [100, 1600] {
+            let (a, b) = draws(n)
+            let estimate = (a.map { $0 * $0 }.reduce(0, +) / b.map { $0 * $0 }.reduce(0, +)).squareRoot()
+            let interval = Metrics.bootstrapRatioInterval(a, b, seed: 3)
+            #expect(interval.contains(estimate) && interval.lowerBound > 1, "n = \(n): \(interval) around \(estimate)")
+            #expect(Metrics.bootstrapRatioInterval(a, b, seed: 3) == interval)
+        }
+        let wide = Metrics.bootstrapRatioInterval(draws(100).a, draws(100).b, seed: 3)
+        let narrow = Metrics.bootstrapRatioInterval(draws(1600).a, draws(1600).b, seed: 3)
+        // 16 times the draws: about a quarter of the width.
+        let ratio = (narrow.upperBound - narrow.lowerBound) / (wide.upperBound - wide.lowerBound)
+        #expect(ratio > 0.15 && ratio < 0.4, "width ratio \(ratio)")
+    }
 }
