@@ -16,19 +16,21 @@ import Foundation
 ///
 /// The committed ramps came from `--nfe 5 --generations 12` (`searched-5`, UniPC-bh2's, with
 /// 128 tuning and 256 validation draws: worst validation ratio 0.93) and `--nfe 20 --generations
-/// 15 --fine-points 300` (`searched-20`, PLMS's: 0.91). The solver schedules `usf-5` and `usf-10`
-/// (with ``RecommendedConfiguration``'s decisions) came from `--decisions --nfe 5 --generations 16
-/// --samples 1024 --validation-samples 1024` (0.94, 457 s) and the same at `--nfe 10
-/// --fine-points 300` (1.05, 817 s). With 128 tuning draws a 10-NFE search over time steps alone
-/// overfits (tuning 0.77–0.85, validation 1.10–1.61); with 1,024 it reaches 1.04 (UniPC-bh2),
-/// 1.10 on validation and 1.28 on the suite's held-out draws.
+/// 15 --fine-points 300` (`searched-20`, PLMS's: 0.91). The solver schedule `usf-10` (with
+/// ``RecommendedConfiguration``'s decisions) came from `--decisions --nfe 10 --generations 16
+/// --fine-points 300 --samples 1024 --validation-samples 1024` (worst validation ratio 1.05,
+/// 817 s); the same at `--nfe 5` (0.94, 457 s; with `--data-prediction` 0.98, 402 s) gave
+/// schedules the shipped networks rule out (`docs/benchmarks/networks.md`). With 128 tuning
+/// draws a 10-NFE search over time steps alone overfits (the best four solvers' tuning ratios
+/// 0.77–0.88 came back 1.16–1.89 on validation); with 1,024 it reaches 1.04 (UniPC-bh2), 1.10 on
+/// validation and 1.28 on the suite's held-out draws.
 ///
 /// With `--decisions` it searches one UniPC solver schedule instead: the time steps together with
 /// each step's order, prediction type and corrector, and the B(h) variant (USF, Liu et al. 2024),
 /// seeded from `uni_pc` and `uni_pc_bh2` on the seed spacings.
 ///
 /// Usage: `swift run -c release diffuse-benchmarks --search-default --nfe 5 --solvers uni_pc,deis
-/// [--decisions] [--generations 15] [--population 40] [--samples 128] [--validation-samples 256]`.
+/// [--decisions [--data-prediction]] [--generations 15] [--population 40] [--samples 128] [--validation-samples 256]`.
 struct DefaultSearch {
     /// Progress on standard error, which is not buffered (a search runs for minutes).
     func print(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
@@ -48,6 +50,8 @@ struct DefaultSearch {
     /// Search UniPC's per-step decisions (orders, prediction types, correctors, variant) with the
     /// time steps (USF), seeded from `uni_pc` and `uni_pc_bh2`, instead of the steps of each solver.
     var decisions = false
+    /// With `decisions`: keep data prediction on every step (`--data-prediction`).
+    var dataPredictionOnly = false
 
     init(root: URL, arguments: [String]) throws {
         self.root = root
@@ -67,6 +71,7 @@ struct DefaultSearch {
         validationSamples = try count("--validation-samples", validationSamples)
         finePoints = try count("--fine-points", finePoints)
         decisions = arguments.contains("--decisions")
+        dataPredictionOnly = arguments.contains("--data-prediction")
         if let v = value("--solvers") {
             solvers = v.split(separator: ",").map(String.init)
             for name in solvers where SolverCatalog.entry(named: name) == nil {
@@ -115,8 +120,9 @@ struct DefaultSearch {
                 seeds.append(SolverSchedule(grid: g, schedule: schedule))
                 if decisions { seeds.append(SolverSchedule(grid: g, schedule: schedule, variant: .bh2, order: 2)) }
             }
-            let search = EvolutionarySearch(population: population, parents: 10, mutations: population / 2, crossovers: population * 3 / 10,
+            var search = EvolutionarySearch(population: population, parents: 10, mutations: population / 2, crossovers: population * 3 / 10,
                                             mutationProbability: 0.15, generations: generations, searchesDecisions: decisions, seed: 11)
+            search.searchesPredictions = !dataPredictionOnly
             let began = ContinuousClock.now
             let result = try search.search(fineGrid: fine, schedule: schedule, steps: steps, seeds: seeds, score: { s in
                 try ratios(s, validation: false).max()!

@@ -33,7 +33,10 @@ public enum RecommendedConfiguration {
     ///   reaches 0.187 where the previous default, `dpmpp_3s_diffusers karras`, reached 0.633.
     ///   A searched UniPC solver schedule (`uni_pc usf-5` with per-step decisions, held-out
     ///   0.82 / 0.98 / 0.95) is ruled out by the networks: 0.335 against 0.187 on `digits`, 0.371
-    ///   against 0.284 on `photos` (its last steps extrapolate noise predictions).
+    ///   against 0.284 on `photos`. Searched with data prediction kept on every step, the decisions
+    ///   come back as UniPC's own (orders 1, 2, 3, 2, 1) on a ramp that also ends at 0.68 of
+    ///   Karras' (validation 0.79 / 0.96 / 0.98): 0.202 on `digits`, 0.371 on `photos`, so the long
+    ///   last jump to σ = 0 is what costs on `photos`.
     /// - 10 NFE exactly: `uni_pc usf-10` with searched per-step decisions (``SolverDecisions``,
     ///   USF's search space): held-out 0.77 / 0.95 / 1.08, where `deis karras` reached 1.04 /
     ///   1.29 / 1.33; on the networks 0.0927 against `deis karras`' 0.0912 on `digits` and 0.180

@@ -32,6 +32,10 @@ public struct EvolutionarySearch: Sendable {
     /// Whether orders, prediction types, correctors and the UniPC variant evolve too (USF);
     /// otherwise only the time steps do (AutoDiffusion).
     public var searchesDecisions: Bool
+    /// With ``searchesDecisions``: whether the prediction types evolve too; otherwise each step
+    /// keeps its seed's (data prediction throughout, which networks tolerate better at few steps
+    /// than extrapolated noise predictions).
+    public var searchesPredictions = true
     public var seed: UInt64
 
     public init(population: Int = 50, parents: Int = 10, mutations: Int = 25, crossovers: Int = 15, mutationProbability: Double = 0.1,
@@ -230,7 +234,7 @@ public struct EvolutionarySearch: Sendable {
     private func redraw(_ c: inout Candidate, probability p: Double, using rng: inout SplitMix64) {
         for i in c.orders.indices {
             if rng.uniform() < p { c.orders[i] = 1 + rng.below(3) }
-            if rng.uniform() < p { c.predictions[i] = c.predictions[i] == .data ? .noise : .data }
+            if rng.uniform() < p && searchesPredictions { c.predictions[i] = c.predictions[i] == .data ? .noise : .data }
             if rng.uniform() < p { c.correctors[i].toggle() }
         }
         if rng.uniform() < p { c.variant = c.variant == .bh1 ? .bh2 : .bh1 }

@@ -55,18 +55,29 @@ struct EvolutionarySearchTests {
         #expect(throws: SamplingError.self) { try s.solver() }
     }
 
-    func search(seed: UInt64, generations: Int = 4) throws -> (EvolutionarySearch.Result, [SolverSchedule], SchedulingObjective) {
+    func search(seed: UInt64, generations: Int = 4, searchesPredictions: Bool = true) throws
+        -> (EvolutionarySearch.Result, [SolverSchedule], SchedulingObjective) {
         let objective = SchedulingObjective(model: Self.model, schedule: Self.schedule, noise: Self.noise,
                                             groundTruth: GroundTruth(tolerance: 1e-8, cacheDirectory: nil))
         let fine = try StepSchedule(spacing: .logSNR, steps: 60, final: .zero).grid(on: Self.schedule)
         let seedSchedule = SolverSchedule(grid: try Self.karras(5), schedule: Self.schedule)
         var scored: [SolverSchedule] = []
-        let search = EvolutionarySearch(population: 16, parents: 4, mutations: 8, crossovers: 4, generations: generations, seed: seed)
+        var search = EvolutionarySearch(population: 16, parents: 4, mutations: 8, crossovers: 4, generations: generations, seed: seed)
+        search.searchesPredictions = searchesPredictions
         let result = try search.search(fineGrid: fine, schedule: Self.schedule, steps: 5, seeds: [seedSchedule], score: {
             scored.append($0)
             return try objective.error($0)
         })
         return (result, scored, objective)
+    }
+
+    @Test("with the prediction types fixed, every candidate keeps the seed's data prediction while orders and correctors still move")
+    func fixedPredictions() throws {
+        let (_, scored, _) = try search(seed: 2, searchesPredictions: false)
+        #expect(scored.allSatisfy { $0.predictions.allSatisfy { $0 == .data } })
+        #expect(Set(scored.map(\.orders)).count > 1 && Set(scored.map(\.correctors)).count > 1)
+        let (_, free, _) = try search(seed: 2)
+        #expect(free.contains { $0.predictions.contains(.noise) })
     }
 
     @Test("every candidate is strictly monotone, starts at the top, ends clean and uses exactly the budget")
