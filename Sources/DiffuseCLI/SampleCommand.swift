@@ -130,7 +130,11 @@ struct SampleCommand: ParsableCommand {
         if let nfe, !(1...100_000).contains(nfe) { throw CLIError("--nfe must be between 1 and 100000, got \(nfe)") }
         let tunedConfiguration = try tuned.map { try tunedChoice($0, model: model, schedule: noiseSchedule, stepsOffset: config?.stepsOffset ?? 0) }
         // Without --solver: the recommended configuration for the budget (--nfe, else --steps, else 20).
-        let recommended = self.solver == nil && tuned == nil ? RecommendedConfiguration.choice(forNFE: nfe ?? steps ?? 20) : nil
+        // Searched per-step decisions hold on their own steps only: with the steps or orders set by
+        // hand, the recommended named solver.
+        let setByHand = schedule != nil || sigmas != nil || timesteps != nil || order != nil
+        let recommended = self.solver == nil && tuned == nil
+            ? (setByHand ? RecommendedConfiguration.namedChoice(forNFE:) : RecommendedConfiguration.choice(forNFE:))(nfe ?? steps ?? 20) : nil
         let solverName = tunedConfiguration.map { "tuned " + $0.label } ?? self.solver ?? recommended!.solver
         let budget = recommended == nil ? nfe : (nfe ?? steps ?? 20)
         guard sNoise.isFinite, sNoise >= 0 else { throw CLIError("--s-noise must be a non-negative number, got \(sNoise)") }
@@ -150,9 +154,7 @@ struct SampleCommand: ParsableCommand {
             grid = try named.adaptedGrid(try makeGrid(noiseSchedule, config: config, solver: named, budget: budget,
                                                       defaultSpacing: recommended.map { $0.spacing.name }),
                                          schedule: noiseSchedule)
-            // A recommended choice with searched per-step decisions applies them when the steps
-            // match and no --order overrides the solver.
-            if let decisions = recommended?.decisions, decisions.steps == grid.steps, order == nil {
+            if let decisions = recommended?.decisions, decisions.steps == grid.steps {
                 solver = try decisions.solver()
                 usesDecisions = true
             } else {
@@ -183,7 +185,11 @@ struct SampleCommand: ParsableCommand {
         }
         let shape = model.sampleShape.map(String.init).joined(separator: "x")
         print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(solverLabel)"
-              + (recommended.map { ", \($0.spacing.name) steps (recommended for \(budget!) NFE)," } ?? "") + " on \(noiseSchedule.name): "
+              + (recommended.map { choice in
+                  let used = spacingName(config, defaultSpacing: choice.spacing.name)
+                  return used == choice.spacing.name ? ", \(used) steps (recommended for \(budget!) NFE),"
+                      : " (recommended for \(budget!) NFE), \(used) steps,"
+              } ?? "") + " on \(noiseSchedule.name): "
               + "\(grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
         print("wrote \(output)")
     }

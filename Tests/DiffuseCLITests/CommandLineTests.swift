@@ -179,6 +179,21 @@ struct CompareCommandTests {
         #expect(json["solver"] as? String == RecommendedConfiguration.choice(forNFE: 6).solver)
         #expect((json["nfe"] as? Int ?? 99) <= 6)
     }
+
+    @Test("a recommended choice with searched decisions runs them on its own steps, and the named solver when the steps are set by hand")
+    func recommendedDecisions() throws {
+        let choice = try #require(RecommendedConfiguration.table.first { $0.decisions != nil })
+        let nfe = choice.fromNFE, decisions = try #require(choice.decisions)
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("o.npy").path
+        let r = try Diffuse.run(["sample", "--model", "mixture-2d", "--nfe", "\(nfe)", "--count", "4", "--output", out])
+        #expect(r.status == 0 && r.stdout.contains("[\(decisions.summary)]") && r.stdout.contains("\(nfe) model evaluations"), "\(r.stdout) \(r.stderr)")
+        for flags in [["--schedule", "logsnr"], ["--order", "2"]] {
+            let h = try Diffuse.run(["sample", "--model", "mixture-2d", "--nfe", "\(nfe)", "--count", "4", "--output", out] + flags)
+            let named = RecommendedConfiguration.namedChoice(forNFE: nfe).solver
+            #expect(h.status == 0 && h.stdout.contains("with \(named)") && !h.stdout.contains("["), "\(flags): \(h.stdout) \(h.stderr)")
+        }
+    }
 }
 
 @Suite("--rng torch")

@@ -64,4 +64,11 @@ public enum RecommendedConfiguration {
     public static func choice(forNFE nfe: Int) -> Choice {
         table.last { $0.fromNFE <= nfe } ?? table[0]
     }
+
+    /// The recommended named solver for `nfe` evaluations, for runs whose steps or orders are set
+    /// by hand: searched decisions hold only on the steps they were searched with, so a choice
+    /// with decisions gives way to the entry before it.
+    public static func namedChoice(forNFE nfe: Int) -> Choice {
+        table.last { $0.fromNFE <= nfe && $0.decisions == nil } ?? table[0]
+    }
 }

@@ -102,8 +102,7 @@ public struct UniPC: Solver {
     ///
     /// `R` is the transpose of a Vandermonde matrix, so the solution is read off the Lagrange basis
     /// `L_k(t) = Π_{j≠k} (t − r_j)/(r_k − r_j)`: `ρ_k = Σᵢ bᵢ·[tⁱ]L_k` (`Σ_k r_kⁱ L_k(t) = tⁱ`
-    /// for `i < n`). For `n ≤ 3` that is a few operations in `Double`, where a general elimination
-    /// cost a quarter of a step's scalar work.
+    /// for `i < n`). For `n ≤ 3` that is a few operations in `Double`, without an elimination.
     ///
     /// - Parameters:
     ///   - expMinusOneHH: `e^{hh} − 1`, which the caller has computed already.
