@@ -20,7 +20,9 @@ import Foundation
 /// ``RecommendedConfiguration``'s decisions) came from `--decisions --nfe 10 --generations 16
 /// --fine-points 300 --samples 1024 --validation-samples 1024` (worst validation ratio 1.05,
 /// 817 s); the same at `--nfe 5` (0.94, 457 s; with `--data-prediction` 0.98, 402 s) gave
-/// schedules the shipped networks rule out (`docs/benchmarks/networks.md`). With 128 tuning
+/// schedules the shipped networks rule out (`docs/benchmarks/networks.md`); on the `searched-5`
+/// steps (`--fixed-steps searched-5 --data-prediction`) it returned UniPC-bh2's own decisions
+/// (tuning 1.00, validation 0.59 / 1.02 / 0.97, 359 s). With 128 tuning
 /// draws a 10-NFE search over time steps alone overfits (the best four solvers' tuning ratios
 /// 0.77–0.88 came back 1.16–1.89 on validation); with 1,024 it reaches 1.04 (UniPC-bh2), 1.10 on
 /// validation and 1.28 on the suite's held-out draws.
@@ -30,7 +32,7 @@ import Foundation
 /// seeded from `uni_pc` and `uni_pc_bh2` on the seed spacings.
 ///
 /// Usage: `swift run -c release diffuse-benchmarks --search-default --nfe 5 --solvers uni_pc,deis
-/// [--decisions [--data-prediction]] [--generations 15] [--population 40] [--samples 128] [--validation-samples 256]`.
+/// [--decisions [--data-prediction] [--fixed-steps NAME]] [--generations 15] [--population 40] [--samples 128] [--validation-samples 256]`.
 struct DefaultSearch {
     /// Progress on standard error, which is not buffered (a search runs for minutes).
     func print(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
@@ -52,6 +54,8 @@ struct DefaultSearch {
     var decisions = false
     /// With `decisions`: keep data prediction on every step (`--data-prediction`).
     var dataPredictionOnly = false
+    /// With `decisions`: search the decisions only, on these steps (`--fixed-steps NAME`).
+    var fixedSteps: StepSpacing?
 
     init(root: URL, arguments: [String]) throws {
         self.root = root
@@ -72,6 +76,10 @@ struct DefaultSearch {
         finePoints = try count("--fine-points", finePoints)
         decisions = arguments.contains("--decisions")
         dataPredictionOnly = arguments.contains("--data-prediction")
+        if let name = value("--fixed-steps") {
+            guard let spacing = StepSpacing(name: name) else { throw SamplingError.invalidConfiguration("--fixed-steps: unknown step schedule '\(name)'") }
+            fixedSteps = spacing
+        }
         if let v = value("--solvers") {
             solvers = v.split(separator: ",").map(String.init)
             for name in solvers where SolverCatalog.entry(named: name) == nil {
@@ -115,7 +123,7 @@ struct DefaultSearch {
             }
             guard let (steps, _) = try solver.steps(forBudget: nfe, grid: { try StepSchedule(spacing: .karras(rho: 7), steps: $0).grid(on: schedule) }) else { continue }
             var seeds: [SolverSchedule] = []
-            for spacing in [StepSpacing.karras(rho: 7), .logSNR, .timeQuadratic, .alignYourSteps(.sd1)] {
+            for spacing in fixedSteps.map({ [$0] }) ?? [StepSpacing.karras(rho: 7), .logSNR, .timeQuadratic, .alignYourSteps(.sd1)] {
                 guard let g = try? StepSchedule(spacing: spacing, steps: steps).grid(on: schedule) else { continue }
                 seeds.append(SolverSchedule(grid: g, schedule: schedule))
                 if decisions { seeds.append(SolverSchedule(grid: g, schedule: schedule, variant: .bh2, order: 2)) }
@@ -123,6 +131,7 @@ struct DefaultSearch {
             var search = EvolutionarySearch(population: population, parents: 10, mutations: population / 2, crossovers: population * 3 / 10,
                                             mutationProbability: 0.15, generations: generations, searchesDecisions: decisions, seed: 11)
             search.searchesPredictions = !dataPredictionOnly
+            search.searchesTimeSteps = fixedSteps == nil
             let began = ContinuousClock.now
             let result = try search.search(fineGrid: fine, schedule: schedule, steps: steps, seeds: seeds, score: { s in
                 try ratios(s, validation: false).max()!

@@ -36,7 +36,8 @@ public enum RecommendedConfiguration {
     ///   against 0.284 on `photos`. Searched with data prediction kept on every step, the decisions
     ///   come back as UniPC's own (orders 1, 2, 3, 2, 1) on a ramp that also ends at 0.68 of
     ///   Karras' (validation 0.79 / 0.96 / 0.98): 0.202 on `digits`, 0.371 on `photos`, so the long
-    ///   last jump to σ = 0 is what costs on `photos`.
+    ///   last jump to σ = 0 is what costs on `photos`. Searched on the `searched-5` steps alone, the
+    ///   decisions come back as UniPC-bh2's own (orders 1, 2, 2, 2, 1, every corrector).
     /// - 10 NFE exactly: `uni_pc usf-10` with searched per-step decisions (``SolverDecisions``,
     ///   USF's search space): held-out 0.77 / 0.95 / 1.08, where `deis karras` reached 1.04 /
     ///   1.29 / 1.33; on the networks 0.0927 against `deis karras`' 0.0912 on `digits` and 0.180

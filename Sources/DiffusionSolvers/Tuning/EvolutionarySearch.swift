@@ -36,6 +36,9 @@ public struct EvolutionarySearch: Sendable {
     /// keeps its seed's (data prediction throughout, which networks tolerate better at few steps
     /// than extrapolated noise predictions).
     public var searchesPredictions = true
+    /// Whether the time steps evolve; otherwise every candidate keeps the first seed's steps and
+    /// only the decisions are searched (on a step placement already chosen).
+    public var searchesTimeSteps = true
     public var seed: UInt64
 
     public init(population: Int = 50, parents: Int = 10, mutations: Int = 25, crossovers: Int = 15, mutationProbability: Double = 0.1,
@@ -134,7 +137,7 @@ public struct EvolutionarySearch: Sendable {
                                                          correctors: Array(repeating: true, count: steps), variant: .bh1)
         func random() -> Candidate {
             var c = template
-            c.indices = randomIndices(steps: steps, last: last, using: &rng)
+            if searchesTimeSteps || seedCandidates.isEmpty { c.indices = randomIndices(steps: steps, last: last, using: &rng) }
             if searchesDecisions { redraw(&c, probability: 0.5, using: &rng) }
             return c
         }
@@ -214,7 +217,7 @@ public struct EvolutionarySearch: Sendable {
     private func mutate(_ parent: Candidate, last: Int, using rng: inout SplitMix64) -> Candidate {
         var c = parent
         let steps = c.indices.count - 1
-        if steps >= 2 {
+        if steps >= 2 && searchesTimeSteps {
             var interior = Array(c.indices[1..<steps])
             let jitter = Swift.max(1, last / 50)
             for k in interior.indices where rng.uniform() < mutationProbability {
@@ -242,7 +245,9 @@ public struct EvolutionarySearch: Sendable {
 
     private func crossover(_ a: Candidate, _ b: Candidate, using rng: inout SplitMix64) -> Candidate? {
         var c = a
-        for k in 1..<(a.indices.count - 1) where rng.uniform() < 0.5 { c.indices[k] = b.indices[k] }
+        if searchesTimeSteps {
+            for k in 1..<(a.indices.count - 1) where rng.uniform() < 0.5 { c.indices[k] = b.indices[k] }
+        }
         let interior = c.indices.dropFirst().dropLast()
         guard Set(interior).count == interior.count else { return nil }
         c.indices = [c.indices[0]] + interior.sorted() + [c.indices.last!]

@@ -55,7 +55,7 @@ struct EvolutionarySearchTests {
         #expect(throws: SamplingError.self) { try s.solver() }
     }
 
-    func search(seed: UInt64, generations: Int = 4, searchesPredictions: Bool = true) throws
+    func search(seed: UInt64, generations: Int = 4, searchesPredictions: Bool = true, searchesTimeSteps: Bool = true) throws
         -> (EvolutionarySearch.Result, [SolverSchedule], SchedulingObjective) {
         let objective = SchedulingObjective(model: Self.model, schedule: Self.schedule, noise: Self.noise,
                                             groundTruth: GroundTruth(tolerance: 1e-8, cacheDirectory: nil))
@@ -64,6 +64,7 @@ struct EvolutionarySearchTests {
         var scored: [SolverSchedule] = []
         var search = EvolutionarySearch(population: 16, parents: 4, mutations: 8, crossovers: 4, generations: generations, seed: seed)
         search.searchesPredictions = searchesPredictions
+        search.searchesTimeSteps = searchesTimeSteps
         let result = try search.search(fineGrid: fine, schedule: Self.schedule, steps: 5, seeds: [seedSchedule], score: {
             scored.append($0)
             return try objective.error($0)
@@ -78,6 +79,15 @@ struct EvolutionarySearchTests {
         #expect(Set(scored.map(\.orders)).count > 1 && Set(scored.map(\.correctors)).count > 1)
         let (_, free, _) = try search(seed: 2)
         #expect(free.contains { $0.predictions.contains(.noise) })
+    }
+
+    @Test("with the time steps fixed, every candidate keeps the seed's steps while the decisions move")
+    func fixedTimeSteps() throws {
+        let (_, scored, _) = try search(seed: 3, searchesTimeSteps: false)
+        let seedSigmas = SolverSchedule(grid: try Self.karras(5), schedule: Self.schedule).sigmas
+        #expect(Set(scored.map(\.sigmas)).count == 1)
+        #expect(zip(scored[0].sigmas, seedSigmas).allSatisfy { abs($0 - $1) <= 0.05 * max($1, 1e-3) }, "\(scored[0].sigmas) vs \(seedSigmas)")
+        #expect(Set(scored.map(\.orders)).count > 1)
     }
 
     @Test("every candidate is strictly monotone, starts at the top, ends clean and uses exactly the budget")
