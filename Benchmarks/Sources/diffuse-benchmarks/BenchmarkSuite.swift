@@ -15,7 +15,8 @@ struct BenchmarkSuite {
     /// Spacings defined by noise levels relative to the schedule's own range, which mean the same
     /// grid on any schedule: the ones the default configuration may use.
     static func isScheduleIndependent(_ label: String) -> Bool {
-        let spacing = label.split(separator: " ").last.map(String.init) ?? ""
+        // Labels are `solver spacing`, with searched decisions in brackets after them.
+        let spacing = label.split(separator: " ").dropFirst().first.map(String.init) ?? ""
         return spacing == "karras" || spacing == "logsnr" || KarrasRamp.searched.contains { $0.name == spacing }
     }
 

@@ -15,14 +15,8 @@ import Foundation
 struct Benchmarks {
     /// Median seconds per call of `body`, over `rounds` rounds of `iterations` calls.
     static func measure(iterations: Int = 2000, rounds: Int = 15, _ body: () throws -> Void) rethrows -> Double {
-        try measure(iterations: iterations, rounds: rounds, setup: {}, body)
-    }
-
-    /// The same, with `setup` run before each round, outside the timing.
-    static func measure(iterations: Int, rounds: Int, setup: () throws -> Void, _ body: () throws -> Void) rethrows -> Double {
         var times: [Double] = []
         for _ in 0..<rounds {
-            try setup()
             let start = ContinuousClock.now
             for _ in 0..<iterations { try body() }
             let d = (ContinuousClock.now - start).components
@@ -63,14 +57,17 @@ struct Benchmarks {
             try NeuralBenchmarks.run(arguments: CommandLine.arguments)
             return
         }
-        var only: Set<String>?
-        if let i = CommandLine.arguments.firstIndex(of: "--solvers"), i + 1 < CommandLine.arguments.count {
-            only = Set(CommandLine.arguments[i + 1].split(separator: ",").map(String.init))
-            for name in only! where SolverCatalog.entry(named: name) == nil {
-                throw SamplingError.invalidConfiguration("--solvers: unknown solver '\(name)'")
-            }
+        print(try kernelReport(only: try solverNames(CommandLine.arguments).map(Set.init)))
+    }
+
+    /// The solvers `--solvers a,b` names, each checked against the catalog; nil without the flag.
+    static func solverNames(_ arguments: [String]) throws -> [String]? {
+        guard let i = arguments.firstIndex(of: "--solvers"), i + 1 < arguments.count else { return nil }
+        let names = arguments[i + 1].split(separator: ",").map(String.init)
+        for name in names where SolverCatalog.entry(named: name) == nil {
+            throw SamplingError.invalidConfiguration("--solvers: unknown solver '\(name)'")
         }
-        print(try kernelReport(only: only))
+        return names
     }
 
     /// The kernel and per-step tables, as Markdown.

@@ -80,12 +80,7 @@ struct DefaultSearch {
             guard let spacing = StepSpacing(name: name) else { throw SamplingError.invalidConfiguration("--fixed-steps: unknown step schedule '\(name)'") }
             fixedSteps = spacing
         }
-        if let v = value("--solvers") {
-            solvers = v.split(separator: ",").map(String.init)
-            for name in solvers where SolverCatalog.entry(named: name) == nil {
-                throw SamplingError.invalidConfiguration("--solvers: unknown solver '\(name)'")
-            }
-        }
+        if let named = try Benchmarks.solverNames(arguments) { solvers = named }
     }
 
     func run() throws {

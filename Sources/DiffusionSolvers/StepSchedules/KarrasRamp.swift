@@ -80,9 +80,10 @@ extension KarrasRamp {
         0, 0.1104, 0.2207, 0.3344, 0.4448, 0.5418, 0.6656, 0.7793, 0.8896, 0.9799,
     ])
 
-    /// The searched placements of the recommended configurations, by budget. Each was found by
-    /// `swift run -c release diffuse-benchmarks --search-default --nfe N` (time steps only, on
-    /// seeded noise, minimizing the worst ratio over the benchmark models of the solver's error to
-    /// the best peer-equivalent error; see `docs/BENCHMARKS.md`).
+    /// The searched placements of the recommended configurations. Each was found by `swift run -c
+    /// release diffuse-benchmarks --search-default --nfe N` (on seeded noise, minimizing the worst
+    /// ratio over the benchmark models of the solver's error to the best peer-equivalent error; see
+    /// `docs/BENCHMARKS.md`): time steps only for `searched-N`, with UniPC's per-step decisions
+    /// (`--decisions`) for `usf-10`.
     public static let searched: [KarrasRamp] = [searched5, searched20, usf10]
 }
