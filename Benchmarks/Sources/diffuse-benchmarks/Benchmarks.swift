@@ -97,6 +97,9 @@ struct Benchmarks {
         row("x = a·x + b·y + c·z (read 3, write 1)", tensors: 4, measure { x.update(scale: 0.99, (0.01, y), (-0.02, z)) })
         row("x = a·x + 4 terms (read 5, write 1)", tensors: 6,
             measure { x.update(scale: 0.99, (0.01, y), (-0.02, z), (0.003, w), (0.004, v)) })
+        // The same traffic with a quarter of the multiplies: what the 5-tensor update costs when
+        // only its memory traffic counts (it stays finite: x converges to 2·(y + z) + …).
+        row("x = (x + y + z − w)·½ + 0·v, adds only (read 5, write 1)", tensors: 6, measure { x.addsOnly(y, z, w, v) })
 
         print("\nPer-step cost with a model that costs nothing (solver arithmetic + model call: the output's conversion and finiteness check), in plain copies of the 64 KiB state measured in the same run.\n")
         // One model call as a solver pays it: `Denoiser.predict` with a free model, either reading
@@ -164,5 +167,27 @@ struct Benchmarks {
                          m.arithmetic, m.arithmetic / evaluations))
         }
         return lines.joined(separator: "\n")
+    }
+}
+
+extension SampleTensor {
+    /// `x = (x + a + b − c)·½ + 0·d` on ``SIMD16`` lanes: the 5-tensor update's memory traffic
+    /// (read 5, write 1) without its coefficients, for the kernel table.
+    mutating func addsOnly(_ a: SampleTensor, _ b: SampleTensor, _ c: SampleTensor, _ d: SampleTensor) {
+        typealias V = SIMD16<Float>
+        let n = count - count % V.scalarCount
+        scalars.withUnsafeMutableBufferPointer { o in
+            a.scalars.withUnsafeBufferPointer { a in b.scalars.withUnsafeBufferPointer { b in
+                c.scalars.withUnsafeBufferPointer { c in d.scalars.withUnsafeBufferPointer { d in
+                    func load(_ p: UnsafeBufferPointer<Float>, _ i: Int) -> V { UnsafeRawPointer(p.baseAddress! + i).loadUnaligned(as: V.self) }
+                    let out = UnsafeBufferPointer(o)
+                    for i in stride(from: 0, to: n, by: V.scalarCount) {
+                        let v = (load(out, i) + load(a, i) + (load(b, i) - load(c, i))) * 0.5 + load(d, i) * 0
+                        UnsafeMutableRawPointer(o.baseAddress! + i).storeBytes(of: v, as: V.self)
+                    }
+                    for i in n..<o.count { o[i] = (o[i] + a[i] + (b[i] - c[i])) * 0.5 + d[i] * 0 }
+                } }
+            } }
+        }
     }
 }

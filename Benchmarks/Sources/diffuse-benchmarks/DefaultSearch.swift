@@ -31,13 +31,21 @@ import Foundation
 /// each step's order, prediction type and corrector, and the B(h) variant (USF, Liu et al. 2024),
 /// seeded from `uni_pc` and `uni_pc_bh2` on the seed spacings.
 ///
+/// With `--network NAME` a shipped network (`digits`) is scored as a fourth model, on its own
+/// schedule: the searched levels are carried over by their place on the Karras ramp, as a
+/// ``KarrasRamp`` is, and the reference is the network's best peer-equivalent on its own draws.
+///
 /// Usage: `swift run -c release diffuse-benchmarks --search-default --nfe 5 --solvers uni_pc,deis
-/// [--decisions [--data-prediction] [--fixed-steps NAME]] [--generations 15] [--population 40] [--samples 128] [--validation-samples 256]`.
+/// [--decisions [--data-prediction] [--fixed-steps NAME]] [--network digits [--network-samples 64]]
+/// [--generations 15] [--population 40] [--samples 128] [--validation-samples 256]`.
 struct DefaultSearch {
     /// Progress on standard error, which is not buffered (a search runs for minutes).
     func print(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
     struct Model { var name: String; var tuning: SamplerComparison; var validation: SamplerComparison
+        /// A network's own schedule, onto which the searched levels are carried by their place on
+        /// the Karras ramp (``carry(_:from:to:)``); `nil` for the mixtures, which share the search's.
+        var ownSchedule: (any NoiseSchedule)? = nil
         /// The best peer-equivalent error on each noise set.
         var tuningReference = 0.0, validationReference = 0.0 }
 
@@ -56,6 +64,10 @@ struct DefaultSearch {
     var dataPredictionOnly = false
     /// With `decisions`: search the decisions only, on these steps (`--fixed-steps NAME`).
     var fixedSteps: StepSpacing?
+    /// A shipped network scored next to the mixtures (`--network digits`), on its own draws
+    /// (`SeededNoise` 7001 and 7002, `--network-samples` each) against its best peer-equivalent.
+    var network: String?
+    var networkSamples = 64
 
     init(root: URL, arguments: [String]) throws {
         self.root = root
@@ -74,6 +86,8 @@ struct DefaultSearch {
         samples = try count("--samples", samples)
         validationSamples = try count("--validation-samples", validationSamples)
         finePoints = try count("--fine-points", finePoints)
+        networkSamples = try count("--network-samples", networkSamples)
+        network = value("--network")
         decisions = arguments.contains("--decisions")
         dataPredictionOnly = arguments.contains("--data-prediction")
         if let name = value("--fixed-steps") {
@@ -90,6 +104,20 @@ struct DefaultSearch {
             Model(name: $0.0, tuning: BenchmarkModels.comparison($0.1, schedule: schedule, seed: 7001, count: samples, cache: cache),
                   validation: BenchmarkModels.comparison($0.1, schedule: schedule, seed: 7002, count: validationSamples, cache: cache))
         }
+        if let network {
+            guard let net = try BuiltInModels.model(named: network) as? any ScheduledDiffusionModel else {
+                throw SamplingError.invalidConfiguration("--network: '\(network)' is not a shipped network")
+            }
+            let own = try net.schedulerConfig.schedule()
+            func comparison(_ seed: UInt64, _ count: Int) -> SamplerComparison {
+                let c = SamplerComparison(model: net, schedule: own, noise: SeededNoise(seed: seed).initialNoise(shape: [count] + net.sampleShape),
+                                          groundTruth: GroundTruth(tolerance: GroundTruth.defaultTolerance(for: net), cacheDirectory: cache),
+                                          stepsOffset: net.schedulerConfig.stepsOffset)
+                c.measuresDistances = false
+                return c
+            }
+            models.append(Model(name: network, tuning: comparison(7001, networkSamples), validation: comparison(7002, networkSamples), ownSchedule: own))
+        }
         for i in models.indices {
             let t = BenchmarkModels.bestPeerEquivalent(on: models[i].tuning, nfe: nfe)
             let v = BenchmarkModels.bestPeerEquivalent(on: models[i].validation, nfe: nfe)
@@ -99,26 +127,27 @@ struct DefaultSearch {
         let fine = try StepSchedule(spacing: .karras(rho: 7), steps: finePoints).grid(on: schedule)
         let range = schedule.timeRange
         let hi = schedule.displaySigma(schedule.level(at: range.upperBound)), lo = schedule.displaySigma(schedule.level(at: range.lowerBound))
-        /// The ratio of `solver`'s error on `grid` to the best peer-equivalent error, per model.
-        func solverRatios<S: Solver>(_ solver: S, _ grid: TimeGrid, name: String, validation: Bool) -> [Double] {
+        /// The ratio of `solver`'s error on the levels `sigmas` to the best peer-equivalent error, per model.
+        func solverRatios<S: Solver>(_ solver: S, _ sigmas: [Double], name: String, validation: Bool) -> [Double] {
             models.map { m in
                 let c = validation ? m.validation : m.tuning
-                guard let r = try? c.run(solver, grid: grid, name: name, scheduleName: "searched", nfeBudget: nfe), r.nfe <= nfe else { return .infinity }
+                guard let grid = try? m.ownSchedule.map({ try Self.carry(sigmas, from: schedule, to: $0) }) ?? StepSchedule.grid(sigmas: sigmas, on: schedule),
+                      let r = try? c.run(solver, grid: grid, name: name, scheduleName: "searched", nfeBudget: nfe), r.nfe <= nfe else { return .infinity }
                 return r.rmse / (validation ? m.validationReference : m.tuningReference)
             }
         }
         func scheduleRatios(_ s: SolverSchedule, validation: Bool) throws -> [Double] {
-            solverRatios(try s.solver(), try s.grid(on: schedule), name: "schedule", validation: validation)
+            solverRatios(try s.solver(), s.sigmas, name: "schedule", validation: validation)
         }
         for name in decisions ? ["uni_pc decisions"] : solvers {
             let solver = try SolverCatalog.solver(named: decisions ? "uni_pc" : name)
             func ratios(_ s: SolverSchedule, validation: Bool) throws -> [Double] {
                 decisions ? try scheduleRatios(s, validation: validation)
-                    : solverRatios(solver, try s.grid(on: schedule), name: name, validation: validation)
+                    : solverRatios(solver, s.sigmas, name: name, validation: validation)
             }
             guard let (steps, _) = try solver.steps(forBudget: nfe, grid: { try StepSchedule(spacing: .karras(rho: 7), steps: $0).grid(on: schedule) }) else { continue }
             var seeds: [SolverSchedule] = []
-            for spacing in fixedSteps.map({ [$0] }) ?? [StepSpacing.karras(rho: 7), .logSNR, .timeQuadratic, .alignYourSteps(.sd1)] {
+            for spacing in fixedSteps.map({ [$0] }) ?? [StepSpacing.karras(rho: 7), .logSNR, .timeQuadratic, .alignYourSteps(.sd1), .linspace] {
                 guard let g = try? StepSchedule(spacing: spacing, steps: steps).grid(on: schedule) else { continue }
                 seeds.append(SolverSchedule(grid: g, schedule: schedule))
                 if decisions { seeds.append(SolverSchedule(grid: g, schedule: schedule, variant: .bh2, order: 2)) }
@@ -144,5 +173,17 @@ struct DefaultSearch {
             if decisions { print("  decisions: " + best.summary) }
             print("  ramp: [" + fractions.map { String(format: "%.4f", $0) }.joined(separator: ", ") + "]")
         }
+    }
+
+    /// `sigmas` (levels of `schedule`, largest first, a final 0 meaning the clean level) on
+    /// `target`: each level at the same fraction of the Karras ramp (``KarrasRamp``) between the
+    /// schedules' own largest and smallest sigmas, as a searched ramp means the same grid on any schedule.
+    static func carry(_ sigmas: [Double], from schedule: any NoiseSchedule, to target: any NoiseSchedule) throws -> TimeGrid {
+        func extremes(_ s: any NoiseSchedule) -> (hi: Double, lo: Double) {
+            (s.displaySigma(s.level(at: s.timeRange.upperBound)), s.displaySigma(s.level(at: s.timeRange.lowerBound)))
+        }
+        let (from, to) = (extremes(schedule), extremes(target))
+        let carried = sigmas.map { $0 == 0 ? 0 : KarrasRamp.sigma(at: KarrasRamp.fraction(sigma: $0, hi: from.hi, lo: from.lo), hi: to.hi, lo: to.lo) }
+        return try StepSchedule.grid(sigmas: carried, on: target)
     }
 }
