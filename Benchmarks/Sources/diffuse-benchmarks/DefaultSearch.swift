@@ -31,12 +31,13 @@ import Foundation
 /// each step's order, prediction type and corrector, and the B(h) variant (USF, Liu et al. 2024),
 /// seeded from `uni_pc` and `uni_pc_bh2` on the seed spacings.
 ///
-/// With `--network NAME` a shipped network (`digits`) is scored as a fourth model, on its own
+/// With `--network NAME[,NAME]` shipped networks (`digits`, `photos`) are scored as further models, each on its own
 /// schedule: the searched levels are carried over by their place on the Karras ramp, as a
-/// ``KarrasRamp`` is, and the reference is the network's best peer-equivalent on its own draws.
+/// ``KarrasRamp`` is, and the reference is the network's best peer-equivalent on its own draws
+/// (with `--network-against-default`, the current default's error there).
 ///
 /// Usage: `swift run -c release diffuse-benchmarks --search-default --nfe 5 --solvers uni_pc,deis
-/// [--decisions [--data-prediction] [--fixed-steps NAME]] [--network digits [--network-samples 64]]
+/// [--decisions [--data-prediction] [--fixed-steps NAME]] [--network digits,photos [--network-samples 64] [--network-against-default]]
 /// [--generations 15] [--population 40] [--samples 128] [--validation-samples 256]`.
 struct DefaultSearch {
     /// Progress on standard error, which is not buffered (a search runs for minutes).
@@ -64,10 +65,14 @@ struct DefaultSearch {
     var dataPredictionOnly = false
     /// With `decisions`: search the decisions only, on these steps (`--fixed-steps NAME`).
     var fixedSteps: StepSpacing?
-    /// A shipped network scored next to the mixtures (`--network digits`), on its own draws
-    /// (`SeededNoise` 7001 and 7002, `--network-samples` each) against its best peer-equivalent.
-    var network: String?
+    /// Shipped networks scored next to the mixtures (`--network digits,photos`), each on its own
+    /// draws (`SeededNoise` 7001 and 7002, `--network-samples` each) against its best peer-equivalent.
+    var networks: [String] = []
     var networkSamples = 64
+    /// With `networks`: divide each one's error by the current default's (`--network-against-default`)
+    /// instead of the best peer-equivalent's, so the network only bars candidates worse than the
+    /// default there.
+    var networkAgainstDefault = false
 
     init(root: URL, arguments: [String]) throws {
         self.root = root
@@ -87,7 +92,8 @@ struct DefaultSearch {
         validationSamples = try count("--validation-samples", validationSamples)
         finePoints = try count("--fine-points", finePoints)
         networkSamples = try count("--network-samples", networkSamples)
-        network = value("--network")
+        networks = value("--network").map { $0.split(separator: ",").map(String.init) } ?? []
+        networkAgainstDefault = arguments.contains("--network-against-default")
         decisions = arguments.contains("--decisions")
         dataPredictionOnly = arguments.contains("--data-prediction")
         if let name = value("--fixed-steps") {
@@ -104,7 +110,7 @@ struct DefaultSearch {
             Model(name: $0.0, tuning: BenchmarkModels.comparison($0.1, schedule: schedule, seed: 7001, count: samples, cache: cache),
                   validation: BenchmarkModels.comparison($0.1, schedule: schedule, seed: 7002, count: validationSamples, cache: cache))
         }
-        if let network {
+        for network in networks {
             guard let net = try BuiltInModels.model(named: network) as? any ScheduledDiffusionModel else {
                 throw SamplingError.invalidConfiguration("--network: '\(network)' is not a shipped network")
             }
@@ -119,10 +125,14 @@ struct DefaultSearch {
             models.append(Model(name: network, tuning: comparison(7001, networkSamples), validation: comparison(7002, networkSamples), ownSchedule: own))
         }
         for i in models.indices {
-            let t = BenchmarkModels.bestPeerEquivalent(on: models[i].tuning, nfe: nfe)
-            let v = BenchmarkModels.bestPeerEquivalent(on: models[i].validation, nfe: nfe)
+            func reference(_ c: SamplerComparison) -> (rmse: Double, label: String) {
+                guard networkAgainstDefault && models[i].ownSchedule != nil else { return BenchmarkModels.bestPeerEquivalent(on: c, nfe: nfe) }
+                let r = try? c.run(.recommended(nfe: nfe))
+                return (r?.rmse ?? .infinity, "the default " + RecommendedConfiguration.choice(forNFE: nfe).label)
+            }
+            let t = reference(models[i].tuning), v = reference(models[i].validation)
             models[i].tuningReference = t.rmse; models[i].validationReference = v.rmse
-            print(String(format: "%@ NFE %d: best peer-equivalent %@ %.4e (tuning), %@ %.4e (validation)", models[i].name, nfe, t.label, t.rmse, v.label, v.rmse))
+            print(String(format: "%@ NFE %d: reference %@ %.4e (tuning), %@ %.4e (validation)", models[i].name, nfe, t.label, t.rmse, v.label, v.rmse))
         }
         let fine = try StepSchedule(spacing: .karras(rho: 7), steps: finePoints).grid(on: schedule)
         let range = schedule.timeRange
