@@ -7,7 +7,7 @@ import Foundation
 struct BenchmarkSuite {
     /// Where the figures for the shipped networks are, which this suite (exact mixtures, SD's
     /// schedule, peers from the same noise) does not regenerate.
-    static let networksNote = "**Networks.** The shipped U-Nets are measured apart: forward-pass time against PyTorch and the matrix multiply against the machine's peak in [`benchmarks/neural.md`](benchmarks/neural.md) (`tools/neural/bench_forward.py`), Skip-Tuning and solver figures on the networks in [`benchmarks/networks.md`](benchmarks/networks.md) (`diffuse skip-tune`, `diffuse compare`)."
+    static let networksNote = "**Networks.** The default's ratios on the shipped U-Nets are in \"Best for the budget\" below; everything else about them is measured apart: forward-pass time against PyTorch and the matrix multiply against the machine's peak in [`benchmarks/neural.md`](benchmarks/neural.md) (`tools/neural/bench_forward.py`), Skip-Tuning and solver figures on the networks in [`benchmarks/networks.md`](benchmarks/networks.md) (`diffuse skip-tune`, `diffuse compare`)."
     let root: URL
     let budgets = [5, 10, 20]
     let spacings: [StepSpacing] = [.karras(rho: 7), .logSNR, .linspace, .trailing, .timeUniform, .timeQuadratic, .alignYourSteps(.sd1)]
@@ -305,7 +305,7 @@ struct BenchmarkSuite {
         var md = ["**How the default is chosen.** For each NFE, every candidate (" + Self.defaultCandidates.map { "`\($0)`" }.joined(separator: ", ")
                   + ") with every spacing defined by noise levels (karras, logsnr, and the searched ramps " + KarrasRamp.searched.map { "`\($0.name)`" }.joined(separator: ", ")
                   + ", which mean the same grid on any schedule) runs from \(Self.heldOutCount) standard-normal draws per model (`SeededNoise` seeds 9001–9003) that neither the peers' 64 draws nor the search for the ramps include. Its error is divided by the best of our parity-tested equivalents of the peers' full-interval configurations on the same draws (" + BenchmarkModels.peerSolvers.map { "`\($0)`" }.joined(separator: ", ")
-                  + ", each with Karras and `linspace` steps; the best is named). The candidate with the smallest worst ratio over the three models is the held-out minimax. The default (`RecommendedConfiguration`, used by `diffuse sample` without `--solver`) is that minimax, or a UniPC solver schedule searched with its per-step decisions (orders, prediction types, correctors; `usf-10`) where one does better, unless the shipped networks rule it out; the reasons are in `RecommendedConfiguration.swift` and `docs/benchmarks/networks.md`. In brackets: the 90% bootstrap interval of the default's ratio (2,000 resamples of the draws, the same for both configurations, with the reference configuration held fixed: the choice of the best of sixteen per model on these draws is not resampled, so the intervals are, if anything, too favourable to the peers' side).", "",
+                  + ", each with Karras and `linspace` steps; the best is named). The candidate with the smallest worst ratio over the three models is the held-out minimax. The default (`RecommendedConfiguration`, used by `diffuse sample` without `--solver`) is that minimax, or a UniPC solver schedule searched with its per-step decisions (orders, prediction types, correctors; `usf-5`, `usf-10`) where one does better, unless the shipped networks rule it out; the reasons are in `RecommendedConfiguration.swift` and `docs/benchmarks/networks.md`. In brackets: the 90% bootstrap interval of the default's ratio (2,000 resamples of the draws, the same for both configurations, with the reference configuration held fixed: the choice of the best of sixteen per model on these draws is not resampled, so the intervals are, if anything, too favourable to the peers' side).", "",
                   "| NFE | default | " + models.map { "\($0.0): ours / best peer-equivalent" }.joined(separator: " | ") + " | held-out minimax (worst ratio) | runner-up |",
                   "|---|---|" + models.map { _ in "---|" }.joined() + "---|---|"]
         let comparisons = models.enumerated().map { i, m in
@@ -314,6 +314,7 @@ struct BenchmarkSuite {
         let spacings: [StepSpacing] = [.karras(rho: 7), .logSNR] + KarrasRamp.searched.map { .karrasRamp($0) }
         // The default against the single peer-equivalent configuration with the smallest worst ratio to
         // the per-model best: what a user who runs one peer configuration on every model gets.
+        var singleLabels: [Int: String] = [:]
         var single = ["", "**The default against the best single peer configuration** on the same held-out draws: the peer-equivalent configuration whose worst ratio over the three models to the per-model best peer-equivalent is smallest (a user runs one configuration, not the best of sixteen picked per model afterwards).", "",
                       "| NFE | default | best single peer-equivalent (worst ratio to the per-model best) | " + models.map { "\($0.0): ours / it" }.joined(separator: " | ") + " | minimax against it (worst ratio) |",
                       "|---|---|---|" + models.map { _ in "---|" }.joined() + "---|"]
@@ -349,13 +350,55 @@ struct BenchmarkSuite {
             let vsSingle = zip(defaultValues, toSingle).map(*)
             let singleMinimax = candidates.map { (label: $0.label, values: zip($0.values, toSingle).map(*)) }
                 .min { ($0.values.max()!, geometricMean($0.values)) < ($1.values.max()!, geometricMean($1.values)) }!
+            singleLabels[nfe] = peers[0][singleBest.0].label
             single.append("| \(nfe) | `\(usedLabel)` | `\(peers[0][singleBest.0].label)` (\(String(format: "%.2f", singleBest.1))) | "
                           + (0..<models.count).map { m in String(format: "%.2f", vsSingle[m]) + interval(m, peers[m][singleBest.0].errors) }
                             .joined(separator: " | ") + " | \(worst(singleMinimax)) |")
         }
         md.append(contentsOf: single)
+        md.append(contentsOf: try networkReport(cache: cache, singles: singleLabels))
         md.append("")
         return md.joined(separator: "\n")
+    }
+
+    /// The shipped networks and the draws the suite runs them from (seeds after the mixtures').
+    static let networks: [(name: String, count: Int, seed: UInt64)] = [("digits", 64, 9004), ("photos", 32, 9005)]
+
+    /// The default against the same peer-equivalent configurations on the shipped networks, each
+    /// on its own schedule and seeded draws, which no search for the default used: the check that a
+    /// default chosen on exact mixtures carries over to trained models.
+    ///
+    /// - Parameter singles: The best single peer-equivalent configuration on the mixtures, per NFE.
+    func networkReport(cache: URL, singles: [Int: String]) throws -> [String] {
+        var md = ["", "**The default on the shipped networks**, which it was not chosen on: RMSE to the ground truth (Dormand–Prince 5(4) at tolerance 1e-5 with the network's float32 outputs) from "
+                  + Self.networks.map { "\($0.count) draws for `\($0.name)` (`SeededNoise` \($0.seed))" }.joined(separator: " and ")
+                  + ", each on the network's own schedule, against the same peer-equivalent configurations as above and against the best single one on the mixtures. In brackets: 90% bootstrap intervals as above. The `photos` ground truth's own error estimate is large (about 0.3 summed over the samples), so differences of a few percent there are within it.", "",
+                  "| network | NFE | default | its RMSE | best peer-equivalent | its RMSE | ours / it | ours / best single peer-equivalent on the mixtures |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for network in Self.networks {
+            guard let net = try BuiltInModels.model(named: network.name) as? any ScheduledDiffusionModel else { continue }
+            let comparison = SamplerComparison(model: net, schedule: try net.schedulerConfig.schedule(),
+                                               noise: SeededNoise(seed: network.seed).initialNoise(shape: [network.count] + net.sampleShape),
+                                               groundTruth: GroundTruth(tolerance: GroundTruth.defaultTolerance(for: net), cacheDirectory: cache),
+                                               stepsOffset: net.schedulerConfig.stepsOffset)
+            comparison.measuresDistances = false
+            for nfe in budgets {
+                let peers = BenchmarkModels.peerEquivalents(on: comparison, nfe: nfe)
+                guard let best = peers.min(by: { $0.rmse < $1.rmse }) else { continue }
+                let used = SamplerComparison.Configuration.recommended(nfe: nfe)
+                let ours = try comparison.run(used)
+                func ratio(_ reference: (rmse: Double, label: String, errors: [Double])) -> String {
+                    let value = String(format: "%.2f", ours.rmse / reference.rmse)
+                    guard let errors = ours.sampleErrors, !errors.isEmpty, errors.count == reference.errors.count else { return value }
+                    let r = Metrics.bootstrapRatioInterval(errors, reference.errors, seed: UInt64(nfe))
+                    return value + String(format: " [%.2f–%.2f]", r.lowerBound, r.upperBound)
+                }
+                let single = peers.first { $0.label == singles[nfe] }
+                md.append("| \(network.name) | \(nfe) | `\(used.label)` | \(format(ours.rmse)) | `\(best.label)` | \(format(best.rmse)) | \(ratio(best)) | "
+                          + (single.map { "\(ratio($0)) (`\($0.label)`)" } ?? "–") + " |")
+            }
+        }
+        return md
     }
 
     func bestNFE(_ label: String, _ budget: Int, _ rows: [Row]) -> Int {

@@ -22,7 +22,14 @@ import Foundation
 /// 817 s); the same at `--nfe 5` (0.94, 457 s; with `--data-prediction` 0.98, 402 s) gave
 /// schedules the shipped networks rule out (`docs/benchmarks/networks.md`); on the `searched-5`
 /// steps (`--fixed-steps searched-5 --data-prediction`) it returned UniPC-bh2's own decisions
-/// (tuning 1.00, validation 0.59 / 1.02 / 0.97, 359 s). With 128 tuning
+/// (tuning 1.00, validation 0.59 / 1.02 / 0.97, 359 s). The solver schedule `usf-5` came from
+/// `--decisions --nfe 5 --network digits,photos --network-against-default --network-samples 32
+/// --samples 512 --validation-samples 512 --generations 20 --fine-points 300` (tuning worst 0.98;
+/// validation 0.75 / 0.97 / 0.92 on the mixtures, 0.86 / 0.98 to the previous default on the
+/// networks; 2,539 s); with `--network digits` against its best peer-equivalent the search reached
+/// 1.00 on all four (validation 0.79 / 1.02 / 1.02 / 1.00, 533 s) and held-out 1.12 on
+/// `digits-mixture`, and with `digits` alone against the default it returned a schedule that
+/// reaches 0.355 on `photos` (`docs/benchmarks/networks.md`). With 128 tuning
 /// draws a 10-NFE search over time steps alone overfits (the best four solvers' tuning ratios
 /// 0.77–0.88 came back 1.16–1.89 on validation); with 1,024 it reaches 1.04 (UniPC-bh2), 1.10 on
 /// validation and 1.28 on the suite's held-out draws.

@@ -80,10 +80,15 @@ extension KarrasRamp {
         0, 0.1104, 0.2207, 0.3344, 0.4448, 0.5418, 0.6656, 0.7793, 0.8896, 0.9799,
     ])
 
+    /// `usf-5`: the time steps of the 5-NFE UniPC solver schedule: close to `searched-5`, with a
+    /// shorter first step and the jump to σ = 0 from 0.74 of the ramp (on Stable Diffusion's
+    /// schedule: σ = 14.6, 4.86, 1.59, 0.88, 0.27, then 0).
+    public static let usf5 = try! KarrasRamp(name: "usf-5", points: [0, 0.2475, 0.4615, 0.5619, 0.7391])
+
     /// The searched placements of the recommended configurations. Each was found by `swift run -c
     /// release diffuse-benchmarks --search-default --nfe N` (on seeded noise, minimizing the worst
     /// ratio over the benchmark models of the solver's error to the best peer-equivalent error; see
     /// `docs/BENCHMARKS.md`): time steps only for `searched-N`, with UniPC's per-step decisions
-    /// (`--decisions`) for `usf-10`.
-    public static let searched: [KarrasRamp] = [searched5, searched20, usf10]
+    /// (`--decisions`) for `usf-5` and `usf-10`.
+    public static let searched: [KarrasRamp] = [searched5, searched20, usf10, usf5]
 }

@@ -24,7 +24,7 @@ import RealModule
 /// | `exponential` | uniform in `log σ` (σ the user-facing sigma) | k-diffusion `get_sigmas_exponential` |
 /// | `karras` | `(σ_max^{1/ρ} + i/(N−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ` | Karras et al. 2022, Eq. 5 |
 /// | `ays`, `ays-sdxl`, `ays-svd` | published optimized sigmas, log-linearly interpolated to `N` | ``AlignYourSteps`` (ComfyUI's `AlignYourStepsScheduler`) |
-/// | `searched-5`, `searched-20`, `usf-10` | Karras' formula at searched fractions `rᵢ` | ``KarrasRamp`` (this project's recommended placements) |
+/// | `searched-5`, `searched-20`, `usf-5`, `usf-10` | Karras' formula at searched fractions `rᵢ` | ``KarrasRamp`` (this project's recommended placements) |
 ///
 /// In the VE frame (VP and EDM schedules) `exponential` and `logsnr` give the same points.
 /// Karras and exponential span the schedule's own smallest and largest sigma unless told
