@@ -98,7 +98,7 @@ struct Benchmarks {
         row("x = a·x + 4 terms (read 5, write 1)", tensors: 6,
             measure { x.update(scale: 0.99, (0.01, y), (-0.02, z), (0.003, w), (0.004, v)) })
         // The same traffic with a quarter of the multiplies: what the 5-tensor update costs when
-        // only its memory traffic counts (it stays finite: x converges to 2·(y + z) + …).
+        // only its memory traffic counts (it stays finite: x converges to y + z − w).
         row("x = (x + y + z − w)·½ + 0·v, adds only (read 5, write 1)", tensors: 6, measure { x.addsOnly(y, z, w, v) })
 
         print("\nPer-step cost with a model that costs nothing (solver arithmetic + model call: the output's conversion and finiteness check), in plain copies of the 64 KiB state measured in the same run.\n")

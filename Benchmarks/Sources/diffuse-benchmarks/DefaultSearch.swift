@@ -38,10 +38,10 @@ import Foundation
 /// each step's order, prediction type and corrector, and the B(h) variant (USF, Liu et al. 2024),
 /// seeded from `uni_pc` and `uni_pc_bh2` on the seed spacings.
 ///
-/// With `--network NAME[,NAME]` shipped networks (`digits`, `photos`) are scored as further models, each on its own
-/// schedule: the searched levels are carried over by their place on the Karras ramp, as a
-/// ``KarrasRamp`` is, and the reference is the network's best peer-equivalent on its own draws
-/// (with `--network-against-default`, the current default's error there).
+/// With `--network NAME[,NAME]` shipped networks (`digits`, `photos`) are scored as further
+/// models, each on its own schedule: the searched levels are carried over by their place on the
+/// Karras ramp, as a ``KarrasRamp`` is, and the reference is the network's best peer-equivalent on
+/// its own draws (with `--network-against-default`, the current default's error there).
 ///
 /// Usage: `swift run -c release diffuse-benchmarks --search-default --nfe 5 --solvers uni_pc,deis
 /// [--decisions [--data-prediction] [--fixed-steps NAME]] [--network digits,photos [--network-samples 64] [--network-against-default]]
