@@ -28,6 +28,29 @@ enum BenchmarkModels {
         return c
     }
 
+    /// A comparison on a shipped network (`digits`, `photos`) from `count` draws of
+    /// `SeededNoise(seed:)`, on the network's own schedule, RMSE only, against ground truths at the
+    /// networks' default tolerance cached in `cache`; `nil` for a name that is no shipped network.
+    static func networkComparison(_ name: String, seed: UInt64, count: Int, cache: URL) throws -> (SamplerComparison, any NoiseSchedule)? {
+        guard let net = try BuiltInModels.model(named: name) as? any ScheduledDiffusionModel else { return nil }
+        let schedule = try net.schedulerConfig.schedule()
+        let c = SamplerComparison(model: net, schedule: schedule, noise: SeededNoise(seed: seed).initialNoise(shape: [count] + net.sampleShape),
+                                  groundTruth: GroundTruth(tolerance: GroundTruth.defaultTolerance(for: net), cacheDirectory: cache),
+                                  stepsOffset: net.schedulerConfig.stepsOffset)
+        c.measuresDistances = false
+        return (c, schedule)
+    }
+
+    /// `ratio [lo–hi]`: the ratio of two RMSEs with the 90% paired bootstrap interval
+    /// (``Metrics/bootstrapRatioInterval(_:_:resamples:confidence:seed:)``) of their per-sample
+    /// errors, or the ratio alone when the errors do not pair up.
+    static func ratioWithInterval(_ ratio: Double, errors a: [Double]?, reference b: [Double], seed: UInt64) -> String {
+        let value = String(format: "%.2f", ratio)
+        guard let a, !a.isEmpty, a.count == b.count else { return value }
+        let r = Metrics.bootstrapRatioInterval(a, b, seed: seed)
+        return value + String(format: " [%.2f–%.2f]", r.lowerBound, r.upperBound)
+    }
+
     /// The configurations the peers run over the full interval (diffusers' and k-diffusion's
     /// samplers with their Karras and `linspace` schedules), as our parity-tested equivalents.
     static let peerSolvers = ["dpmpp_2m", "dpmpp_3m", "euler", "heun", "uni_pc", "uni_pc_bh2", "dpm_2", "lms"]

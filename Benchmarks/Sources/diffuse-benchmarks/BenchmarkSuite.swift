@@ -238,7 +238,7 @@ struct BenchmarkSuite {
         md.append("")
         md.append(try Benchmarks.kernelReport())
         md.append("")
-        md.append("A step's cost follows the tensors it moves more than its arithmetic. The 64 KiB tensors sit in the 1 MiB L2 cache: a copy moves two tensors (one read, one write), an update that reads the state and two stored outputs moves four (about 2 copies here), and one that reads the state and four stored outputs moves six (about 3 copies on this build). The adds-only row moves the same six with a quarter of the multiplies and costs only 5–15% less: on this portable build, whose loads are 16 bytes wide, the loads set the pace. So the solvers whose update combines four stored outputs with the state (`uni_pc` at order 3 with its corrector, `lms`, `ipndm`, `plms`) cost about 3 copies per step here, and 2.6–2.8 on the AVX2 build (32-byte loads), where the adds-only row costs as much as the update itself. A Swift package cannot switch to AVX2 at run time: the language has no per-function target attribute, and SwiftPM refuses the `unsafeFlags` that would set it in a package depended on by version.")
+        md.append("A step's cost follows the tensors it moves more than its arithmetic. The 64 KiB tensors sit in the 1 MiB L2 cache: a copy moves two tensors (one read, one write), an update that reads the state and two stored outputs moves four (about 2 copies here), and one that reads the state and four stored outputs moves six (about 3 copies on this build). The adds-only row moves the same six with a quarter of the multiplies and costs only 4–13% less: on this portable build, whose loads are 16 bytes wide, the loads set the pace. So the solvers whose update combines four stored outputs with the state (`uni_pc` at order 3 with its corrector, `lms`, `ipndm`, `plms`) cost about 3 copies per step here, and 2.6–2.8 on the AVX2 build (32-byte loads), where the adds-only row costs as much as the update itself. A Swift package cannot switch to AVX2 at run time: the language has no per-function target attribute, and SwiftPM refuses the `unsafeFlags` that would set it in a package depended on by version.")
         md.append("")
         return md.joined(separator: "\n")
     }
@@ -336,14 +336,11 @@ struct BenchmarkSuite {
             func worst(_ r: (label: String, values: [Double])) -> String { "`\(r.label)` (\(String(format: "%.2f", r.values.max()!)))" }
             // The default's per-sample errors, for 90% bootstrap intervals of its ratios (the same
             // resampled draws for both sides of a ratio).
-            let defaultErrors = usedResults.map { $0?.sampleErrors ?? [] }
-            func interval(_ m: Int, _ reference: [Double]) -> String {
-                guard !defaultErrors[m].isEmpty, defaultErrors[m].count == reference.count else { return "" }
-                let r = Metrics.bootstrapRatioInterval(defaultErrors[m], reference, seed: UInt64(nfe))
-                return String(format: " [%.2f–%.2f]", r.lowerBound, r.upperBound)
+            func ratio(_ m: Int, _ value: Double, _ reference: [Double]) -> String {
+                BenchmarkModels.ratioWithInterval(value, errors: usedResults[m]?.sampleErrors, reference: reference, seed: UInt64(nfe))
             }
             md.append("| \(nfe) | `\(usedLabel)` | " + (0..<models.count).map { m in
-                String(format: "%.2f", defaultValues[m]) + interval(m, best[m].errors) + " (`\(best[m].label)`)"
+                ratio(m, defaultValues[m], best[m].errors) + " (`\(best[m].label)`)"
             }.joined(separator: " | ") + " | \(worst(candidates[0])) | \(worst(candidates[1])) |")
             // Ratios to the per-model best, times that best over the single configuration's error.
             let toSingle = (0..<models.count).map { m in best[m].rmse / peers[m][singleBest.0].rmse }
@@ -352,7 +349,7 @@ struct BenchmarkSuite {
                 .min { ($0.values.max()!, geometricMean($0.values)) < ($1.values.max()!, geometricMean($1.values)) }!
             singleLabels[nfe] = peers[0][singleBest.0].label
             single.append("| \(nfe) | `\(usedLabel)` | `\(peers[0][singleBest.0].label)` (\(String(format: "%.2f", singleBest.1))) | "
-                          + (0..<models.count).map { m in String(format: "%.2f", vsSingle[m]) + interval(m, peers[m][singleBest.0].errors) }
+                          + (0..<models.count).map { m in ratio(m, vsSingle[m], peers[m][singleBest.0].errors) }
                             .joined(separator: " | ") + " | \(worst(singleMinimax)) |")
         }
         md.append(contentsOf: single)
@@ -373,26 +370,18 @@ struct BenchmarkSuite {
     func networkReport(cache: URL, singles: [Int: String]) throws -> [String] {
         var md = ["", "**The default on the shipped networks**, on draws no search used (only the 5-NFE solver schedule saw the networks, on draws of their own, as a bar against doing worse than the previous default): RMSE to the ground truth (Dormand–Prince 5(4) at tolerance 1e-5 with the network's float32 outputs) from "
                   + Self.networks.map { "\($0.count) draws for `\($0.name)` (`SeededNoise` \($0.seed))" }.joined(separator: " and ")
-                  + ", each on the network's own schedule, against the same peer-equivalent configurations as above and against the best single one on the mixtures. In brackets: 90% bootstrap intervals as above. The `photos` ground truth's own error estimate is large (about 0.3 summed over the samples), so differences of a few percent there are within it.", "",
+                  + ", each on the network's own schedule, against the same peer-equivalent configurations as above and against the best single one on the mixtures. In brackets: 90% bootstrap intervals as above. The `photos` ground truth's own error estimate is large (0.31 on the 32 seed-0 draws of `benchmarks/networks.md`), so differences of a few percent there are within it.", "",
                   "| network | NFE | default | its RMSE | best peer-equivalent | its RMSE | ours / it | ours / best single peer-equivalent on the mixtures |",
                   "|---|---|---|---|---|---|---|---|"]
         for network in Self.networks {
-            guard let net = try BuiltInModels.model(named: network.name) as? any ScheduledDiffusionModel else { continue }
-            let comparison = SamplerComparison(model: net, schedule: try net.schedulerConfig.schedule(),
-                                               noise: SeededNoise(seed: network.seed).initialNoise(shape: [network.count] + net.sampleShape),
-                                               groundTruth: GroundTruth(tolerance: GroundTruth.defaultTolerance(for: net), cacheDirectory: cache),
-                                               stepsOffset: net.schedulerConfig.stepsOffset)
-            comparison.measuresDistances = false
+            guard let (comparison, _) = try BenchmarkModels.networkComparison(network.name, seed: network.seed, count: network.count, cache: cache) else { continue }
             for nfe in budgets {
                 let peers = BenchmarkModels.peerEquivalents(on: comparison, nfe: nfe)
                 guard let best = peers.min(by: { $0.rmse < $1.rmse }) else { continue }
                 let used = SamplerComparison.Configuration.recommended(nfe: nfe)
                 let ours = try comparison.run(used)
                 func ratio(_ reference: (rmse: Double, label: String, errors: [Double])) -> String {
-                    let value = String(format: "%.2f", ours.rmse / reference.rmse)
-                    guard let errors = ours.sampleErrors, !errors.isEmpty, errors.count == reference.errors.count else { return value }
-                    let r = Metrics.bootstrapRatioInterval(errors, reference.errors, seed: UInt64(nfe))
-                    return value + String(format: " [%.2f–%.2f]", r.lowerBound, r.upperBound)
+                    BenchmarkModels.ratioWithInterval(ours.rmse / reference.rmse, errors: ours.sampleErrors, reference: reference.errors, seed: UInt64(nfe))
                 }
                 let single = peers.first { $0.label == singles[nfe] }
                 md.append("| \(network.name) | \(nfe) | `\(used.label)` | \(format(ours.rmse)) | `\(best.label)` | \(format(best.rmse)) | \(ratio(best)) | "

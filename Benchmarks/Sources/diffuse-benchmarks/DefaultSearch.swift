@@ -118,18 +118,11 @@ struct DefaultSearch {
                   validation: BenchmarkModels.comparison($0.1, schedule: schedule, seed: 7002, count: validationSamples, cache: cache))
         }
         for network in networks {
-            guard let net = try BuiltInModels.model(named: network) as? any ScheduledDiffusionModel else {
+            guard let (tuning, own) = try BenchmarkModels.networkComparison(network, seed: 7001, count: networkSamples, cache: cache),
+                  let (validation, _) = try BenchmarkModels.networkComparison(network, seed: 7002, count: networkSamples, cache: cache) else {
                 throw SamplingError.invalidConfiguration("--network: '\(network)' is not a shipped network")
             }
-            let own = try net.schedulerConfig.schedule()
-            func comparison(_ seed: UInt64, _ count: Int) -> SamplerComparison {
-                let c = SamplerComparison(model: net, schedule: own, noise: SeededNoise(seed: seed).initialNoise(shape: [count] + net.sampleShape),
-                                          groundTruth: GroundTruth(tolerance: GroundTruth.defaultTolerance(for: net), cacheDirectory: cache),
-                                          stepsOffset: net.schedulerConfig.stepsOffset)
-                c.measuresDistances = false
-                return c
-            }
-            models.append(Model(name: network, tuning: comparison(7001, networkSamples), validation: comparison(7002, networkSamples), ownSchedule: own))
+            models.append(Model(name: network, tuning: tuning, validation: validation, ownSchedule: own))
         }
         for i in models.indices {
             func reference(_ c: SamplerComparison) -> (rmse: Double, label: String) {
