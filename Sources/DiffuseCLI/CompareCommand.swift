@@ -112,15 +112,19 @@ struct CompareCommand: ParsableCommand {
         for name in solverNames {
             if name == "default" {
                 for budget in budgets {
-                    let c = SamplerComparison.Configuration.recommended(nfe: budget)
+                    let label = RecommendedConfiguration.recommendation(forNFE: budget, model: model, schedule: schedule).recommendation.label
                     do {
-                        var r = try comparison.run(c)
+                        var (r, _) = try comparison.runRecommended(nfe: budget)
                         (r.solver, r.schedule) = ("default", "recommended")
                         results.append(r)
-                        defaults.append("default at NFE \(budget): \(c.label)")
+                        defaults.append("default at NFE \(budget): \(label)")
                     } catch {
-                        skipped.append("default NFE \(budget) (\(c.label)): \(error)")
+                        skipped.append("default NFE \(budget) (\(label)): \(error)")
                     }
+                }
+                if let tuning = (model as? any TunedDiffusionModel)?.tuning, initialNoise == nil, seed == tuning.file.tuningSeed {
+                    defaults.append("note: the model's \(ModelTuning.fileName) was tuned on seed \(seed), the seed of these samples; "
+                                    + "use another --seed for held-out figures")
                 }
                 continue
             }

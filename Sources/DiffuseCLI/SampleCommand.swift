@@ -128,15 +128,21 @@ struct SampleCommand: ParsableCommand {
         if nfe != nil && steps != nil { throw CLIError("give either --steps or --nfe, not both") }
         if let steps, steps < 1 { throw CLIError("--steps must be at least 1, got \(steps)") }
         if let nfe, !(1...100_000).contains(nfe) { throw CLIError("--nfe must be between 1 and 100000, got \(nfe)") }
-        let tunedConfiguration = try tuned.map { try tunedChoice($0, model: model, schedule: noiseSchedule, stepsOffset: config?.stepsOffset ?? 0) }
+        let fileTuned = try tuned.map { try tunedChoice($0, model: model, schedule: noiseSchedule, stepsOffset: config?.stepsOffset ?? 0) }
         // Without --solver: the recommended configuration for the budget (--nfe, else --steps, else 20).
         // Searched per-step decisions hold on their own steps only: with the steps or orders set by
         // hand, the recommended named solver.
         let setByHand = schedule != nil || sigmas != nil || timesteps != nil || order != nil
-        let recommended = self.solver == nil && tuned == nil
+        // A model that carries tuned configurations (a tuned.json in its folder) runs its own for
+        // the budget, unless the steps are set by hand or guidance samples another model.
+        let modelTuned = self.solver == nil && tuned == nil && !setByHand && sigmaMin == nil && sigmaMax == nil && finalSigma == "zero"
+            && classLabel == nil && guidance == nil
+            ? try ownTunedChoice(model: model, schedule: noiseSchedule, budget: nfe ?? steps ?? 20) : nil
+        let recommended = self.solver == nil && tuned == nil && modelTuned == nil
             ? (setByHand ? RecommendedConfiguration.namedChoice(forNFE:) : RecommendedConfiguration.choice(forNFE:))(nfe ?? steps ?? 20) : nil
+        let tunedConfiguration = fileTuned ?? modelTuned
         let solverName = tunedConfiguration.map { "tuned " + $0.label } ?? self.solver ?? recommended!.solver
-        let budget = recommended == nil ? nfe : (nfe ?? steps ?? 20)
+        let budget = recommended == nil && modelTuned == nil ? nfe : (nfe ?? steps ?? 20)
         guard sNoise.isFinite, sNoise >= 0 else { throw CLIError("--s-noise must be a non-negative number, got \(sNoise)") }
         guard sChurn.isFinite, sChurn >= 0 else { throw CLIError("--s-churn must be a non-negative number, got \(sChurn)") }
         let churn = sChurn > 0 ? Churn(sChurn: sChurn, sTmin: sTmin, sTmax: sTmax, sNoise: sNoise) : nil
@@ -179,12 +185,13 @@ struct SampleCommand: ParsableCommand {
         let solverLabel = usesDecisions ? "\(solverName) [\(recommended!.decisions!.summary)]" : solverName
         if let report {
             try RunReport(model: model, schedule: noiseSchedule, solverName: solverLabel,
-                          spacing: spacingName(config, defaultSpacing: recommended.map { $0.spacing.name }),
+                          spacing: spacingName(config, defaultSpacing: recommended.map { $0.spacing.name }, modelTuned: modelTuned != nil),
                           grid: grid, evaluations: evaluations, seconds: seconds, samples: samples, seed: initialNoise == nil ? seed : nil,
                           output: output, guidance: classLabel.map { ($0, guidance ?? 1, guidanceRescale) }).write(to: report)
         }
         let shape = model.sampleShape.map(String.init).joined(separator: "x")
-        print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(solverLabel)"
+        let ownTuning = modelTuned == nil ? "" : " (the model's own \(ModelTuning.fileName), recommended for \(budget!) NFE),"
+        print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(solverLabel)" + ownTuning
               + (recommended.map { choice in
                   let used = spacingName(config, defaultSpacing: choice.spacing.name)
                   return used == choice.spacing.name ? ", \(used) steps (recommended for \(budget!) NFE),"
@@ -192,6 +199,23 @@ struct SampleCommand: ParsableCommand {
               } ?? "") + " on \(noiseSchedule.name): "
               + "\(grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
         print("wrote \(output)")
+    }
+
+    /// The configuration the model carries for exactly `budget` evaluations (``ModelTuning``), or
+    /// `nil` (the table's choice then runs); a tuned file made for other weights or another schedule
+    /// is named on standard error.
+    private func ownTunedChoice(model: any DiffusionModel, schedule noiseSchedule: any NoiseSchedule, budget: Int) throws
+        -> (label: String, solver: any Solver, grid: TimeGrid)? {
+        let (recommendation, notApplied) = RecommendedConfiguration.recommendation(forNFE: budget, model: model, schedule: noiseSchedule)
+        if let notApplied {
+            FileHandle.standardError.write(Data("note: the model's \(ModelTuning.fileName) does not apply (\(notApplied)); using the recommended table\n".utf8))
+        }
+        guard case let .tuned(configuration, tuning) = recommendation else { return nil }
+        let (solver, grid) = try configuration.prepared(on: noiseSchedule, relativeTo: tuning.directory)
+        guard solver.evaluations(on: grid) <= budget else {
+            throw CLIError("the model's \(ModelTuning.fileName): the configuration for \(budget) NFE needs \(solver.evaluations(on: grid)) evaluations")
+        }
+        return (configuration.solver, solver, grid)
     }
 
     /// The configuration of the tuned file for `--nfe` (or its only one; for a budget the file has
@@ -228,8 +252,8 @@ struct SampleCommand: ParsableCommand {
         return (configuration.solver, solver, grid)
     }
 
-    private func spacingName(_ config: DiffusersSchedulerConfig?, defaultSpacing recommended: String?) -> String {
-        if tuned != nil { return "tuned" }
+    private func spacingName(_ config: DiffusersSchedulerConfig?, defaultSpacing recommended: String?, modelTuned: Bool = false) -> String {
+        if tuned != nil || modelTuned { return "tuned" }
         if sigmas != nil { return "explicit sigmas" }
         if timesteps != nil { return "explicit timesteps" }
         return schedule ?? recommended ?? defaultSpacing(config)

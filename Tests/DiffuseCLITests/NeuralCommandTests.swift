@@ -25,6 +25,20 @@ struct NeuralCommandTests {
         #expect(json["noise_schedule"] as? String == "vp-discrete(linear, T=1000)")
     }
 
+    @Test("without --solver the network runs its own tuned configuration at a tuned budget, and the table's elsewhere or under guidance")
+    func ownTunedDefault() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("x.npy").path, report = dir.appendingPathComponent("r.json").path
+        let tuned = try Diffuse.run(["sample", "--model", "digits", "--nfe", "5", "--count", "2", "--output", out, "--report", report])
+        #expect(tuned.status == 0 && tuned.stdout.contains("the model's own tuned.json, recommended for 5 NFE"), "\(tuned.stdout) \(tuned.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        #expect((json["nfe"] as? Int ?? 99) <= 5 && json["step_schedule"] as? String == "tuned", "\(json)")
+        for extra in [["--nfe", "6"], ["--nfe", "5", "--class", "3"], ["--nfe", "5", "--schedule", "karras"]] {
+            let r = try Diffuse.run(["sample", "--model", "digits", "--count", "2", "--output", out] + extra)
+            #expect(r.status == 0 && r.stdout.contains("recommended for") && !r.stdout.contains("tuned"), "\(extra): \(r.stdout) \(r.stderr)")
+        }
+    }
+
     @Test("options that do not fit a network fail with one line", arguments: [
         (["--noise-schedule", "edm"], "own schedule"),
         (["--skip-scale", "1,0.9"], "3 finite factors"),

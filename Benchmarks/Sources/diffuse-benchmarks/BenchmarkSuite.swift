@@ -238,7 +238,7 @@ struct BenchmarkSuite {
         md.append("")
         md.append(try Benchmarks.kernelReport())
         md.append("")
-        md.append("A step's cost follows the tensors it moves more than its arithmetic. The 64 KiB tensors sit in the 1 MiB L2 cache: a copy moves two tensors (one read, one write), an update that reads the state and two stored outputs moves four (about 2 copies here), and one that reads the state and four stored outputs moves six (about 3 copies on this build). The adds-only row moves the same six with a quarter of the multiplies and costs only 4–13% less: on this portable build, whose loads are 16 bytes wide, the loads set the pace. So the solvers whose update combines four stored outputs with the state (`uni_pc` at order 3 with its corrector, `lms`, `ipndm`, `plms`) cost about 3 copies per step here, and 2.6–2.8 on the AVX2 build (32-byte loads), where the adds-only row costs as much as the update itself. A Swift package cannot switch to AVX2 at run time: the language has no per-function target attribute, and SwiftPM refuses the `unsafeFlags` that would set it in a package depended on by version.")
+        md.append("A step's cost follows the tensors it moves more than its arithmetic. The 64 KiB tensors sit in the 1 MiB L2 cache: a copy moves two tensors (one read, one write), an update that reads the state and two stored outputs moves four (about 2 copies here), and one that reads the state and four stored outputs moves six (about 3 copies on this build). The adds-only row moves the same six with a quarter of the multiplies and costs only 0–13% less across runs: on this portable build, whose loads are 16 bytes wide, the loads set the pace. So the solvers whose update combines four stored outputs with the state (`uni_pc` at order 3 with its corrector, `lms`, `ipndm`, `plms`) cost about 3 copies per step here, and 2.6–2.8 on the AVX2 build (32-byte loads), where the adds-only row costs as much as the update itself. A Swift package cannot switch to AVX2 at run time: the language has no per-function target attribute, and SwiftPM refuses the `unsafeFlags` that would set it in a package depended on by version.")
         md.append("")
         return md.joined(separator: "\n")
     }
@@ -359,33 +359,40 @@ struct BenchmarkSuite {
     }
 
     /// The shipped networks and the draws the suite runs them from (seeds after the mixtures').
-    static let networks: [(name: String, count: Int, seed: UInt64)] = [("digits", 64, 9004), ("photos", 32, 9005)]
+    static let networks: [(name: String, count: Int, seed: UInt64)] = [("digits", 128, 9004), ("photos", 32, 9005)]
 
     /// The default against the same peer-equivalent configurations on the shipped networks, each
-    /// on its own schedule and seeded draws, which no search for the default used: the check that a
-    /// default chosen on exact mixtures (and, at 5 NFE, barred from doing worse on the networks'
-    /// search draws) carries over to trained models.
+    /// on its own schedule and seeded draws, which neither the networks' tuning nor any search for
+    /// the table used. The default there is the network's own tuned configuration
+    /// (``ModelTuning``, `tuned.json` in its folder); the table's choice, what a model without one
+    /// gets, is measured too.
     ///
     /// - Parameter singles: The best single peer-equivalent configuration on the mixtures, per NFE.
     func networkReport(cache: URL, singles: [Int: String]) throws -> [String] {
-        var md = ["", "**The default on the shipped networks**, on draws no search used (only the 5-NFE solver schedule saw the networks, on draws of their own, as a bar against doing worse than the previous default): RMSE to the ground truth (Dormand–Prince 5(4) at tolerance 1e-5 with the network's float32 outputs) from "
+        var md = ["", "**The default on the shipped networks**, on draws neither their tuning nor any search for the table used. Each shipped network carries its own tuned configurations (`tuned.json` in its folder, written by `diffuse tune`; see `Benchmarks/tuned/README.md`), which `diffuse sample` runs without `--solver` at the budgets they were tuned for; a model without one gets the table above, measured here too. RMSE to the ground truth (Dormand–Prince 5(4) at tolerance 1e-5 with the network's float32 outputs) from "
                   + Self.networks.map { "\($0.count) draws for `\($0.name)` (`SeededNoise` \($0.seed))" }.joined(separator: " and ")
-                  + ", each on the network's own schedule, against the same peer-equivalent configurations as above and against the best single one on the mixtures. In brackets: 90% bootstrap intervals as above. The `photos` ground truth's own error estimate is large (0.31 on the 32 seed-0 draws of `benchmarks/networks.md`), so differences of a few percent there are within it.", "",
-                  "| network | NFE | default | its RMSE | best peer-equivalent | its RMSE | ours / it | ours / best single peer-equivalent on the mixtures |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  + ", each on the network's own schedule, against the same peer-equivalent configurations as above (the best of sixteen picked per network on these draws) and against the best single one on the mixtures. In brackets: 90% bootstrap intervals as above.", "",
+                  "| network | NFE | default | its RMSE | best peer-equivalent | its RMSE | ours / it | ours / best single peer-equivalent on the mixtures | the table's choice / best peer-equivalent |",
+                  "|---|---|---|---|---|---|---|---|---|"]
         for network in Self.networks {
             guard let (comparison, _) = try BenchmarkModels.networkComparison(network.name, seed: network.seed, count: network.count, cache: cache) else { continue }
             for nfe in budgets {
                 let peers = BenchmarkModels.peerEquivalents(on: comparison, nfe: nfe)
                 guard let best = peers.min(by: { $0.rmse < $1.rmse }) else { continue }
-                let used = SamplerComparison.Configuration.recommended(nfe: nfe)
-                let ours = try comparison.run(used)
-                func ratio(_ reference: (rmse: Double, label: String, errors: [Double])) -> String {
-                    BenchmarkModels.ratioWithInterval(ours.rmse / reference.rmse, errors: ours.sampleErrors, reference: reference.errors, seed: UInt64(nfe))
+                let (ours, used) = try comparison.runRecommended(nfe: nfe)
+                let table = try comparison.run(.recommended(nfe: nfe))
+                func ratio(_ result: SamplerComparison.Result, _ reference: (rmse: Double, label: String, errors: [Double])) -> String {
+                    BenchmarkModels.ratioWithInterval(result.rmse / reference.rmse, errors: result.sampleErrors, reference: reference.errors, seed: UInt64(nfe))
+                }
+                func label(_ r: RecommendedConfiguration.Recommendation) -> String {
+                    switch r {
+                    case .tuned: r.label
+                    case let .table(c): "`\(c.label)`"
+                    }
                 }
                 let single = peers.first { $0.label == singles[nfe] }
-                md.append("| \(network.name) | \(nfe) | `\(used.label)` | \(format(ours.rmse)) | `\(best.label)` | \(format(best.rmse)) | \(ratio(best)) | "
-                          + (single.map { "\(ratio($0)) (`\($0.label)`)" } ?? "–") + " |")
+                md.append("| \(network.name) | \(nfe) | \(label(used)) | \(format(ours.rmse)) | `\(best.label)` | \(format(best.rmse)) | \(ratio(ours, best)) | "
+                          + (single.map { "\(ratio(ours, $0)) (`\($0.label)`)" } ?? "–") + " | \(ratio(table, best)) |")
             }
         }
         return md

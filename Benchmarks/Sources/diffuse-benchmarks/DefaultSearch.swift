@@ -41,7 +41,8 @@ import Foundation
 /// With `--network NAME[,NAME]` shipped networks (`digits`, `photos`) are scored as further
 /// models, each on its own schedule: the searched levels are carried over by their place on the
 /// Karras ramp, as a ``KarrasRamp`` is, and the reference is the network's best peer-equivalent on
-/// its own draws (with `--network-against-default`, the current default's error there).
+/// its own draws (with `--network-against-default`, the error of the table's current choice there,
+/// which is what a network without tuned configurations of its own gets).
 ///
 /// Usage: `swift run -c release diffuse-benchmarks --search-default --nfe 5 --solvers uni_pc,deis
 /// [--decisions [--data-prediction] [--fixed-steps NAME]] [--network digits,photos [--network-samples 64] [--network-against-default]]
@@ -76,9 +77,9 @@ struct DefaultSearch {
     /// draws (`SeededNoise` 7001 and 7002, `--network-samples` each) against its best peer-equivalent.
     var networks: [String] = []
     var networkSamples = 64
-    /// With `networks`: divide each one's error by the current default's (`--network-against-default`)
-    /// instead of the best peer-equivalent's, so the network only bars candidates worse than the
-    /// default there.
+    /// With `networks`: divide each one's error by the table's current choice's (`--network-against-default`)
+    /// instead of the best peer-equivalent's, so the network only bars candidates worse than that
+    /// choice there.
     var networkAgainstDefault = false
 
     init(root: URL, arguments: [String]) throws {
@@ -128,7 +129,7 @@ struct DefaultSearch {
             func reference(_ c: SamplerComparison) -> (rmse: Double, label: String) {
                 guard networkAgainstDefault && models[i].ownSchedule != nil else { return BenchmarkModels.bestPeerEquivalent(on: c, nfe: nfe) }
                 let r = try? c.run(.recommended(nfe: nfe))
-                return (r?.rmse ?? .infinity, "the default " + RecommendedConfiguration.choice(forNFE: nfe).label)
+                return (r?.rmse ?? .infinity, "the table's choice " + RecommendedConfiguration.choice(forNFE: nfe).label)
             }
             let t = reference(models[i].tuning), v = reference(models[i].validation)
             models[i].tuningReference = t.rmse; models[i].validationReference = v.rmse

@@ -153,6 +153,23 @@ public final class SamplerComparison {
         return try run(solver, grid: try solver.adaptedGrid(grid, schedule: schedule), name: c.solver, scheduleName: c.spacing.name, nfeBudget: c.nfe)
     }
 
+    /// Runs what sampling without a named solver runs for `nfe` evaluations of this model
+    /// (``RecommendedConfiguration/recommendation(forNFE:model:schedule:)``): the model's own tuned
+    /// configuration for that budget when it carries one, else the table's choice.
+    public func runRecommended(nfe: Int) throws -> (result: Result, recommendation: RecommendedConfiguration.Recommendation) {
+        let recommendation = RecommendedConfiguration.recommendation(forNFE: nfe, model: model, schedule: schedule).recommendation
+        switch recommendation {
+        case let .table(choice):
+            return (try run(Configuration(solver: choice.solver, spacing: choice.spacing, nfe: nfe, decisions: choice.decisions)), recommendation)
+        case let .tuned(configuration, tuning):
+            let (solver, grid) = try configuration.prepared(on: schedule, relativeTo: tuning.directory)
+            guard solver.evaluations(on: grid) <= nfe else {
+                throw SamplingError.invalidConfiguration("the model's tuned configuration for \(nfe) NFE needs \(solver.evaluations(on: grid)) evaluations")
+            }
+            return (try run(solver, grid: grid, name: "tuned", scheduleName: "tuned", nfeBudget: nfe), recommendation)
+        }
+    }
+
     /// Runs `solver` on an explicit `grid` (a searched or tuned schedule) against the ground truth
     /// from the grid's start; `name`, `scheduleName` and `nfeBudget` label the result.
     public func run<S: Solver>(_ solver: S, grid: TimeGrid, name: String, scheduleName: String, nfeBudget: Int) throws -> Result {

@@ -13,7 +13,7 @@ import Foundation
 /// A value type that can be shared between threads: evaluations take a ``NeuralWorkspace`` from a
 /// pool behind a lock (one per concurrent caller, kept for reuse), so repeated evaluations at one
 /// batch size allocate no activation memory.
-public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionModel, SkipScalableModel, Fingerprinted {
+public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionModel, SkipScalableModel, Fingerprinted, TunedDiffusionModel {
     public let network: UNet2D
     public let schedulerConfig: DiffusersSchedulerConfig
     /// The training noise schedule (from ``schedulerConfig``).
@@ -25,12 +25,15 @@ public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionM
     private let workspaces = WorkspacePool()
     /// The fingerprint of the files the model was loaded from; `nil` for a network built in code.
     private var filesFingerprint: UInt64?
+    /// The folder's tuned configurations (`tuned.json`, ``ModelTuning``), if it has them.
+    public private(set) var tuning: ModelTuning?
 
-    /// Loads a model folder; `name` defaults to the folder's name.
+    /// Loads a model folder, with its tuned configurations when it has a `tuned.json`; `name`
+    /// defaults to the folder's name.
     ///
     /// - Throws: a one-line error naming the file (and the tensor or field) that is missing, truncated,
-    ///   or does not fit: ``ModelError`` for the configuration and weights, ``ScheduleError`` for the
-    ///   scheduler config.
+    ///   or does not fit: ``ModelError`` for the configuration, weights and tuned configurations,
+    ///   ``ScheduleError`` for the scheduler config.
     public init(directory: URL, name: String? = nil) throws {
         let folder = directory.lastPathComponent
         // Each file is read once: parsed, and mixed into the fingerprint.
@@ -65,6 +68,7 @@ public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionM
         var h = FNV1a()
         for data in [configData, weightsData, schedulerData] { h.add(words: data) }
         filesFingerprint = h.value
+        do { tuning = try ModelTuning(directory: directory) } catch { throw ModelError("\(error)") }
     }
 
     /// Names the weights, configuration and schedule (the files' contents) and the skip scales, so

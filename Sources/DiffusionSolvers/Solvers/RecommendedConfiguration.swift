@@ -81,6 +81,52 @@ public enum RecommendedConfiguration {
     /// previous default on the networks).
     static let usf5 = try! SolverDecisions(summary: "bh2 orders 12221 pred ndndn corr 11111")
 
+    /// What runs for a budget without a named solver: the model's own tuned configuration, or the
+    /// table's choice.
+    public enum Recommendation: Sendable {
+        /// The configuration the model carries for exactly this budget (``ModelTuning``).
+        case tuned(TunedConfiguration, ModelTuning)
+        case table(Choice)
+
+        /// What the model's tuned file found (a standard configuration it kept is named as such),
+        /// or the table choice's label.
+        public var label: String {
+            switch self {
+            case let .tuned(c, _):
+                c.method.hasPrefix("untuned: ") ? "tuned for this model: \(c.method.dropFirst(9)) (a standard configuration the tuner kept)"
+                    : "tuned for this model: \(c.method)"
+            case let .table(choice): choice.label
+            }
+        }
+    }
+
+    /// The recommendation for `nfe` evaluations of `model` on `schedule`: the configuration the
+    /// model carries for exactly that budget (``TunedDiffusionModel``), when it was tuned for these
+    /// weights and skip scales on this schedule, else the table's ``choice(forNFE:)``.
+    ///
+    /// A model's own configuration comes first because step placement is model-specific (see
+    /// ``ModelTuning``): on the shipped networks the table's choices, searched on mixtures, reach
+    /// 1.25–1.41 times the error of the best peer-equivalent configuration picked for each network
+    /// in five of the six (network, NFE) cells at 5, 10 and 20 NFE, and what `diffuse tune` found
+    /// for each network 0.38–0.80 times it (`docs/BENCHMARKS.md`, "The default on the shipped
+    /// networks").
+    ///
+    /// - Returns: the recommendation, and why the model's tuned file does not apply when it has one
+    ///   that does not (other weights, skip scales or schedule); a budget it has no configuration for
+    ///   is not such a reason.
+    public static func recommendation(forNFE nfe: Int, model: any DiffusionModel, schedule: any NoiseSchedule)
+        -> (recommendation: Recommendation, notApplied: String?) {
+        guard let tuning = (model as? any TunedDiffusionModel)?.tuning else { return (.table(choice(forNFE: nfe)), nil) }
+        do {
+            if let configuration = try tuning.configuration(nfe: nfe, model: model, schedule: schedule) {
+                return (.tuned(configuration, tuning), nil)
+            }
+            return (.table(choice(forNFE: nfe)), nil)
+        } catch {
+            return (.table(choice(forNFE: nfe)), "\(error)")
+        }
+    }
+
     /// The recommended choice for at most `nfe` model evaluations.
     public static func choice(forNFE nfe: Int) -> Choice {
         table.last { $0.fromNFE <= nfe } ?? table[0]
