@@ -212,9 +212,6 @@ struct SampleCommand: ParsableCommand {
         }
         guard case let .tuned(configuration, tuning) = recommendation else { return nil }
         let (solver, grid) = try configuration.prepared(on: noiseSchedule, relativeTo: tuning.directory)
-        guard solver.evaluations(on: grid) <= budget else {
-            throw CLIError("the model's \(ModelTuning.fileName): the configuration for \(budget) NFE needs \(solver.evaluations(on: grid)) evaluations")
-        }
         return (configuration.solver, solver, grid)
     }
 
@@ -246,9 +243,6 @@ struct SampleCommand: ParsableCommand {
             throw CLIError("--tuned: give --nfe, one of \(file.configurations.map { String($0.nfe) }.joined(separator: ", "))")
         }
         let (solver, grid) = try configuration.prepared(on: noiseSchedule, relativeTo: url.deletingLastPathComponent())
-        guard solver.evaluations(on: grid) <= configuration.nfe else {
-            throw CLIError("--tuned: the configuration for \(configuration.nfe) NFE needs \(solver.evaluations(on: grid)) evaluations")
-        }
         return (configuration.solver, solver, grid)
     }
 

@@ -77,10 +77,16 @@ struct TuneCommandTests {
         bare.compensation = nil
         let bareFile = dir.appendingPathComponent("bare.json")
         try bare.encoded().write(to: bareFile)
+        // A configuration whose steps need more evaluations than its budget says.
+        var over = bare
+        over.configurations[0].nfe = 2
+        let overFile = dir.appendingPathComponent("over.json")
+        try over.encoded().write(to: overFile)
         let cases: [([String], String)] = [
             (["sample", "--model", "mixture-2d", "--tuned", file.path, "--nfe", "4", "--solver", "ddim"], "drop --solver"),
             (["sample", "--model", "mixture-2d", "--tuned", bareFile.path, "--nfe", "7"], "no configuration for 7 NFE"),
             (["sample", "--model", "mixture-2d", "--tuned", file.path], "give --nfe"),
+            (["sample", "--model", "mixture-2d", "--tuned", overFile.path, "--nfe", "2"], "for 2 NFE needs"),
             (["sample", "--model", "mixture-2d", "--tuned", file.path, "--nfe", "4", "--class", "1"], "unguided model"),
             (["sample", "--model", "glyphs-8x8", "--tuned", file.path, "--nfe", "4"], "made for model"),
             (["sample", "--model", "mixture-2d", "--noise-schedule", "vp-linear", "--tuned", file.path, "--nfe", "4"], "noise schedule"),

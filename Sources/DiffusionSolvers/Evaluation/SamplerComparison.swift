@@ -163,9 +163,6 @@ public final class SamplerComparison {
             return (try run(Configuration(solver: choice.solver, spacing: choice.spacing, nfe: nfe, decisions: choice.decisions)), recommendation)
         case let .tuned(configuration, tuning):
             let (solver, grid) = try configuration.prepared(on: schedule, relativeTo: tuning.directory)
-            guard solver.evaluations(on: grid) <= nfe else {
-                throw SamplingError.invalidConfiguration("the model's tuned configuration for \(nfe) NFE needs \(solver.evaluations(on: grid)) evaluations")
-            }
             return (try run(solver, grid: grid, name: "tuned", scheduleName: "tuned", nfeBudget: nfe), recommendation)
         }
     }

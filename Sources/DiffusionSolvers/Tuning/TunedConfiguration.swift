@@ -55,6 +55,9 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
 
     /// The solver this configuration runs and its grid on `schedule` (DPM-Solver-v3's levels on its
     /// statistics' grid); a statistics file is read relative to `directory`.
+    ///
+    /// - Throws: also when the solver needs more than ``nfe`` evaluations on the grid (an edited or
+    ///   foreign file), so no caller runs a configuration over its budget.
     public func prepared(on schedule: any NoiseSchedule, relativeTo directory: URL? = nil) throws -> (solver: any Solver, grid: TimeGrid) {
         let solver: any Solver
         if let decisions {
@@ -80,6 +83,9 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
             }
         }
         let grid = try solver.adaptedGrid(try StepSchedule.grid(sigmas: sigmas, on: schedule), schedule: schedule)
+        guard solver.evaluations(on: grid) <= nfe else {
+            throw SamplingError.invalidConfiguration("the tuned configuration for \(nfe) NFE needs \(solver.evaluations(on: grid)) evaluations")
+        }
         return (solver, grid)
     }
 }
