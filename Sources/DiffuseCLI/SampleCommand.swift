@@ -141,7 +141,7 @@ struct SampleCommand: ParsableCommand {
         let recommended = self.solver == nil && tuned == nil && modelTuned == nil
             ? (setByHand ? RecommendedConfiguration.namedChoice(forNFE:) : RecommendedConfiguration.choice(forNFE:))(nfe ?? steps ?? 20) : nil
         let tunedConfiguration = fileTuned ?? modelTuned
-        let solverName = tunedConfiguration.map { "tuned " + $0.label } ?? self.solver ?? recommended!.solver
+        let solverName = fileTuned.map { "tuned " + $0.label } ?? modelTuned?.label ?? self.solver ?? recommended!.solver
         let budget = recommended == nil && modelTuned == nil ? nfe : (nfe ?? steps ?? 20)
         guard sNoise.isFinite, sNoise >= 0 else { throw CLIError("--s-noise must be a non-negative number, got \(sNoise)") }
         guard sChurn.isFinite, sChurn >= 0 else { throw CLIError("--s-churn must be a non-negative number, got \(sChurn)") }
@@ -212,7 +212,7 @@ struct SampleCommand: ParsableCommand {
         }
         guard case let .tuned(configuration, tuning) = recommendation else { return nil }
         let (solver, grid) = try configuration.prepared(on: noiseSchedule, relativeTo: tuning.directory)
-        return (configuration.solver, solver, grid)
+        return (configuration.keptStandardLabel ?? "tuned \(configuration.solver)", solver, grid)
     }
 
     /// The configuration of the tuned file for `--nfe` (or its only one; for a budget the file has
@@ -243,7 +243,7 @@ struct SampleCommand: ParsableCommand {
             throw CLIError("--tuned: give --nfe, one of \(file.configurations.map { String($0.nfe) }.joined(separator: ", "))")
         }
         let (solver, grid) = try configuration.prepared(on: noiseSchedule, relativeTo: url.deletingLastPathComponent())
-        return (configuration.solver, solver, grid)
+        return (configuration.keptStandardLabel ?? "tuned \(configuration.solver)", solver, grid)
     }
 
     private func spacingName(_ config: DiffusersSchedulerConfig?, defaultSpacing recommended: String?, modelTuned: Bool = false) -> String {

@@ -12,7 +12,8 @@ struct TuneCommand: ParsableCommand {
         For each --nfe budget: measures the standard solvers x spacings on --count tuning samples (--seed), a GITS-style step \
         schedule, an evolutionary search over time steps and UniPC's per-step decisions (order, data or noise prediction, \
         corrector) within the time budget, DC-Solver's compensation ratios and DPM-Solver-v3 with statistics estimated from the \
-        model. The finalists are ranked on --validation-count validation samples, and the winner is reported next to the best \
+        model. The finalists are ranked on --validation-count validation samples; a tuned finalist replaces the best untuned \
+        configuration only when it beats it there beyond chance (--confidence). The choice is reported next to the best \
         untuned configuration on --holdout-count held-out samples (--holdout-seed), which no stage sees. Every error is the \
         RMSE to the ground-truth ODE solution. Use the result with `diffuse sample --tuned FILE --nfe N` or \
         `diffuse compare --tuned FILE`.
@@ -29,6 +30,9 @@ struct TuneCommand: ParsableCommand {
 
     @Option(help: "Validation samples the finalists are ranked on (default: --count). More samples rank more reliably: a few samples that change mode dominate an RMSE.")
     var validationCount: Int?
+
+    @Option(help: "Confidence with which a tuned configuration must beat the best untuned one on the validation samples (paired bootstrap interval of their RMSE ratio below 1) to be chosen; 0 chooses the least validation RMSE.")
+    var confidence: Double = 0.9
 
     @Option(help: "Held-out samples the result is reported on.")
     var holdoutCount: Int = 64
@@ -70,6 +74,7 @@ struct TuneCommand: ParsableCommand {
         if let validationCount, !(1...1_000_000).contains(validationCount) {
             throw CLIError("--validation-count must be between 1 and 1000000, got \(validationCount)")
         }
+        guard confidence >= 0, confidence < 1 else { throw CLIError("--confidence must lie in [0, 1), got \(confidence)") }
         guard (1...100_000).contains(holdoutCount) else { throw CLIError("--holdout-count must be between 1 and 100000, got \(holdoutCount)") }
         guard budgetSeconds.isFinite, budgetSeconds >= 0, budgetSeconds <= 1e6 else {
             throw CLIError("--budget-seconds must be a number of seconds from 0 to 1000000, got \(budgetSeconds)")
@@ -99,6 +104,7 @@ struct TuneCommand: ParsableCommand {
         let statisticsName = outputURL.deletingPathExtension().lastPathComponent + ".ems.safetensors"
 
         settings.validationSamples = validationCount
+        settings.replacementConfidence = confidence > 0 ? confidence : nil
         if statistics {
             settings.statisticsFile = statisticsName
             settings.statisticsIntervals = statisticsIntervals

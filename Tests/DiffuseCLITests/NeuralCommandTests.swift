@@ -33,6 +33,13 @@ struct NeuralCommandTests {
         #expect(tuned.status == 0 && tuned.stdout.contains("the model's own tuned.json, recommended for 5 NFE"), "\(tuned.stdout) \(tuned.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
         #expect((json["nfe"] as? Int ?? 99) <= 5 && json["step_schedule"] as? String == "tuned", "\(json)")
+        // The message names what runs: a standard configuration the tuner kept by its own label.
+        let tuning = try #require((try BuiltInModels.model(named: "digits") as? any TunedDiffusionModel)?.tuning)
+        for c in tuning.file.configurations {
+            let r = try Diffuse.run(["sample", "--model", "digits", "--nfe", "\(c.nfe)", "--count", "2", "--output", out])
+            let expected = c.keptStandardLabel ?? "tuned \(c.solver)"
+            #expect(r.status == 0 && r.stdout.contains("with \(expected) (the model's own tuned.json"), "\(c.nfe): \(r.stdout) \(r.stderr)")
+        }
         for extra in [["--nfe", "6"], ["--nfe", "5", "--class", "3"], ["--nfe", "5", "--schedule", "karras"]] {
             let r = try Diffuse.run(["sample", "--model", "digits", "--count", "2", "--output", out] + extra)
             #expect(r.status == 0 && r.stdout.contains("recommended for") && !r.stdout.contains("tuned"), "\(extra): \(r.stdout) \(r.stderr)")

@@ -100,6 +100,7 @@ struct TuneCommandTests {
             (["tune", "--model", "mixture-2d", "--nfe", "5", "--fine-steps", "4"], "--nfe"),
             (["tune", "--model", "mixture-2d", "--budget-seconds", "-1"], "--budget-seconds"),
             (["tune", "--model", "mixture-2d", "--validation-count", "0"], "--validation-count"),
+            (["tune", "--model", "mixture-2d", "--confidence", "1"], "--confidence"),
         ]
         for (arguments, mention) in cases {
             let r = try Diffuse.run(arguments + (arguments[0] == "sample" ? ["--output", out.path] : []))

@@ -94,8 +94,8 @@ public enum RecommendedConfiguration {
         public var label: String {
             switch self {
             case let .tuned(c, _):
-                c.method.hasPrefix("untuned: ") ? "tuned for this model: \(c.method.dropFirst(9)) (a standard configuration the tuner kept)"
-                    : "tuned for this model: \(c.method)"
+                c.keptStandardLabel.map { "tuned for this model: \($0) (a standard configuration the tuner kept)" }
+                    ?? "tuned for this model: \(c.method)"
             case let .table(choice): choice.label
             }
         }
@@ -109,7 +109,7 @@ public enum RecommendedConfiguration {
     /// ``ModelTuning``): on the shipped networks the table's choices, searched on mixtures, reach
     /// 1.25–1.41 times the error of the best peer-equivalent configuration picked for each network
     /// in five of the six (network, NFE) cells at 5, 10 and 20 NFE, and what `diffuse tune` found
-    /// for each network 0.38–0.80 times it (`docs/BENCHMARKS.md`, "The default on the shipped
+    /// for each network 0.38–0.65 times it (`docs/BENCHMARKS.md`, "The default on the shipped
     /// networks").
     ///
     /// - Returns: the recommendation, and why the model's tuned file does not apply when it has one

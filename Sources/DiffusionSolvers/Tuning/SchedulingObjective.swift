@@ -18,9 +18,14 @@ public final class SchedulingObjective {
 
     /// The RMSE of `solver` on `grid`.
     public func error<S: Solver>(_ solver: S, grid: TimeGrid) throws -> Double {
-        evaluations += 1
-        let rmse = try comparison.run(solver, grid: grid, name: solver.name, scheduleName: "searched", nfeBudget: grid.steps).rmse
+        let rmse = try result(solver, grid: grid).rmse
         return rmse.isFinite ? rmse : .infinity
+    }
+
+    /// The full result of `solver` on `grid`, with each sample's error (for paired comparisons).
+    public func result<S: Solver>(_ solver: S, grid: TimeGrid) throws -> SamplerComparison.Result {
+        evaluations += 1
+        return try comparison.run(solver, grid: grid, name: solver.name, scheduleName: "searched", nfeBudget: grid.steps)
     }
 
     /// The RMSE of a solver schedule.

@@ -37,6 +37,15 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
     public var heldOutRMSE: Double?
     public var untunedHeldOutRMSE: Double?
 
+    /// The prefix of ``method`` for a standard configuration the tuner kept.
+    static let keptPrefix = "untuned: "
+
+    /// For a standard solver × spacing the tuner kept (no candidate beat it), its label, such as
+    /// `ipndm logsnr`; `nil` for a tuned configuration.
+    public var keptStandardLabel: String? {
+        method.hasPrefix(Self.keptPrefix) ? String(method.dropFirst(Self.keptPrefix.count)) : nil
+    }
+
     enum CodingKeys: String, CodingKey {
         case nfe, solver, sigmas, decisions, ratios, variant, order, statistics, method
         case predictorPseudo = "predictor_pseudo", validationRMSE = "validation_rmse"

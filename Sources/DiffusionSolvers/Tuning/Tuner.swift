@@ -13,8 +13,11 @@ import Foundation
 ///    statistics estimated from the model (``ModelStatistics``) on the searched grid and the best
 ///    untuned one;
 /// 5. the finalists (the three best untuned configurations, the search's best candidates, the
-///    fitted solvers) are ranked on validation noise, which tuning never saw, and the winner is
-///    measured, next to the best untuned configuration, on held-out noise.
+///    fitted solvers) are ranked on validation noise, which tuning never saw. A tuned finalist
+///    replaces the best untuned configuration only when it beats it there beyond chance: the
+///    paired bootstrap interval of its validation RMSE over the untuned one's
+///    (``Settings/replacementConfidence``) lies below 1 (``choose(validationRMSE:sampleErrors:isUntuned:confidence:seed:)``).
+///    The choice is measured, next to the best untuned configuration, on held-out noise.
 /// Every error is the RMSE of the endpoints to the ground-truth solution of the probability-flow
 /// ODE (``SchedulingObjective``).
 public final class Tuner {
@@ -40,6 +43,12 @@ public final class Tuner {
         /// error of a few samples that change mixture component dominates an RMSE, so ranking
         /// needs more samples than searching.
         public var validationSamples: Int?
+        /// The confidence of the paired bootstrap interval (over validation samples) of a tuned
+        /// finalist's RMSE over the best untuned one's, which must lie below 1 for the tuned
+        /// finalist to be chosen; `nil` chooses the least validation RMSE. A search that ranks
+        /// hundreds of candidates on tuning noise finds some that are only lucky there, and an
+        /// advantage of a few percent on validation noise is then often noise too.
+        public var replacementConfidence: Double? = 0.9
         /// Tuning samples DC-Solver's ratios are fitted on (the paper uses 10).
         public var compensationSamples: Int = 16
         /// The spacing DC-Solver's ratios are also fitted on at every budget, for the cascade
@@ -106,6 +115,9 @@ public final class Tuner {
         guard s.budgetSeconds.isFinite, s.budgetSeconds >= 0 else {
             throw SamplingError.invalidConfiguration("tune: the time budget must be a non-negative number of seconds")
         }
+        if let c = s.replacementConfidence, !(c > 0 && c < 1) {
+            throw SamplingError.invalidConfiguration("tune: the replacement confidence must lie in (0, 1), got \(c)")
+        }
         let started = ContinuousClock.now
         let groundTruth = GroundTruth(tolerance: s.tolerance, cacheDirectory: cacheDirectory)
         let shape = [s.tuningSamples] + model.sampleShape
@@ -155,7 +167,7 @@ public final class Tuner {
             log(String(format: "NFE %d: best untuned %@ RMSE %.4e (of %d configurations)", nfe, bestUntuned.label, bestUntuned.rmse, untuned.count))
             for u in untuned.prefix(3) {
                 finalists.append(Candidate(configuration: TunedConfiguration(
-                    nfe: nfe, solver: u.solver.name, sigmas: sigmas(u.grid), method: "untuned: \(u.label)", tuningRMSE: u.rmse,
+                    nfe: nfe, solver: u.solver.name, sigmas: sigmas(u.grid), method: TunedConfiguration.keptPrefix + u.label, tuningRMSE: u.rmse,
                     untunedLabel: u.label, untunedTuningRMSE: u.rmse), solver: u.solver, grid: u.grid, isUntuned: true))
             }
 
@@ -233,23 +245,37 @@ public final class Tuner {
                 }
             }
 
-            // 5. The finalists ranked on validation noise; the winner and the best untuned
+            // 5. The finalists ranked on validation noise; the choice and the best untuned
             //    configuration measured on held-out noise.
+            var sampleErrors: [[Double]] = []
             for i in finalists.indices {
-                finalists[i].configuration.validationRMSE = (try? validation.error(finalists[i].solver, grid: finalists[i].grid)) ?? .infinity
+                let result = try? validation.result(finalists[i].solver, grid: finalists[i].grid)
+                finalists[i].configuration.validationRMSE = result.map(\.rmse).flatMap { $0.isFinite ? $0 : nil } ?? .infinity
+                sampleErrors.append(result?.sampleErrors ?? [])
             }
             func validationError(_ c: Candidate) -> Double { c.configuration.validationRMSE ?? .infinity }
-            let winner = finalists.enumerated().min { a, b in
-                validationError(a.element) != validationError(b.element) ? validationError(a.element) < validationError(b.element) : a.offset < b.offset
-            }!.element
-            let reference = finalists.filter(\.isUntuned).min { validationError($0) < validationError($1) }!
+            let choice = Self.choose(validationRMSE: finalists.map(validationError), sampleErrors: sampleErrors,
+                                     isUntuned: finalists.map(\.isUntuned), confidence: s.replacementConfidence, seed: s.seed &+ UInt64(nfe))
+            let winner = finalists[choice.chosen], reference = finalists[choice.reference]
+            if let rejected = choice.rejected {
+                log(String(format: "NFE %d: the best tuned finalist, %@ (validation RMSE %.4e, %.3f [%.3f–%.3f] of the untuned one), is not better beyond chance; the untuned configuration is kept",
+                           nfe, finalists[rejected.index].configuration.method, validationError(finalists[rejected.index]),
+                           validationError(finalists[rejected.index]) / validationError(reference), rejected.interval.lowerBound, rejected.interval.upperBound))
+            }
             var chosen = winner.configuration
             chosen.untunedLabel = reference.configuration.untunedLabel
             chosen.untunedTuningRMSE = reference.configuration.tuningRMSE
             chosen.heldOutRMSE = try heldOut.error(winner.solver, grid: winner.grid)
             chosen.untunedHeldOutRMSE = try heldOut.error(reference.solver, grid: reference.grid)
-            log(String(format: "NFE %d: chosen on validation noise (seed %llu): %@ — validation RMSE %.4e vs untuned %@ %.4e",
-                       nfe, validationSeed, chosen.method, validationError(winner), chosen.untunedLabel, validationError(reference)))
+            var beyondChance = ""
+            if choice.chosen != choice.reference, let confidence = s.replacementConfidence {
+                let interval = Metrics.bootstrapRatioInterval(sampleErrors[choice.chosen], sampleErrors[choice.reference], confidence: confidence,
+                                                              seed: s.seed &+ UInt64(nfe))
+                beyondChance = String(format: " (ratio %.3f, %.0f%% interval %.3f–%.3f)", validationError(winner) / validationError(reference),
+                                      100 * confidence, interval.lowerBound, interval.upperBound)
+            }
+            log(String(format: "NFE %d: chosen on validation noise (seed %llu): %@ — validation RMSE %.4e vs untuned %@ %.4e%@",
+                       nfe, validationSeed, chosen.method, validationError(winner), chosen.untunedLabel, validationError(reference), beyondChance))
             log(String(format: "NFE %d: held-out RMSE %.4e vs untuned %.4e (ratio %.2f)", nfe, chosen.heldOutRMSE!,
                        chosen.untunedHeldOutRMSE!, chosen.heldOutRMSE! / chosen.untunedHeldOutRMSE!))
             configurations.append(chosen)
@@ -272,6 +298,30 @@ public final class Tuner {
         }
         file.seconds = (ContinuousClock.now - started).seconds
         return file
+    }
+
+    /// Which finalist to choose from their validation errors: the untuned one with the least RMSE
+    /// (the reference), unless a tuned one beats it beyond chance.
+    ///
+    /// Tuned finalists are tried in order of validation RMSE (ties by position); the first whose
+    /// paired bootstrap interval of RMSE ratios to the reference
+    /// (``Metrics/bootstrapRatioInterval(_:_:resamples:confidence:seed:)`` over `sampleErrors`,
+    /// at `confidence`) lies below 1 is chosen. With `confidence == nil` the least RMSE is chosen.
+    /// - Returns: the chosen index, the reference's, and the best tuned finalist with its interval
+    ///   when it was passed over for the reference.
+    static func choose(validationRMSE: [Double], sampleErrors: [[Double]], isUntuned: [Bool], confidence: Double?,
+                       seed: UInt64) -> (chosen: Int, reference: Int, rejected: (index: Int, interval: ClosedRange<Double>)?) {
+        let order = validationRMSE.indices.sorted { validationRMSE[$0] != validationRMSE[$1] ? validationRMSE[$0] < validationRMSE[$1] : $0 < $1 }
+        let reference = order.first { isUntuned[$0] }!
+        guard let confidence else { return (order[0], reference, nil) }
+        var rejected: (index: Int, interval: ClosedRange<Double>)?
+        for i in order where !isUntuned[i] && validationRMSE[i] < validationRMSE[reference] {
+            guard sampleErrors[i].count == sampleErrors[reference].count, !sampleErrors[i].isEmpty else { continue }
+            let interval = Metrics.bootstrapRatioInterval(sampleErrors[i], sampleErrors[reference], confidence: confidence, seed: seed)
+            if interval.upperBound < 1 { return (i, reference, nil) }
+            if rejected == nil { rejected = (i, interval) }
+        }
+        return (reference, reference, rejected)
     }
 
     /// The seed of the validation noise the finalists are ranked on: neither the tuning nor the

@@ -45,6 +45,19 @@ struct TunerTests {
         #expect(Self.tuned.tuningSeed == 0 && Self.tuned.holdoutSeed == 9)
     }
 
+    @Test("a standard configuration the tuner kept is named by its label")
+    func keptStandardLabel() {
+        var c = TunedConfiguration(nfe: 5, solver: "ipndm", sigmas: [1, 0], method: "untuned: ipndm logsnr", tuningRMSE: 1,
+                                   untunedLabel: "ipndm logsnr", untunedTuningRMSE: 1)
+        #expect(c.keptStandardLabel == "ipndm logsnr")
+        c.method = "DC-Solver ratios (UniPC bh2, order 2) on the logsnr grid"
+        #expect(c.keptStandardLabel == nil)
+        // What the tuner writes when it keeps one.
+        for kept in Self.tuned.configurations where kept.method.hasPrefix("untuned") {
+            #expect(kept.keptStandardLabel == kept.untunedLabel)
+        }
+    }
+
     @Test("the same seed gives the same tuned configurations")
     func deterministic() throws {
         let again = try Tuner(model: BuiltInModels.ring, schedule: Self.schedule, settings: Self.settings(), cacheDirectory: nil).run()
@@ -83,6 +96,39 @@ struct TunerTests {
         }
     }
 
+    @Test("a tuned finalist replaces the best untuned one only when it is better beyond chance on validation samples")
+    func choiceBeyondChance() throws {
+        // Per-sample errors of 64 validation samples: the untuned reference (index 1), with one
+        // sample far off, and an untuned one 20% worse (index 0); a tuned one with the least RMSE
+        // that is 5% worse on 63 samples and only better on the one far off (index 2); a tuned one
+        // 5% better on every sample (index 3).
+        let n = 64
+        var reference = [Double](repeating: 1, count: n)
+        reference[0] = 5
+        let worseUntuned = reference.map { 1.2 * $0 }
+        var lucky = reference.map { 1.05 * $0 }
+        lucky[0] = 3
+        let better = reference.map { 0.95 * $0 }
+        func rmse(_ e: [Double]) -> Double { (e.map { $0 * $0 }.reduce(0, +) / Double(e.count)).squareRoot() }
+        #expect(rmse(lucky) < rmse(reference) && rmse(better) > rmse(lucky))
+        let all = [worseUntuned, reference, lucky, better]
+        let rmses = all.map(rmse), untuned = [true, true, false, false]
+        // The lucky one has the least RMSE, but its interval reaches 1; the consistent one is chosen.
+        let c = Tuner.choose(validationRMSE: rmses, sampleErrors: all, isUntuned: untuned, confidence: 0.9, seed: 1)
+        #expect(c.chosen == 3 && c.reference == 1 && c.rejected == nil)
+        // Without the consistent one the reference is kept, and the lucky one is reported with its interval.
+        let three = Tuner.choose(validationRMSE: Array(rmses.prefix(3)), sampleErrors: Array(all.prefix(3)), isUntuned: Array(untuned.prefix(3)),
+                                 confidence: 0.9, seed: 1)
+        #expect(three.chosen == 1 && three.reference == 1)
+        let rejected = try #require(three.rejected)
+        #expect(rejected.index == 2 && rejected.interval.lowerBound < 1 && rejected.interval.upperBound >= 1)
+        // Without a confidence the least validation RMSE wins.
+        #expect(Tuner.choose(validationRMSE: rmses, sampleErrors: all, isUntuned: untuned, confidence: nil, seed: 1).chosen == 2)
+        // A tuned finalist that failed (no per-sample errors, infinite RMSE) is never chosen.
+        let failed = Tuner.choose(validationRMSE: [1, .infinity], sampleErrors: [reference, []], isUntuned: [true, false], confidence: 0.9, seed: 1)
+        #expect(failed.chosen == 0)
+    }
+
     @Test("bad settings are refused before any work")
     func badSettings() throws {
         var s = Self.settings()
@@ -90,6 +136,9 @@ struct TunerTests {
         #expect(throws: SamplingError.self) { try Tuner(model: BuiltInModels.ring, schedule: Self.schedule, settings: s, cacheDirectory: nil).run() }
         s = Self.settings()
         s.budgets = [0]
+        #expect(throws: SamplingError.self) { try Tuner(model: BuiltInModels.ring, schedule: Self.schedule, settings: s, cacheDirectory: nil).run() }
+        s = Self.settings()
+        s.replacementConfidence = 1
         #expect(throws: SamplingError.self) { try Tuner(model: BuiltInModels.ring, schedule: Self.schedule, settings: s, cacheDirectory: nil).run() }
     }
 }
