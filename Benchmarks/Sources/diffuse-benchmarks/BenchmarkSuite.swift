@@ -170,6 +170,29 @@ struct BenchmarkSuite {
             md.append("| \(nfe) | `\(label)` | " + cells.joined(separator: " | ") + " |")
         }
         md.append("")
+        md.append("Against the best single peer configuration on these draws instead: the full-interval peer configuration whose worst ratio over the three models to the best peer there is smallest (one configuration, as a user runs it).")
+        md.append("")
+        md.append("| NFE | default | best single peer (worst ratio to the best peer) | " + models.map { "\($0): ours / it" }.joined(separator: " | ") + " |")
+        md.append("|---|---|---|" + models.map { _ in "---|" }.joined())
+        for nfe in budgets {
+            let label = RecommendedConfiguration.choice(forNFE: nfe).label
+            func window(_ m: String) -> [Row] { (theirs[m] ?? []).filter { $0.nfe <= nfe && $0.nfe > nfe / 2 && $0.fullInterval } }
+            let best = models.map { m in window(m).map(\.rmse).min() ?? .infinity }
+            // Each peer configuration that ran on every model, with its worst ratio to the best peer.
+            let singles = Set(window(models[0]).map(\.label)).compactMap { peer -> (String, Double, [Row])? in
+                let rows = models.compactMap { m in window(m).filter { $0.label == peer }.min { $0.rmse < $1.rmse } }
+                guard rows.count == models.count else { return nil }
+                return (peer, zip(rows, best).map { $0.rmse / $1 }.max()!, rows)
+            }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
+            guard let single = singles.first else { continue }
+            let cells = models.enumerated().map { i, m -> String in
+                guard let row = ours[m]?.first(where: { $0.label == label && $0.nfe == bestNFE(label, nfe, ours[m]!) }) else { return "–" }
+                return BenchmarkModels.ratioWithInterval(row.rmse / single.2[i].rmse, errors: row.sampleErrors, reference: single.2[i].sampleErrors ?? [],
+                                                         seed: UInt64(nfe))
+            }
+            md.append("| \(nfe) | `\(label)` | \(single.0) (\(String(format: "%.2f", single.1))) | " + cells.joined(separator: " | ") + " |")
+        }
+        md.append("")
         md.append("**Minimax on the peers' 64 draws**, for reference: the configuration whose worst ratio over the three models to the best peer is smallest there. The first table admits the spacings defined by noise levels (karras, logsnr, the searched ramps), which mean the same grid on any schedule; the second also the time-based spacings (linspace, trailing, time-uniform, time-quadratic) and Align Your Steps' SD levels (`ays`), measured on this discrete-time schedule only (its 20-NFE winner, `plms time-quadratic`, diverges on the shipped `photos` network, |x| up to 146).")
         let tables: [(title: String, qualifies: (String) -> Bool)] = [
             ("Any schedule (karras, logsnr, searched ramps)", Self.isScheduleIndependent),
