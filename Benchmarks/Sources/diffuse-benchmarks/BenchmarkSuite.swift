@@ -157,41 +157,36 @@ struct BenchmarkSuite {
         md.append("")
         md.append("**The default on the peers' 64 draws**, against the peers' own endpoints (the best full-interval peer at each NFE, picked on these draws). On 64 draws the ratio of one configuration to another moves by tens of percent when one or two samples end in another mixture component than the ground truth (compare the two tables), which is why the default is chosen on the held-out draws above. In brackets: the 90% bootstrap interval over the 64 draws, as above; it holds the best peer fixed and so leaves out that the peer was picked as the best of 17 full-interval peers on these same draws (at 5 NFE on `glyphs-8x8`, k-diffusion's `lms karras` here, where on the 512 held-out draws `uni_pc linspace` is the best peer-equivalent and the default reaches 0.97 of it).")
         md.append("")
+        // Per NFE: the peers' full-interval runs within the budget, the default's row, and the
+        // default's ratio to a peer run with its bootstrap interval.
+        func window(_ m: String, _ nfe: Int) -> [Row] { (theirs[m] ?? []).filter { $0.nfe <= nfe && $0.nfe > nfe / 2 && $0.fullInterval } }
+        func ratio(_ m: String, _ nfe: Int, to peer: Row) -> String {
+            let label = RecommendedConfiguration.choice(forNFE: nfe).label
+            guard let row = ours[m]?.first(where: { $0.label == label && $0.nfe == bestNFE(label, nfe, ours[m]!) }) else { return "–" }
+            return BenchmarkModels.ratioWithInterval(row.rmse / peer.rmse, errors: row.sampleErrors, reference: peer.sampleErrors ?? [], seed: UInt64(nfe))
+        }
+        var single = ["", "Against the best single peer configuration on these draws instead: the full-interval peer configuration whose worst ratio over the three models to the best peer there is smallest (one configuration, as a user runs it).", "",
+                      "| NFE | default | best single peer (worst ratio to the best peer) | " + models.map { "\($0): ours / it" }.joined(separator: " | ") + " |",
+                      "|---|---|---|" + models.map { _ in "---|" }.joined()]
         md.append("| NFE | default | " + models.map { "\($0): ours / best peer" }.joined(separator: " | ") + " |")
         md.append("|---|---|" + models.map { _ in "---|" }.joined())
         for nfe in budgets {
             let label = RecommendedConfiguration.choice(forNFE: nfe).label
-            let cells = models.map { m -> String in
-                guard let bestPeer = theirs[m]?.filter({ $0.nfe <= nfe && $0.nfe > nfe / 2 && $0.fullInterval }).min(by: { $0.rmse < $1.rmse }),
-                      let row = ours[m]?.first(where: { $0.label == label && $0.nfe == bestNFE(label, nfe, ours[m]!) }) else { return "–" }
-                return BenchmarkModels.ratioWithInterval(row.rmse / bestPeer.rmse, errors: row.sampleErrors, reference: bestPeer.sampleErrors ?? [],
-                                                         seed: UInt64(nfe)) + " (\(bestPeer.label))"
-            }
-            md.append("| \(nfe) | `\(label)` | " + cells.joined(separator: " | ") + " |")
-        }
-        md.append("")
-        md.append("Against the best single peer configuration on these draws instead: the full-interval peer configuration whose worst ratio over the three models to the best peer there is smallest (one configuration, as a user runs it).")
-        md.append("")
-        md.append("| NFE | default | best single peer (worst ratio to the best peer) | " + models.map { "\($0): ours / it" }.joined(separator: " | ") + " |")
-        md.append("|---|---|---|" + models.map { _ in "---|" }.joined())
-        for nfe in budgets {
-            let label = RecommendedConfiguration.choice(forNFE: nfe).label
-            func window(_ m: String) -> [Row] { (theirs[m] ?? []).filter { $0.nfe <= nfe && $0.nfe > nfe / 2 && $0.fullInterval } }
-            let best = models.map { m in window(m).map(\.rmse).min() ?? .infinity }
+            let best = models.map { m in window(m, nfe).min { $0.rmse < $1.rmse } }
+            md.append("| \(nfe) | `\(label)` | " + zip(models, best).map { m, peer in
+                peer.map { ratio(m, nfe, to: $0) + " (\($0.label))" } ?? "–"
+            }.joined(separator: " | ") + " |")
             // Each peer configuration that ran on every model, with its worst ratio to the best peer.
-            let singles = Set(window(models[0]).map(\.label)).compactMap { peer -> (String, Double, [Row])? in
-                let rows = models.compactMap { m in window(m).filter { $0.label == peer }.min { $0.rmse < $1.rmse } }
+            let singles = Set(window(models[0], nfe).map(\.label)).compactMap { peer -> (label: String, worst: Double, rows: [Row])? in
+                let rows = models.compactMap { m in window(m, nfe).filter { $0.label == peer }.min { $0.rmse < $1.rmse } }
                 guard rows.count == models.count else { return nil }
-                return (peer, zip(rows, best).map { $0.rmse / $1 }.max()!, rows)
-            }.sorted { ($0.1, $0.0) < ($1.1, $1.0) }
-            guard let single = singles.first else { continue }
-            let cells = models.enumerated().map { i, m -> String in
-                guard let row = ours[m]?.first(where: { $0.label == label && $0.nfe == bestNFE(label, nfe, ours[m]!) }) else { return "–" }
-                return BenchmarkModels.ratioWithInterval(row.rmse / single.2[i].rmse, errors: row.sampleErrors, reference: single.2[i].sampleErrors ?? [],
-                                                         seed: UInt64(nfe))
-            }
-            md.append("| \(nfe) | `\(label)` | \(single.0) (\(String(format: "%.2f", single.1))) | " + cells.joined(separator: " | ") + " |")
+                return (peer, zip(rows, best).map { $0.rmse / ($1?.rmse ?? .nan) }.max()!, rows)
+            }.sorted { ($0.worst, $0.label) < ($1.worst, $1.label) }
+            guard let it = singles.first else { continue }
+            single.append("| \(nfe) | `\(label)` | \(it.label) (\(String(format: "%.2f", it.worst))) | "
+                          + zip(models, it.rows).map { ratio($0, nfe, to: $1) }.joined(separator: " | ") + " |")
         }
+        md.append(contentsOf: single)
         md.append("")
         md.append("**Minimax on the peers' 64 draws**, for reference: the configuration whose worst ratio over the three models to the best peer is smallest there. The first table admits the spacings defined by noise levels (karras, logsnr, the searched ramps), which mean the same grid on any schedule; the second also the time-based spacings (linspace, trailing, time-uniform, time-quadratic) and Align Your Steps' SD levels (`ays`), measured on this discrete-time schedule only (its 20-NFE winner, `plms time-quadratic`, diverges on the shipped `photos` network, |x| up to 146).")
         let tables: [(title: String, qualifies: (String) -> Bool)] = [
