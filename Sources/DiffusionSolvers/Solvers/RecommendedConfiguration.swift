@@ -57,9 +57,10 @@ public enum RecommendedConfiguration {
     ///   0.169 on `digits`. The 1.08 on `digits-mixture` is against `uni_pc linspace` (1.06 on 512
     ///   other draws, seed 9103): its `linspace` steps end 97.5% of the draws in the ground truth's
     ///   component, against 92.0% here, whose median error per draw is 9.4 times lower (0.062
-    ///   against 0.581). Three searches reached 1.05–1.06 at most there on validation draws, one of
-    ///   them 0.91 there but 1.06 on `glyphs-8x8`: at 10 NFE the three mixtures want different
-    ///   steps, which a model's own tuning gives it (``recommendation(forNFE:model:schedule:)``).
+    ///   against 0.581). No search got the worst validation ratio over the three mixtures below
+    ///   1.05; the last reached 0.91 on `digits-mixture` but 1.06 on `glyphs-8x8`: at 10 NFE the
+    ///   mixtures want different steps, which a model's own tuning gives it
+    ///   (``recommendation(forNFE:model:schedule:)``).
     /// - 8, 9 and 11–14 NFE: `deis karras` (the decisions are for ten steps). Searches over the time
     ///   steps alone did not get below 1.28 on the held-out draws at 10 NFE.
     /// - 20 NFE: `plms searched-20`, the held-out runner-up (0.92). The minimax, `uni_pc
