@@ -306,14 +306,16 @@ public final class Tuner {
     /// Tuned finalists are tried in order of validation RMSE (ties by position); the first whose
     /// paired bootstrap interval of RMSE ratios to the reference
     /// (``Metrics/bootstrapRatioInterval(_:_:resamples:confidence:seed:)`` over `sampleErrors`,
-    /// at `confidence`) lies below 1 is chosen. With `confidence == nil` the least RMSE is chosen.
+    /// at `confidence`) lies below 1 is chosen. With `confidence == nil`, or when no untuned
+    /// finalist ran on the validation samples, the least RMSE is chosen.
     /// - Returns: the chosen index, the reference's, and the best tuned finalist with its interval
     ///   when it was passed over for the reference.
     static func choose(validationRMSE: [Double], sampleErrors: [[Double]], isUntuned: [Bool], confidence: Double?,
                        seed: UInt64) -> (chosen: Int, reference: Int, rejected: (index: Int, interval: ClosedRange<Double>)?) {
         let order = validationRMSE.indices.sorted { validationRMSE[$0] != validationRMSE[$1] ? validationRMSE[$0] < validationRMSE[$1] : $0 < $1 }
         let reference = order.first { isUntuned[$0] }!
-        guard let confidence else { return (order[0], reference, nil) }
+        // Without a confidence, or when no untuned finalist ran, the least RMSE.
+        guard let confidence, validationRMSE[reference].isFinite, !sampleErrors[reference].isEmpty else { return (order[0], reference, nil) }
         var rejected: (index: Int, interval: ClosedRange<Double>)?
         for i in order where !isUntuned[i] && validationRMSE[i] < validationRMSE[reference] {
             guard sampleErrors[i].count == sampleErrors[reference].count, !sampleErrors[i].isEmpty else { continue }

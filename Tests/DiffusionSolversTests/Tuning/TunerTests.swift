@@ -127,6 +127,9 @@ struct TunerTests {
         // A tuned finalist that failed (no per-sample errors, infinite RMSE) is never chosen.
         let failed = Tuner.choose(validationRMSE: [1, .infinity], sampleErrors: [reference, []], isUntuned: [true, false], confidence: 0.9, seed: 1)
         #expect(failed.chosen == 0)
+        // When no untuned finalist ran, a tuned one that did is chosen.
+        let noBaseline = Tuner.choose(validationRMSE: [.infinity, 1], sampleErrors: [[], reference], isUntuned: [true, false], confidence: 0.9, seed: 1)
+        #expect(noBaseline.chosen == 1)
     }
 
     @Test("bad settings are refused before any work")
