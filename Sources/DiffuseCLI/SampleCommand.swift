@@ -141,7 +141,7 @@ struct SampleCommand: ParsableCommand {
         let recommended = self.solver == nil && tuned == nil && modelTuned == nil
             ? (setByHand ? RecommendedConfiguration.namedChoice(forNFE:) : RecommendedConfiguration.choice(forNFE:))(nfe ?? steps ?? 20) : nil
         let tunedConfiguration = fileTuned ?? modelTuned
-        let solverName = fileTuned.map { "tuned " + $0.label } ?? modelTuned?.label ?? self.solver ?? recommended!.solver
+        let solverName = tunedConfiguration?.label ?? self.solver ?? recommended!.solver
         let budget = recommended == nil && modelTuned == nil ? nfe : (nfe ?? steps ?? 20)
         guard sNoise.isFinite, sNoise >= 0 else { throw CLIError("--s-noise must be a non-negative number, got \(sNoise)") }
         guard sChurn.isFinite, sChurn >= 0 else { throw CLIError("--s-churn must be a non-negative number, got \(sChurn)") }
@@ -234,7 +234,7 @@ struct SampleCommand: ParsableCommand {
         let configuration: TunedConfiguration
         if let nfe, !file.configurations.contains(where: { $0.nfe == nfe }), let rule = file.compensation {
             let (solver, grid) = try rule.prepared(steps: nfe, on: noiseSchedule, stepsOffset: stepsOffset)
-            return ("dc_solver (ratios by cascade polynomial regression from NFE \(rule.fittedSteps.map(String.init).joined(separator: ", ")))", solver, grid)
+            return ("tuned dc_solver (ratios by cascade polynomial regression from NFE \(rule.fittedSteps.map(String.init).joined(separator: ", ")))", solver, grid)
         } else if let nfe {
             configuration = try file.configuration(nfe: nfe)
         } else if file.configurations.count == 1 {

@@ -27,6 +27,9 @@ struct TuneCommandTests {
         let sample = try Diffuse.run(["sample", "--model", "mixture-2d", "--tuned", file.path, "--nfe", "6", "--count", "8",
                                       "--output", out, "--report", report])
         #expect(sample.status == 0, "\(sample.stderr)")
+        // It names what runs: a tuned solver, or a standard configuration the tuner kept by its label.
+        let six = try #require(tuned.configurations.first { $0.nfe == 6 })
+        #expect(sample.stdout.contains("with \(six.keptStandardLabel ?? "tuned \(six.solver)") on "), "\(sample.stdout)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
         #expect(json["nfe"] as? Int == 6)
         #expect((try NPYArray(contentsOf: URL(fileURLWithPath: out))).float32Values.allSatisfy { $0.isFinite })
@@ -35,7 +38,7 @@ struct TuneCommandTests {
         #expect(tuned.compensation?.fittedSteps == [4, 6])
         let predicted = try Diffuse.run(["sample", "--model", "mixture-2d", "--tuned", file.path, "--nfe", "5", "--count", "8",
                                          "--output", out, "--report", report])
-        #expect(predicted.status == 0 && predicted.stdout.contains("cascade polynomial regression"), "\(predicted.stdout) \(predicted.stderr)")
+        #expect(predicted.status == 0 && predicted.stdout.contains("with tuned dc_solver (ratios by cascade polynomial regression"), "\(predicted.stdout) \(predicted.stderr)")
 
         // The DPM-Solver-v3 statistics written next to the file serve the solver by name too.
         let ems = dir.appendingPathComponent("tuned.ems.safetensors")
