@@ -212,7 +212,7 @@ struct SampleCommand: ParsableCommand {
         }
         guard case let .tuned(configuration, tuning) = recommendation else { return nil }
         let (solver, grid) = try configuration.prepared(on: noiseSchedule, relativeTo: tuning.directory)
-        return (configuration.keptStandardLabel ?? "tuned \(configuration.solver)", solver, grid)
+        return (configuration.runLabel, solver, grid)
     }
 
     /// The configuration of the tuned file for `--nfe` (or its only one; for a budget the file has
@@ -243,7 +243,7 @@ struct SampleCommand: ParsableCommand {
             throw CLIError("--tuned: give --nfe, one of \(file.configurations.map { String($0.nfe) }.joined(separator: ", "))")
         }
         let (solver, grid) = try configuration.prepared(on: noiseSchedule, relativeTo: url.deletingLastPathComponent())
-        return (configuration.keptStandardLabel ?? "tuned \(configuration.solver)", solver, grid)
+        return (configuration.runLabel, solver, grid)
     }
 
     private func spacingName(_ config: DiffusersSchedulerConfig?, defaultSpacing recommended: String?, modelTuned: Bool = false) -> String {

@@ -37,8 +37,7 @@ struct NeuralCommandTests {
         let tuning = try #require((try BuiltInModels.model(named: "digits") as? any TunedDiffusionModel)?.tuning)
         for c in tuning.file.configurations {
             let r = try Diffuse.run(["sample", "--model", "digits", "--nfe", "\(c.nfe)", "--count", "2", "--output", out])
-            let expected = c.keptStandardLabel ?? "tuned \(c.solver)"
-            #expect(r.status == 0 && r.stdout.contains("with \(expected) (the model's own tuned.json"), "\(c.nfe): \(r.stdout) \(r.stderr)")
+            #expect(r.status == 0 && r.stdout.contains("with \(c.runLabel) (the model's own tuned.json"), "\(c.nfe): \(r.stdout) \(r.stderr)")
         }
         for extra in [["--nfe", "6"], ["--nfe", "5", "--class", "3"], ["--nfe", "5", "--schedule", "karras"]] {
             let r = try Diffuse.run(["sample", "--model", "digits", "--count", "2", "--output", out] + extra)

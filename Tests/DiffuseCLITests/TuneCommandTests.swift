@@ -29,7 +29,7 @@ struct TuneCommandTests {
         #expect(sample.status == 0, "\(sample.stderr)")
         // It names what runs: a tuned solver, or a standard configuration the tuner kept by its label.
         let six = try #require(tuned.configurations.first { $0.nfe == 6 })
-        #expect(sample.stdout.contains("with \(six.keptStandardLabel ?? "tuned \(six.solver)") on "), "\(sample.stdout)")
+        #expect(sample.stdout.contains("with \(six.runLabel) on "), "\(sample.stdout)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
         #expect(json["nfe"] as? Int == 6)
         #expect((try NPYArray(contentsOf: URL(fileURLWithPath: out))).float32Values.allSatisfy { $0.isFinite })

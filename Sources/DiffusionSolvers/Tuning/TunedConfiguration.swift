@@ -46,6 +46,10 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
         method.hasPrefix(Self.keptPrefix) ? String(method.dropFirst(Self.keptPrefix.count)) : nil
     }
 
+    /// What a run of this configuration is called: the kept standard configuration's label, or
+    /// `tuned` and the solver kind (`tuned dc_solver`).
+    public var runLabel: String { keptStandardLabel ?? "tuned \(solver)" }
+
     enum CodingKeys: String, CodingKey {
         case nfe, solver, sigmas, decisions, ratios, variant, order, statistics, method
         case predictorPseudo = "predictor_pseudo", validationRMSE = "validation_rmse"

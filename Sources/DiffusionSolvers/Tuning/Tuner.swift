@@ -267,13 +267,9 @@ public final class Tuner {
             chosen.untunedTuningRMSE = reference.configuration.tuningRMSE
             chosen.heldOutRMSE = try heldOut.error(winner.solver, grid: winner.grid)
             chosen.untunedHeldOutRMSE = try heldOut.error(reference.solver, grid: reference.grid)
-            var beyondChance = ""
-            if choice.chosen != choice.reference, let confidence = s.replacementConfidence {
-                let interval = Metrics.bootstrapRatioInterval(sampleErrors[choice.chosen], sampleErrors[choice.reference], confidence: confidence,
-                                                              seed: s.seed &+ UInt64(nfe))
-                beyondChance = String(format: " (ratio %.3f, %.0f%% interval %.3f–%.3f)", validationError(winner) / validationError(reference),
-                                      100 * confidence, interval.lowerBound, interval.upperBound)
-            }
+            let beyondChance = choice.interval.map {
+                String(format: " (ratio %.3f, interval %.3f–%.3f)", validationError(winner) / validationError(reference), $0.lowerBound, $0.upperBound)
+            } ?? ""
             log(String(format: "NFE %d: chosen on validation noise (seed %llu): %@ — validation RMSE %.4e vs untuned %@ %.4e%@",
                        nfe, validationSeed, chosen.method, validationError(winner), chosen.untunedLabel, validationError(reference), beyondChance))
             log(String(format: "NFE %d: held-out RMSE %.4e vs untuned %.4e (ratio %.2f)", nfe, chosen.heldOutRMSE!,
@@ -308,22 +304,23 @@ public final class Tuner {
     /// (``Metrics/bootstrapRatioInterval(_:_:resamples:confidence:seed:)`` over `sampleErrors`,
     /// at `confidence`) lies below 1 is chosen. With `confidence == nil`, or when no untuned
     /// finalist ran on the validation samples, the least RMSE is chosen.
-    /// - Returns: the chosen index, the reference's, and the best tuned finalist with its interval
-    ///   when it was passed over for the reference.
-    static func choose(validationRMSE: [Double], sampleErrors: [[Double]], isUntuned: [Bool], confidence: Double?,
-                       seed: UInt64) -> (chosen: Int, reference: Int, rejected: (index: Int, interval: ClosedRange<Double>)?) {
+    /// - Returns: the chosen index, the reference's, the interval that let a tuned finalist replace
+    ///   the reference, and the best tuned finalist with its interval when it was passed over for
+    ///   the reference.
+    static func choose(validationRMSE: [Double], sampleErrors: [[Double]], isUntuned: [Bool], confidence: Double?, seed: UInt64)
+        -> (chosen: Int, reference: Int, interval: ClosedRange<Double>?, rejected: (index: Int, interval: ClosedRange<Double>)?) {
         let order = validationRMSE.indices.sorted { validationRMSE[$0] != validationRMSE[$1] ? validationRMSE[$0] < validationRMSE[$1] : $0 < $1 }
         let reference = order.first { isUntuned[$0] }!
         // Without a confidence, or when no untuned finalist ran, the least RMSE.
-        guard let confidence, validationRMSE[reference].isFinite, !sampleErrors[reference].isEmpty else { return (order[0], reference, nil) }
+        guard let confidence, validationRMSE[reference].isFinite, !sampleErrors[reference].isEmpty else { return (order[0], reference, nil, nil) }
         var rejected: (index: Int, interval: ClosedRange<Double>)?
         for i in order where !isUntuned[i] && validationRMSE[i] < validationRMSE[reference] {
             guard sampleErrors[i].count == sampleErrors[reference].count, !sampleErrors[i].isEmpty else { continue }
             let interval = Metrics.bootstrapRatioInterval(sampleErrors[i], sampleErrors[reference], confidence: confidence, seed: seed)
-            if interval.upperBound < 1 { return (i, reference, nil) }
+            if interval.upperBound < 1 { return (i, reference, interval, nil) }
             if rejected == nil { rejected = (i, interval) }
         }
-        return (reference, reference, rejected)
+        return (reference, reference, nil, rejected)
     }
 
     /// The seed of the validation noise the finalists are ranked on: neither the tuning nor the

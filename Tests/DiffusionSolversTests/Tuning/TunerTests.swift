@@ -49,9 +49,10 @@ struct TunerTests {
     func keptStandardLabel() {
         var c = TunedConfiguration(nfe: 5, solver: "ipndm", sigmas: [1, 0], method: "untuned: ipndm logsnr", tuningRMSE: 1,
                                    untunedLabel: "ipndm logsnr", untunedTuningRMSE: 1)
-        #expect(c.keptStandardLabel == "ipndm logsnr")
+        #expect(c.keptStandardLabel == "ipndm logsnr" && c.runLabel == "ipndm logsnr")
         c.method = "DC-Solver ratios (UniPC bh2, order 2) on the logsnr grid"
-        #expect(c.keptStandardLabel == nil)
+        c.solver = "dc_solver"
+        #expect(c.keptStandardLabel == nil && c.runLabel == "tuned dc_solver")
         // What the tuner writes when it keeps one.
         for kept in Self.tuned.configurations where kept.method.hasPrefix("untuned") {
             #expect(kept.keptStandardLabel == kept.untunedLabel)
@@ -116,10 +117,13 @@ struct TunerTests {
         // The lucky one has the least RMSE, but its interval reaches 1; the consistent one is chosen.
         let c = Tuner.choose(validationRMSE: rmses, sampleErrors: all, isUntuned: untuned, confidence: 0.9, seed: 1)
         #expect(c.chosen == 3 && c.reference == 1 && c.rejected == nil)
+        let accepted = try #require(c.interval)
+        // 5% better on every draw: every resample's ratio is 0.95.
+        #expect(abs(accepted.lowerBound - 0.95) < 1e-9 && abs(accepted.upperBound - 0.95) < 1e-9, "\(accepted)")
         // Without the consistent one the reference is kept, and the lucky one is reported with its interval.
         let three = Tuner.choose(validationRMSE: Array(rmses.prefix(3)), sampleErrors: Array(all.prefix(3)), isUntuned: Array(untuned.prefix(3)),
                                  confidence: 0.9, seed: 1)
-        #expect(three.chosen == 1 && three.reference == 1)
+        #expect(three.chosen == 1 && three.reference == 1 && three.interval == nil)
         let rejected = try #require(three.rejected)
         #expect(rejected.index == 2 && rejected.interval.lowerBound < 1 && rejected.interval.upperBound >= 1)
         // Without a confidence the least validation RMSE wins.
