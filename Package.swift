@@ -12,12 +12,38 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
     ],
     targets: [
-        // The sampler library: noise schedules, step schedules, models, solvers, file formats, and the
-        // U-Net runtime. Resources/Models holds the shipped networks (each with a model card).
+        // The modules and what each may import: docs/ARCHITECTURE.md. Lower layers never import higher ones.
+        // File formats (safetensors, NumPy .npy, PNG, atomic writes): no dependencies.
+        .target(name: "DiffusionFormats"),
+        // The sampling core: tensors, noise and step schedules, the model protocol, solvers, noise
+        // sources, guidance, the sampling run, and the configurations that say what runs.
+        .target(
+            name: "DiffusionCore",
+            dependencies: ["DiffusionFormats", .product(name: "RealModule", package: "swift-numerics")]
+        ),
+        // The U-Net runtime, the shipped networks and their feature classifiers (Resources/Models,
+        // each with a model card), and the built-in models.
+        .target(
+            name: "DiffusionNeural",
+            dependencies: ["DiffusionCore", "DiffusionFormats", .product(name: "RealModule", package: "swift-numerics")],
+            resources: [.copy("Resources")]
+        ),
+        // Ground truth, metrics, Fréchet distances and seeded comparisons of samplers.
+        .target(
+            name: "DiffusionEvaluation",
+            dependencies: ["DiffusionCore", "DiffusionNeural", .product(name: "RealModule", package: "swift-numerics")]
+        ),
+        // Tuning to a model: the tuner and its searches and fits.
+        .target(
+            name: "DiffusionTuning",
+            dependencies: ["DiffusionCore", "DiffusionEvaluation", "DiffusionNeural", .product(name: "RealModule", package: "swift-numerics")]
+        ),
+        // Pictures of samples and results: image grids, scatter plots, line plots.
+        .target(name: "DiffusionRendering", dependencies: ["DiffusionFormats"]),
+        // The one product users import: re-exports every module above.
         .target(
             name: "DiffusionSolvers",
-            dependencies: [.product(name: "RealModule", package: "swift-numerics")],
-            resources: [.copy("Resources")]
+            dependencies: ["DiffusionCore", "DiffusionEvaluation", "DiffusionFormats", "DiffusionNeural", "DiffusionRendering", "DiffusionTuning"]
         ),
         // The command-line tool's commands, kept in a library so tests can drive them in-process.
         .target(

@@ -5,7 +5,7 @@ Command (from the repository root, after tools/neural/train_digits.py and train_
 
     /root/venv-tools/bin/python tools/neural/sample_digits_diffusers.py
 
-Reads Sources/DiffusionSolvers/Resources/Models/digits-unet/ and digits-classifier.safetensors, writes
+Reads Sources/DiffusionNeural/Resources/Models/digits-unet/ and digits-classifier.safetensors, writes
   Tests/DiffusionSolversTests/Fixtures/neural/digits-dpmpp2m-20.safetensors
       noise [256,1,8,8] F32      torch.Generator().manual_seed(0); torch.randn([256,1,8,8], generator=g)
       samples [256,1,8,8] F32    DPMSolverMultistepScheduler (dpmsolver++, order 2, linspace, final_sigmas_type
@@ -15,7 +15,7 @@ Reads Sources/DiffusionSolvers/Resources/Models/digits-unet/ and digits-classifi
       forward.input [8,1,8,8], forward.timesteps [8] F32, forward.class_labels [8] I64, forward.output [8,1,8,8]
       metadata: fd (samples vs the data statistics of digits-classifier.safetensors), fd_class3_w3,
       fd_real_256 (the floor: 256 real digits vs the same statistics), class3_fraction, scheduler_config, ...
-  Sources/DiffusionSolvers/Resources/Models/digits-unet/README.md (model card)
+  Sources/DiffusionNeural/Resources/Models/digits-unet/README.md (model card)
   tools/neural/logs/digits-samples.png (16x16 grid of `samples`, and class 3 next to it)
 """
 from __future__ import annotations
@@ -122,8 +122,8 @@ def main():
         "forward.input": fx, "forward.timesteps": ft, "forward.class_labels": fl, "forward.output": fo,
     }, {
         "generator": GENERATOR, "versions": json.dumps(versions(), sort_keys=True),
-        "model": "Sources/DiffusionSolvers/Resources/Models/digits-unet",
-        "classifier": "Sources/DiffusionSolvers/Resources/Models/digits-classifier.safetensors",
+        "model": "Sources/DiffusionNeural/Resources/Models/digits-unet",
+        "classifier": "Sources/DiffusionNeural/Resources/Models/digits-classifier.safetensors",
         "scheduler_config": sched_cfg, "steps": str(STEPS),
         "fd": repr(fd), "fd_class3_w3": repr(fd3), "fd_real_256": repr(fd_real), "fd_noise": repr(fd_noise),
         "class3_fraction": repr(class3_fraction), "class_histogram": ",".join(map(str, class_hist)),

@@ -12,7 +12,7 @@ Writes
       the model's squaredcos_cap_v2 betas, v_prediction), scheduler_timesteps [20] I64,
       forward.input [4,3,32,32], forward.timesteps [4] F32, forward.output [4,3,32,32];
       metadata fd (256 samples, see below), fd_real_256, ...
-  Sources/DiffusionSolvers/Resources/Models/photos-unet/README.md (model card)
+  Sources/DiffusionNeural/Resources/Models/photos-unet/README.md (model card)
   tools/neural/logs/photos-samples.png
 The FD figures use 256 samples (noise: torch.Generator().manual_seed(0), randn [256,3,32,32]; the
 fixture stores the first 16 of them to stay small) against the feature statistics stored in
@@ -104,7 +104,7 @@ def main():
         "forward.input": fx, "forward.timesteps": ft, "forward.output": fo,
     }, {
         "generator": GENERATOR, "versions": json.dumps(versions(), sort_keys=True),
-        "model": "Sources/DiffusionSolvers/Resources/Models/photos-unet",
+        "model": "Sources/DiffusionNeural/Resources/Models/photos-unet",
         "scheduler_config": json.dumps({k: v for k, v in dict(sched.config).items() if k != "_use_default_values"}, sort_keys=True, default=str), "steps": str(STEPS),
         "fd": repr(fd), "fd_real_256": repr(fd_real), "fd_noise": repr(fd_noise), "class_histogram": ",".join(map(str, hist)),
         "description": (

@@ -5,7 +5,7 @@ Command (from the repository root, about 1 min on one thread):
 
     /root/venv-tools/bin/python tools/neural/train_classifier.py
 
-Network (as read by Sources/DiffusionSolvers/Evaluation/FeatureClassifier.swift):
+Network (as read by Sources/DiffusionEvaluation/FeatureClassifier.swift):
     x        = the [-1,1] pixels (pixel/16*2-1), flattened row-major from [1,8,8] to 64
     features = silu(fc2(silu(fc1(x))))      fc1: 64 -> 256, fc2: 256 -> 128
     logits   = fc3(features)                fc3: 128 -> 10
@@ -15,7 +15,7 @@ The feature statistics are computed in float64 from the float32 weights over all
 (covariance with ddof=1, as in FID).
 
 Writes:
-  Sources/DiffusionSolvers/Resources/Models/digits-classifier.safetensors
+  Sources/DiffusionNeural/Resources/Models/digits-classifier.safetensors
       fc1.weight [256,64], fc1.bias, fc2.weight [128,256], fc2.bias, fc3.weight [10,128], fc3.bias (F32),
       data_feature_mean [128], data_feature_cov [128,128] (F64), metadata input_shape, activation,
       feature, data_count, test_accuracy, ...
@@ -168,7 +168,7 @@ def main():
     assert np.max(np.abs(tf - feats)) < 1e-4
     write_safetensors(FIXTURES / "classifier-features.safetensors",
                       {"input": inp, "features": feats, "logits": logits, "labels": np.array(list(range(10)) + [-1] * 6, np.int64)},
-                      {"generator": GENERATOR, "versions": vers, "classifier": "Sources/DiffusionSolvers/Resources/Models/digits-classifier.safetensors",
+                      {"generator": GENERATOR, "versions": vers, "classifier": "Sources/DiffusionNeural/Resources/Models/digits-classifier.safetensors",
                        "description": (
                            "input [16,64] F32: rows 0-9 are digits of class 0..9 (labels), rows 10-15 noise images "
                            "(uniform, standard normal, all -1, all +1, digit 0 plus noise clipped, 0.3*normal). "

@@ -21,7 +21,7 @@ Schedule: DDPMScheduler(1000 steps, linear betas 1e-4..0.02, epsilon).  AdamW (l
 EMA of the weights (decay min(0.999, (1+s)/(10+s))) is what is saved.  Seeds fixed; CPU.
 
 Outputs: <out>/config.json, diffusion_pytorch_model.safetensors (float32), scheduler_config.json
-(default out: Sources/DiffusionSolvers/Resources/Models/digits-unet/), the loss log
+(default out: Sources/DiffusionNeural/Resources/Models/digits-unet/), the loss log
 tools/neural/logs/digits-train.csv (step, window mean loss, smoothed loss, lr, seconds), a loss
 curve PNG next to it (drawn with Pillow) and tools/neural/logs/digits-train-summary.json.
 """

@@ -119,7 +119,7 @@ struct FrechetDistanceParityTests {
 
         // Against the data statistics stored with the classifier.
         let root = Fixtures.directory.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let classifier = try FeatureClassifier(contentsOf: root.appendingPathComponent("Sources/DiffusionSolvers/Resources/Models/digits-classifier.safetensors"))
+        let classifier = try FeatureClassifier(contentsOf: root.appendingPathComponent("Sources/DiffusionNeural/Resources/Models/digits-classifier.safetensors"))
         let data = try #require(classifier.dataStatistics)
         let expectedData = try file.float64Tensor("fd_a_data").values[0]
         let toData = FrechetDistance.between(GaussianStatistics(samples: a, dimension: 128), data)

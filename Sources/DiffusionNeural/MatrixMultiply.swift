@@ -1,0 +1,338 @@
+import Foundation
+import DiffusionCore
+
+/// Float32 matrix multiplication `C = A·B (+ bias) (+ C)`, row-major, for the network layers.
+///
+/// The structure is GotoBLAS/BLIS (Goto & van de Geijn 2008, "Anatomy of high-performance matrix
+/// multiplication", ACM TOMS 34(3)): `A` is packed once into panels of ``rowTile`` rows
+/// (`[panel][k][8]`, zero rows past the end), `B` is packed per block of ``depthBlock`` rows into
+/// panels of ``columnTile`` columns with every value repeated in four lanes (`[k][6][4]`, a chunk of
+/// ``chunkPanels`` panels at a time), and an 8×6
+/// register micro-kernel accumulates
+/// ```
+/// C[i₀..i₀+8, j₀..j₀+6] += Σₖ A[i₀..i₀+8, k] ⊗ B[k, j₀..j₀+6]
+/// ```
+/// in twelve `SIMD4<Float>` registers (lanes along the rows of `C`). Twelve accumulators, two `A`
+/// vectors, one `B` vector and one product fill the sixteen vector registers of baseline x86-64,
+/// and the pre-broadcast `B` avoids a shuffle per multiply (SSE has no broadcast load). Weights are
+/// the `A` of every layer, so they are packed once at load time (``PackedMatrix``).
+///
+/// Threads split `C` into blocks of ``rowBlock`` rows × a number of column panels, one block per
+/// task; a task runs every depth block of its tile in order. Each element is therefore summed by
+/// one thread, in blocks of ``depthBlock`` taken in increasing `k`, each block accumulated in one
+/// register lane in increasing `k`: the same bits for any thread count, tiling, batch size (every
+/// column of `C` is computed independently) or position of the element in its tile. There is no
+/// fused multiply-add: baseline x86-64 has none, and Swift does not contract `a * b + c`.
+public enum MatrixMultiply {
+    /// Rows of `C` per micro-kernel call (`MR`).
+    static let rowTile = 8
+    /// Columns of `C` per micro-kernel call (`NR`).
+    static let columnTile = 6
+    /// Depth per packed `B` panel (`KC`): a panel of 256 × 6 × 4 floats is 24 KiB, held in L1 while
+    /// the ``rowBlock`` rows of `A` stream past it from L2. Fixed: it sets the summation order.
+    static let depthBlock = 256
+    /// Rows of `C` per task (`MC`, 32 row panels): most layers' outputs fit one, so `B` is packed once.
+    static let rowBlock = 256
+    /// Column panels of `B` packed together (`NC` = 48 columns, 192 KiB packed, held in L2).
+    static let chunkPanels = 8
+    /// Columns of `B` packed together.
+    static let chunkColumns = chunkPanels * columnTile
+    /// Floats of packed `B`: the per-worker scratch the multiplication needs.
+    static let panelScratchCount = chunkPanels * depthBlock * columnTile * 4
+
+    /// `C = A·B`, `C = A·B + bias` (bias per row of `C`), or either added to `C` (`accumulate`),
+    /// for row-major `A` (m×k), `B` (k×n) and `C` (m×n).
+    ///
+    /// Multithreaded; results do not depend on ``Parallelism/maximumThreads``. Packs `A` on every
+    /// call (the network layers pack their weights once instead).
+    public static func multiply(_ a: [Float], _ b: [Float], into c: inout [Float], m: Int, n: Int, k: Int,
+                                bias: [Float]? = nil, accumulate: Bool = false) {
+        precondition(m >= 0 && n >= 0 && k >= 0, "MatrixMultiply: negative size")
+        precondition(a.count == m * k && b.count == k * n && c.count == m * n,
+                     "MatrixMultiply: \(a.count), \(b.count), \(c.count) values for \(m)×\(k) · \(k)×\(n)")
+        precondition(bias == nil || bias!.count == m, "MatrixMultiply: bias has \(bias!.count) values for \(m) rows")
+        guard m > 0, n > 0 else { return }
+        let scratch = AlignedFloats(count: WorkerTasks.workerCount * panelScratchCount)
+        let buffers = WorkerBuffers(base: scratch.base, stride: panelScratchCount)
+        let packed = PackedMatrix(a, rows: m, columns: k)
+        withExtendedLifetime((scratch, packed)) {
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    (bias ?? []).withUnsafeBufferPointer { biasPointer in
+                        let source = StridedMatrix(bp.baseAddress ?? UnsafePointer(scratch.base), rows: k, columns: n, rowStride: n)
+                        let destination = MatrixDestination(cp.baseAddress!, rowStride: n, bias: bias == nil ? nil : biasPointer.baseAddress,
+                                                            accumulate: accumulate)
+                        multiply(packed.panels, source, into: destination, scratch: buffers)
+                    }
+                }
+            }
+        }
+    }
+
+    /// `C = A·B (+ bias) (+ C)` with `A` packed, `B` any panel source; multithreaded over blocks of `C`.
+    ///
+    /// - Parameter scratch: one buffer of at least ``panelScratchCount`` floats per worker.
+    static func multiply<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
+                                                    scratch: WorkerBuffers) {
+        precondition(a.depth == b.rows, "MatrixMultiply: inner dimensions \(a.depth) and \(b.rows) differ")
+        let m = a.rows, n = b.columns
+        guard m > 0, n > 0 else { return }
+        let rowBlocks = (m + rowBlock - 1) / rowBlock
+        let panels = (n + columnTile - 1) / columnTile
+        // Enough tasks for the workers to balance; the split does not change any result.
+        let wanted = (4 * WorkerTasks.workerCount + rowBlocks - 1) / rowBlocks
+        let panelsPerTask = (panels + min(panels, wanted) - 1) / min(panels, wanted)
+        let columnBlocks = (panels + panelsPerTask - 1) / panelsPerTask
+        let rowPanels = (m + rowTile - 1) / rowTile, panelsPerRowBlock = rowBlock / rowTile
+        WorkerTasks.run(rowBlocks * columnBlocks, parallel: m * n * a.depth >= 1 << 17) { worker, task in
+            let (rowBlockIndex, columnBlock) = task.quotientAndRemainder(dividingBy: columnBlocks)
+            let rowRange = (rowBlockIndex * panelsPerRowBlock)..<min(rowPanels, (rowBlockIndex + 1) * panelsPerRowBlock)
+            let columnRange = (columnBlock * panelsPerTask)..<min(panels, (columnBlock + 1) * panelsPerTask)
+            tile(a, b, into: c, rowPanels: rowRange, columnPanels: columnRange, panels: scratch.buffer(worker))
+        }
+    }
+
+    /// The same product on the calling thread, for callers that already run one task per worker.
+    ///
+    /// - Parameter panels: ``panelScratchCount`` floats of scratch.
+    static func multiplySerially<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
+                                                            panels: UnsafeMutablePointer<Float>) {
+        precondition(a.depth == b.rows, "MatrixMultiply: inner dimensions \(a.depth) and \(b.rows) differ")
+        tile(a, b, into: c, rowPanels: 0..<((a.rows + rowTile - 1) / rowTile),
+             columnPanels: 0..<((b.columns + columnTile - 1) / columnTile), panels: panels)
+    }
+
+    /// One block of `C`, in chunks of ``chunkPanels`` column panels: for each depth block the chunk of
+    /// `B` is packed (reading its rows in order, which keeps power-of-two row strides from thrashing
+    /// the cache) and each of its panels is multiplied by every `A` panel of the block. A zero depth
+    /// leaves `C` as `bias`, zero, or unchanged (`accumulate`).
+    @inline(__always)
+    private static func tile<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
+                                                        rowPanels: Range<Int>, columnPanels: Range<Int>,
+                                                        panels: UnsafeMutablePointer<Float>) {
+        let m = a.rows, n = b.columns, depth = a.depth, bias = c.bias
+        if depth == 0 {
+            for p in rowPanels {
+                for i in (p * rowTile)..<min(m, (p + 1) * rowTile) {
+                    let shift = bias?[i] ?? 0
+                    for j in (columnPanels.lowerBound * columnTile)..<min(n, columnPanels.upperBound * columnTile) {
+                        c.base[i * c.rowStride + j] = c.accumulate ? c.base[i * c.rowStride + j] + shift : shift
+                    }
+                }
+            }
+            return
+        }
+        for chunk in stride(from: columnPanels.lowerBound, to: columnPanels.upperBound, by: chunkPanels) {
+            let chunkEnd = min(chunk + chunkPanels, columnPanels.upperBound)
+            let n0 = chunk * columnTile, width = min(n, chunkEnd * columnTile) - n0
+            var k0 = 0
+            while k0 < depth {
+                let kc = min(depthBlock, depth - k0)
+                b.packPanels(rows: k0, count: kc, columns: n0, width: width, into: panels)
+                for q in chunk..<chunkEnd {
+                    let panel = panels + (q - chunk) * kc * columnTile * 4
+                    let column = q * columnTile
+                    for p in rowPanels {
+                        let m0 = p * rowTile
+                        kernel(depth: kc, a: a.base + (p * depth + k0) * rowTile, b: panel, c: c.base + m0 * c.rowStride + column,
+                               rowStride: c.rowStride, rows: min(rowTile, m - m0), columns: min(columnTile, n - column),
+                               bias: k0 == 0 ? bias.map { $0 + m0 } : nil, overwrite: k0 == 0 && !c.accumulate)
+                    }
+                }
+                k0 += kc
+            }
+        }
+    }
+
+    /// The 8×6 micro-kernel: `depth` steps of `acc[8×6] += a[k, 0..<8] ⊗ b[k, 0..<6]`, then
+    /// `C = acc (+ bias)` (`overwrite`) or `C += acc (+ bias)` for the `rows × columns` corner that lies
+    /// inside `C`. Padded rows and columns are computed and dropped, so an edge tile gives the same
+    /// bits as a full one.
+    @inline(__always)
+    private static func kernel(depth: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                               c: UnsafeMutablePointer<Float>, rowStride: Int, rows: Int, columns: Int,
+                               bias: UnsafePointer<Float>?, overwrite: Bool) {
+        var c00 = SIMD4<Float>(), c10 = c00, c01 = c00, c11 = c00, c02 = c00, c12 = c00
+        var c03 = c00, c13 = c00, c04 = c00, c14 = c00, c05 = c00, c15 = c00
+        var ap = UnsafeRawPointer(a), bp = UnsafeRawPointer(b)
+        for _ in 0..<depth {
+            let a0 = ap.load(as: SIMD4<Float>.self), a1 = ap.load(fromByteOffset: 16, as: SIMD4<Float>.self)
+            var bj = bp.load(as: SIMD4<Float>.self)
+            c00 += a0 * bj; c10 += a1 * bj
+            bj = bp.load(fromByteOffset: 16, as: SIMD4<Float>.self)
+            c01 += a0 * bj; c11 += a1 * bj
+            bj = bp.load(fromByteOffset: 32, as: SIMD4<Float>.self)
+            c02 += a0 * bj; c12 += a1 * bj
+            bj = bp.load(fromByteOffset: 48, as: SIMD4<Float>.self)
+            c03 += a0 * bj; c13 += a1 * bj
+            bj = bp.load(fromByteOffset: 64, as: SIMD4<Float>.self)
+            c04 += a0 * bj; c14 += a1 * bj
+            bj = bp.load(fromByteOffset: 80, as: SIMD4<Float>.self)
+            c05 += a0 * bj; c15 += a1 * bj
+            ap += 32
+            bp += 96
+        }
+        // Column j of the tile is accumulators (c0j, c1j): element (i, j) at j·8 + i.
+        var accumulators = (c00, c10, c01, c11, c02, c12, c03, c13, c04, c14, c05, c15)
+        withUnsafeBytes(of: &accumulators) { raw in
+            let tile = raw.baseAddress!.assumingMemoryBound(to: Float.self)
+            if rows == rowTile && columns == columnTile {
+                store(tile, to: c, rowStride: rowStride, rows: rowTile, columns: columnTile, bias: bias, overwrite: overwrite)
+            } else {
+                store(tile, to: c, rowStride: rowStride, rows: rows, columns: columns, bias: bias, overwrite: overwrite)
+            }
+        }
+    }
+
+    /// `C = tile (+ bias)` or `C += tile (+ bias)` on the `rows × columns` corner; inlined with the
+    /// full tile's constant sizes, the loops unroll.
+    @inline(__always)
+    private static func store(_ tile: UnsafePointer<Float>, to c: UnsafeMutablePointer<Float>, rowStride: Int, rows: Int, columns: Int,
+                              bias: UnsafePointer<Float>?, overwrite: Bool) {
+        for i in 0..<rows {
+            let row = c + i * rowStride
+            switch (bias, overwrite) {
+            case let (bias?, true): for j in 0..<columns { row[j] = tile[j * 8 + i] + bias[i] }
+            case let (bias?, false): for j in 0..<columns { row[j] += tile[j * 8 + i] + bias[i] }
+            case (nil, true): for j in 0..<columns { row[j] = tile[j * 8 + i] }
+            case (nil, false): for j in 0..<columns { row[j] += tile[j * 8 + i] }
+            }
+        }
+    }
+}
+
+/// A matrix read through strides: element `(i, j)` is `base[i·rowStride + j·columnStride]`, so a
+/// transpose or a block of a larger matrix is the same memory with other strides.
+package struct StridedMatrix: @unchecked Sendable {
+    package let base: UnsafePointer<Float>
+    let rows: Int
+    let columns: Int
+    let rowStride: Int
+    let columnStride: Int
+
+    package init(_ base: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: Int, columnStride: Int = 1) {
+        self.base = base
+        self.rows = rows
+        self.columns = columns
+        self.rowStride = rowStride
+        self.columnStride = columnStride
+    }
+
+    /// The transpose, without copying.
+    var transposed: StridedMatrix {
+        StridedMatrix(base, rows: columns, columns: rows, rowStride: columnStride, columnStride: rowStride)
+    }
+}
+
+/// The right operand `B` (k×n) of a product, packed on demand into the micro-kernel's layout; a
+/// convolution's input is one without ever forming its im2col matrix (see ``Im2ColSource``).
+protocol MatrixPanelSource: Sendable {
+    /// `k`.
+    var rows: Int { get }
+    /// `n`.
+    var columns: Int { get }
+    /// Packs `B[k0 ..< k0+count, n0 ..< n0+width]` as `⌈width/6⌉` panels of `count × 6` values, each
+    /// value written four times: `B[k0 + r, n0 + 6q + j]` at `panels[((q·count + r)·6 + j)·4 ..< +4]`,
+    /// zeros for the columns past `width` in the last panel.
+    func packPanels(rows k0: Int, count: Int, columns n0: Int, width: Int, into panels: UnsafeMutablePointer<Float>)
+}
+
+extension MatrixPanelSource {
+    /// Packs `line[0..<width]` as row `r` of a block of `count` rows, zero-filling the last panel:
+    /// `line` must hold ``MatrixMultiply/chunkColumns`` floats (the padding is written into it).
+    @inline(__always)
+    static func packRow(_ line: UnsafeMutablePointer<Float>, width: Int, row r: Int, count: Int, into panels: UnsafeMutablePointer<Float>) {
+        let panelCount = (width + MatrixMultiply.columnTile - 1) / MatrixMultiply.columnTile
+        for j in width..<(panelCount * MatrixMultiply.columnTile) { line[j] = 0 }
+        var out = UnsafeMutableRawPointer(panels) + r * 96
+        for q in 0..<panelCount {
+            let values = line + q * MatrixMultiply.columnTile
+            for j in 0..<MatrixMultiply.columnTile {
+                out.storeBytes(of: SIMD4(repeating: values[j]), toByteOffset: j * 16, as: SIMD4<Float>.self)
+            }
+            out += count * 96
+        }
+    }
+
+    /// Runs `body` with a scratch line of ``MatrixMultiply/chunkColumns`` floats (on the stack).
+    @inline(__always)
+    static func withLine(_ body: (UnsafeMutablePointer<Float>) -> Void) {
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: MatrixMultiply.chunkColumns) { body($0.baseAddress!) }
+    }
+}
+
+extension StridedMatrix: MatrixPanelSource {
+    func packPanels(rows k0: Int, count: Int, columns n0: Int, width: Int, into panels: UnsafeMutablePointer<Float>) {
+        Self.withLine { line in
+            for r in 0..<count {
+                let row = base + (k0 + r) * rowStride + n0 * columnStride
+                for column in 0..<width { line[column] = row[column * columnStride] }
+                Self.packRow(line, width: width, row: r, count: count, into: panels)
+            }
+        }
+    }
+}
+
+/// Where and how a product is written: `C` row-major with `rowStride` (a block of a larger matrix
+/// allowed), plus `bias[i]` on row `i` if given, added to what `C` holds when `accumulate`.
+struct MatrixDestination: @unchecked Sendable {
+    let base: UnsafeMutablePointer<Float>
+    let rowStride: Int
+    let bias: UnsafePointer<Float>?
+    let accumulate: Bool
+
+    init(_ base: UnsafeMutablePointer<Float>, rowStride: Int, bias: UnsafePointer<Float>? = nil, accumulate: Bool = false) {
+        self.base = base
+        self.rowStride = rowStride
+        self.bias = bias
+        self.accumulate = accumulate
+    }
+}
+
+/// A view of a left operand packed for the micro-kernel: `⌈rows/8⌉` panels of `[depth][8]` floats.
+struct PackedPanels: @unchecked Sendable {
+    let base: UnsafePointer<Float>
+    let rows: Int
+    let depth: Int
+
+    /// The floats that `rows × depth` takes when packed.
+    static func count(rows: Int, depth: Int) -> Int {
+        (rows + MatrixMultiply.rowTile - 1) / MatrixMultiply.rowTile * MatrixMultiply.rowTile * depth
+    }
+
+    /// Packs `matrix` into `storage` (``count(rows:depth:)`` floats) and returns the view.
+    static func pack(_ matrix: StridedMatrix, into storage: UnsafeMutablePointer<Float>) -> PackedPanels {
+        let tile = MatrixMultiply.rowTile
+        let panels = (matrix.rows + tile - 1) / tile
+        for p in 0..<panels {
+            let panel = storage + p * matrix.columns * tile
+            for r in 0..<tile {
+                let i = p * tile + r
+                if i < matrix.rows {
+                    let row = matrix.base + i * matrix.rowStride
+                    for k in 0..<matrix.columns { panel[k * tile + r] = row[k * matrix.columnStride] }
+                } else {
+                    for k in 0..<matrix.columns { panel[k * tile + r] = 0 }
+                }
+            }
+        }
+        return PackedPanels(base: storage, rows: matrix.rows, depth: matrix.columns)
+    }
+}
+
+/// A left operand packed once and kept: the weights of a layer (immutable, so shareable).
+final class PackedMatrix: Sendable {
+    private let storage: AlignedFloats
+    let panels: PackedPanels
+
+    /// Packs a row-major `rows × columns` array.
+    init(_ values: [Float], rows: Int, columns: Int) {
+        precondition(values.count == rows * columns, "PackedMatrix: \(values.count) values for \(rows)×\(columns)")
+        let storage = AlignedFloats(count: PackedPanels.count(rows: rows, depth: columns))
+        self.storage = storage
+        panels = values.withUnsafeBufferPointer { buffer in
+            PackedPanels.pack(StridedMatrix(buffer.baseAddress ?? UnsafePointer(storage.base), rows: rows, columns: columns, rowStride: columns),
+                              into: storage.base)
+        }
+    }
+}
