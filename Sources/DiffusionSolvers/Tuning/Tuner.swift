@@ -173,8 +173,8 @@ public final class Tuner {
     static func choose(validationRMSE: [Double], sampleErrors: [[Double]], isUntuned: [Bool], confidence: Double?, seed: UInt64)
         -> (chosen: Int, reference: Int, interval: ClosedRange<Double>?, rejected: (index: Int, interval: ClosedRange<Double>)?) {
         let order = validationRMSE.indices.sorted { validationRMSE[$0] != validationRMSE[$1] ? validationRMSE[$0] < validationRMSE[$1] : $0 < $1 }
-        let reference = order.first { isUntuned[$0] }!
-        // Without a confidence, or when no untuned finalist ran, the least RMSE.
+        // Without an untuned finalist, a confidence, or an untuned finalist that ran: the least RMSE.
+        guard let reference = order.first(where: { isUntuned[$0] }) else { return (order[0], order[0], nil, nil) }
         guard let confidence, validationRMSE[reference].isFinite, !sampleErrors[reference].isEmpty else { return (order[0], reference, nil, nil) }
         var rejected: (index: Int, interval: ClosedRange<Double>)?
         for i in order where !isUntuned[i] && validationRMSE[i] < validationRMSE[reference] {

@@ -108,6 +108,20 @@ struct TunerTests {
         #expect(again == file)
     }
 
+    @Test("every committed tuned file (shipped networks, benchmark models) reads and writes back the same JSON")
+    func committedFilesRoundTrip() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let urls = try BuiltInModels.networkNames.map { try Self.shippedTunedFile($0) }
+            + ["mixture-2d", "glyphs-8x8", "digits-mixture"].map { root.appendingPathComponent("Benchmarks/tuned/\($0).json") }
+        for url in urls {
+            let file = try TunedFile(contentsOf: url)
+            let original = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? NSDictionary
+            let written = try JSONSerialization.jsonObject(with: file.encoded()) as? NSDictionary
+            #expect(original != nil && original == written, "\(url.lastPathComponent)")
+        }
+    }
+
     @Test("a tuned file naming an unknown solver kind is refused with one line")
     func unknownSolverKind() throws {
         let text = try String(contentsOf: try Self.shippedTunedFile("digits"), encoding: .utf8)
