@@ -74,7 +74,7 @@ extension Tuner {
             context.log(String(format: "NFE %d: best untuned %@ RMSE %.4e (of %d configurations)", nfe, best.standard.label, best.rmse, measured.count))
             self.measured = measured
             finalists = measured.prefix(3).map { m in
-                Candidate(configuration: TunedConfiguration(nfe: nfe, kind: .catalog(name: m.solver.name, order: nil), sigmas: context.sigmas(m.grid),
+                Candidate(configuration: TunedConfiguration(nfe: nfe, kind: .catalog(name: m.standard.solver, order: nil), sigmas: context.sigmas(m.grid),
                                                             provenance: .kept(m.standard), tuningRMSE: m.rmse, untuned: m.standard,
                                                             untunedTuningRMSE: m.rmse),
                           solver: m.solver, grid: m.grid, isUntuned: true)
