@@ -99,6 +99,12 @@ public struct TunedConfiguration: Sendable, Equatable {
         }
     }
 
+    /// Its held-out RMSE over the best standard configuration's, when both were measured.
+    public var heldOutRatio: Double? {
+        guard let heldOutRMSE, let untunedHeldOutRMSE else { return nil }
+        return heldOutRMSE / untunedHeldOutRMSE
+    }
+
     /// The best standard configuration's label, e.g. `dpmpp_2m karras`.
     public var untunedLabel: String { untuned.label }
 
