@@ -117,8 +117,8 @@ struct TuneCommand: ParsableCommand {
         print("On held-out noise (seed \(noiseSets.holdoutSeed), \(holdoutCount) samples; finalists were ranked on validation noise, seed \(tuner.validationSeed)):")
         print("NFE  tuned (held-out RMSE)  best untuned (held-out RMSE)  ratio  method")
         for c in file.configurations {
-            let (t, u) = (c.heldOutRMSE ?? .nan, c.untunedHeldOutRMSE ?? .nan)
-            print(String(format: "%3d  %.4e             %.4e (%@)  %.2f  %@", c.nfe, t, u, c.untunedLabel, t / u, c.method))
+            print(String(format: "%3d  %.4e             %.4e (%@)  %.2f  %@", c.nfe, c.heldOutRMSE ?? .nan, c.untunedHeldOutRMSE ?? .nan,
+                         c.untunedLabel, c.heldOutRatio ?? .nan, c.method))
         }
         if let estimated = tuner.statistics {
             let url = outputURL.deletingLastPathComponent().appendingPathComponent(statisticsName)

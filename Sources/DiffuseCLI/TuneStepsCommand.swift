@@ -74,14 +74,9 @@ struct TuneStepsCommand: ParsableCommand {
         let costs = try search.costs(model: model, schedule: schedule, noise: SeededNoise(seed: noiseSets.seed).initialNoise(shape: shape),
                                      stepsOffset: offset)
         print("teacher: DPM-Solver++(2M), \(fineSteps) logsnr steps, \(costs.evaluations) evaluations on \(count) tuning samples (seed \(noiseSets.seed))")
-        let heldOut = SeededNoise(seed: noiseSets.holdoutSeed).initialNoise(shape: shape)
-        let groundTruth = GroundTruth(tolerance: tolerance)
-        func endpointError(_ grid: TimeGrid) throws -> Double {
-            let x = SampleTensor.initialSample(noise: heldOut, schedule: schedule, level: grid[0])
-            let (reference, _) = try groundTruth.solve(model: model, schedule: schedule, x: x, from: grid[0], to: schedule.cleanLevel)
-            let out = try Self.sample(try SolverCatalog.solver(named: solver), model: model, schedule: schedule, grid: grid, x: x)
-            return Metrics.rmse(out.scalars.map(Double.init), reference.endpoint)
-        }
+        let comparison = SamplerComparison(model: model, schedule: schedule, noise: SeededNoise(seed: noiseSets.holdoutSeed).initialNoise(shape: shape),
+                                           groundTruth: GroundTruth(tolerance: tolerance), stepsOffset: offset)
+        comparison.measuresDistances = false
         var rows: [Row] = []
         let catalogSolver = try SolverCatalog.solver(named: solver)
         for budget in budgets {
@@ -92,8 +87,10 @@ struct TuneStepsCommand: ParsableCommand {
                 throw CLIError("\(solver) cannot run within \(budget) model evaluations")
             }
             let sigmas = grid.levels.map { schedule.displaySigma($0) }
+            let searched = try comparison.run(catalogSolver, grid: grid, name: solver, scheduleName: "searched", nfeBudget: budget)
+            let standard = try comparison.run(catalogSolver, grid: baseGrid, name: solver, scheduleName: baselineSpacing.name, nfeBudget: budget)
             rows.append(Row(nfe: budget, steps: steps, sigmas: sigmas, tuningCost: try costs.bestPath(steps: steps).cost,
-                            heldOutRMSE: try endpointError(grid), baselineRMSE: try endpointError(baseGrid)))
+                            heldOutRMSE: searched.rmse, baselineRMSE: standard.rmse))
         }
         print("model \(model.name), \(solver); RMSE to the ground truth on \(count) held-out samples (seed \(noiseSets.holdoutSeed))")
         print("NFE  steps  searched      \(baseline.padding(toLength: 12, withPad: " ", startingAt: 0))  ratio")
@@ -104,10 +101,5 @@ struct TuneStepsCommand: ParsableCommand {
             print("NFE \(r.nfe): --sigmas " + r.sigmas.map { String(format: "%.6g", $0) }.joined(separator: ","))
         }
         try noiseSets.write(rows)
-    }
-
-    private static func sample<S: Solver>(_ solver: S, model: any DiffusionModel, schedule: any NoiseSchedule, grid: TimeGrid,
-                                          x: SampleTensor) throws -> SampleTensor {
-        try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x).finish()
     }
 }

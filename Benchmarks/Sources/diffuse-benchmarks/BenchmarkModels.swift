@@ -63,13 +63,24 @@ enum BenchmarkModels {
         return (best?.rmse ?? .infinity, best?.label ?? "")
     }
 
+    /// One of our peer-equivalent configurations, as it ran on a comparison's draws.
+    struct PeerEquivalent {
+        var configuration: SamplerComparison.Configuration
+        /// Infinite where it cannot run within the budget.
+        var rmse: Double
+        /// Each sample's error, for resampling (empty where it did not run).
+        var errors: [Double]
+        var label: String { configuration.label }
+    }
+
     /// Every peer-equivalent configuration's error at `nfe` (infinite where it cannot run), with
     /// each sample's error for resampling.
-    static func peerEquivalents(on comparison: SamplerComparison, nfe: Int) -> [(rmse: Double, label: String, errors: [Double])] {
+    static func peerEquivalents(on comparison: SamplerComparison, nfe: Int) -> [PeerEquivalent] {
         peerSolvers.flatMap { solver in
             peerSpacings.map { spacing in
-                let r = try? comparison.run(.init(solver: solver, spacing: spacing, nfe: nfe))
-                return (r?.rmse ?? .infinity, "\(solver) \(spacing.name)", r?.sampleErrors ?? [])
+                let configuration = SamplerComparison.Configuration(solver: solver, spacing: spacing, nfe: nfe)
+                let r = try? comparison.run(configuration)
+                return PeerEquivalent(configuration: configuration, rmse: r?.rmse ?? .infinity, errors: r?.sampleErrors ?? [])
             }
         }
     }

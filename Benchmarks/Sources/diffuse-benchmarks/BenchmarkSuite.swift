@@ -14,14 +14,20 @@ struct BenchmarkSuite {
         + KarrasRamp.searched.map { .karrasRamp($0) }
     /// Spacings defined by noise levels relative to the schedule's own range, which mean the same
     /// grid on any schedule: the ones the default configuration may use.
-    static func isScheduleIndependent(_ label: String) -> Bool {
-        // Labels are `solver spacing`, with searched decisions in brackets after them.
-        let spacing = label.split(separator: " ").dropFirst().first.map(String.init) ?? ""
-        return spacing == "karras" || spacing == "logsnr" || KarrasRamp.searched.contains { $0.name == spacing }
+    static func isScheduleIndependent(_ spacing: StepSpacing) -> Bool {
+        switch spacing {
+        case .karras, .logSNR: true
+        case let .karrasRamp(ramp): KarrasRamp.searched.contains { $0.name == ramp.name }
+        default: false
+        }
     }
 
     struct Row {
-        var label: String; var nfe: Int; var rmse: Double; var library: String
+        /// What the tables call the run: our configuration's label, or the peer's library, configuration and spacing.
+        var label: String
+        /// Our solver and spacing; `nil` for a peer's run.
+        var configuration: SamplerComparison.Configuration?
+        var nfe: Int; var rmse: Double; var library: String
         /// Whether the run integrates the common interval, from σ_max to σ = 0 (the peers that start
         /// lower, like DDIM `leading`, or stop at σ_min, like DEIS, solve an easier problem).
         var fullInterval = true
@@ -32,15 +38,39 @@ struct BenchmarkSuite {
     }
 
     /// A tuned configuration measured on the benchmark noise.
-    struct TunedRow { var nfe: Int; var rmse: Double; var method: String; var heldOutRatio: Double? }
+    struct TunedRow { var configuration: TunedConfiguration; var nfe: Int; var rmse: Double }
+
+    /// One record of `Benchmarks/peers/peers.json` (written by `tools/benchmark_peers.py`): a peer
+    /// sampler's endpoints from recorded start states, on the levels `sigmas` down to `final_sigma`.
+    struct PeerRecord: Decodable {
+        var model: String
+        var library: String
+        /// The diffusers scheduler or k-diffusion function.
+        var sampler: String?
+        var config: String
+        var spacing: String
+        var nfe: Int
+        var sigmas: [Double]
+        var finalSigma: Double
+        /// Whether the peer's endpoints were not finite (`x_final` is then null).
+        var referenceNaN: Bool?
+        var xInit: [[Double]]
+        var xFinal: [[Double]]?
+
+        enum CodingKeys: String, CodingKey {
+            case model, library, sampler, config, spacing, nfe, sigmas
+            case finalSigma = "final_sigma", referenceNaN = "reference_nan", xInit = "x_init", xFinal = "x_final"
+        }
+    }
+
+    struct PeerFile: Decodable { var cases: [PeerRecord] }
 
     /// The peer families the tuning targets are stated against: DPM-Solver++ 2M/3M, UniPC, DEIS.
     static let targetSamplers: Set<String> = ["DPMSolverMultistepScheduler", "UniPCMultistepScheduler", "DEISMultistepScheduler", "sample_dpmpp_2m"]
 
     func run() throws {
         let schedule = try BenchmarkModels.schedule()
-        let peers = try JSONSerialization.jsonObject(with: Data(contentsOf: root.appendingPathComponent("Benchmarks/peers/peers.json"))) as! [String: Any]
-        let records = peers["cases"] as! [[String: Any]]
+        let records = try JSONDecoder().decode(PeerFile.self, from: Data(contentsOf: root.appendingPathComponent("Benchmarks/peers/peers.json"))).cases
         let models = try BenchmarkModels.mixtures(root: root)
         let stochastic = Set(SolverCatalog.stochasticNames)
         // dc_solver without fitted ratios is uni_pc_bh2; its fitted form is in the tuned section.
@@ -61,9 +91,10 @@ struct BenchmarkSuite {
             for solver in solvers {
                 for spacing in spacings {
                     for nfe in budgets {
-                        guard let r = try? comparison.run(.init(solver: solver, spacing: spacing, nfe: nfe)) else { continue }
-                        ours[name, default: []].append(Row(label: "\(solver) \(spacing.name)", nfe: r.nfe, rmse: r.rmse, library: "ours",
-                                                                           sampleErrors: r.sampleErrors))
+                        let c = SamplerComparison.Configuration(solver: solver, spacing: spacing, nfe: nfe)
+                        guard let r = try? comparison.run(c) else { continue }
+                        ours[name, default: []].append(Row(label: c.label, configuration: c, nfe: r.nfe, rmse: r.rmse, library: "ours",
+                                                           sampleErrors: r.sampleErrors))
                     }
                 }
             }
@@ -71,7 +102,8 @@ struct BenchmarkSuite {
             for nfe in budgets {
                 let c = SamplerComparison.Configuration.recommended(nfe: nfe)
                 guard c.decisions != nil, let r = try? comparison.run(c) else { continue }
-                ours[name, default: []].append(Row(label: c.label, nfe: r.nfe, rmse: r.rmse, library: "ours", sampleErrors: r.sampleErrors))
+                ours[name, default: []].append(Row(label: c.label, configuration: c, nfe: r.nfe, rmse: r.rmse, library: "ours",
+                                                   sampleErrors: r.sampleErrors))
             }
             // Stochastic samplers: their distance to the data, next to an ODE solver's and the floor
             // (the ground truth's own distance: 64 samples cannot match 64-D moments exactly).
@@ -88,19 +120,16 @@ struct BenchmarkSuite {
             groundTruthSeconds += comparison.references.values.reduce(0) { $0 + $1.seconds }
             // The peers: each record from its own recorded start state to its own end level.
             let truth = GroundTruth(tolerance: 1e-7, cacheDirectory: cache)
-            for record in records where record["model"] as? String == name {
-                guard record["reference_nan"] as? Bool != true, let xInit = record["x_init"] as? [[Double]],
-                      let xFinal = record["x_final"] as? [[Double]], let sigmas = record["sigmas"] as? [Double],
-                      let finalSigma = record["final_sigma"] as? Double, let nfe = record["nfe"] as? Int else { continue }
-                let x = SampleTensor(shape: [xInit.count] + model.sampleShape, scalars: xInit.flatMap { $0.map(Float.init) })
-                let (solution, _) = try truth.solve(model: model, schedule: schedule, x: x, from: schedule.level(sigma: sigmas[0]),
-                                                    to: schedule.level(sigma: finalSigma))
-                let library = record["library"] as! String
-                let label = "\(library) \(record["config"] as! String) \(record["spacing"] as! String)" + (finalSigma > 0 ? " (to sigma_min)" : "")
-                let full = finalSigma == 0 && abs(sigmas[0] - schedule.kSigma(at: 999)) <= 1e-4 * sigmas[0]
-                theirs[name, default: []].append(Row(label: label + (full ? "" : " †"), nfe: nfe,
+            for record in records where record.model == name {
+                guard record.referenceNaN != true, let xFinal = record.xFinal, let start = record.sigmas.first else { continue }
+                let x = SampleTensor(shape: [record.xInit.count] + model.sampleShape, scalars: record.xInit.flatMap { $0.map(Float.init) })
+                let (solution, _) = try truth.solve(model: model, schedule: schedule, x: x, from: schedule.level(sigma: start),
+                                                    to: schedule.level(sigma: record.finalSigma))
+                let label = "\(record.library) \(record.config) \(record.spacing)" + (record.finalSigma > 0 ? " (to sigma_min)" : "")
+                let full = record.finalSigma == 0 && abs(start - schedule.kSigma(at: 999)) <= 1e-4 * start
+                theirs[name, default: []].append(Row(label: label + (full ? "" : " †"), nfe: record.nfe,
                                                      rmse: Metrics.rmse(xFinal.flatMap { $0 }, solution.endpoint),
-                                                     library: library, fullInterval: full, sampler: record["sampler"] as? String ?? "",
+                                                     library: record.library, fullInterval: full, sampler: record.sampler ?? "",
                                                      sampleErrors: Metrics.perSampleErrors(xFinal.flatMap { $0 }, solution.endpoint,
                                                                                            dimension: noise.sampleCount)))
             }
@@ -114,8 +143,7 @@ struct BenchmarkSuite {
                 for c in file.configurations {
                     let (solver, grid) = try c.prepared(on: schedule, relativeTo: tunedURL.deletingLastPathComponent())
                     let r = try Self.run(solver, grid: grid, comparison: comparison, nfe: c.nfe)
-                    tuned[name, default: []].append(TunedRow(nfe: r.nfe, rmse: r.rmse, method: c.method,
-                                                             heldOutRatio: c.heldOutRMSE.flatMap { h in c.untunedHeldOutRMSE.map { h / $0 } }))
+                    tuned[name, default: []].append(TunedRow(configuration: c, nfe: r.nfe, rmse: r.rmse))
                 }
                 tunedSeconds[name] = file.seconds
             }
@@ -189,7 +217,7 @@ struct BenchmarkSuite {
         md.append(contentsOf: single)
         md.append("")
         md.append("**Minimax on the peers' 64 draws**, for reference: the configuration whose worst ratio over the three models to the best peer is smallest there. The first table admits the spacings defined by noise levels (karras, logsnr, the searched ramps), which mean the same grid on any schedule; the second also the time-based spacings (linspace, trailing, time-uniform, time-quadratic) and Align Your Steps' SD levels (`ays`), measured on this discrete-time schedule only (its 20-NFE winner, `plms time-quadratic`, diverges on the shipped `photos` network, |x| up to 146).")
-        let tables: [(title: String, qualifies: (String) -> Bool)] = [
+        let tables: [(title: String, qualifies: (StepSpacing) -> Bool)] = [
             ("Any schedule (karras, logsnr, searched ramps)", Self.isScheduleIndependent),
             ("Discrete-time VP schedules (every spacing)", { _ in true }),
         ]
@@ -201,13 +229,16 @@ struct BenchmarkSuite {
             md.append("|---|---|" + models.map { _ in "---|" }.joined() + "---|")
             for nfe in budgets {
                 var scores: [String: [Double]] = [:]
+                var spacings: [String: StepSpacing] = [:]
                 for m in models {
                     guard let bestPeer = theirs[m]?.filter({ $0.nfe <= nfe && $0.nfe > nfe / 2 && $0.fullInterval }).map(\.rmse).min() else { continue }
-                    for row in ours[m] ?? [] where row.nfe <= nfe && row.nfe > nfe / 2 && row.nfe == bestNFE(row.label, nfe, ours[m]!) {
+                    let rows = ours[m] ?? []
+                    for row in rows where row.nfe <= nfe && row.nfe > nfe / 2 && row.nfe == bestNFE(row.label, nfe, rows) {
                         scores[row.label, default: []].append(row.rmse / bestPeer)
+                        spacings[row.label] = row.configuration?.spacing
                     }
                 }
-                let complete = scores.filter { $0.value.count == models.count && qualifies($0.key) }
+                let complete = scores.filter { $0.value.count == models.count && spacings[$0.key].map(qualifies) == true }
                 // Minimax: the configuration whose worst ratio over the models is smallest (ties: geometric mean).
                 guard let best = complete.min(by: { ($0.value.max()!, geometricMean($0.value)) < ($1.value.max()!, geometricMean($1.value)) })
                 else { continue }
@@ -303,7 +334,7 @@ struct BenchmarkSuite {
             for r in rows.sorted(by: { $0.nfe < $1.nfe }) {
                 guard let p = bestPeer(r.nfe) else { continue }
                 let cross = r.nfe == 5 ? bestPeer(10).map { String(format: "%.2f", r.rmse / $0.rmse) } ?? "–" : ""
-                md.append("| \(m) | \(r.nfe) | \(r.method) | \(format(r.rmse)) | \(p.label) | \(format(p.rmse)) | \(String(format: "%.2f", r.rmse / p.rmse)) | \(cross) | \(seconds[m].map { String(format: "%.0f s", $0) } ?? "") |")
+                md.append("| \(m) | \(r.nfe) | \(r.configuration.method) | \(format(r.rmse)) | \(p.label) | \(format(p.rmse)) | \(String(format: "%.2f", r.rmse / p.rmse)) | \(cross) | \(seconds[m].map { String(format: "%.0f s", $0) } ?? "") |")
             }
         }
         md.append("")
@@ -338,15 +369,15 @@ struct BenchmarkSuite {
         let spacings: [StepSpacing] = [.karras(rho: 7), .logSNR] + KarrasRamp.searched.map { .karrasRamp($0) }
         // The default against the single peer-equivalent configuration with the smallest worst ratio to
         // the per-model best: what a user who runs one peer configuration on every model gets.
-        var singleLabels: [Int: String] = [:]
-        var bestLabels: [[String]] = []  // [NFE index][model]
+        var singles: [Int: SamplerComparison.Configuration] = [:]
+        var bestConfigurations: [[SamplerComparison.Configuration]] = []  // [NFE index][model]
         var single = ["", "**The default against the best single peer configuration** on the same held-out draws: the peer-equivalent configuration whose worst ratio over the three models to the per-model best peer-equivalent is smallest (a user runs one configuration, not the best of sixteen picked per model afterwards).", "",
                       "| NFE | default | best single peer-equivalent (worst ratio to the per-model best) | " + models.map { "\($0.0): ours / it" }.joined(separator: " | ") + " | minimax against it (worst ratio) |",
                       "|---|---|---|" + models.map { _ in "---|" }.joined() + "---|"]
         for nfe in budgets {
             let peers = comparisons.map { BenchmarkModels.peerEquivalents(on: $0, nfe: nfe) }
             let best = peers.map { p in p.min { $0.rmse < $1.rmse }! }
-            bestLabels.append(best.map(\.label))
+            bestConfigurations.append(best.map(\.configuration))
             let singleBest = peers[0].indices.map { k in (k, zip(peers, best).map { $0[k].rmse / $1.rmse }.max()!) }.min { $0.1 < $1.1 }!
             func ratios(_ solver: String, _ spacing: StepSpacing) -> (label: String, values: [Double]) {
                 ("\(solver) \(spacing.name)", zip(comparisons, best).map { c, b in
@@ -373,25 +404,25 @@ struct BenchmarkSuite {
             let vsSingle = zip(defaultValues, toSingle).map(*)
             let singleMinimax = candidates.map { (label: $0.label, values: zip($0.values, toSingle).map(*)) }
                 .min { ($0.values.max()!, geometricMean($0.values)) < ($1.values.max()!, geometricMean($1.values)) }!
-            singleLabels[nfe] = peers[0][singleBest.0].label
+            singles[nfe] = peers[0][singleBest.0].configuration
             single.append("| \(nfe) | `\(usedLabel)` | `\(peers[0][singleBest.0].label)` (\(String(format: "%.2f", singleBest.1))) | "
                           + (0..<models.count).map { m in ratio(m, vsSingle[m], peers[m][singleBest.0].errors) }
                             .joined(separator: " | ") + " | \(worst(singleMinimax)) |")
         }
         md.append(contentsOf: single)
-        md.append(contentsOf: try otherMetricsReport(models: models, schedule: schedule, cache: cache, bestLabels: bestLabels))
-        md.append(contentsOf: try networkReport(cache: cache, singles: singleLabels))
+        md.append(contentsOf: try otherMetricsReport(models: models, schedule: schedule, cache: cache, bestConfigurations: bestConfigurations))
+        md.append(contentsOf: try networkReport(cache: cache, singles: singles))
         md.append("")
         return md.joined(separator: "\n")
     }
 
-    /// The default and the per-model best peer-equivalent (`bestLabels[NFE index][model]`) on the
+    /// The default and the per-model best peer-equivalent (`bestConfigurations[NFE index][model]`) on the
     /// held-out draws, by the other measures `diffuse compare` reports: the median per-draw error,
     /// the share of draws that end in the ground truth's mixture component, and the Fréchet
     /// distance of the samples' moments to the mixture's exact ones. RMSE is dominated by the few
     /// draws that end in another component; these show what happens to the rest.
     func otherMetricsReport(models: [(String, GaussianMixture)], schedule: any NoiseSchedule, cache: URL,
-                            bestLabels: [[String]]) throws -> [String] {
+                            bestConfigurations: [[SamplerComparison.Configuration]]) throws -> [String] {
         var md = ["", "**The default and the best peer-equivalent by the other measures**, on the same held-out draws: RMSE is dominated by the few draws that end in another mixture component than the ground truth; the median error per draw (‖x − x_gt‖₂) shows the rest, and the Fréchet distance of the samples' first two moments to the mixture's exact ones (the ground-truth endpoints' own distance in the last column) shows the distribution.", "",
                   "| NFE | model | best peer-equivalent | RMSE: ours / it | median error per draw: ours, it | same component as the ground truth: ours, it | Fréchet distance to the data: ours, it, ground truth |",
                   "|---|---|---|---|---|---|---|"]
@@ -399,11 +430,10 @@ struct BenchmarkSuite {
             let comparison = BenchmarkModels.comparison(mixture, schedule: schedule, seed: UInt64(9001 + m), count: Self.heldOutCount, cache: cache)
             comparison.measuresDistances = true
             for (n, nfe) in budgets.enumerated() {
-                let label = bestLabels[n][m]
-                let parts = label.split(separator: " ").map(String.init)
-                guard parts.count == 2, let spacing = StepSpacing(name: parts[1]),
-                      let ours = try? comparison.run(SamplerComparison.Configuration.recommended(nfe: nfe)),
-                      let theirs = try? comparison.run(.init(solver: parts[0], spacing: spacing, nfe: nfe)) else { continue }
+                let peer = bestConfigurations[n][m]
+                let label = peer.label
+                guard let ours = try? comparison.run(SamplerComparison.Configuration.recommended(nfe: nfe)),
+                      let theirs = try? comparison.run(peer) else { continue }
                 // Both start at the schedule's largest noise level: one ground truth.
                 let truthDistance = comparison.references.count == 1 ? comparison.references.values.first?.frechetToData : nil
                 func percent(_ v: Double?) -> String { v.map { String(format: "%.1f%%", 100 * $0) } ?? "–" }
@@ -426,7 +456,7 @@ struct BenchmarkSuite {
     /// gets, is measured too.
     ///
     /// - Parameter singles: The best single peer-equivalent configuration on the mixtures, per NFE.
-    func networkReport(cache: URL, singles: [Int: String]) throws -> [String] {
+    func networkReport(cache: URL, singles: [Int: SamplerComparison.Configuration]) throws -> [String] {
         var md = ["", "**The default on the shipped networks**, on draws neither their tuning nor any search for the table used. Each shipped network carries its own tuned configurations (`tuned.json` in its folder, written by `diffuse tune`; see `Benchmarks/tuned/README.md`), which `diffuse sample` runs without `--solver` at the budgets they were tuned for; a model without one gets the table above, measured here too. RMSE to the ground truth (Dormand–Prince 5(4) at tolerance 1e-5 with the network's float32 outputs) from "
                   + Self.networks.map { "\($0.count) draws for `\($0.name)` (`SeededNoise` \($0.seed))" }.joined(separator: " and ")
                   + ", each on the network's own schedule, against the same peer-equivalent configurations as above (the best of sixteen picked per network on these draws) and against the best single one on the mixtures. In brackets: 90% bootstrap intervals as above.", "",
@@ -439,7 +469,7 @@ struct BenchmarkSuite {
                 guard let best = peers.min(by: { $0.rmse < $1.rmse }) else { continue }
                 let (ours, used) = try comparison.runRecommended(nfe: nfe)
                 let table = try comparison.run(.recommended(nfe: nfe))
-                func ratio(_ result: SamplerComparison.Result, _ reference: (rmse: Double, label: String, errors: [Double])) -> String {
+                func ratio(_ result: SamplerComparison.Result, _ reference: BenchmarkModels.PeerEquivalent) -> String {
                     BenchmarkModels.ratioWithInterval(result.rmse / reference.rmse, errors: result.sampleErrors, reference: reference.errors, seed: UInt64(nfe))
                 }
                 func label(_ r: RecommendedConfiguration.Recommendation) -> String {
@@ -448,7 +478,7 @@ struct BenchmarkSuite {
                     case let .table(c): "`\(c.label)`"
                     }
                 }
-                let single = peers.first { $0.label == singles[nfe] }
+                let single = peers.first { $0.configuration == singles[nfe] }
                 md.append("| \(network.name) | \(nfe) | \(label(used)) | \(format(ours.rmse)) | `\(best.label)` | \(format(best.rmse)) | \(ratio(ours, best)) | "
                           + (single.map { "\(ratio(ours, $0)) (`\($0.label)`)" } ?? "–") + " | \(ratio(table, best)) |")
             }

@@ -7,18 +7,20 @@
 /// corrected by UniC with the next evaluation when `correctors[i]` (no extra evaluation; never
 /// after the last step). One model evaluation per step, so NFE = steps. The decisions not covered
 /// here (which earlier points a derivative uses, the Taylor starting point) stay UniPC's.
-public struct SolverSchedule: Sendable, Equatable, Codable {
+public struct SolverSchedule: Sendable, Equatable {
     /// The noise levels as display sigmas (`σ/α` for VP, `σ` for VE, `t` for flow), largest first;
     /// a last 0 denoises fully. ``StepSchedule/grid(sigmas:on:)`` turns them into a grid.
     public var sigmas: [Double]
-    public var variant: UniPC.Variant
-    public var orders: [Int]
-    public var predictions: [DPMSolverMultistep.Prediction]
-    public var correctors: [Bool]
+    /// What the solver does at each step.
+    public var decisions: SolverDecisions
+
+    public init(sigmas: [Double], decisions: SolverDecisions) {
+        self.sigmas = sigmas; self.decisions = decisions
+    }
 
     public init(sigmas: [Double], variant: UniPC.Variant, orders: [Int], predictions: [DPMSolverMultistep.Prediction],
                 correctors: [Bool]) {
-        self.sigmas = sigmas; self.variant = variant; self.orders = orders; self.predictions = predictions; self.correctors = correctors
+        self.init(sigmas: sigmas, decisions: SolverDecisions(variant: variant, orders: orders, predictions: predictions, correctors: correctors))
     }
 
     /// UniPC's own decisions on `grid`: `order` with warm-up and lower-order final steps, one
@@ -32,15 +34,27 @@ public struct SolverSchedule: Sendable, Equatable, Codable {
                   correctors: Array(repeating: true, count: n))
     }
 
+    public var variant: UniPC.Variant {
+        get { decisions.variant }
+        set { decisions.variant = newValue }
+    }
+    public var orders: [Int] {
+        get { decisions.orders }
+        set { decisions.orders = newValue }
+    }
+    public var predictions: [DPMSolverMultistep.Prediction] {
+        get { decisions.predictions }
+        set { decisions.predictions = newValue }
+    }
+    public var correctors: [Bool] {
+        get { decisions.correctors }
+        set { decisions.correctors = newValue }
+    }
+
     public var steps: Int { sigmas.count - 1 }
 
     /// The schedule's grid on `schedule`.
     public func grid(on schedule: any NoiseSchedule) throws -> TimeGrid { try StepSchedule.grid(sigmas: sigmas, on: schedule) }
-
-    /// The per-step decisions, without the time steps.
-    public var decisions: SolverDecisions {
-        SolverDecisions(variant: variant, orders: orders, predictions: predictions, correctors: correctors)
-    }
 
     /// Checks that there is one decision of each kind per step and every order is 1, 2 or 3.
     public func validate() throws {
@@ -58,6 +72,23 @@ public struct SolverSchedule: Sendable, Equatable, Codable {
 
     /// A one-line description, e.g. `bh1 orders 12333 pred ddddd corr 11110`.
     public var summary: String { decisions.summary }
+}
+
+/// One flat object, `{sigmas, variant, orders, predictions, correctors}`: the decisions' fields
+/// next to the levels, as tuned files have always stored a solver schedule.
+extension SolverSchedule: Codable {
+    enum CodingKeys: String, CodingKey { case sigmas }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(sigmas: try container.decode([Double].self, forKey: .sigmas), decisions: try SolverDecisions(from: decoder))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(sigmas, forKey: .sigmas)
+        try decisions.encode(to: encoder)
+    }
 }
 
 /// The per-step decisions of a UniPC solver schedule (``SolverSchedule`` without its time steps):

@@ -1,70 +1,126 @@
 import Foundation
 
-/// One tuned configuration for an NFE budget: a solver, its time steps, and whatever it was fitted
-/// with — the unit `diffuse tune` writes and `diffuse sample --tuned` / `diffuse compare --tuned`
-/// read.
-public struct TunedConfiguration: Sendable, Codable, Equatable {
+/// A standard solver × spacing: what the tuner measures first, keeps when nothing beats it, and
+/// reports every tuned configuration against.
+public struct StandardConfiguration: Sendable, Equatable {
+    /// A ``SolverCatalog`` name.
+    public var solver: String
+    public var spacing: StepSpacing
+
+    public init(solver: String, spacing: StepSpacing) {
+        self.solver = solver; self.spacing = spacing
+    }
+
+    /// `solver spacing`, e.g. `ipndm logsnr`.
+    public var label: String { "\(solver) \(spacing.name)" }
+
+    /// Reads the text a tuned file stores for it (its ``label``); `nil` for anything else.
+    init?(fileLabel: String) {
+        let words = fileLabel.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        guard words.count == 2, SolverCatalog.entry(named: words[0]) != nil, let spacing = StepSpacing(name: words[1]) else { return nil }
+        self.init(solver: words[0], spacing: spacing)
+    }
+}
+
+/// One tuned configuration for an NFE budget: what runs (``Kind``) on which time steps, how it was
+/// found (``Provenance``), and its errors next to the best standard configuration's — the unit
+/// `diffuse tune` writes and `diffuse sample --tuned` / `diffuse compare --tuned` read.
+public struct TunedConfiguration: Sendable, Equatable {
+    /// What a tuned configuration runs.
+    public enum Kind: Sendable, Equatable {
+        /// A ``SolverCatalog`` solver, with its order when it was set.
+        case catalog(name: String, order: Int?)
+        /// UniPC with searched per-step decisions (``SolverSchedule`` on ``TunedConfiguration/sigmas``).
+        case solverSchedule(SolverDecisions)
+        /// DC-Solver: UniPC `variant` of `order` with fitted compensation ratios, one per step.
+        case dcSolver(variant: UniPC.Variant, order: Int, ratios: [Double])
+        /// DPM-Solver-v3 with the statistics file `statistics` (relative to the tuned file).
+        case dpmSolverV3(statistics: String, order: Int, predictorPseudo: Bool)
+
+        /// The name a tuned file gives the kind: `solver_schedule`, `dc_solver`, `dpm_solver_v3`
+        /// or the catalog solver's name.
+        public var name: String {
+            switch self {
+            case let .catalog(name, _): name
+            case .solverSchedule: "solver_schedule"
+            case .dcSolver: "dc_solver"
+            case .dpmSolverV3: "dpm_solver_v3"
+            }
+        }
+    }
+
+    /// How a configuration was found.
+    public enum Provenance: Sendable, Equatable {
+        /// By a search or a fit; `method` describes it for the report.
+        case tuned(method: String)
+        /// A standard configuration the tuner kept because no tuned candidate beat it.
+        case kept(StandardConfiguration)
+    }
+
     /// The evaluation budget the configuration was tuned for (and uses exactly).
     public var nfe: Int
-    /// What kind of solver it is: `solver_schedule` (UniPC with searched per-step decisions),
-    /// `dc_solver`, `dpm_solver_v3` or a catalog solver name.
-    public var solver: String
+    public var kind: Kind
     /// The noise levels as display sigmas, largest first; a last 0 denoises fully.
     public var sigmas: [Double]
-    /// The per-step decisions of a solver schedule.
-    public var decisions: SolverSchedule?
-    /// DC-Solver's compensation ratios, one per step.
-    public var ratios: [Double]?
-    /// The UniPC variant and order under DC-Solver's compensation, or the order of DPM-Solver-v3
-    /// or a catalog solver.
-    public var variant: UniPC.Variant?
-    public var order: Int?
-    /// DPM-Solver-v3's pseudo-order predictor.
-    public var predictorPseudo: Bool?
-    /// DPM-Solver-v3's statistics file, relative to the tuned file.
-    public var statistics: String?
-    /// How the configuration was found, for the report.
-    public var method: String
+    public var provenance: Provenance
     /// Its RMSE to the ground truth on the tuning samples.
     public var tuningRMSE: Double
     /// Its RMSE on the validation samples the finalists were ranked on (neither tuning nor held out).
     public var validationRMSE: Double?
-    /// The best untuned configuration (the untuned finalist with the least validation error), and
+    /// The best standard configuration (the untuned finalist with the least validation error), and
     /// its RMSE on the tuning samples.
-    public var untunedLabel: String
+    public var untuned: StandardConfiguration
     public var untunedTuningRMSE: Double
     /// Both again on held-out samples (never used while tuning).
     public var heldOutRMSE: Double?
     public var untunedHeldOutRMSE: Double?
 
-    /// The prefix of ``method`` for a standard configuration the tuner kept.
-    package static let keptPrefix = "untuned: "
+    public init(nfe: Int, kind: Kind, sigmas: [Double], provenance: Provenance, tuningRMSE: Double,
+                untuned: StandardConfiguration, untunedTuningRMSE: Double) {
+        self.nfe = nfe; self.kind = kind; self.sigmas = sigmas; self.provenance = provenance; self.tuningRMSE = tuningRMSE
+        self.untuned = untuned; self.untunedTuningRMSE = untunedTuningRMSE
+    }
+
+    /// The kind's name (``Kind/name``).
+    public var solver: String { kind.name }
+
+    /// The searched solver schedule, for the ``Kind/solverSchedule(_:)`` kind.
+    public var solverSchedule: SolverSchedule? {
+        guard case let .solverSchedule(decisions) = kind else { return nil }
+        return SolverSchedule(sigmas: sigmas, decisions: decisions)
+    }
+
+    /// How the configuration was found, for the report: the tuned method, or `untuned: ` and the
+    /// kept standard configuration's label.
+    public var method: String {
+        switch provenance {
+        case let .tuned(method): method
+        case let .kept(standard): Self.keptPrefix + standard.label
+        }
+    }
+
+    /// Its held-out RMSE over the best standard configuration's, when both were measured.
+    public var heldOutRatio: Double? {
+        guard let heldOutRMSE, let untunedHeldOutRMSE else { return nil }
+        return heldOutRMSE / untunedHeldOutRMSE
+    }
+
+    /// The best standard configuration's label, e.g. `dpmpp_2m karras`.
+    public var untunedLabel: String { untuned.label }
+
+    /// The prefix of a kept standard configuration's method in a tuned file.
+    static let keptPrefix = "untuned: "
 
     /// For a standard solver × spacing the tuner kept (no candidate beat it), its label, such as
     /// `ipndm logsnr`; `nil` for a tuned configuration.
     public var keptStandardLabel: String? {
-        method.hasPrefix(Self.keptPrefix) ? String(method.dropFirst(Self.keptPrefix.count)) : nil
+        guard case let .kept(standard) = provenance else { return nil }
+        return standard.label
     }
 
     /// What a run of this configuration is called: the kept standard configuration's label, or
     /// `tuned` and the solver kind (`tuned dc_solver`).
     public var runLabel: String { keptStandardLabel ?? "tuned \(solver)" }
-
-    enum CodingKeys: String, CodingKey {
-        case nfe, solver, sigmas, decisions, ratios, variant, order, statistics, method
-        case predictorPseudo = "predictor_pseudo", validationRMSE = "validation_rmse"
-        case tuningRMSE = "tuning_rmse", untunedLabel = "untuned_label", untunedTuningRMSE = "untuned_tuning_rmse"
-        case heldOutRMSE = "held_out_rmse", untunedHeldOutRMSE = "untuned_held_out_rmse"
-    }
-
-    public init(nfe: Int, solver: String, sigmas: [Double], decisions: SolverSchedule? = nil, ratios: [Double]? = nil,
-                variant: UniPC.Variant? = nil, order: Int? = nil, statistics: String? = nil, method: String, tuningRMSE: Double,
-                untunedLabel: String, untunedTuningRMSE: Double) {
-        self.nfe = nfe; self.solver = solver; self.sigmas = sigmas; self.decisions = decisions; self.ratios = ratios
-        self.variant = variant; self.order = order
-        self.statistics = statistics; self.method = method; self.tuningRMSE = tuningRMSE
-        self.untunedLabel = untunedLabel; self.untunedTuningRMSE = untunedTuningRMSE
-    }
 
     /// The solver this configuration runs and its grid on `schedule` (DPM-Solver-v3's levels on its
     /// statistics' grid); a statistics file is read relative to `directory`.
@@ -73,33 +129,117 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
     ///   foreign file), so no caller runs a configuration over its budget.
     public func prepared(on schedule: any NoiseSchedule, relativeTo directory: URL? = nil) throws -> (solver: any Solver, grid: TimeGrid) {
         let solver: any Solver
-        if let decisions {
-            solver = try decisions.solver()
-        } else {
-            switch self.solver {
-            case "dc_solver":
-                let dc = DCSolver(variant: variant ?? .bh2, order: order ?? 2, ratios: ratios ?? [])
-                try dc.validate()
-                solver = dc
-            case "dpm_solver_v3":
-                guard let statistics else {
-                    throw SamplingError.invalidConfiguration("the tuned dpm_solver_v3 configuration for \(nfe) NFE names no statistics file")
-                }
-                let url = directory.map { $0.appendingPathComponent(statistics) } ?? URL(fileURLWithPath: statistics)
-                let loaded: ModelStatistics
-                do { loaded = try ModelStatistics(contentsOf: url) } catch {
-                    throw SamplingError.invalidConfiguration("cannot read the statistics '\(url.path)' of the tuned file: \(error)")
-                }
-                solver = DPMSolverV3(statistics: loaded, order: order ?? 3, predictorPseudo: predictorPseudo ?? false)
-            default:
-                solver = try SolverCatalog.solver(named: self.solver, options: .init(order: order))
+        switch kind {
+        case let .catalog(name, order):
+            solver = try SolverCatalog.solver(named: name, options: .init(order: order))
+        case let .solverSchedule(decisions):
+            solver = try SolverSchedule(sigmas: sigmas, decisions: decisions).solver()
+        case let .dcSolver(variant, order, ratios):
+            let dc = DCSolver(variant: variant, order: order, ratios: ratios)
+            try dc.validate()
+            solver = dc
+        case let .dpmSolverV3(statistics, order, predictorPseudo):
+            let url = directory.map { $0.appendingPathComponent(statistics) } ?? URL(fileURLWithPath: statistics)
+            let loaded: ModelStatistics
+            do { loaded = try ModelStatistics(contentsOf: url) } catch {
+                throw SamplingError.invalidConfiguration("cannot read the statistics '\(url.path)' of the tuned file: \(error)")
             }
+            solver = DPMSolverV3(statistics: loaded, order: order, predictorPseudo: predictorPseudo)
         }
         let grid = try solver.adaptedGrid(try StepSchedule.grid(sigmas: sigmas, on: schedule), schedule: schedule)
         guard solver.evaluations(on: grid) <= nfe else {
             throw SamplingError.invalidConfiguration("the tuned configuration for \(nfe) NFE needs \(solver.evaluations(on: grid)) evaluations")
         }
         return (solver, grid)
+    }
+}
+
+/// The `diffuse-tuned/1` object: `solver` names the kind, whose fields sit next to it (`decisions`
+/// for a solver schedule; `ratios`, `variant`, `order` for DC-Solver; `statistics`, `order`,
+/// `predictor_pseudo` for DPM-Solver-v3; `order` for a catalog solver), and a kept standard
+/// configuration is the `method` `untuned: LABEL`. Files written before the typed value read the
+/// same, and files written now read in older versions.
+extension TunedConfiguration: Codable {
+    enum CodingKeys: String, CodingKey {
+        case nfe, solver, sigmas, decisions, ratios, variant, order, statistics, method
+        case predictorPseudo = "predictor_pseudo", validationRMSE = "validation_rmse"
+        case tuningRMSE = "tuning_rmse", untunedLabel = "untuned_label", untunedTuningRMSE = "untuned_tuning_rmse"
+        case heldOutRMSE = "held_out_rmse", untunedHeldOutRMSE = "untuned_held_out_rmse"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        nfe = try c.decode(Int.self, forKey: .nfe)
+        sigmas = try c.decode([Double].self, forKey: .sigmas)
+        let name = try c.decode(String.self, forKey: .solver)
+        let order = try c.decodeIfPresent(Int.self, forKey: .order)
+        switch name {
+        case "solver_schedule":
+            let schedule = try c.decode(SolverSchedule.self, forKey: .decisions)
+            guard schedule.sigmas == sigmas else {
+                throw DecodingError.dataCorruptedError(forKey: .decisions, in: c, debugDescription: "the solver schedule's sigmas differ from the configuration's")
+            }
+            kind = .solverSchedule(schedule.decisions)
+        case "dc_solver":
+            kind = .dcSolver(variant: try c.decodeIfPresent(UniPC.Variant.self, forKey: .variant) ?? .bh2, order: order ?? 2,
+                             ratios: try c.decodeIfPresent([Double].self, forKey: .ratios) ?? [])
+        case "dpm_solver_v3":
+            kind = .dpmSolverV3(statistics: try c.decode(String.self, forKey: .statistics), order: order ?? 3,
+                                predictorPseudo: try c.decodeIfPresent(Bool.self, forKey: .predictorPseudo) ?? false)
+        default:
+            guard SolverCatalog.entry(named: name) != nil else {
+                throw DecodingError.dataCorruptedError(forKey: .solver, in: c, debugDescription: "unknown solver kind '\(name)'")
+            }
+            kind = .catalog(name: name, order: order)
+        }
+        let label = try c.decode(String.self, forKey: .untunedLabel)
+        guard let untuned = StandardConfiguration(fileLabel: label) else {
+            throw DecodingError.dataCorruptedError(forKey: .untunedLabel, in: c, debugDescription: "not a solver and spacing: '\(label)'")
+        }
+        self.untuned = untuned
+        let method = try c.decode(String.self, forKey: .method)
+        if method.hasPrefix(Self.keptPrefix) {
+            let keptLabel = String(method.dropFirst(Self.keptPrefix.count))
+            guard let kept = StandardConfiguration(fileLabel: keptLabel) else {
+                throw DecodingError.dataCorruptedError(forKey: .method, in: c, debugDescription: "not a solver and spacing: '\(keptLabel)'")
+            }
+            provenance = .kept(kept)
+        } else {
+            provenance = .tuned(method: method)
+        }
+        tuningRMSE = try c.decode(Double.self, forKey: .tuningRMSE)
+        validationRMSE = try c.decodeIfPresent(Double.self, forKey: .validationRMSE)
+        untunedTuningRMSE = try c.decode(Double.self, forKey: .untunedTuningRMSE)
+        heldOutRMSE = try c.decodeIfPresent(Double.self, forKey: .heldOutRMSE)
+        untunedHeldOutRMSE = try c.decodeIfPresent(Double.self, forKey: .untunedHeldOutRMSE)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(nfe, forKey: .nfe)
+        try c.encode(kind.name, forKey: .solver)
+        try c.encode(sigmas, forKey: .sigmas)
+        switch kind {
+        case let .catalog(_, order):
+            try c.encodeIfPresent(order, forKey: .order)
+        case let .solverSchedule(decisions):
+            try c.encode(SolverSchedule(sigmas: sigmas, decisions: decisions), forKey: .decisions)
+        case let .dcSolver(variant, order, ratios):
+            try c.encode(variant, forKey: .variant)
+            try c.encode(order, forKey: .order)
+            try c.encode(ratios, forKey: .ratios)
+        case let .dpmSolverV3(statistics, order, predictorPseudo):
+            try c.encode(statistics, forKey: .statistics)
+            try c.encode(order, forKey: .order)
+            try c.encode(predictorPseudo, forKey: .predictorPseudo)
+        }
+        try c.encode(method, forKey: .method)
+        try c.encode(tuningRMSE, forKey: .tuningRMSE)
+        try c.encodeIfPresent(validationRMSE, forKey: .validationRMSE)
+        try c.encode(untuned.label, forKey: .untunedLabel)
+        try c.encode(untunedTuningRMSE, forKey: .untunedTuningRMSE)
+        try c.encodeIfPresent(heldOutRMSE, forKey: .heldOutRMSE)
+        try c.encodeIfPresent(untunedHeldOutRMSE, forKey: .untunedHeldOutRMSE)
     }
 }
 
@@ -192,6 +332,10 @@ public struct TunedFile: Sendable, Codable, Equatable {
             throw SamplingError.invalidConfiguration("cannot read tuned file '\(url.path)'")
         }
         let decoder = JSONDecoder()
+        // The format first: a file of another format is refused as such, whatever its fields.
+        if let other = (try? decoder.decode(FormatField.self, from: data))?.format, other != Self.currentFormat {
+            throw SamplingError.invalidConfiguration("'\(url.path)' has format '\(other)'; expected '\(Self.currentFormat)'")
+        }
         do { self = try decoder.decode(TunedFile.self, from: data) } catch {
             throw SamplingError.invalidConfiguration("'\(url.path)' is not a tuned file: \(Self.describe(error))")
         }
@@ -220,13 +364,18 @@ public struct TunedFile: Sendable, Codable, Equatable {
         }
     }
 
+    private struct FormatField: Decodable { var format: String }
+
     private static func describe(_ error: Error) -> String {
         switch error {
         case DecodingError.keyNotFound(let key, _): return "missing field '\(key.stringValue)'"
         case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
             return "wrong value at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
         case DecodingError.dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "not valid JSON" : "bad value at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+            guard !context.codingPath.isEmpty else { return "not valid JSON" }
+            let path = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            let detail = context.debugDescription.split(whereSeparator: \.isNewline).first.map { ": \($0)" } ?? ""
+            return "bad value at '\(path)'\(detail)"
         default: return "\(error)"
         }
     }

@@ -24,8 +24,9 @@ struct ModelTuningTests {
     static func tunedFile(for model: UNetDiffusionModel, fingerprint: UInt64?, nfe: Int, solver: String) throws -> TunedFile {
         let named = try SolverCatalog.solver(named: solver)
         let grid = try #require(try named.steps(forBudget: nfe) { try StepSchedule(spacing: .karras(rho: 7), steps: $0).grid(on: model.schedule) }).1
-        let configuration = TunedConfiguration(nfe: nfe, solver: solver, sigmas: grid.levels.map { model.schedule.displaySigma($0) },
-                                               method: "test", tuningRMSE: 0, untunedLabel: "test", untunedTuningRMSE: 0)
+        let configuration = TunedConfiguration(nfe: nfe, kind: .catalog(name: solver, order: nil), sigmas: grid.levels.map { model.schedule.displaySigma($0) },
+                                               provenance: .tuned(method: "test"), tuningRMSE: 0,
+                                               untuned: StandardConfiguration(solver: solver, spacing: .karras(rho: 7)), untunedTuningRMSE: 0)
         return TunedFile(model: model.name, modelFingerprint: fingerprint, schedule: model.schedule.name, tuningSeed: 1, tuningSamples: 1,
                          holdoutSeed: 2, holdoutSamples: 1, tolerance: 1e-5, seconds: 0, budgetSeconds: 0, configurations: [configuration])
     }

@@ -29,10 +29,9 @@ struct TunerTests {
             let (solver, grid) = try c.prepared(on: Self.schedule)
             #expect(solver.evaluations(on: grid) <= c.nfe)
             #expect(grid.endsClean)
-            // The untuned reference, rebuilt from its label.
-            let parts = c.untunedLabel.split(separator: " ").map(String.init)
-            let untunedSolver = try SolverCatalog.solver(named: parts[0])
-            let spacing = try #require(StepSpacing(name: parts[1]))
+            // The untuned reference, rebuilt from its solver and spacing.
+            let untunedSolver = try SolverCatalog.solver(named: c.untuned.solver)
+            let spacing = c.untuned.spacing
             let (_, untunedGrid) = try #require(try untunedSolver.steps(forBudget: c.nfe) {
                 try StepSchedule(spacing: spacing, steps: $0, final: .zero).grid(on: Self.schedule)
             })
@@ -47,15 +46,17 @@ struct TunerTests {
 
     @Test("a standard configuration the tuner kept is named by its label")
     func keptStandardLabel() {
-        var c = TunedConfiguration(nfe: 5, solver: "ipndm", sigmas: [1, 0], method: "untuned: ipndm logsnr", tuningRMSE: 1,
-                                   untunedLabel: "ipndm logsnr", untunedTuningRMSE: 1)
+        let standard = StandardConfiguration(solver: "ipndm", spacing: .logSNR)
+        var c = TunedConfiguration(nfe: 5, kind: .catalog(name: "ipndm", order: nil), sigmas: [1, 0], provenance: .kept(standard), tuningRMSE: 1,
+                                   untuned: standard, untunedTuningRMSE: 1)
         #expect(c.keptStandardLabel == "ipndm logsnr" && c.runLabel == "ipndm logsnr")
-        c.method = "DC-Solver ratios (UniPC bh2, order 2) on the logsnr grid"
-        c.solver = "dc_solver"
+        c.provenance = .tuned(method: "DC-Solver ratios (UniPC bh2, order 2) on the logsnr grid")
+        c.kind = .dcSolver(variant: .bh2, order: 2, ratios: [1])
         #expect(c.keptStandardLabel == nil && c.runLabel == "tuned dc_solver")
         // What the tuner writes when it keeps one.
-        for kept in Self.tuned.configurations where kept.method.hasPrefix("untuned") {
-            #expect(kept.keptStandardLabel == kept.untunedLabel)
+        for kept in Self.tuned.configurations {
+            guard case let .kept(standard) = kept.provenance else { continue }
+            #expect(standard == kept.untuned && kept.keptStandardLabel == kept.untunedLabel)
         }
     }
 
@@ -77,6 +78,64 @@ struct TunerTests {
         #expect(throws: SamplingError.self) { try read.check(model: BuiltInModels.glyphs, schedule: Self.schedule) }
         #expect(throws: SamplingError.self) { try read.check(model: BuiltInModels.ring, schedule: VESchedule()) }
         #expect(throws: SamplingError.self) { try read.configuration(nfe: 5) }
+    }
+
+    /// The committed `tuned.json` of a shipped network, written before configurations were typed.
+    static func shippedTunedFile(_ network: String) throws -> URL {
+        let model = try #require(try BuiltInModels.model(named: network) as? UNetDiffusionModel)
+        let directory = try #require(model.tuning?.directory)
+        return directory.appendingPathComponent(ModelTuning.fileName)
+    }
+
+    @Test("a committed tuned.json reads into typed configurations (a solver schedule, a kept standard configuration, DC-Solver) and writes back equal")
+    func committedFileRoundTrip() throws {
+        let url = try Self.shippedTunedFile("photos")
+        let file = try TunedFile(contentsOf: url)
+        #expect(file.configurations.contains { if case .solverSchedule = $0.kind { true } else { false } })
+        #expect(file.configurations.contains {
+            if case .dcSolver(.bh2, 2, let ratios) = $0.kind { ratios.count == $0.sigmas.count - 1 } else { false }
+        })
+        let kept = try #require(file.configurations.first { $0.keptStandardLabel != nil })
+        #expect(kept.provenance == .kept(StandardConfiguration(solver: "ipndm", spacing: .logSNR)))
+        #expect(kept.kind == .catalog(name: "ipndm", order: nil) && kept.method == "untuned: ipndm logsnr")
+        let schedule = try #require(file.configurations.compactMap(\.solverSchedule).first)
+        #expect(schedule.sigmas.count == schedule.decisions.steps + 1)
+        // The same JSON, field for field, as the committed file.
+        let original = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? NSDictionary
+        let written = try JSONSerialization.jsonObject(with: file.encoded()) as? NSDictionary
+        #expect(original != nil && original == written)
+        let again = try JSONDecoder().decode(TunedFile.self, from: file.encoded())
+        #expect(again == file)
+    }
+
+    @Test("every committed tuned file (shipped networks, benchmark models) reads and writes back the same JSON")
+    func committedFilesRoundTrip() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let urls = try BuiltInModels.networkNames.map { try Self.shippedTunedFile($0) }
+            + ["mixture-2d", "glyphs-8x8", "digits-mixture"].map { root.appendingPathComponent("Benchmarks/tuned/\($0).json") }
+        for url in urls {
+            let file = try TunedFile(contentsOf: url)
+            let original = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? NSDictionary
+            let written = try JSONSerialization.jsonObject(with: file.encoded()) as? NSDictionary
+            #expect(original != nil && original == written, "\(url.lastPathComponent)")
+        }
+    }
+
+    @Test("a tuned file naming an unknown solver kind is refused with one line")
+    func unknownSolverKind() throws {
+        let text = try String(contentsOf: try Self.shippedTunedFile("digits"), encoding: .utf8)
+            .replacingOccurrences(of: "\"solver\" : \"ipndm\"", with: "\"solver\" : \"warp_drive\"")
+        #expect(text.contains("warp_drive"))
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("unknown-kind-\(UUID().uuidString).json")
+        try Data(text.utf8).write(to: url)
+        defer { try? FileManager.default.removeItem(at: url) }
+        do {
+            _ = try TunedFile(contentsOf: url)
+            Issue.record("accepted a tuned file with solver 'warp_drive'")
+        } catch let error as SamplingError {
+            #expect("\(error)".contains("unknown solver kind 'warp_drive'") && !"\(error)".contains("\n"), "\(error)")
+        }
     }
 
     @Test("malformed tuned files fail with a message that names the problem", arguments: [
