@@ -184,7 +184,7 @@ struct SampleCommand: ParsableCommand {
     static func why(_ plan: SamplingPlan) -> String {
         switch plan.reason {
         case .namedSolver, .tunedFile: ""
-        case let .modelTuning(budget): " (the model's own \(ModelTuning.fileName), recommended for \(budget) NFE),"
+        case let .modelTuning(_, _, budget): " (the model's own \(ModelTuning.fileName), recommended for \(budget) NFE),"
         case let .recommendedTable(choice, budget, _):
             plan.spacing == choice.spacing.name ? ", \(plan.spacing) steps (recommended for \(budget) NFE),"
                 : " (recommended for \(budget) NFE), \(plan.spacing) steps,"

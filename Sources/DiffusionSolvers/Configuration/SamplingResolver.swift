@@ -45,8 +45,8 @@ public enum SamplingReason: Sendable {
     case namedSolver
     /// The configuration of a file written by `diffuse tune` (`--tuned`).
     case tunedFile(URL)
-    /// The model folder's own `tuned.json` (``ModelTuning``) has a configuration for `budget`.
-    case modelTuning(budget: Int)
+    /// The model folder's own `tuned.json` (``ModelTuning``) has this configuration for `budget`.
+    case modelTuning(TunedConfiguration, ModelTuning, budget: Int)
     /// The recommended table's choice for `budget`; `modelTuningNotApplied` says why the model's
     /// `tuned.json`, when it has one, was not used (other weights, skip scales or schedule).
     case recommendedTable(RecommendedConfiguration.Choice, budget: Int, modelTuningNotApplied: String?)
@@ -80,10 +80,17 @@ public enum SamplingResolver {
     ///   unknown names, a budget a solver cannot run in, or a tuned file that does not fit.
     public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
                                config: DiffusersSchedulerConfig? = nil) throws -> SamplingPlan {
+        try resolve(request, model: model, schedule: schedule, defaultSpacing: defaultSpacingName(for: config),
+                    stepsOffset: config?.stepsOffset ?? 0)
+    }
+
+    /// The plan for `request`, with the spacing used when neither the request nor the table names
+    /// one, and the offset of discrete timesteps (diffusers' `steps_offset`).
+    public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
+                               defaultSpacing: String, stepsOffset: Int) throws -> SamplingPlan {
         if request.nfe != nil && request.steps != nil { throw invalid("give either --steps or --nfe, not both") }
         if let steps = request.steps, steps < 1 { throw invalid("--steps must be at least 1, got \(steps)") }
         if let nfe = request.nfe, !(1...100_000).contains(nfe) { throw invalid("--nfe must be between 1 and 100000, got \(nfe)") }
-        let stepsOffset = config?.stepsOffset ?? 0
         if let url = request.tunedFile {
             let (label, solver) = try tunedFileChoice(url, request: request, model: model, schedule: schedule, stepsOffset: stepsOffset)
             return plan(solver.solver, grid: solver.grid, label: label, spacing: "tuned", request: request, reason: .tunedFile(url))
@@ -97,7 +104,7 @@ public enum SamplingResolver {
             if case let .tuned(configuration, tuning) = recommendation {
                 let (solver, grid) = try configuration.prepared(on: schedule, relativeTo: tuning.directory)
                 return plan(solver, grid: grid, label: configuration.runLabel, spacing: "tuned", request: request,
-                            reason: .modelTuning(budget: budget))
+                            reason: .modelTuning(configuration, tuning, budget: budget))
             }
         }
         let name: String, reason: SamplingReason, choice: RecommendedConfiguration.Choice?
@@ -108,7 +115,7 @@ public enum SamplingResolver {
             (name, reason, choice) = (table.solver, .recommendedTable(table, budget: budget, modelTuningNotApplied: notApplied), table)
         }
         let named = try SolverCatalog.solver(named: name, options: request.options)
-        let spacing = spacingName(request, default: choice?.spacing.name ?? defaultSpacingName(for: config))
+        let spacing = spacingName(request, default: choice?.spacing.name ?? defaultSpacing)
         let grid = try named.adaptedGrid(try makeGrid(request, spacing: spacing, solver: named, budget: choice == nil ? request.nfe : budget,
                                                       schedule: schedule, stepsOffset: stepsOffset),
                                          schedule: schedule)

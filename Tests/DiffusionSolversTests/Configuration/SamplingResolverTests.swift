@@ -66,7 +66,7 @@ struct SamplingResolverTests {
         let tuning = try #require(model.tuning)
         for configuration in tuning.file.configurations {
             let plan = try Self.resolve(SamplingRequest(nfe: configuration.nfe), model: model, schedule: model.schedule)
-            guard case .modelTuning(configuration.nfe) = plan.reason else { Issue.record("\(configuration.nfe): \(plan.reason)"); continue }
+            guard case .modelTuning(_, _, configuration.nfe) = plan.reason else { Issue.record("\(configuration.nfe): \(plan.reason)"); continue }
             #expect(plan.label == configuration.runLabel && plan.spacing == "tuned")
         }
         let tunedBudget = try #require(tuning.file.configurations.first?.nfe)
