@@ -118,6 +118,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Write a JSON report (model, solver, grid, NFE, wall time) to this file.")
     var report: String?
 
+    /// Parses the flags, resolves what runs (``SamplingResolver``), samples, and writes the output.
     func run() throws {
         let started = ContinuousClock.now
         let outputKind = try OutputKind(path: output)
