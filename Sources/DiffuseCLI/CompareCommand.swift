@@ -114,10 +114,10 @@ struct CompareCommand: ParsableCommand {
                 for budget in budgets {
                     let label = RecommendedConfiguration.recommendation(forNFE: budget, model: model, schedule: schedule).recommendation.label
                     do {
-                        var (r, _) = try comparison.runRecommended(nfe: budget)
+                        var (r, used) = try comparison.runRecommended(nfe: budget)
                         (r.solver, r.schedule) = ("default", "recommended")
                         results.append(r)
-                        defaults.append("default at NFE \(budget): \(label)")
+                        defaults.append("default at NFE \(budget): \(used.label)")
                     } catch {
                         skipped.append("default NFE \(budget) (\(label)): \(error)")
                     }

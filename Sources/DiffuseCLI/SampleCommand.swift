@@ -118,6 +118,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Write a JSON report (model, solver, grid, NFE, wall time) to this file.")
     var report: String?
 
+    /// Parses the flags, resolves what runs (``SamplingResolver``), samples, and writes the output.
     func run() throws {
         let started = ContinuousClock.now
         let outputKind = try OutputKind(path: output)
@@ -125,47 +126,9 @@ struct SampleCommand: ParsableCommand {
         let resolved = try source.resolve()
         let (model, noiseSchedule, config) = (resolved.model, resolved.schedule, resolved.config)
         try outputKind.check(for: model)
-        if nfe != nil && steps != nil { throw CLIError("give either --steps or --nfe, not both") }
-        if let steps, steps < 1 { throw CLIError("--steps must be at least 1, got \(steps)") }
-        if let nfe, !(1...100_000).contains(nfe) { throw CLIError("--nfe must be between 1 and 100000, got \(nfe)") }
-        let fileTuned = try tuned.map { try tunedChoice($0, model: model, schedule: noiseSchedule, stepsOffset: config?.stepsOffset ?? 0) }
-        // Without --solver: the recommended configuration for the budget (--nfe, else --steps, else 20).
-        // Searched per-step decisions hold on their own steps only: with the steps or orders set by
-        // hand, the recommended named solver.
-        let setByHand = schedule != nil || sigmas != nil || timesteps != nil || order != nil
-        // A model that carries tuned configurations (a tuned.json in its folder) runs its own for
-        // the budget, unless the steps are set by hand or guidance samples another model.
-        let modelTuned = self.solver == nil && tuned == nil && !setByHand && sigmaMin == nil && sigmaMax == nil && finalSigma == "zero"
-            && classLabel == nil && guidance == nil
-            ? try ownTunedChoice(model: model, schedule: noiseSchedule, budget: nfe ?? steps ?? 20) : nil
-        let recommended = self.solver == nil && tuned == nil && modelTuned == nil
-            ? (setByHand ? RecommendedConfiguration.namedChoice(forNFE:) : RecommendedConfiguration.choice(forNFE:))(nfe ?? steps ?? 20) : nil
-        let tunedConfiguration = fileTuned ?? modelTuned
-        let solverName = tunedConfiguration?.label ?? self.solver ?? recommended!.solver
-        let budget = recommended == nil && modelTuned == nil ? nfe : (nfe ?? steps ?? 20)
-        guard sNoise.isFinite, sNoise >= 0 else { throw CLIError("--s-noise must be a non-negative number, got \(sNoise)") }
-        guard sChurn.isFinite, sChurn >= 0 else { throw CLIError("--s-churn must be a non-negative number, got \(sChurn)") }
-        let churn = sChurn > 0 ? Churn(sChurn: sChurn, sTmin: sTmin, sTmax: sTmax, sNoise: sNoise) : nil
-        let solver: any Solver
-        let grid: TimeGrid
-        var usesDecisions = false
-        if let tunedConfiguration {
-            (solver, grid) = (tunedConfiguration.solver, tunedConfiguration.grid)
-        } else {
-            let statistics = try self.statistics.map { try Self.statistics($0, for: model) }
-            let ratios = try dcRatios.map { try Self.numbers($0, flag: "--dc-ratios") }
-            let named = try SolverCatalog.solver(named: solverName, options: .init(eta: eta, order: order, sNoise: sNoise, churn: churn,
-                                                                                   variance: variance, statistics: statistics,
-                                                                                   compensationRatios: ratios))
-            grid = try named.adaptedGrid(try makeGrid(noiseSchedule, config: config, solver: named, budget: budget,
-                                                      defaultSpacing: recommended.map { $0.spacing.name }),
-                                         schedule: noiseSchedule)
-            if let decisions = recommended?.decisions, decisions.steps == grid.steps {
-                solver = try decisions.solver()
-                usesDecisions = true
-            } else {
-                solver = named
-            }
+        let plan = try SamplingResolver.resolve(try request(for: model), model: model, schedule: noiseSchedule, config: config)
+        if case let .recommendedTable(_, _, notApplied?) = plan.reason {
+            FileHandle.standardError.write(Data("note: the model's \(ModelTuning.fileName) does not apply (\(notApplied)); using the recommended table\n".utf8))
         }
         let sampled = try guidedModel(model)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
@@ -176,118 +139,57 @@ struct SampleCommand: ParsableCommand {
         default: throw CLIError("unknown --rng '\(rng)' (known: philox, torch)")
         }
         let noise = try initialNoiseTensor(for: model, torch: torch)
-        let x = SampleTensor.initialSample(noise: noise, schedule: noiseSchedule, level: grid[0])
-        let stepNoiseSource = try stepNoiseSource(solver: solverName, grid: grid, shape: noise.shape, schedule: noiseSchedule, torch: torch)
-        let (samples, evaluations) = try sample(solver, model: sampled, schedule: noiseSchedule, grid: grid, x: x,
+        let x = SampleTensor.initialSample(noise: noise, schedule: noiseSchedule, level: plan.grid[0])
+        let stepNoiseSource = try stepNoiseSource(plan, shape: noise.shape, schedule: noiseSchedule, torch: torch)
+        let (samples, evaluations) = try sample(plan.solver, model: sampled, schedule: noiseSchedule, grid: plan.grid, x: x,
                                                 noise: stepNoiseSource, thresholding: threshold)
         try outputKind.write(samples, model: model, to: output)
         let seconds = (ContinuousClock.now - started).seconds
-        let solverLabel = usesDecisions ? "\(solverName) [\(recommended!.decisions!.summary)]" : solverName
         if let report {
-            try RunReport(model: model, schedule: noiseSchedule, solverName: solverLabel,
-                          spacing: spacingName(config, defaultSpacing: recommended.map { $0.spacing.name }, modelTuned: modelTuned != nil),
-                          grid: grid, evaluations: evaluations, seconds: seconds, samples: samples, seed: initialNoise == nil ? seed : nil,
+            try RunReport(model: model, schedule: noiseSchedule, solverName: plan.label, spacing: plan.spacing,
+                          grid: plan.grid, evaluations: evaluations, seconds: seconds, samples: samples, seed: initialNoise == nil ? seed : nil,
                           output: output, guidance: classLabel.map { ($0, guidance ?? 1, guidanceRescale) }).write(to: report)
         }
         let shape = model.sampleShape.map(String.init).joined(separator: "x")
-        let ownTuning = modelTuned == nil ? "" : " (the model's own \(ModelTuning.fileName), recommended for \(budget!) NFE),"
-        print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(solverLabel)" + ownTuning
-              + (recommended.map { choice in
-                  let used = spacingName(config, defaultSpacing: choice.spacing.name)
-                  return used == choice.spacing.name ? ", \(used) steps (recommended for \(budget!) NFE),"
-                      : " (recommended for \(budget!) NFE), \(used) steps,"
-              } ?? "") + " on \(noiseSchedule.name): "
-              + "\(grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
+        print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(plan.label)" + Self.why(plan) + " on \(noiseSchedule.name): "
+              + "\(plan.grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
         print("wrote \(output)")
     }
 
-    /// The configuration the model carries for exactly `budget` evaluations (``ModelTuning``), or
-    /// `nil` (the table's choice then runs); a tuned file made for other weights or another schedule
-    /// is named on standard error.
-    private func ownTunedChoice(model: any DiffusionModel, schedule noiseSchedule: any NoiseSchedule, budget: Int) throws
-        -> (label: String, solver: any Solver, grid: TimeGrid)? {
-        let (recommendation, notApplied) = RecommendedConfiguration.recommendation(forNFE: budget, model: model, schedule: noiseSchedule)
-        if let notApplied {
-            FileHandle.standardError.write(Data("note: the model's \(ModelTuning.fileName) does not apply (\(notApplied)); using the recommended table\n".utf8))
-        }
-        guard case let .tuned(configuration, tuning) = recommendation else { return nil }
-        let (solver, grid) = try configuration.prepared(on: noiseSchedule, relativeTo: tuning.directory)
-        return (configuration.runLabel, solver, grid)
-    }
-
-    /// The configuration of the tuned file for `--nfe` (or its only one; for a budget the file has
-    /// no configuration for, DC-Solver with ratios predicted by its compensation rule), checked
-    /// against the model and schedule and against options that would contradict it.
-    private func tunedChoice(_ path: String, model: any DiffusionModel, schedule noiseSchedule: any NoiseSchedule, stepsOffset: Int) throws
-        -> (label: String, solver: any Solver, grid: TimeGrid) {
-        let conflicts = [("--solver", solver != nil), ("--steps", steps != nil), ("--schedule", schedule != nil), ("--sigmas", sigmas != nil),
-                         ("--timesteps", timesteps != nil), ("--order", order != nil), ("--sigma-min", sigmaMin != nil),
-                         ("--sigma-max", sigmaMax != nil), ("--statistics", statistics != nil),
-                         ("--dc-ratios", dcRatios != nil)].filter(\.1).map(\.0)
-        if let first = conflicts.first { throw CLIError("--tuned sets the solver and time steps; drop \(first)") }
-        if classLabel != nil || guidance != nil {
-            throw CLIError("--tuned configurations are tuned on the unguided model; --class and --guidance would sample another one")
-        }
-        let url = URL(fileURLWithPath: path)
-        let file = try TunedFile(contentsOf: url)
-        try file.check(model: model, schedule: noiseSchedule)
-        let configuration: TunedConfiguration
-        if let nfe, !file.configurations.contains(where: { $0.nfe == nfe }), let rule = file.compensation {
-            let (solver, grid) = try rule.prepared(steps: nfe, on: noiseSchedule, stepsOffset: stepsOffset)
-            return ("tuned dc_solver (ratios by cascade polynomial regression from NFE \(rule.fittedSteps.map(String.init).joined(separator: ", ")))", solver, grid)
-        } else if let nfe {
-            configuration = try file.configuration(nfe: nfe)
-        } else if file.configurations.count == 1 {
-            configuration = file.configurations[0]
-        } else {
-            throw CLIError("--tuned: give --nfe, one of \(file.configurations.map { String($0.nfe) }.joined(separator: ", "))")
-        }
-        let (solver, grid) = try configuration.prepared(on: noiseSchedule, relativeTo: url.deletingLastPathComponent())
-        return (configuration.runLabel, solver, grid)
-    }
-
-    private func spacingName(_ config: DiffusersSchedulerConfig?, defaultSpacing recommended: String?, modelTuned: Bool = false) -> String {
-        if tuned != nil || modelTuned { return "tuned" }
-        if sigmas != nil { return "explicit sigmas" }
-        if timesteps != nil { return "explicit timesteps" }
-        return schedule ?? recommended ?? defaultSpacing(config)
-    }
-
-    private func defaultSpacing(_ config: DiffusersSchedulerConfig?) -> String {
-        guard let spacing = config?.timestepSpacing else { return "karras" }
-        // DDIM-family configs (set_alpha_to_one present) follow DDIM's own spacing rules.
-        if config?.setAlphaToOne != nil, spacing == "leading" || spacing == "linspace" { return "ddim-" + spacing }
-        return spacing
-    }
-
-    private func makeGrid(_ noiseSchedule: any NoiseSchedule, config: DiffusersSchedulerConfig?, solver: any Solver, budget: Int?,
-                          defaultSpacing recommended: String?) throws -> TimeGrid {
+    /// The flags as a ``SamplingRequest``: numbers and names parsed, files read.
+    private func request(for model: any DiffusionModel) throws -> SamplingRequest {
+        guard sNoise.isFinite, sNoise >= 0 else { throw CLIError("--s-noise must be a non-negative number, got \(sNoise)") }
+        guard sChurn.isFinite, sChurn >= 0 else { throw CLIError("--s-churn must be a non-negative number, got \(sChurn)") }
         guard let final = FinalNoise(rawValue: finalSigma) else {
             throw CLIError("unknown --final-sigma '\(finalSigma)' (known: zero, min)")
         }
-        if sigmas != nil && timesteps != nil { throw CLIError("give either --sigmas or --timesteps, not both") }
-        if (sigmas != nil || timesteps != nil) && nfe != nil { throw CLIError("--nfe does not apply to an explicit --sigmas or --timesteps grid") }
-        if let sigmas { return try StepSchedule.grid(sigmas: try Self.numbers(sigmas, flag: "--sigmas"), on: noiseSchedule) }
-        if let timesteps {
-            return try StepSchedule.grid(timesteps: try Self.numbers(timesteps, flag: "--timesteps"), final: final, on: noiseSchedule)
+        let stepNoise: StepNoiseKind?
+        switch noiseSampler {
+        case "auto": stepNoise = nil
+        case "brownian": stepNoise = .brownianTree
+        case "gaussian": stepNoise = .independent
+        default: throw CLIError("unknown --noise-sampler '\(noiseSampler)' (known: auto, gaussian, brownian)")
         }
-        let name = self.schedule ?? recommended ?? defaultSpacing(config)
-        guard let spacing = StepSpacing(name: name) else {
-            throw CLIError("unknown step schedule '\(name)' (known: \(StepSpacing.names.joined(separator: ", ")))")
+        let churn = sChurn > 0 ? Churn(sChurn: sChurn, sTmin: sTmin, sTmax: sTmax, sNoise: sNoise) : nil
+        let options = SolverCatalog.Options(eta: eta, order: order, sNoise: sNoise, churn: churn, variance: variance,
+                                            statistics: try self.statistics.map { try Self.statistics($0, for: model) },
+                                            compensationRatios: try dcRatios.map { try Self.numbers($0, flag: "--dc-ratios") })
+        return SamplingRequest(solver: solver, options: options, steps: steps, nfe: nfe, spacing: schedule, sigmaMin: sigmaMin,
+                               sigmaMax: sigmaMax, final: final, sigmas: try sigmas.map { try Self.numbers($0, flag: "--sigmas") },
+                               timesteps: try timesteps.map { try Self.numbers($0, flag: "--timesteps") },
+                               tunedFile: tuned.map { URL(fileURLWithPath: $0) }, guided: classLabel != nil || guidance != nil,
+                               stepNoise: stepNoise)
+    }
+
+    /// What the summary line says after the solver's label about why it runs.
+    static func why(_ plan: SamplingPlan) -> String {
+        switch plan.reason {
+        case .namedSolver, .tunedFile: ""
+        case let .modelTuning(_, _, budget): " (the model's own \(ModelTuning.fileName), recommended for \(budget) NFE),"
+        case let .recommendedTable(choice, budget, _):
+            plan.spacing == choice.spacing.name ? ", \(plan.spacing) steps (recommended for \(budget) NFE),"
+                : " (recommended for \(budget) NFE), \(plan.spacing) steps,"
         }
-        let make = { (steps: Int) in
-            try StepSchedule(spacing: spacing, steps: steps, sigmaMin: sigmaMin, sigmaMax: sigmaMax, final: final,
-                             stepsOffset: config?.stepsOffset ?? 0).grid(on: noiseSchedule)
-        }
-        if let budget {
-            guard let (_, grid) = try solver.steps(forBudget: budget, grid: make) else {
-                throw CLIError("\(solver.name) cannot run within \(budget) model evaluations")
-            }
-            return grid
-        }
-        let steps = self.steps ?? 20
-        guard steps >= 1 else { throw CLIError("--steps must be at least 1, got \(steps)") }
-        return try make(steps)
     }
 
     /// DPM-Solver-v3's statistics from `path`, checked against `model`.
@@ -329,21 +231,15 @@ struct SampleCommand: ParsableCommand {
         return RecordedNoise(draws: draws)
     }
 
-    /// Recorded step noise, a Brownian tree, or independent seeded draws.
-    private func stepNoiseSource(solver: String, grid: TimeGrid, shape: [Int], schedule: any NoiseSchedule,
+    /// Recorded step noise, the torch stream, a Brownian tree, or independent seeded draws.
+    private func stepNoiseSource(_ plan: SamplingPlan, shape: [Int], schedule: any NoiseSchedule,
                                  torch: TorchGenerator?) throws -> any NoiseSource {
         if let stepNoise { return try Self.recordedNoise(stepNoise, batch: shape) }
-        // torch: step noise continues the same stream, as a diffusers pipeline's generator does.
+        // torch: step noise continues the same stream, as a diffusers pipeline's generator does,
+        // unless a Brownian tree is asked for by name.
         if let torch, noiseSampler != "brownian" { return torch }
-        let useTree: Bool
-        switch noiseSampler {
-        case "auto": useTree = (solver.hasSuffix("_sde") || solver.contains("_sde_")) && solver != "score_sde_pc"
-        case "brownian": useTree = true
-        case "gaussian": useTree = false
-        default: throw CLIError("unknown --noise-sampler '\(noiseSampler)' (known: auto, gaussian, brownian)")
-        }
-        guard useTree else { return SeededNoise(seed: seed) }
-        let sigmas = grid.levels.filter { !$0.isClean }.map { schedule.displaySigma($0) }
+        guard plan.stepNoise == .brownianTree else { return SeededNoise(seed: seed) }
+        let sigmas = plan.grid.levels.filter { !$0.isClean }.map { schedule.displaySigma($0) }
         return BrownianTreeNoise(seed: seed, sigmaMin: sigmas.min() ?? 0, sigmaMax: sigmas.max() ?? 1)
     }
 
@@ -363,7 +259,7 @@ struct SampleCommand: ParsableCommand {
                                    x: SampleTensor, noise: any NoiseSource, thresholding: DynamicThresholding?) throws -> (SampleTensor, Int) {
         let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x, noise: noise,
                                   thresholding: thresholding)
-        let progress = Progress(enabled: isatty(STDERR_FILENO) != 0)
+        let progress = ProgressLine(enabled: isatty(STDERR_FILENO) != 0)
         while let step = try run.advance() {
             progress.show(step, sigma: schedule.displaySigma(step.to))
         }
@@ -373,7 +269,7 @@ struct SampleCommand: ParsableCommand {
 }
 
 /// A one-line progress display on standard error, shown only on a terminal.
-struct Progress {
+struct ProgressLine {
     let enabled: Bool
     func show(_ step: StepReport, sigma: Double) {
         guard enabled else { return }

@@ -155,17 +155,19 @@ public final class SamplerComparison {
         return try run(solver, grid: try solver.adaptedGrid(grid, schedule: schedule), name: c.solver, scheduleName: c.spacing.name, nfeBudget: c.nfe)
     }
 
-    /// Runs what sampling without a named solver runs for `nfe` evaluations of this model
-    /// (``RecommendedConfiguration/recommendation(forNFE:model:schedule:)``): the model's own tuned
+    /// Runs what `diffuse sample` without a named solver runs for `nfe` evaluations of this model
+    /// and this comparison's sigma range (``SamplingResolver``): the model's own tuned
     /// configuration for that budget when it carries one, else the table's choice.
     public func runRecommended(nfe: Int) throws -> (result: Result, recommendation: RecommendedConfiguration.Recommendation) {
-        let recommendation = RecommendedConfiguration.recommendation(forNFE: nfe, model: model, schedule: schedule).recommendation
-        switch recommendation {
-        case let .table(choice):
-            return (try run(Configuration(solver: choice.solver, spacing: choice.spacing, nfe: nfe, decisions: choice.decisions)), recommendation)
-        case let .tuned(configuration, tuning):
-            let (solver, grid) = try configuration.prepared(on: schedule, relativeTo: tuning.directory)
-            return (try run(solver, grid: grid, name: "tuned", scheduleName: "tuned", nfeBudget: nfe), recommendation)
+        let plan = try SamplingResolver.resolve(SamplingRequest(nfe: nfe, sigmaMin: sigmaMin, sigmaMax: sigmaMax), model: model,
+                                                schedule: schedule, defaultSpacing: "karras", stepsOffset: stepsOffset)
+        switch plan.reason {
+        case let .modelTuning(configuration, tuning, _):
+            return (try run(plan.solver, grid: plan.grid, name: "tuned", scheduleName: "tuned", nfeBudget: nfe), .tuned(configuration, tuning))
+        case let .recommendedTable(choice, _, _):
+            return (try run(plan.solver, grid: plan.grid, name: plan.label, scheduleName: choice.spacing.name, nfeBudget: nfe), .table(choice))
+        case .namedSolver, .tunedFile:
+            throw SamplingError.invalidConfiguration("the recommended configuration for \(nfe) NFE resolved to \(plan.label)")
         }
     }
 

@@ -63,8 +63,8 @@ public enum BuiltInModels {
         weights.append(1.5)
         means += [0, 0]
         stds += [0.25, 0.25]
-        return try! GaussianMixture(weights: weights, means: means, stds: stds, sampleShape: [2],
-                                    labels: Array(0..<9), name: "mixture-2d")
+        return GaussianMixture(literalWeights: weights, means: means, stds: stds, sampleShape: [2],
+                               labels: Array(0..<9), name: "mixture-2d")
     }()
 
     /// Ten 8x8 grayscale digit glyphs, one Gaussian each (pixels in [−1, 1], per-pixel standard
@@ -75,8 +75,8 @@ public enum BuiltInModels {
             precondition(glyph.count == 8 && glyph.allSatisfy { $0.count == 8 })
             for row in glyph { for ch in row { means.append(ch == "#" ? 0.9 : -0.9); stds.append(0.2) } }
         }
-        return try! GaussianMixture(weights: Array(repeating: 1, count: 10), means: means, stds: stds,
-                                    sampleShape: [1, 8, 8], labels: Array(0..<10), name: "glyphs-8x8")
+        return GaussianMixture(literalWeights: Array(repeating: 1, count: 10), means: means, stds: stds,
+                               sampleShape: [1, 8, 8], labels: Array(0..<10), name: "glyphs-8x8")
     }()
 
     private static let digitGlyphs: [[String]] = [

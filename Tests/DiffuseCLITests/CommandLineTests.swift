@@ -219,3 +219,36 @@ struct TorchRNGCommandTests {
         #expect(bad.status != 0 && bad.stderr.contains("unknown --rng"))
     }
 }
+
+@Suite("diffuse sample: what runs and why, as the summary line says")
+struct SampleResolutionCommandTests {
+    func run(_ flags: [String]) throws -> (Diffuse.Result, Data) {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("o.npy")
+        let r = try Diffuse.run(["sample", "--count", "4", "--output", out.path] + flags)
+        return (r, (try? Data(contentsOf: out)) ?? Data())
+    }
+
+    @Test("the summary line names the solver and why it runs: named, the table for the budget, the table's spacing set by hand")
+    func summaryLines() throws {
+        let (named, _) = try run(["--model", "mixture-2d", "--solver", "heun", "--steps", "4"])
+        #expect(named.status == 0 && named.stdout.contains("with heun on edm: 4 steps"), "\(named.stdout) \(named.stderr)")
+        let choice = RecommendedConfiguration.choice(forNFE: 7)
+        let (table, _) = try run(["--model", "mixture-2d", "--nfe", "7"])
+        #expect(table.stdout.contains("with \(choice.solver), \(choice.spacing.name) steps (recommended for 7 NFE), on edm"), "\(table.stdout)")
+        let (byHand, _) = try run(["--model", "mixture-2d", "--nfe", "7", "--schedule", "logsnr"])
+        #expect(byHand.stdout.contains("with \(choice.solver) (recommended for 7 NFE), logsnr steps, on edm"), "\(byHand.stdout)")
+    }
+
+    @Test("auto step noise is the Brownian tree for an SDE solver and independent draws for an ancestral one")
+    func brownianTreeByProperty() throws {
+        let base = ["--model", "mixture-2d", "--steps", "6", "--seed", "3"]
+        let (auto, a) = try run(base + ["--solver", "dpmpp_2m_sde"])
+        let (_, tree) = try run(base + ["--solver", "dpmpp_2m_sde", "--noise-sampler", "brownian"])
+        let (_, draws) = try run(base + ["--solver", "dpmpp_2m_sde", "--noise-sampler", "gaussian"])
+        #expect(auto.status == 0 && !a.isEmpty && a == tree && a != draws, "\(auto.stderr)")
+        let (_, ancestral) = try run(base + ["--solver", "euler_ancestral"])
+        let (_, ancestralDraws) = try run(base + ["--solver", "euler_ancestral", "--noise-sampler", "gaussian"])
+        #expect(!ancestral.isEmpty && ancestral == ancestralDraws)
+    }
+}

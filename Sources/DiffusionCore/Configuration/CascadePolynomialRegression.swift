@@ -67,8 +67,8 @@ public struct CascadePolynomialRegression: Sendable, Codable, Equatable {
     var termCount: Int { (positionDegree + 1) * (guidanceDegree + 1) * (stepsDegree + 1) }
 
     /// The published SD-2.1 coefficients (wl-zhao/DC-Solver, `diffusers/dc_solver/cpr_coeffs_path/sd2.1.npy`),
-    /// for UniPC bh2 order 2 with `disable_corrector = [0]`.
-    public static let stableDiffusion21 = try! CascadePolynomialRegression(coefficients: [
+    /// for UniPC bh2 order 2 with `disable_corrector = [0]`; a test checks them with ``validate()``.
+    public static let stableDiffusion21 = CascadePolynomialRegression(literal: [
         1523.676619658719, -1111.4746450817747, 198.38349617752823, -1346.0890022783242, 1007.1949412581944, -186.2547577408646,
         168.39730243270586, -128.0389489406508, 24.884789751788965, -8140.644018577604, 5906.748279115223, -1035.9941123139745,
         6941.413899402556, -5193.980659818976, 950.3205652979913, -848.2104675050633, 650.6903333310611, -121.28674276636774,
@@ -76,6 +76,13 @@ public struct CascadePolynomialRegression: Sendable, Codable, Equatable {
         1293.9740435093065, -999.5629328211232, 188.2217041354989, -6747.4218216104955, 4853.153053347587, -835.5116792834909,
         5489.115183777738, -4096.897218212316, 743.0953413127122, -619.5612763258621, 480.1497146559675, -90.89633128561563,
     ])
+
+    /// Coefficients with the default degrees and normalizers, unchecked (for published literals).
+    init(literal coefficients: [Double]) {
+        self.coefficients = coefficients
+        (positionDegree, guidanceDegree, stepsDegree) = (3, 2, 2)
+        (guidanceNormalizer, stepsNormalizer, firstCompensatedStep) = (12, 50, 3)
+    }
 
     /// The basis value of coefficient `c[k][r][q]` at step `i` of `steps` and guidance `g`.
     private func basis(step i: Int, steps: Int, guidance g: Double) -> [Double] {

@@ -4,11 +4,10 @@ import Foundation
 /// written by `diffuse tune --output FOLDER/tuned.json`.
 ///
 /// Without a named solver, a model that carries one samples with its configuration for the budget
-/// (``RecommendedConfiguration/recommendation(forNFE:model:schedule:)``), because the best step
-/// placement depends on the model: Align Your Steps publishes levels per model (Sabour et al.
-/// 2024), GITS and DMN search them per model (Chen et al. 2024; Xue et al. 2024), and on the
-/// shipped networks the best standard spacings differ (`linspace` for `digits`, `logsnr` or Karras
-/// for `photos`; `docs/benchmarks/networks.md`). The shipped networks carry theirs.
+/// (``SamplingResolver``), because the best step placement depends on the model: Align Your Steps
+/// publishes levels per model (Sabour et al. 2024), GITS and DMN search them per model (Chen et al.
+/// 2024; Xue et al. 2024). What that gains on the shipped networks, which carry theirs, is in
+/// `docs/DEFAULT-CONFIGURATION.md`.
 public struct ModelTuning: Sendable {
     /// The file name a model folder's tuned configurations have.
     public static let fileName = "tuned.json"

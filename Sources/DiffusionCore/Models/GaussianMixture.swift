@@ -207,3 +207,14 @@ public struct ModelError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String
     public init(_ description: String) { self.description = description }
 }
+
+extension GaussianMixture {
+    /// A built-in mixture from literal parameters, without the throwing checks of
+    /// ``init(weights:means:stds:sampleShape:labels:name:)``; `BuiltInModelsTests` passes each
+    /// built-in through them. Weights are normalized as there.
+    package init(literalWeights weights: [Double], means: [Double], stds: [Double], sampleShape: [Int], labels: [Int]?, name: String) {
+        let total = weights.reduce(0, +)
+        self.weights = weights.map { $0 / total }
+        self.means = means; self.stds = stds; self.labels = labels; self.sampleShape = sampleShape; self.name = name
+    }
+}

@@ -20,10 +20,13 @@ public protocol Solver: Sendable {
     /// `grid` as this solver can run it. Most solvers take any grid (the default returns it);
     /// DPM-Solver-v3 moves every level onto its statistics' λ grid, as the official code does.
     func adaptedGrid(_ grid: TimeGrid, schedule: any NoiseSchedule) throws -> TimeGrid
+    /// The step noise this solver is meant to draw (``StepNoiseKind``); independent draws by default.
+    var stepNoise: StepNoiseKind { get }
 }
 
 extension Solver {
     public func adaptedGrid(_ grid: TimeGrid, schedule: any NoiseSchedule) throws -> TimeGrid { grid }
+    public var stepNoise: StepNoiseKind { .independent }
 }
 
 /// What every solver state exposes to the sampling loop.

@@ -25,7 +25,7 @@ public struct KarrasRamp: Sendable, Equatable, Hashable {
     /// - Throws: ``ScheduleError`` unless there are at least two points, increasing strictly from
     ///   0 to at most 1, and `rho` is positive.
     public init(name: String, rho: Double = 7, points: [Double]) throws {
-        guard points.count >= 2, points.first == 0, zip(points, points.dropFirst()).allSatisfy({ $0 < $1 }), points.last! <= 1 else {
+        guard points.count >= 2, points.first == 0, zip(points, points.dropFirst()).allSatisfy({ $0 < $1 }), (points.last ?? 2) <= 1 else {
             throw ScheduleError("ramp '\(name)': points must increase strictly from 0 to at most 1, got \(points)")
         }
         guard rho.isFinite && rho > 0 else { throw ScheduleError("ramp '\(name)': rho must be positive, got \(rho)") }
@@ -61,34 +61,31 @@ public struct KarrasRamp: Sendable, Equatable, Hashable {
 }
 
 extension KarrasRamp {
-    /// `searched-5`: five levels for UniPC-bh2 at 5 NFE. From σ_max the run takes a long first
-    /// step, then three shorter ones, and jumps to σ = 0 from a quarter of the ramp above σ_min
-    /// (on Stable Diffusion's schedule: σ = 14.6, 4.22, 1.77, 0.96, 0.28, then 0).
-    public static let searched5 = try! KarrasRamp(name: "searched-5", points: [0, 0.2764, 0.4422, 0.5477, 0.7337])
+    /// A ramp from literal points that `KarrasRampTests` checks with the throwing initializer.
+    init(literal name: String, points: [Double]) {
+        self.name = name; self.rho = 7; self.points = points
+    }
 
-    /// `searched-20`: nineteen levels for PLMS at 20 NFE (its warm-up step takes two
-    /// evaluations): long first steps from σ_max, short ones (0.03 of the ramp) from its middle
-    /// to three quarters of it, longer ones again toward σ_min.
-    public static let searched20 = try! KarrasRamp(name: "searched-20", points: [
+    /// `searched-5`: five levels for UniPC-bh2 at 5 NFE; the run jumps to σ = 0 from a quarter of
+    /// the ramp above σ_min.
+    public static let searched5 = KarrasRamp(literal: "searched-5", points: [0, 0.2764, 0.4422, 0.5477, 0.7337])
+
+    /// `searched-20`: nineteen levels for PLMS at 20 NFE (its warm-up step takes two evaluations),
+    /// short in the middle of the ramp and long at both ends.
+    public static let searched20 = KarrasRamp(literal: "searched-20", points: [
         0, 0.1304, 0.2475, 0.3278, 0.3913, 0.4448, 0.4916, 0.5318, 0.5652, 0.6020,
         0.6321, 0.6622, 0.6957, 0.7291, 0.7625, 0.8060, 0.8662, 0.9331, 1,
     ])
 
-    /// `usf-10`: the time steps of the 10-NFE UniPC solver schedule: nearly Karras' own ten levels
-    /// (steps of 0.10–0.13 of the ramp), ending at 0.98 of it.
-    public static let usf10 = try! KarrasRamp(name: "usf-10", points: [
+    /// `usf-10`: the time steps of the 10-NFE UniPC solver schedule, nearly Karras' own ten levels.
+    public static let usf10 = KarrasRamp(literal: "usf-10", points: [
         0, 0.1104, 0.2207, 0.3344, 0.4448, 0.5418, 0.6656, 0.7793, 0.8896, 0.9799,
     ])
 
-    /// `usf-5`: the time steps of the 5-NFE UniPC solver schedule: close to `searched-5`, with a
-    /// shorter first step and the jump to σ = 0 from 0.74 of the ramp (on Stable Diffusion's
-    /// schedule: σ = 14.6, 4.86, 1.59, 0.88, 0.27, then 0).
-    public static let usf5 = try! KarrasRamp(name: "usf-5", points: [0, 0.2475, 0.4615, 0.5619, 0.7391])
+    /// `usf-5`: the time steps of the 5-NFE UniPC solver schedule, close to `searched-5`.
+    public static let usf5 = KarrasRamp(literal: "usf-5", points: [0, 0.2475, 0.4615, 0.5619, 0.7391])
 
-    /// The searched placements of the recommended configurations. Each was found by `swift run -c
-    /// release diffuse-benchmarks --search-default --nfe N` (on seeded noise, minimizing the worst
-    /// ratio over the benchmark models of the solver's error to the best peer-equivalent error; see
-    /// `docs/BENCHMARKS.md`): time steps only for `searched-N`, with UniPC's per-step decisions
-    /// (`--decisions`) for `usf-5` and `usf-10`.
+    /// The searched placements of the recommended configurations, found by `diffuse-benchmarks
+    /// --search-default`; how, and what they measure, is in `docs/DEFAULT-CONFIGURATION.md`.
     public static let searched: [KarrasRamp] = [searched5, searched20, usf10, usf5]
 }

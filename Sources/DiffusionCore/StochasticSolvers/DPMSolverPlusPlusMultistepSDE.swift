@@ -26,6 +26,7 @@ public struct DPMSolverPlusPlusMultistepSDE: Solver {
         self.variant = variant; self.eta = eta; self.sNoise = sNoise
     }
 
+    public var stepNoise: StepNoiseKind { .brownianTree }
     public var name: String {
         switch variant { case .midpoint: "dpmpp_2m_sde"; case .heun: "dpmpp_2m_sde_heun"; case .thirdOrder: "dpmpp_3m_sde" }
     }

@@ -16,6 +16,7 @@ public struct DPMSolverPlusPlusSDE: Solver {
     public init(eta: Double = 1, sNoise: Double = 1, r: Double = 0.5) { self.eta = eta; self.sNoise = sNoise; self.r = r }
 
     public var name: String { "dpmpp_sde" }
+    public var stepNoise: StepNoiseKind { .brownianTree }
     public var order: Int { 1 }
     public func evaluations(on grid: TimeGrid) -> Int { 2 * grid.steps - (grid.endsClean ? 1 : 0) }
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState { StageState(like: x, stages: 2, noise: true) }

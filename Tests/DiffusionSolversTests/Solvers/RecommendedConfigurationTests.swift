@@ -72,3 +72,26 @@ struct RecommendedConfigurationTests {
         }
     }
 }
+
+@Suite("The recommended table's values")
+struct RecommendedTableValueTests {
+    @Test("every solver of the table is a catalog name")
+    func catalogNames() throws {
+        for choice in RecommendedConfiguration.table {
+            #expect(SolverCatalog.names.contains(choice.solver), "\(choice.label)")
+            _ = try SolverCatalog.solver(named: choice.solver)
+        }
+    }
+
+    /// The searched decisions were stored as these summaries before they were typed values.
+    @Test("the searched decisions are the ones the searches wrote, and valid")
+    func searchedDecisions() throws {
+        let written = [5: "bh2 orders 12221 pred ndndn corr 11111", 10: "bh1 orders 1223333121 pred nnnddndnnn corr 1101011111"]
+        let searched = RecommendedConfiguration.table.compactMap { c in c.decisions.map { (c.fromNFE, $0) } }
+        #expect(searched.count == written.count)
+        for (nfe, decisions) in searched {
+            #expect(decisions.summary == written[nfe], "\(nfe) NFE")
+            try decisions.validate()
+        }
+    }
+}

@@ -78,3 +78,11 @@ struct KarrasRampTests {
         }
     }
 }
+
+@Suite("The searched ramps' literal points")
+struct KarrasRampLiteralTests {
+    @Test("each searched ramp passes the checks of the throwing initializer", arguments: KarrasRamp.searched)
+    func literalsAreValid(ramp: KarrasRamp) throws {
+        #expect(try KarrasRamp(name: ramp.name, rho: ramp.rho, points: ramp.points) == ramp)
+    }
+}

@@ -1,4 +1,3 @@
-import DiffusionCore
 
 extension Solver {
     /// The largest step count whose grid makes this solver use at most `budget` model evaluations,

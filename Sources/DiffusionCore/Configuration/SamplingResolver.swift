@@ -1,0 +1,246 @@
+import Foundation
+
+/// What the user asked for: a solver or none, the steps or a budget, and the overrides of the
+/// step schedule (the flags of `diffuse sample`, parsed). `nil` means "not given".
+public struct SamplingRequest: Sendable {
+    /// A catalog name (``SolverCatalog``); `nil` lets the resolver choose.
+    public var solver: String?
+    /// The solver's options; ``SolverCatalog/Options/order`` counts as steps set by hand.
+    public var options: SolverCatalog.Options
+    public var steps: Int?
+    /// The evaluation budget: the most steps that use at most this many model evaluations.
+    public var nfe: Int?
+    /// A step spacing name (``StepSpacing``).
+    public var spacing: String?
+    public var sigmaMin: Double?
+    public var sigmaMax: Double?
+    public var final: FinalNoise
+    /// An explicit grid of noise levels, largest first.
+    public var sigmas: [Double]?
+    /// An explicit grid of model timesteps, largest first (followed by ``final``).
+    public var timesteps: [Double]?
+    /// A file written by `diffuse tune`.
+    public var tunedFile: URL?
+    /// Whether guidance samples another model than the unguided one a tuning saw (`--class`, `--guidance`).
+    public var guided: Bool
+    /// The step noise to draw; `nil` draws what the solver declares (``Solver/stepNoise``).
+    public var stepNoise: StepNoiseKind?
+
+    public init(solver: String? = nil, options: SolverCatalog.Options = .init(), steps: Int? = nil, nfe: Int? = nil,
+                spacing: String? = nil, sigmaMin: Double? = nil, sigmaMax: Double? = nil, final: FinalNoise = .zero,
+                sigmas: [Double]? = nil, timesteps: [Double]? = nil, tunedFile: URL? = nil, guided: Bool = false,
+                stepNoise: StepNoiseKind? = nil) {
+        self.solver = solver; self.options = options; self.steps = steps; self.nfe = nfe; self.spacing = spacing
+        self.sigmaMin = sigmaMin; self.sigmaMax = sigmaMax; self.final = final; self.sigmas = sigmas; self.timesteps = timesteps
+        self.tunedFile = tunedFile; self.guided = guided; self.stepNoise = stepNoise
+    }
+
+    /// Steps or orders set by hand: a model's tuning and searched per-step decisions do not apply.
+    var stepsSetByHand: Bool { spacing != nil || sigmas != nil || timesteps != nil || options.order != nil }
+}
+
+/// Why the resolver chose what runs.
+public enum SamplingReason: Sendable {
+    /// The user named the solver.
+    case namedSolver
+    /// The configuration of a file written by `diffuse tune` (`--tuned`).
+    case tunedFile(URL)
+    /// The model folder's own `tuned.json` (``ModelTuning``) has this configuration for `budget`.
+    case modelTuning(TunedConfiguration, ModelTuning, budget: Int)
+    /// The recommended table's choice for `budget`; `modelTuningNotApplied` says why the model's
+    /// `tuned.json`, when it has one, was not used (other weights, skip scales or schedule).
+    case recommendedTable(RecommendedConfiguration.Choice, budget: Int, modelTuningNotApplied: String?)
+}
+
+/// What runs: the solver, its grid, and what the summary line and report call them.
+public struct SamplingPlan: Sendable {
+    public var solver: any Solver
+    public var grid: TimeGrid
+    /// The solver as the summary line and report name it (`uni_pc [bh2 orders …]`, a tuned run label, …).
+    public var label: String
+    /// The step schedule as the report names it (`karras`, `explicit sigmas`, `tuned`, …).
+    public var spacing: String
+    public var stepNoise: StepNoiseKind
+    public var reason: SamplingReason
+}
+
+/// Decides what `diffuse sample` runs. In order: a `--tuned` file's configuration; a named
+/// solver; without one, the model's own tuned configuration for exactly the budget (unless the
+/// steps are set by hand or guidance samples another model); else the recommended table
+/// (``RecommendedConfiguration``), its named solver when the steps are set by hand.
+/// The reasons behind the order are in `docs/DEFAULT-CONFIGURATION.md`.
+public enum SamplingResolver {
+    /// The default budget without `--nfe` or `--steps`.
+    public static let defaultBudget = 20
+
+    /// The plan for `request` on `model` and `schedule` (with the diffusers scheduler config the
+    /// schedule came from, for its default spacing and `steps_offset`).
+    ///
+    /// - Throws: ``SamplingError/invalidConfiguration(_:)`` in one line for contradicting options,
+    ///   unknown names, a budget a solver cannot run in, or a tuned file that does not fit.
+    public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
+                               config: DiffusersSchedulerConfig? = nil) throws -> SamplingPlan {
+        try resolve(request, model: model, schedule: schedule, defaultSpacing: defaultSpacingName(for: config),
+                    stepsOffset: config?.stepsOffset ?? 0)
+    }
+
+    /// The plan for `request`, with the spacing used when neither the request nor the table names
+    /// one, and the offset of discrete timesteps (diffusers' `steps_offset`).
+    public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
+                               defaultSpacing: String, stepsOffset: Int) throws -> SamplingPlan {
+        if request.nfe != nil && request.steps != nil { throw invalid("give either --steps or --nfe, not both") }
+        if let steps = request.steps, steps < 1 { throw invalid("--steps must be at least 1, got \(steps)") }
+        if let nfe = request.nfe, !(1...100_000).contains(nfe) { throw invalid("--nfe must be between 1 and 100000, got \(nfe)") }
+        if let url = request.tunedFile {
+            let (label, solver) = try tunedFileChoice(url, request: request, model: model, schedule: schedule, stepsOffset: stepsOffset)
+            return plan(solver.solver, grid: solver.grid, label: label, spacing: "tuned", request: request, reason: .tunedFile(url))
+        }
+        let budget = request.nfe ?? request.steps ?? defaultBudget
+        var notApplied: String?
+        if request.solver == nil && !request.stepsSetByHand && request.sigmaMin == nil && request.sigmaMax == nil
+            && request.final == .zero && !request.guided {
+            let (recommendation, why) = RecommendedConfiguration.recommendation(forNFE: budget, model: model, schedule: schedule)
+            notApplied = why
+            if case let .tuned(configuration, tuning) = recommendation {
+                let (solver, grid) = try configuration.prepared(on: schedule, relativeTo: tuning.directory)
+                return plan(solver, grid: grid, label: configuration.runLabel, spacing: "tuned", request: request,
+                            reason: .modelTuning(configuration, tuning, budget: budget))
+            }
+        }
+        let name: String, reason: SamplingReason, choice: RecommendedConfiguration.Choice?
+        if let solver = request.solver {
+            (name, reason, choice) = (solver, .namedSolver, nil)
+        } else {
+            let table = request.stepsSetByHand ? RecommendedConfiguration.namedChoice(forNFE: budget) : RecommendedConfiguration.choice(forNFE: budget)
+            (name, reason, choice) = (table.solver, .recommendedTable(table, budget: budget, modelTuningNotApplied: notApplied), table)
+        }
+        let named = try SolverCatalog.solver(named: name, options: request.options)
+        let spacing = spacingName(request, default: choice?.spacing.name ?? defaultSpacing)
+        let grid = try named.adaptedGrid(try makeGrid(request, spacing: spacing, solver: named, budget: choice == nil ? request.nfe : budget,
+                                                      schedule: schedule, stepsOffset: stepsOffset),
+                                         schedule: schedule)
+        if let decisions = choice?.decisions, decisions.steps == grid.steps {
+            return plan(try decisions.solver(), grid: grid, label: "\(name) [\(decisions.summary)]", spacing: spacing, request: request, reason: reason)
+        }
+        return plan(named, grid: grid, label: name, spacing: spacing, request: request, reason: reason)
+    }
+
+    /// The spacing a diffusers scheduler config asks for (`timestep_spacing`), else `karras`.
+    /// DDIM-family configs (`set_alpha_to_one` present) take DDIM's own `leading` and `linspace`
+    /// rules, which place the steps differently from the other schedulers'.
+    public static func defaultSpacingName(for config: DiffusersSchedulerConfig?) -> String {
+        guard let config, let spacing = config.timestepSpacing else { return "karras" }
+        if config.setAlphaToOne != nil, spacing == "leading" || spacing == "linspace" { return "ddim-" + spacing }
+        return spacing
+    }
+
+    private static func plan(_ solver: any Solver, grid: TimeGrid, label: String, spacing: String, request: SamplingRequest,
+                             reason: SamplingReason) -> SamplingPlan {
+        SamplingPlan(solver: solver, grid: grid, label: label, spacing: spacing, stepNoise: request.stepNoise ?? solver.stepNoise,
+                     reason: reason)
+    }
+
+    private static func invalid(_ message: String) -> SamplingError { .invalidConfiguration(message) }
+
+    private static func spacingName(_ request: SamplingRequest, default name: String) -> String {
+        if request.sigmas != nil { return "explicit sigmas" }
+        if request.timesteps != nil { return "explicit timesteps" }
+        return request.spacing ?? name
+    }
+
+    private static func makeGrid(_ request: SamplingRequest, spacing name: String, solver: any Solver, budget: Int?,
+                                 schedule: any NoiseSchedule, stepsOffset: Int) throws -> TimeGrid {
+        if request.sigmas != nil && request.timesteps != nil { throw invalid("give either --sigmas or --timesteps, not both") }
+        if (request.sigmas != nil || request.timesteps != nil) && request.nfe != nil {
+            throw invalid("--nfe does not apply to an explicit --sigmas or --timesteps grid")
+        }
+        if let sigmas = request.sigmas { return try StepSchedule.grid(sigmas: sigmas, on: schedule) }
+        if let timesteps = request.timesteps { return try StepSchedule.grid(timesteps: timesteps, final: request.final, on: schedule) }
+        guard let spacing = StepSpacing(name: name) else {
+            throw invalid("unknown step schedule '\(name)' (known: \(StepSpacing.names.joined(separator: ", ")))")
+        }
+        let make = { (steps: Int) in
+            try StepSchedule(spacing: spacing, steps: steps, sigmaMin: request.sigmaMin, sigmaMax: request.sigmaMax, final: request.final,
+                             stepsOffset: stepsOffset).grid(on: schedule)
+        }
+        if let budget {
+            guard let (_, grid) = try solver.steps(forBudget: budget, grid: make) else {
+                throw invalid("\(solver.name) cannot run within \(budget) model evaluations")
+            }
+            return grid
+        }
+        return try make(request.steps ?? defaultBudget)
+    }
+
+    /// The configuration of the tuned file for `nfe` (or its only one; for a budget the file has
+    /// no configuration for, DC-Solver with ratios predicted by its compensation rule), checked
+    /// against the model and schedule and against options that would contradict it.
+    private static func tunedFileChoice(_ url: URL, request r: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
+                                        stepsOffset: Int) throws -> (label: String, solver: (solver: any Solver, grid: TimeGrid)) {
+        let conflicts = [("--solver", r.solver != nil), ("--steps", r.steps != nil), ("--schedule", r.spacing != nil),
+                         ("--sigmas", r.sigmas != nil), ("--timesteps", r.timesteps != nil), ("--order", r.options.order != nil),
+                         ("--sigma-min", r.sigmaMin != nil), ("--sigma-max", r.sigmaMax != nil),
+                         ("--statistics", r.options.statistics != nil), ("--dc-ratios", r.options.compensationRatios != nil)]
+        if let first = conflicts.first(where: \.1)?.0 { throw invalid("--tuned sets the solver and time steps; drop \(first)") }
+        if r.guided {
+            throw invalid("--tuned configurations are tuned on the unguided model; --class and --guidance would sample another one")
+        }
+        let file = try TunedFile(contentsOf: url)
+        try file.check(model: model, schedule: schedule)
+        let configuration: TunedConfiguration
+        if let nfe = r.nfe, !file.configurations.contains(where: { $0.nfe == nfe }), let rule = file.compensation {
+            let prepared = try rule.prepared(steps: nfe, on: schedule, stepsOffset: stepsOffset)
+            let fitted = rule.fittedSteps.map(String.init).joined(separator: ", ")
+            return ("tuned dc_solver (ratios by cascade polynomial regression from NFE \(fitted))", prepared)
+        } else if let nfe = r.nfe {
+            configuration = try file.configuration(nfe: nfe)
+        } else if file.configurations.count == 1, let only = file.configurations.first {
+            configuration = only
+        } else {
+            throw invalid("--tuned: give --nfe, one of \(file.configurations.map { String($0.nfe) }.joined(separator: ", "))")
+        }
+        return (configuration.runLabel, try configuration.prepared(on: schedule, relativeTo: url.deletingLastPathComponent()))
+    }
+}
+
+extension RecommendedConfiguration {
+    /// What runs for a budget without a named solver: the model's own tuned configuration, or the
+    /// table's choice.
+    public enum Recommendation: Sendable {
+        /// The configuration the model carries for exactly this budget (``ModelTuning``).
+        case tuned(TunedConfiguration, ModelTuning)
+        case table(Choice)
+
+        /// What the model's tuned file found (a standard configuration it kept is named as such),
+        /// or the table choice's label.
+        public var label: String {
+            switch self {
+            case let .tuned(c, _):
+                c.keptStandardLabel.map { "tuned for this model: \($0) (a standard configuration the tuner kept)" }
+                    ?? "tuned for this model: \(c.method)"
+            case let .table(choice): choice.label
+            }
+        }
+    }
+
+    /// The recommendation for `nfe` evaluations of `model` on `schedule`: the configuration the
+    /// model carries for exactly that budget (``TunedDiffusionModel``), when it was tuned for these
+    /// weights and skip scales on this schedule, else the table's ``choice(forNFE:)``. This is the
+    /// default step of ``SamplingResolver``, and what `diffuse compare --solvers default` runs.
+    ///
+    /// - Returns: the recommendation, and why the model's tuned file does not apply when it has one
+    ///   that does not (other weights, skip scales or schedule); a budget it has no configuration for
+    ///   is not such a reason.
+    public static func recommendation(forNFE nfe: Int, model: any DiffusionModel, schedule: any NoiseSchedule)
+        -> (recommendation: Recommendation, notApplied: String?) {
+        guard let tuning = (model as? any TunedDiffusionModel)?.tuning else { return (.table(choice(forNFE: nfe)), nil) }
+        do {
+            if let configuration = try tuning.configuration(nfe: nfe, model: model, schedule: schedule) {
+                return (.tuned(configuration, tuning), nil)
+            }
+            return (.table(choice(forNFE: nfe)), nil)
+        } catch {
+            return (.table(choice(forNFE: nfe)), "\(error)")
+        }
+    }
+}
