@@ -57,7 +57,7 @@ public struct DCSolver: Solver {
     ///   - variant, order, prediction, lowerOrderFinal, disabledCorrectorSteps: as ``UniPC``.
     ///   - ratios: the compensation ratio of each step; empty is plain UniPC.
     ///   - dcOrder: the interpolation degree `K` (1…3).
-    public init(variant: Variant = .bh2, order: Int = 2, prediction: DPMSolverMultistep.Prediction = .data,
+    public init(variant: Variant = .bh2, order: Int = 2, prediction: PredictionKind = .data,
                 lowerOrderFinal: Bool = true, disabledCorrectorSteps: Set<Int> = [], ratios: [Double] = [],
                 dcOrder: Int = 2) {
         self.uniPC = UniPC(variant: variant, order: order, prediction: prediction, lowerOrderFinal: lowerOrderFinal,
@@ -73,7 +73,7 @@ public struct DCSolver: Solver {
 
     public var variant: Variant { uniPC.variant }
     public var solverOrder: Int { uniPC.solverOrder }
-    public var prediction: DPMSolverMultistep.Prediction { uniPC.prediction }
+    public var prediction: PredictionKind { uniPC.prediction }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
         State(history: MultistepHistory(capacity: Swift.max(solverOrder + 1, Swift.min(Swift.max(dcOrder, 1), 3) + 1), like: x))

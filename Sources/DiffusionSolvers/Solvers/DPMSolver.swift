@@ -28,10 +28,10 @@ public struct DPMSolver: Solver {
         public var denoised: SampleTensor { first.data }
     }
 
-    public var prediction: DPMSolverMultistep.Prediction
+    public var prediction: PredictionKind
     public var solverOrder: Int
 
-    public init(prediction: DPMSolverMultistep.Prediction = .noise, order: Int = 3) {
+    public init(prediction: PredictionKind = .noise, order: Int = 3) {
         self.prediction = prediction
         self.solverOrder = Swift.min(Swift.max(order, 1), 3)
     }

@@ -23,8 +23,6 @@
 /// `dpmsolver++` / `dpmsolver`, `solver_type` `midpoint` / `heun`) and k-diffusion's
 /// `sample_dpmpp_2m`.
 public struct DPMSolverMultistep: Solver {
-    /// What the update extrapolates: DPM-Solver++ uses `x̂₀`, DPM-Solver `ε̂`.
-    public enum Prediction: String, Sendable { case data, noise }
     /// The second-order correction: the midpoint form, or the Taylor ("heun") form.
     public enum SecondOrderForm: String, Sendable { case midpoint, heun }
     /// The weight of the second divided difference in the third-order update.
@@ -42,7 +40,7 @@ public struct DPMSolverMultistep: Solver {
         public var denoised: SampleTensor { history.prediction(0).data }
     }
 
-    public var prediction: Prediction
+    public var prediction: PredictionKind
     public var solverOrder: Int
     public var secondOrderForm: SecondOrderForm
     /// Lower the order of the last two steps when there are fewer than 15 (diffusers' default).
@@ -58,7 +56,7 @@ public struct DPMSolverMultistep: Solver {
     /// with a draw at every step, including the last (where it is multiplied by 0).
     public var stochastic: Bool = false
 
-    public init(prediction: Prediction = .data, order: Int = 2, secondOrderForm: SecondOrderForm = .midpoint,
+    public init(prediction: PredictionKind = .data, order: Int = 2, secondOrderForm: SecondOrderForm = .midpoint,
                 lowerOrderFinal: Bool = true, eulerAtFinal: Bool = false, thirdOrderForm: ThirdOrderForm = .reference,
                 stepOrders: [Int]? = nil) {
         self.thirdOrderForm = thirdOrderForm

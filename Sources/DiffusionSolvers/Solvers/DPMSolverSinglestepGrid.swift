@@ -27,7 +27,7 @@ public struct DPMSolverSinglestepGrid: Solver {
         public var denoised: SampleTensor { history.prediction(0).data }
     }
 
-    public var prediction: DPMSolverMultistep.Prediction
+    public var prediction: PredictionKind
     public var solverOrder: Int
     public var secondOrderForm: DPMSolverMultistep.SecondOrderForm
     /// diffusers' `lower_order_final` (default false for this scheduler).
@@ -35,7 +35,7 @@ public struct DPMSolverSinglestepGrid: Solver {
     /// An explicit order list (one entry per grid step), replacing ``orderList(steps:endsClean:)``.
     public var stepOrders: [Int]?
 
-    public init(prediction: DPMSolverMultistep.Prediction = .data, order: Int = 2,
+    public init(prediction: PredictionKind = .data, order: Int = 2,
                 secondOrderForm: DPMSolverMultistep.SecondOrderForm = .midpoint, lowerOrderFinal: Bool = false,
                 stepOrders: [Int]? = nil) {
         self.stepOrders = stepOrders

@@ -38,7 +38,7 @@ public struct UniPC: Solver {
 
     public var variant: Variant
     public var solverOrder: Int
-    public var prediction: DPMSolverMultistep.Prediction
+    public var prediction: PredictionKind
     public var lowerOrderFinal: Bool
     /// Steps (0-based) after which the corrector is not applied (diffusers' `disable_corrector`).
     public var disabledCorrectorSteps: Set<Int>
@@ -51,11 +51,11 @@ public struct UniPC: Solver {
     /// An explicit prediction type for each step (its predictor and the corrector of that step),
     /// replacing ``prediction`` there: one of the per-step decisions of a searched solver schedule
     /// (USF, Liu et al. 2024). Steps beyond the array use ``prediction``.
-    public var stepPredictions: [DPMSolverMultistep.Prediction]?
+    public var stepPredictions: [PredictionKind]?
 
-    public init(variant: Variant = .bh2, order: Int = 2, prediction: DPMSolverMultistep.Prediction = .data,
+    public init(variant: Variant = .bh2, order: Int = 2, prediction: PredictionKind = .data,
                 lowerOrderFinal: Bool = true, disabledCorrectorSteps: Set<Int> = [], finalCorrector: Bool = false,
-                stepOrders: [Int]? = nil, stepPredictions: [DPMSolverMultistep.Prediction]? = nil) {
+                stepOrders: [Int]? = nil, stepPredictions: [PredictionKind]? = nil) {
         self.finalCorrector = finalCorrector
         self.stepOrders = stepOrders
         self.stepPredictions = stepPredictions
@@ -83,7 +83,7 @@ public struct UniPC: Solver {
     }
 
     /// The prediction type of step `i`.
-    public func prediction(atStep i: Int) -> DPMSolverMultistep.Prediction {
+    public func prediction(atStep i: Int) -> PredictionKind {
         if let stepPredictions, i >= 0, i < stepPredictions.count { return stepPredictions[i] }
         return prediction
     }
@@ -190,7 +190,7 @@ public struct UniPC: Solver {
 
     /// `x ← scale·x + Σⱼ terms[j]·mⱼ` over the outputs `mⱼ = history.prediction(j)`, newest first.
     func combine(_ x: inout SampleTensor, scale: Double, _ terms: SIMD4<Double>, history: MultistepHistory,
-                         prediction: DPMSolverMultistep.Prediction) {
+                         prediction: PredictionKind) {
         func output(_ j: Int) -> SampleTensor { prediction == .data ? history.prediction(j).data : history.prediction(j).noise }
         let used = (0..<4).last { terms[$0] != 0 } ?? -1
         switch used {
@@ -210,7 +210,7 @@ public struct UniPC: Solver {
     ///   then with history offset 0; the same numbers one output further back are the predictor
     ///   part here, so they are shifted instead of computed again.
     func correction(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory,
-                    prediction: DPMSolverMultistep.Prediction, previousPredictor: SIMD4<Double>? = nil) -> SIMD4<Double> {
+                    prediction: PredictionKind, previousPredictor: SIMD4<Double>? = nil) -> SIMD4<Double> {
         let (_, corrector) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: true,
                                           prediction: prediction)
         if let p = previousPredictor, p[3] == 0 { return corrector - SIMD4(0, p[0], p[1], p[2]) }
@@ -223,7 +223,7 @@ public struct UniPC: Solver {
     /// `scale·x_s₀ + Σⱼ cⱼ·history.prediction(j)`: `history.prediction(historyOffset)` is the output
     /// at `levels.0`; with the corrector, `history.prediction(0)` is the output at `levels.1`.
     func coefficients(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory, historyOffset o: Int,
-                              corrector: Bool, prediction: DPMSolverMultistep.Prediction) -> (scale: Double, terms: SIMD4<Double>) {
+                              corrector: Bool, prediction: PredictionKind) -> (scale: Double, terms: SIMD4<Double>) {
         let (s0, t) = levels
         let h = t.lambda - s0.lambda
         // rₖ for the previous outputs (at most two: the order is at most 3), then 1 (the step's end)

@@ -91,12 +91,12 @@ public struct SASolver: Solver {
     /// The number of outputs the corrector interpolates, the new one included (1…4).
     public var correctorOrder: Int
     /// What the update integrates: `x̂₀` (diffusers' `data_prediction`, the default) or `ε̂`.
-    public var prediction: DPMSolverMultistep.Prediction
+    public var prediction: PredictionKind
     public var tau: Tau
     /// Lower the predictor's order over the last steps (diffusers' `lower_order_final`, default on).
     public var lowerOrderFinal: Bool
 
-    public init(predictorOrder: Int = 2, correctorOrder: Int = 2, prediction: DPMSolverMultistep.Prediction = .data,
+    public init(predictorOrder: Int = 2, correctorOrder: Int = 2, prediction: PredictionKind = .data,
                 tau: Tau = .diffusersDefault, lowerOrderFinal: Bool = true) {
         self.predictorOrder = Swift.min(Swift.max(predictorOrder, 1), 4)
         self.correctorOrder = Swift.min(Swift.max(correctorOrder, 1), 4)
@@ -267,13 +267,13 @@ public struct SASolver: Solver {
         return 0.5 - (Double.expMinusOne(-a) + a) / (a * a)
     }
 
-    private static func output(_ history: MultistepHistory, _ j: Int, _ prediction: DPMSolverMultistep.Prediction) -> SampleTensor {
+    private static func output(_ history: MultistepHistory, _ j: Int, _ prediction: PredictionKind) -> SampleTensor {
         prediction == .data ? history.prediction(j).data : history.prediction(j).noise
     }
 
     /// `x ← scale·x + Σⱼ c[j]·mⱼ + noise·z` (the noise term left out when its coefficient is 0).
     private static func accumulate(_ x: inout SampleTensor, scale: Double, outputs c: SIMD4<Double>, count n: Int,
-                                   history: MultistepHistory, prediction: DPMSolverMultistep.Prediction,
+                                   history: MultistepHistory, prediction: PredictionKind,
                                    noise: SampleTensor.Term) {
         func m(_ j: Int) -> SampleTensor.Term { (c[j], output(history, j, prediction)) }
         let withNoise = noise.coefficient != 0
@@ -292,7 +292,7 @@ public struct SASolver: Solver {
 
     /// `x ← base + Σⱼ c[j]·mⱼ + noise·z`, not reading the old `x`.
     private static func combine(into x: inout SampleTensor, base: SampleTensor.Term, outputs c: SIMD4<Double>, count n: Int,
-                                history: MultistepHistory, prediction: DPMSolverMultistep.Prediction,
+                                history: MultistepHistory, prediction: PredictionKind,
                                 noise: SampleTensor.Term) {
         func m(_ j: Int) -> SampleTensor.Term { (c[j], output(history, j, prediction)) }
         let withNoise = noise.coefficient != 0

@@ -13,10 +13,10 @@ public struct SolverSchedule: Sendable, Equatable, Codable {
     public var sigmas: [Double]
     public var variant: UniPC.Variant
     public var orders: [Int]
-    public var predictions: [DPMSolverMultistep.Prediction]
+    public var predictions: [PredictionKind]
     public var correctors: [Bool]
 
-    public init(sigmas: [Double], variant: UniPC.Variant, orders: [Int], predictions: [DPMSolverMultistep.Prediction],
+    public init(sigmas: [Double], variant: UniPC.Variant, orders: [Int], predictions: [PredictionKind],
                 correctors: [Bool]) {
         self.sigmas = sigmas; self.variant = variant; self.orders = orders; self.predictions = predictions; self.correctors = correctors
     }
@@ -24,7 +24,7 @@ public struct SolverSchedule: Sendable, Equatable, Codable {
     /// UniPC's own decisions on `grid`: `order` with warm-up and lower-order final steps, one
     /// prediction type, the corrector after every step.
     public init(grid: TimeGrid, schedule: any NoiseSchedule, variant: UniPC.Variant = .bh1, order: Int = 3,
-                prediction: DPMSolverMultistep.Prediction = .data) {
+                prediction: PredictionKind = .data) {
         let uniPC = UniPC(variant: variant, order: order, prediction: prediction)
         let n = grid.steps
         self.init(sigmas: grid.levels.map { schedule.displaySigma($0) }, variant: variant,
@@ -67,10 +67,10 @@ public struct SolverSchedule: Sendable, Equatable, Codable {
 public struct SolverDecisions: Sendable, Equatable, Codable {
     public var variant: UniPC.Variant
     public var orders: [Int]
-    public var predictions: [DPMSolverMultistep.Prediction]
+    public var predictions: [PredictionKind]
     public var correctors: [Bool]
 
-    public init(variant: UniPC.Variant, orders: [Int], predictions: [DPMSolverMultistep.Prediction], correctors: [Bool]) {
+    public init(variant: UniPC.Variant, orders: [Int], predictions: [PredictionKind], correctors: [Bool]) {
         self.variant = variant; self.orders = orders; self.predictions = predictions; self.correctors = correctors
     }
 
@@ -118,4 +118,3 @@ public struct SolverDecisions: Sendable, Equatable, Codable {
 }
 
 extension UniPC.Variant: Codable {}
-extension DPMSolverMultistep.Prediction: Codable {}

@@ -17,7 +17,7 @@ struct DCSolverTests {
     struct Setting: Sendable, CustomStringConvertible {
         var variant: UniPC.Variant
         var order: Int
-        var prediction: DPMSolverMultistep.Prediction
+        var prediction: PredictionKind
         var disabled: Set<Int>
         var final: FinalNoise
         var spacing: StepSpacing

@@ -23,7 +23,7 @@ struct ExponentialParityTests {
     /// - Parameter orders: the reference's per-step orders, when our grid drops its zero-length last
     ///   step: its index-based order rules then see one more step than we take.
     static func solver(for c: ParityCase, orders: [Int]? = nil) -> any Solver {
-        let prediction: DPMSolverMultistep.Prediction = c.string("algorithm_type") == "dpmsolver" ? .noise : .data
+        let prediction: PredictionKind = c.string("algorithm_type") == "dpmsolver" ? .noise : .data
         let order = Int(c.number("solver_order") ?? 2)
         let form: DPMSolverMultistep.SecondOrderForm = c.string("solver_type") == "heun" ? .heun : .midpoint
         let lowerOrderFinal = c.bool("lower_order_final") ?? true

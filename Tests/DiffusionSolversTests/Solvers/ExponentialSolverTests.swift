@@ -68,7 +68,7 @@ struct ExponentialSolverTests {
 
     @Test("singlestep DPM-Solver-1/2/3 and DPM-Solver++(2S)/(3S) with the paper's intermediate points")
     func singlestep() throws {
-        for prediction in [DPMSolverMultistep.Prediction.noise, .data] {
+        for prediction in [PredictionKind.noise, .data] {
             // Three evaluations per step: the third-order regime holds from about 32 steps (measured
             // slopes 2.8–3.1 over 48–128 steps) until the float32 floor near 1e-6.
             for order in 1...3 { try check(DPMSolver(prediction: prediction, order: order), steps: order == 3 ? [48, 64, 96, 128] : nil) }
@@ -77,7 +77,7 @@ struct ExponentialSolverTests {
 
     @Test("singlestep on grid intermediates (diffusers' scheduler)")
     func singlestepGrid() throws {
-        for prediction in [DPMSolverMultistep.Prediction.noise, .data] {
+        for prediction in [PredictionKind.noise, .data] {
             // One evaluation per grid point: third order settles only from about 128 points
             // (slopes 2.8–2.9 over 128–384); below that the macro-step pattern makes the error jumpy.
             for order in 2...3 {

@@ -73,7 +73,7 @@ struct SASolverTests {
     /// steps from σ̃ = 0.45 to 0.2, the corrector from 1.1 to 0.45, through the outputs at
     /// 0.45, 1.1, 2.5, 6.0.
     static let coefficientSigmas = [14.6, 6.0, 2.5, 1.1, 0.45, 0.2]
-    static let goldenCoefficients: [(String, DPMSolverMultistep.Prediction, Double, Int, [Double])] = [
+    static let goldenCoefficients: [(String, PredictionKind, Double, Int, [Double])] = [
         ("predictor", .data, 0.0, 1, [0.47790695928014604, 0.5447670420505111, 0.0]),
         ("corrector", .data, 0.0, 1, [0.5545917731491895, 0.5388627076034719, 0.0]),
         ("predictor", .data, 0.0, 2, [0.47790695928014604, 0.9054879078065733, -0.3607208657560621, 0.0]),
@@ -155,8 +155,8 @@ struct SASolverTests {
     /// fitted slopes are 1.3–1.8 and 2.2–2.9 (the same behaviour as an `A·h^p + B·h^{p+1}` error
     /// with `A` small); and (3, 4), which reaches the floor while its slopes are 3.3–4.0.
     @Test("tau 0: converges at order min(c, p + 1) against the reference ODE solution",
-          arguments: [(1, 2, DPMSolverMultistep.Prediction.data), (1, 2, .noise), (2, 2, .data), (2, 3, .data), (2, 3, .noise)])
-    func convergence(_ configuration: (Int, Int, DPMSolverMultistep.Prediction)) throws {
+          arguments: [(1, 2, PredictionKind.data), (1, 2, .noise), (2, 2, .data), (2, 3, .data), (2, 3, .noise)])
+    func convergence(_ configuration: (Int, Int, PredictionKind)) throws {
         let (p, c, prediction) = configuration
         let studies: [(String, ConvergenceStudy)] = [
             ("vp-linear/logsnr", ConvergenceStudy(model: TestModels.mixture2D(), schedule: ContinuousVPSchedule.linear())),
@@ -185,7 +185,7 @@ struct SASolverTests {
                 let grid = try StepSchedule(spacing: .karras(rho: 7), steps: steps).grid(on: schedule)
                 try #require(grid.endsClean)
                 let x = SampleTensor.initialSample(noise: TestModels.noise([8, 2]), schedule: schedule, level: grid[0])
-                for prediction in [DPMSolverMultistep.Prediction.data, .noise] {
+                for prediction in [PredictionKind.data, .noise] {
                     for order in 1...4 {
                         for (tau, bounded) in taus {
                             let solver = SASolver(predictorOrder: order, correctorOrder: order, prediction: prediction, tau: tau)
