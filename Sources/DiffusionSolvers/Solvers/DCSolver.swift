@@ -103,7 +103,7 @@ public struct DCSolver: Solver {
     func evaluate(_ step: Int, x: SampleTensor, state: inout State, context: SolverContext) throws {
         let s0 = context.grid[step], t = context.grid[step + 1]
         state.history.advance(to: s0)
-        var needs: PredictionNeeds = prediction == .data ? .data : .noise
+        var needs = PredictionNeeds(prediction)
         if t.isClean { needs.insert(.data) }
         if !s0.lambda.isFinite { needs = .both }
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
@@ -199,14 +199,14 @@ public struct DCSolver: Solver {
     /// `m₀ ← Σₐ wₐ·mₐ` in the newest slot, for the prediction the solver reads. Only the slots
     /// that enter are read, so the newest buffer stays uniquely referenced (no copy).
     private func compensate(_ history: inout MultistepHistory, weights w: SIMD4<Double>) {
-        let data = prediction == .data
-        func out(_ k: Int) -> SampleTensor { data ? history.prediction(k).data : history.prediction(k).noise }
-        func apply(_ y: inout SampleTensor, _ m1: SampleTensor, _ m2: SampleTensor?, _ m3: SampleTensor?) {
-            if let m2, let m3 { y.update(scale: w[0], (w[1], m1), (w[2], m2), (w[3], m3)) }
-            else if let m2 { y.update(scale: w[0], (w[1], m1), (w[2], m2)) }
-            else { y.update(scale: w[0], (w[1], m1)) }
+        // The older outputs are read out first: the closure must not touch `history` while its
+        // newest slot is being written.
+        let m1 = history.output(1, prediction)
+        let m2 = dcOrder >= 2 ? history.output(2, prediction) : m1, m3 = dcOrder >= 3 ? history.output(3, prediction) : m1
+        func term(_ j: Int) -> SampleTensor.Term { (w[j + 1], j == 0 ? m1 : j == 1 ? m2 : m3) }
+        switch prediction {
+        case .data: history.newestSlot.data.update(scale: w[0], count: dcOrder, term)
+        case .noise: history.newestSlot.noise.update(scale: w[0], count: dcOrder, term)
         }
-        let m1 = out(1), m2 = dcOrder >= 2 ? out(2) : nil, m3 = dcOrder >= 3 ? out(3) : nil
-        if data { apply(&history.newestSlot.data, m1, m2, m3) } else { apply(&history.newestSlot.noise, m1, m2, m3) }
     }
 }

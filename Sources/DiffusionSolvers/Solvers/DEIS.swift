@@ -44,15 +44,12 @@ public struct DEIS: Solver {
         State(history: MultistepHistory(capacity: solverOrder, like: x))
     }
 
-    public func order(atStep i: Int, of n: Int) -> Int {
-        if let stepOrders, i < stepOrders.count { return Swift.min(Swift.max(stepOrders[i], 1), solverOrder, i + 1) }
-        let last = i == n - 1 && lowerOrderFinal && n < 15
-        let penultimate = i == n - 2 && lowerOrderFinal && n < 15
-        let available = Swift.min(i, solverOrder)
-        if solverOrder == 1 || available < 1 || last { return 1 }
-        if solverOrder == 2 || available < 2 || penultimate { return 2 }
-        return 3
+    /// diffusers' order rule (as ``DPMSolverMultistep``): warm-up, lower orders at the end below 15 steps.
+    public var stepOrderRule: StepOrders {
+        StepOrders(solverOrder: solverOrder, finalSteps: lowerOrderFinal ? .belowFifteenSteps : nil, explicit: stepOrders)
     }
+
+    public func order(atStep i: Int, of n: Int) -> Int { stepOrderRule.order(atStep: i, of: n) }
 
     /// `∫ ℓ(log ρ) dρ` antiderivatives, evaluated at `t` (diffusers' `ind_fn`).
     static func antiderivative2(_ t: Double, _ b: Double, _ c: Double) -> Double {

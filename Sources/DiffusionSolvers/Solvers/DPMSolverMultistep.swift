@@ -82,17 +82,16 @@ public struct DPMSolverMultistep: Solver {
         State(history: MultistepHistory(capacity: solverOrder, like: x), z: SampleTensor(zeros: stochastic ? x.shape : [1]))
     }
 
-    /// The order diffusers uses at step `i` of `n` (`previous` evaluations already made).
+    /// diffusers' order rule: warm-up, and with ``lowerOrderFinal`` lower orders over the last two
+    /// steps of runs shorter than 15 steps.
+    public var stepOrderRule: StepOrders {
+        StepOrders(solverOrder: solverOrder, finalSteps: lowerOrderFinal ? .belowFifteenSteps : nil, explicit: stepOrders)
+    }
+
+    /// The order diffusers uses at step `i` of `n`: ``stepOrderRule``, with a first-order last step
+    /// for ``eulerAtFinal`` or a run that ends at `σ = 0`.
     public func order(atStep i: Int, of n: Int, endsClean: Bool) -> Int {
-        if let stepOrders, i < stepOrders.count {
-            return Swift.min(Swift.max(stepOrders[i], 1), solverOrder, i + 1)
-        }
-        let last = i == n - 1 && (eulerAtFinal || (lowerOrderFinal && n < 15) || endsClean)
-        let penultimate = i == n - 2 && lowerOrderFinal && n < 15
-        let available = Swift.min(i, solverOrder)
-        if solverOrder == 1 || available < 1 || last { return 1 }
-        if solverOrder == 2 || available < 2 || penultimate { return 2 }
-        return 3
+        stepOrderRule.order(atStep: i, of: n, firstOrderLast: eulerAtFinal || endsClean)
     }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
@@ -100,7 +99,7 @@ public struct DPMSolverMultistep: Solver {
         let s0 = grid[step], t = grid[step + 1]
         state.history.advance(to: s0)
         let fromPureNoise = !s0.lambda.isFinite
-        let needs: PredictionNeeds = fromPureNoise ? .both : t.isClean || prediction == .data ? .data : .noise
+        let needs: PredictionNeeds = fromPureNoise ? .both : t.isClean ? .data : PredictionNeeds(prediction)
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
         let history = state.history
         if stochastic {
@@ -119,7 +118,7 @@ public struct DPMSolverMultistep: Solver {
             return
         }
         let k = Swift.min(order(atStep: step, of: grid.steps, endsClean: grid.endsClean), history.usable(limit: solverOrder))
-        func output(_ j: Int) -> SampleTensor { prediction == .data ? history.prediction(j).data : history.prediction(j).noise }
+        func output(_ j: Int) -> SampleTensor { history.output(j, prediction) }
 
         let h = t.lambda - s0.lambda
         // x' = scale·x + c₀·m₀ + c₁·m₋₁ + c₂·m₋₂, with the divided differences expanded.

@@ -86,7 +86,7 @@ public struct DPMSolverSinglestepGrid: Solver {
         let level = grid[step], t = grid[step + 1]
         var k = state.orders[step]
         state.history.advance(to: level)
-        let needs: PredictionNeeds = t.isClean || !level.lambda.isFinite ? .both : prediction == .data ? .data : .noise
+        let needs: PredictionNeeds = t.isClean || !level.lambda.isFinite ? .both : PredictionNeeds(prediction)
         try context.predict(x, at: level, step: step, into: &state.history.newestSlot, needs: needs)
         if k == 1 || state.inMacro == 0 {
             // A new macro step starts here (also after a step from pure noise, which ends any macro step).
@@ -110,7 +110,7 @@ public struct DPMSolverSinglestepGrid: Solver {
             state.inMacro = 0
             return
         }
-        func output(_ j: Int) -> SampleTensor { prediction == .data ? h.prediction(j).data : h.prediction(j).noise }
+        func output(_ j: Int) -> SampleTensor { h.output(j, prediction) }
         let s = state.startLevel
         let span = t.lambda - s.lambda
         let (scale, edge, e) = prediction == .data

@@ -185,9 +185,7 @@ public struct DPMSolverV3: Solver {
 
     /// The predictor order of step `i` of `n` (official `sample`: warm-up, then `lower_order_final`).
     public func order(atStep i: Int, of n: Int) -> Int {
-        var p = Swift.min(i + 1, solverOrder)
-        if lowerOrderFinal { p = Swift.min(p, n - i) }
-        return Swift.max(p, 1)
+        StepOrders(solverOrder: solverOrder, finalSteps: lowerOrderFinal ? .always : nil).order(atStep: i, of: n)
     }
 
     /// The statistics grid index of `level`; an error for a level outside the range or off the grid.

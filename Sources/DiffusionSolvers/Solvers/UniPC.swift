@@ -75,12 +75,14 @@ public struct UniPC: Solver {
         State(history: MultistepHistory(capacity: solverOrder + 1, like: x))
     }
 
-    /// The predictor's order at step `i` of `n`.
-    public func order(atStep i: Int, of n: Int) -> Int {
-        if let stepOrders, i < stepOrders.count { return Swift.min(Swift.max(stepOrders[i], 1), solverOrder, i + 1) }
-        let capped = lowerOrderFinal ? Swift.min(solverOrder, n - i) : solverOrder
-        return Swift.min(capped, i + 1)
+    /// diffusers' order rule for the predictor: warm-up, and with ``lowerOrderFinal`` at most
+    /// `n − i` at step `i` of `n`, on runs of any length.
+    public var stepOrderRule: StepOrders {
+        StepOrders(solverOrder: solverOrder, finalSteps: lowerOrderFinal ? .always : nil, explicit: stepOrders)
     }
+
+    /// The predictor's order at step `i` of `n`.
+    public func order(atStep i: Int, of n: Int) -> Int { stepOrderRule.order(atStep: i, of: n) }
 
     /// The prediction type of step `i`.
     public func prediction(atStep i: Int) -> PredictionKind {
@@ -142,7 +144,7 @@ public struct UniPC: Solver {
         let current = prediction(atStep: step)
         state.history.advance(to: s0)
         let fromPureNoise = !s0.lambda.isFinite
-        var needs: PredictionNeeds = mixesPredictions ? .both : current == .data ? .data : .noise
+        var needs: PredictionNeeds = mixesPredictions ? .both : PredictionNeeds(current)
         if t.isClean { needs.insert(.data) }
         if fromPureNoise { needs = .both }
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
@@ -181,7 +183,7 @@ public struct UniPC: Solver {
         if finalCorrector && step == grid.steps - 1 {
             // Evaluate at the final level and correct the last step with that output.
             state.history.advance(to: t)
-            try context.predict(x, at: t, step: step, into: &state.history.newestSlot, needs: current == .data ? .data : .noise)
+            try context.predict(x, at: t, step: step, into: &state.history.newestSlot, needs: PredictionNeeds(current))
             combine(&x, scale: 1, correction(levels: (s0, t), order: k, history: state.history, prediction: current,
                                              previousPredictor: predictor),
                     history: state.history, prediction: current)
@@ -189,17 +191,11 @@ public struct UniPC: Solver {
     }
 
     /// `x ← scale·x + Σⱼ terms[j]·mⱼ` over the outputs `mⱼ = history.prediction(j)`, newest first.
+    /// Trailing zero coefficients are left out, so the pass reads only the outputs that enter.
     func combine(_ x: inout SampleTensor, scale: Double, _ terms: SIMD4<Double>, history: MultistepHistory,
-                         prediction: PredictionKind) {
-        func output(_ j: Int) -> SampleTensor { prediction == .data ? history.prediction(j).data : history.prediction(j).noise }
-        let used = (0..<4).last { terms[$0] != 0 } ?? -1
-        switch used {
-        case -1: x.scale(by: scale)
-        case 0: x.update(scale: scale, (terms[0], output(0)))
-        case 1: x.update(scale: scale, (terms[0], output(0)), (terms[1], output(1)))
-        case 2: x.update(scale: scale, (terms[0], output(0)), (terms[1], output(1)), (terms[2], output(2)))
-        default: x.update(scale: scale, (terms[0], output(0)), (terms[1], output(1)), (terms[2], output(2)), (terms[3], output(3)))
-        }
+                 prediction: PredictionKind) {
+        let used = ((0..<4).last { terms[$0] != 0 } ?? -1) + 1
+        history.combine(into: &x, scale: scale, terms, count: used, prediction)
     }
 
     /// What the corrector adds to the predicted sample at `levels.1`: UniC minus UniP over the same

@@ -117,17 +117,17 @@ public struct SASolver: Solver {
               previousSample: SampleTensor(zeros: x.shape), z: SampleTensor(zeros: x.shape))
     }
 
-    /// The predictor's order at step `i` of `n` (before capping by usable history).
+    /// The predictor's order at step `i` of `n` (before capping by usable history): warm-up, and
+    /// with ``lowerOrderFinal`` at most `n − i`.
     public func predictorOrder(atStep i: Int, of n: Int) -> Int {
-        let capped = lowerOrderFinal ? Swift.min(predictorOrder, n - i) : predictorOrder
-        return Swift.max(1, Swift.min(capped, i + 1))
+        StepOrders(solverOrder: predictorOrder, finalSteps: lowerOrderFinal ? .always : nil).order(atStep: i, of: n)
     }
 
     /// The corrector's order at step `i ≥ 1` of `n`, which corrects the sample step `i − 1`
-    /// predicted (diffusers fixes it at step `i − 1`).
+    /// predicted (diffusers fixes it at step `i − 1`): at most `i + 1`, and `n − i + 2` with
+    /// ``lowerOrderFinal``.
     public func correctorOrder(atStep i: Int, of n: Int) -> Int {
-        let capped = lowerOrderFinal ? Swift.min(correctorOrder, n - i + 2) : correctorOrder
-        return Swift.max(1, Swift.min(capped, i + 1))
+        StepOrders(solverOrder: correctorOrder, finalSteps: lowerOrderFinal ? StepOrders.FinalSteps(allowance: 2) : nil).order(atStep: i, of: n)
     }
 
     /// `τ` for a step starting at `level`.
@@ -145,7 +145,7 @@ public struct SASolver: Solver {
         let discrete = context.denoiser.schedule.trainingTimesteps != nil
         state.history.advance(to: s0)
         let fromPureNoise = !s0.lambda.isFinite
-        var needs: PredictionNeeds = prediction == .data ? .data : .noise
+        var needs = PredictionNeeds(prediction)
         if t.isClean { needs.insert(.data) }
         if fromPureNoise { needs = .both }
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
@@ -267,26 +267,12 @@ public struct SASolver: Solver {
         return 0.5 - (Double.expMinusOne(-a) + a) / (a * a)
     }
 
-    private static func output(_ history: MultistepHistory, _ j: Int, _ prediction: PredictionKind) -> SampleTensor {
-        prediction == .data ? history.prediction(j).data : history.prediction(j).noise
-    }
-
     /// `x ← scale·x + Σⱼ c[j]·mⱼ + noise·z` (the noise term left out when its coefficient is 0).
     private static func accumulate(_ x: inout SampleTensor, scale: Double, outputs c: SIMD4<Double>, count n: Int,
                                    history: MultistepHistory, prediction: PredictionKind,
                                    noise: SampleTensor.Term) {
-        func m(_ j: Int) -> SampleTensor.Term { (c[j], output(history, j, prediction)) }
-        let withNoise = noise.coefficient != 0
-        switch (n, withNoise) {
-        case (1, false): x.update(scale: scale, m(0))
-        case (1, true): x.update(scale: scale, m(0), noise)
-        case (2, false): x.update(scale: scale, m(0), m(1))
-        case (2, true): x.update(scale: scale, m(0), m(1), noise)
-        case (3, false): x.update(scale: scale, m(0), m(1), m(2))
-        case (3, true): x.update(scale: scale, m(0), m(1), m(2), noise)
-        default:
-            x.update(scale: scale, m(0), m(1), m(2), m(3))
-            if withNoise { x.update(scale: 1, noise) }
+        x.update(scale: scale, count: noise.coefficient != 0 ? n + 1 : n) { j in
+            j < n ? (c[j], history.output(j, prediction)) : noise
         }
     }
 
@@ -294,18 +280,8 @@ public struct SASolver: Solver {
     private static func combine(into x: inout SampleTensor, base: SampleTensor.Term, outputs c: SIMD4<Double>, count n: Int,
                                 history: MultistepHistory, prediction: PredictionKind,
                                 noise: SampleTensor.Term) {
-        func m(_ j: Int) -> SampleTensor.Term { (c[j], output(history, j, prediction)) }
-        let withNoise = noise.coefficient != 0
-        switch (n, withNoise) {
-        case (1, false): x.set(base, m(0))
-        case (1, true): x.set(base, m(0), noise)
-        case (2, false): x.set(base, m(0), m(1))
-        case (2, true): x.set(base, m(0), m(1), noise)
-        case (3, false): x.set(base, m(0), m(1), m(2))
-        case (3, true): x.set(base, m(0), m(1), m(2), noise)
-        default:
-            x.set(base, m(0), m(1), m(2), m(3))
-            if withNoise { x.update(scale: 1, noise) }
+        x.set(count: noise.coefficient != 0 ? n + 2 : n + 1) { j in
+            j == 0 ? base : j <= n ? (c[j - 1], history.output(j - 1, prediction)) : noise
         }
     }
 }
