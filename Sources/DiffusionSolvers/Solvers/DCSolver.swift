@@ -185,15 +185,7 @@ public struct DCSolver: Solver {
     /// `τ₀ + (ratio − 1)·(τ₀ − τ₁)` so that ratio 1 gives `τ* = τ₀` and the weights `(1, 0, 0, 0)`
     /// exactly.
     static func lagrangeWeights(times tau: SIMD4<Double>, count: Int, ratio: Double) -> SIMD4<Double> {
-        let n = Swift.min(Swift.max(count, 1), 4)
-        let target = tau[0] + (ratio - 1) * (tau[0] - tau[1])
-        var w = SIMD4<Double>.zero
-        for a in 0..<n {
-            var l = 1.0
-            for b in 0..<n where b != a { l *= (target - tau[b]) / (tau[a] - tau[b]) }
-            w[a] = l
-        }
-        return w
+        Lagrange.weights(at: tau[0] + (ratio - 1) * (tau[0] - tau[1]), nodes: tau, count: count)
     }
 
     /// `m₀ ← Σₐ wₐ·mₐ` in the newest slot, for the prediction the solver reads. Only the slots

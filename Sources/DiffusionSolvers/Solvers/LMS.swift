@@ -67,33 +67,23 @@ public struct LMS: Solver {
     }
 
     /// `c_j = ∫_{σ_i}^{σ_{i+1}} ℓ_j(σ) dσ` for the Lagrange basis `ℓ_j` through `σ_i, …, σ_{i−k+1}`,
-    /// written to `c[0..<k]` without allocating.
+    /// written to `c[0..<k]` without allocating: with `u = (σ − σ_i)/(σ_{i+1} − σ_i)`,
+    /// `c_j = (σ_{i+1} − σ_i)·Σₙ pₙ/(n + 1) / Π_{m≠j}(u_j − u_m)` for the monomial coefficients `pₙ`
+    /// of `Π_{m≠j}(u − u_m)` (``Lagrange/basis(_:count:node:into:)``).
     static func lagrangeIntegrals(count k: Int, step i: Int, grid: TimeGrid, frame: ODEFrame,
                                   into c: inout [Double], scratch p: inout [Double]) {
+        let start = frame.tau(grid[i])
+        let width = frame.tau(grid[i + 1]) - start
         withUnsafeTemporaryAllocation(of: Double.self, capacity: k) { node in
-            // node[m] = σ_{i−m}, read from the grid once rather than in every factor.
-            for m in 0..<k { node[m] = frame.tau(grid[i - m]) }
-            let start = node[0]
-            let width = frame.tau(grid[i + 1]) - start
-            for j in 0..<k {
-                // ℓ_j(σ_i + width·u) = Π_{m≠j} (a_m + b_m·u), expanded into p[0...degree].
-                p[0] = 1
-                var degree = 0
-                for m in 0..<k where m != j {
-                    let denominator = node[j] - node[m]
-                    let a = (start - node[m]) / denominator, b = width / denominator
-                    p[degree + 1] = 0
-                    var n = degree + 1
-                    while n >= 1 {
-                        p[n] = p[n] * a + p[n - 1] * b
-                        n -= 1
-                    }
-                    p[0] *= a
-                    degree += 1
+            // node[m] = u at σ_{i−m}, read from the grid once rather than in every factor.
+            for m in 0..<k { node[m] = (frame.tau(grid[i - m]) - start) / width }
+            p.withUnsafeMutableBufferPointer { p in
+                for j in 0..<k {
+                    let denominator = Lagrange.basis(j, count: k, node: { node[$0] }, into: p)
+                    var integral = 0.0
+                    for n in 0..<k { integral += p[n] / Double(n + 1) }
+                    c[j] = width * integral / denominator
                 }
-                var integral = 0.0
-                for n in 0...degree { integral += p[n] / Double(n + 1) }
-                c[j] = width * integral
             }
         }
     }

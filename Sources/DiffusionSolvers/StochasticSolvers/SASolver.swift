@@ -225,12 +225,7 @@ public struct SASolver: Solver {
         let moments = exponentialMoments(a)
         var w = SIMD4<Double>.zero
         for j in 0..<n {
-            var poly = SIMD4<Double>(1, 0, 0, 0)  // monomial coefficients of ℓⱼ, lowest first
-            var denominator = 1.0
-            for m in 0..<n where m != j {
-                poly = SIMD4(0, poly[0], poly[1], poly[2]) - v[m] * poly
-                denominator *= v[j] - v[m]
-            }
+            let (poly, denominator) = Lagrange.basis(j, nodes: v, count: n)
             w[j] = (poly * moments).sum() / denominator
         }
         return w
