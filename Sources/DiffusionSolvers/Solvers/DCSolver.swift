@@ -54,13 +54,13 @@ public struct DCSolver: Solver {
     public static let ratioRange: ClosedRange<Double> = 0...2
 
     /// - Parameters:
-    ///   - variant, order, prediction, lowerOrderFinal, disabledCorrectorSteps: as ``UniPC``.
+    ///   - variant, solverOrder, prediction, lowerOrderFinal, disabledCorrectorSteps: as ``UniPC``.
     ///   - ratios: the compensation ratio of each step; empty is plain UniPC.
     ///   - dcOrder: the interpolation degree `K` (1…3).
-    public init(variant: Variant = .bh2, order: Int = 2, prediction: PredictionKind = .data,
+    public init(variant: Variant = .bh2, solverOrder: Int = 2, prediction: PredictionKind = .data,
                 lowerOrderFinal: Bool = true, disabledCorrectorSteps: Set<Int> = [], ratios: [Double] = [],
                 dcOrder: Int = 2) {
-        self.uniPC = UniPC(variant: variant, order: order, prediction: prediction, lowerOrderFinal: lowerOrderFinal,
+        self.uniPC = UniPC(variant: variant, solverOrder: solverOrder, prediction: prediction, lowerOrderFinal: lowerOrderFinal,
                            disabledCorrectorSteps: disabledCorrectorSteps)
         self.ratios = ratios
         self.dcOrder = dcOrder

@@ -30,9 +30,9 @@ public struct DEIS: Solver {
     /// An explicit order for each step, replacing the rules (still capped by history).
     public var stepOrders: [Int]?
 
-    public init(order: Int = 3, lowerOrderFinal: Bool = true, stepOrders: [Int]? = nil) {
+    public init(solverOrder: Int = 3, lowerOrderFinal: Bool = true, stepOrders: [Int]? = nil) {
         self.stepOrders = stepOrders
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 3)
         self.lowerOrderFinal = lowerOrderFinal
     }
 

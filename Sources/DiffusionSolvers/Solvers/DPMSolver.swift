@@ -31,9 +31,9 @@ public struct DPMSolver: Solver {
     public var prediction: PredictionKind
     public var solverOrder: Int
 
-    public init(prediction: PredictionKind = .noise, order: Int = 3) {
+    public init(prediction: PredictionKind = .noise, solverOrder: Int = 3) {
         self.prediction = prediction
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 3)
     }
 
     public var name: String { prediction == .noise ? "dpm_solver_\(solverOrder)" : "dpmpp_\(solverOrder)s" }

@@ -56,13 +56,13 @@ public struct DPMSolverMultistep: Solver {
     /// with a draw at every step, including the last (where it is multiplied by 0).
     public var stochastic: Bool = false
 
-    public init(prediction: PredictionKind = .data, order: Int = 2, secondOrderForm: SecondOrderForm = .midpoint,
+    public init(prediction: PredictionKind = .data, solverOrder: Int = 2, secondOrderForm: SecondOrderForm = .midpoint,
                 lowerOrderFinal: Bool = true, eulerAtFinal: Bool = false, thirdOrderForm: ThirdOrderForm = .reference,
                 stepOrders: [Int]? = nil) {
         self.thirdOrderForm = thirdOrderForm
         self.stepOrders = stepOrders
         self.prediction = prediction
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 3)
         self.secondOrderForm = secondOrderForm
         self.lowerOrderFinal = lowerOrderFinal
         self.eulerAtFinal = eulerAtFinal

@@ -35,12 +35,12 @@ public struct DPMSolverSinglestepGrid: Solver {
     /// An explicit order list (one entry per grid step), replacing ``orderList(steps:endsClean:)``.
     public var stepOrders: [Int]?
 
-    public init(prediction: PredictionKind = .data, order: Int = 2,
+    public init(prediction: PredictionKind = .data, solverOrder: Int = 2,
                 secondOrderForm: DPMSolverMultistep.SecondOrderForm = .midpoint, lowerOrderFinal: Bool = false,
                 stepOrders: [Int]? = nil) {
         self.stepOrders = stepOrders
         self.prediction = prediction
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 3)
         self.secondOrderForm = secondOrderForm
         self.lowerOrderFinal = lowerOrderFinal
     }

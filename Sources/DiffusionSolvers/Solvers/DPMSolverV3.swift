@@ -136,11 +136,11 @@ public struct DPMSolverV3: Solver {
 
     /// A solver for `statistics`; defaults follow the official ScoreSDE CIFAR-10 script at 6–8 steps
     /// (order 3, corrector on, no pseudo-order, lower order at the end).
-    public init(statistics: ModelStatistics, order: Int = 3, predictorPseudo: Bool = false, corrector: Bool = true,
+    public init(statistics: ModelStatistics, solverOrder: Int = 3, predictorPseudo: Bool = false, corrector: Bool = true,
                 correctorPseudo: Bool = false, lowerOrderFinal: Bool = true, halfCorrector: Bool = false) {
         self.statistics = statistics
         self.integrals = Integrals(statistics)
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 3)
         self.predictorPseudo = predictorPseudo
         self.corrector = corrector
         self.correctorPseudo = correctorPseudo

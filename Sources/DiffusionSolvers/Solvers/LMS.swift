@@ -37,28 +37,31 @@ public struct LMS: Solver {
         public var denoised: SampleTensor { history.denoised }
     }
 
-    /// The number of derivatives combined once warmed up.
-    public let order: Int
+    /// The number of derivatives combined once warmed up (k-diffusion's `order`).
+    public let solverOrder: Int
 
-    /// - Parameter order: 1 (Euler) or more; k-diffusion's default is 4.
-    public init(order: Int = 4) {
-        precondition(order >= 1, "LMS order must be at least 1, got \(order)")
-        self.order = order
+    /// - Parameter solverOrder: 1 (Euler) or more; k-diffusion's default is 4.
+    public init(solverOrder: Int = 4) {
+        precondition(solverOrder >= 1, "LMS order must be at least 1, got \(solverOrder)")
+        self.solverOrder = solverOrder
     }
+
+    /// The global order: the multistep formula's, `solverOrder`, on any smooth grid.
+    public var order: Int { solverOrder }
 
     public var name: String { "lms" }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(history: DerivativeHistory(capacity: order, like: x),
-              coefficients: [Double](repeating: 0, count: order), polynomial: [Double](repeating: 0, count: order + 1))
+        State(history: DerivativeHistory(capacity: solverOrder, like: x),
+              coefficients: [Double](repeating: 0, count: solverOrder), polynomial: [Double](repeating: 0, count: solverOrder + 1))
     }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
         let frame = context.frame
         let from = context.grid[step], to = context.grid[step + 1]
         try state.history.evaluate(x, at: from, step: step, context: context)
-        let k = Swift.min(state.history.count, order, step + 1)
+        let k = Swift.min(state.history.count, solverOrder, step + 1)
         Self.lagrangeIntegrals(count: k, step: step, grid: context.grid, frame: frame,
                                into: &state.coefficients, scratch: &state.polynomial)
         let target = frame.scale(to)

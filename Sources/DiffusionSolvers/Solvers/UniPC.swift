@@ -53,14 +53,14 @@ public struct UniPC: Solver {
     /// (USF, Liu et al. 2024). Steps beyond the array use ``prediction``.
     public var stepPredictions: [PredictionKind]?
 
-    public init(variant: Variant = .bh2, order: Int = 2, prediction: PredictionKind = .data,
+    public init(variant: Variant = .bh2, solverOrder: Int = 2, prediction: PredictionKind = .data,
                 lowerOrderFinal: Bool = true, disabledCorrectorSteps: Set<Int> = [], finalCorrector: Bool = false,
                 stepOrders: [Int]? = nil, stepPredictions: [PredictionKind]? = nil) {
         self.finalCorrector = finalCorrector
         self.stepOrders = stepOrders
         self.stepPredictions = stepPredictions
         self.variant = variant
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 3)
         self.prediction = prediction
         self.lowerOrderFinal = lowerOrderFinal
         self.disabledCorrectorSteps = disabledCorrectorSteps

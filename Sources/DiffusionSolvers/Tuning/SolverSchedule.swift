@@ -25,7 +25,7 @@ public struct SolverSchedule: Sendable, Equatable, Codable {
     /// prediction type, the corrector after every step.
     public init(grid: TimeGrid, schedule: any NoiseSchedule, variant: UniPC.Variant = .bh1, order: Int = 3,
                 prediction: PredictionKind = .data) {
-        let uniPC = UniPC(variant: variant, order: order, prediction: prediction)
+        let uniPC = UniPC(variant: variant, solverOrder: order, prediction: prediction)
         let n = grid.steps
         self.init(sigmas: grid.levels.map { schedule.displaySigma($0) }, variant: variant,
                   orders: (0..<n).map { uniPC.order(atStep: $0, of: n) }, predictions: Array(repeating: prediction, count: n),
@@ -107,7 +107,7 @@ public struct SolverDecisions: Sendable, Equatable, Codable {
     public func solver() throws -> UniPC {
         try validate()
         let disabled = Set(correctors.indices.filter { !correctors[$0] })
-        return UniPC(variant: variant, order: 3, prediction: predictions.first ?? .data, lowerOrderFinal: false,
+        return UniPC(variant: variant, solverOrder: 3, prediction: predictions.first ?? .data, lowerOrderFinal: false,
                      disabledCorrectorSteps: disabled, stepOrders: orders, stepPredictions: predictions)
     }
 

@@ -78,7 +78,7 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
         } else {
             switch self.solver {
             case "dc_solver":
-                let dc = DCSolver(variant: variant ?? .bh2, order: order ?? 2, ratios: ratios ?? [])
+                let dc = DCSolver(variant: variant ?? .bh2, solverOrder: order ?? 2, ratios: ratios ?? [])
                 try dc.validate()
                 solver = dc
             case "dpm_solver_v3":
@@ -90,7 +90,7 @@ public struct TunedConfiguration: Sendable, Codable, Equatable {
                 do { loaded = try ModelStatistics(contentsOf: url) } catch {
                     throw SamplingError.invalidConfiguration("cannot read the statistics '\(url.path)' of the tuned file: \(error)")
                 }
-                solver = DPMSolverV3(statistics: loaded, order: order ?? 3, predictorPseudo: predictorPseudo ?? false)
+                solver = DPMSolverV3(statistics: loaded, solverOrder: order ?? 3, predictorPseudo: predictorPseudo ?? false)
             default:
                 solver = try SolverCatalog.solver(named: self.solver, options: .init(order: order))
             }
@@ -130,7 +130,7 @@ public struct CompensationRule: Sendable, Codable, Equatable {
         }
         let grid = try StepSchedule(spacing: spacing, steps: steps, final: .zero, stepsOffset: stepsOffset).grid(on: schedule)
         let ratios = try regression.ratios(steps: steps, guidance: 0).map { Swift.min(Swift.max($0, 0.5), 1.5) }
-        let solver = DCSolver(variant: variant, order: order, ratios: ratios)
+        let solver = DCSolver(variant: variant, solverOrder: order, ratios: ratios)
         try solver.validate()
         return (solver, grid)
     }

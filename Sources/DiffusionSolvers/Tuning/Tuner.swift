@@ -233,7 +233,7 @@ public final class Tuner {
                     guard let snapped = try? statistics.snapped(grid, schedule: schedule) else { continue }
                     for order in [2, 3] {
                         let pseudo = nfe <= 5 && order == 3
-                        let solver = DPMSolverV3(statistics: statistics, order: order, predictorPseudo: pseudo)
+                        let solver = DPMSolverV3(statistics: statistics, solverOrder: order, predictorPseudo: pseudo)
                         guard let rmse = try? objective.error(solver, grid: snapped) else { continue }
                         log(String(format: "NFE %d: DPM-Solver-v3 order %d%@ on %@: RMSE %.4e", nfe, order, pseudo ? " (pseudo)" : "", label, rmse))
                         var c = TunedConfiguration(nfe: nfe, solver: "dpm_solver_v3", sigmas: sigmas(snapped), order: order,
@@ -344,7 +344,7 @@ public final class Tuner {
             let trajectory = try DynamicCompensationFit.groundTruth(model: model, schedule: schedule, grid: grid, noise: noise,
                                                                     tolerance: settings.tolerance)
             for (variant, order) in [(UniPC.Variant.bh2, 2), (.bh1, 3)] {
-                let base = DCSolver(variant: variant, order: order)
+                let base = DCSolver(variant: variant, solverOrder: order)
                 guard let fit = try? DynamicCompensationFit().fit(model: model, schedule: schedule, grid: grid, solver: base,
                                                                     noise: noise, groundTruth: trajectory) else { continue }
                 var fitted = base
