@@ -70,35 +70,26 @@ public struct DEIS: Solver {
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot,
                             needs: fromPureNoise ? .both : t.isClean ? .data : .noise)
         let history = state.history
-        if t.isClean {
-            x.assign(history.prediction(0).data)
-            return
-        }
-        if fromPureNoise {
-            FrameStep.fromPureNoise(&x, to: t, prediction: history.prediction(0))
-            return
-        }
+        if history.stepWithoutHistory(&x, from: s0, to: t) { return }
         let k = Swift.min(order(atStep: step, of: grid.steps), history.usable(limit: solverOrder))
         let rhoT = t.sigma / t.alpha, rho0 = s0.sigma / s0.alpha
         let scale = t.alpha / s0.alpha
+        let c: SIMD4<Double>
         switch k {
         case 1:
             // DDIM: x_t = α_t(x/α_s + (ρ_t − ρ_s)·ε).
-            x.update(scale: scale, (t.alpha * (rhoT - rho0), history.prediction(0).noise))
+            c = SIMD4(rhoT - rho0, 0, 0, 0)
         case 2:
             let rho1 = history.level(1).sigma / history.level(1).alpha
-            let c1 = Self.antiderivative2(rhoT, rho0, rho1) - Self.antiderivative2(rho0, rho0, rho1)
-            let c2 = Self.antiderivative2(rhoT, rho1, rho0) - Self.antiderivative2(rho0, rho1, rho0)
-            x.update(scale: scale, (t.alpha * c1, history.prediction(0).noise), (t.alpha * c2, history.prediction(1).noise))
+            let f = Self.antiderivative2
+            c = SIMD4(f(rhoT, rho0, rho1) - f(rho0, rho0, rho1), f(rhoT, rho1, rho0) - f(rho0, rho1, rho0), 0, 0)
         default:
             let rho1 = history.level(1).sigma / history.level(1).alpha
             let rho2 = history.level(2).sigma / history.level(2).alpha
             let f = Self.antiderivative3
-            let c1 = f(rhoT, rho0, rho1, rho2) - f(rho0, rho0, rho1, rho2)
-            let c2 = f(rhoT, rho1, rho2, rho0) - f(rho0, rho1, rho2, rho0)
-            let c3 = f(rhoT, rho2, rho0, rho1) - f(rho0, rho2, rho0, rho1)
-            x.update(scale: scale, (t.alpha * c1, history.prediction(0).noise), (t.alpha * c2, history.prediction(1).noise),
-                     (t.alpha * c3, history.prediction(2).noise))
+            c = SIMD4(f(rhoT, rho0, rho1, rho2) - f(rho0, rho0, rho1, rho2), f(rhoT, rho1, rho2, rho0) - f(rho0, rho1, rho2, rho0),
+                      f(rhoT, rho2, rho0, rho1) - f(rho0, rho2, rho0, rho1), 0)
         }
+        history.combine(into: &x, scale: scale, t.alpha * c, count: k, .noise)
     }
 }

@@ -109,16 +109,8 @@ public struct DPMSolverMultistep: Solver {
             // diffusers draws before the update, on every step.
             try context.drawNoise(&state.z, step: step, from: s0.sigma / s0.alpha, to: t.isClean ? 0 : t.sigma / t.alpha, for: name)
         }
-        if t.isClean {
-            x.assign(history.prediction(0).data)
-            return
-        }
-        if fromPureNoise {
-            FrameStep.fromPureNoise(&x, to: t, prediction: history.prediction(0))
-            return
-        }
+        if history.stepWithoutHistory(&x, from: s0, to: t) { return }
         let k = Swift.min(order(atStep: step, of: grid.steps, endsClean: grid.endsClean), history.usable(limit: solverOrder))
-        func output(_ j: Int) -> SampleTensor { history.output(j, prediction) }
 
         let h = t.lambda - s0.lambda
         // x' = scale·x + c₀·m₀ + c₁·m₋₁ + c₂·m₋₂, with the divided differences expanded.
@@ -141,12 +133,13 @@ public struct DPMSolverMultistep: Solver {
             cD1 = k == 2 && secondOrderForm == .midpoint ? 0.5 * base : -t.sigma * ExponentialIntegrator.noisePhi2(h)
             cD2 = -t.sigma * ExponentialIntegrator.noisePhi3(h)
         }
+        let c: SIMD4<Double>
         switch k {
         case 1:
-            x.update(scale: scale, (base, output(0)))
+            c = SIMD4(base, 0, 0, 0)
         case 2:
             let r0 = (s0.lambda - history.level(1).lambda) / h
-            x.update(scale: scale, (base + cD1 / r0, output(0)), (-cD1 / r0, output(1)))
+            c = SIMD4(base + cD1 / r0, -cD1 / r0, 0, 0)
         default:
             let r0 = (s0.lambda - history.level(1).lambda) / h
             let r1 = (history.level(1).lambda - history.level(2).lambda) / h
@@ -155,8 +148,9 @@ public struct DPMSolverMultistep: Solver {
             let cD2 = thirdOrderForm == .taylor ? 2 * cD2 : cD2
             let a = cD1 * (1 + r0 / (r0 + r1)) + cD2 / (r0 + r1)
             let b = -cD1 * r0 / (r0 + r1) - cD2 / (r0 + r1)
-            x.update(scale: scale, (base + a / r0, output(0)), (-a / r0 + b / r1, output(1)), (-b / r1, output(2)))
+            c = SIMD4(base + a / r0, -a / r0 + b / r1, -b / r1, 0)
         }
+        history.combine(into: &x, scale: scale, c, count: k, prediction)
         if stochastic {
             x.update(scale: 1, (t.sigma * (-ExponentialIntegrator.expm1Neg(2 * h)).squareRoot(), state.z))
         }

@@ -149,14 +149,10 @@ public struct UniPC: Solver {
         if fromPureNoise { needs = .both }
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
         let k = Swift.min(order(atStep: step, of: grid.steps), state.history.usable(limit: solverOrder))
-        if t.isClean {
-            // The corrected sample would be replaced by x̂₀, which the model computed from x itself.
-            x.assign(state.history.prediction(0).data)
-            return
-        }
-        if fromPureNoise {
+        // On a step to σ = 0 the corrected sample would be replaced by x̂₀, which the model computed
+        // from x itself, so no corrector runs there.
+        if state.history.stepWithoutHistory(&x, from: s0, to: t) {
             state.previousOrder = 1
-            FrameStep.fromPureNoise(&x, to: t, prediction: state.history.prediction(0))
             return
         }
         // The corrector of the previous step, with the output just computed (no extra evaluation).
