@@ -86,8 +86,8 @@ public struct SASolver: Solver {
         public var denoised: SampleTensor { history.prediction(0).data }
     }
 
-    /// The number of outputs the predictor extrapolates (1…4).
-    public var predictorOrder: Int
+    /// The number of outputs the predictor extrapolates, 1…4 (diffusers' `predictor_order`).
+    public var solverOrder: Int
     /// The number of outputs the corrector interpolates, the new one included (1…4).
     public var correctorOrder: Int
     /// What the update integrates: `x̂₀` (diffusers' `data_prediction`, the default) or `ε̂`.
@@ -96,9 +96,9 @@ public struct SASolver: Solver {
     /// Lower the predictor's order over the last steps (diffusers' `lower_order_final`, default on).
     public var lowerOrderFinal: Bool
 
-    public init(predictorOrder: Int = 2, correctorOrder: Int = 2, prediction: PredictionKind = .data,
+    public init(solverOrder: Int = 2, correctorOrder: Int = 2, prediction: PredictionKind = .data,
                 tau: Tau = .diffusersDefault, lowerOrderFinal: Bool = true) {
-        self.predictorOrder = Swift.min(Swift.max(predictorOrder, 1), 4)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 4)
         self.correctorOrder = Swift.min(Swift.max(correctorOrder, 1), 4)
         self.prediction = prediction
         self.tau = tau
@@ -109,18 +109,18 @@ public struct SASolver: Solver {
     /// The global order with `τ = 0` (the ODE): `min(c, p + 1)` for predictor order `p` and
     /// corrector order `c` (measured 2.0 for the default pair, 3.0 for `p = 2, c = 3`; see
     /// SASolverTests). With `τ > 0` the samples converge in distribution, at a lower rate.
-    public var order: Int { Swift.min(correctorOrder, predictorOrder + 1) }
+    public var order: Int { Swift.min(correctorOrder, solverOrder + 1) }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(history: MultistepHistory(capacity: Swift.max(predictorOrder, correctorOrder), like: x),
+        State(history: MultistepHistory(capacity: Swift.max(solverOrder, correctorOrder), like: x),
               previousSample: SampleTensor(zeros: x.shape), z: SampleTensor(zeros: x.shape))
     }
 
     /// The predictor's order at step `i` of `n` (before capping by usable history): warm-up, and
     /// with ``lowerOrderFinal`` at most `n − i`.
     public func predictorOrder(atStep i: Int, of n: Int) -> Int {
-        StepOrders(solverOrder: predictorOrder, finalSteps: lowerOrderFinal ? .always : nil).order(atStep: i, of: n)
+        StepOrders(solverOrder: solverOrder, finalSteps: lowerOrderFinal ? .always : nil).order(atStep: i, of: n)
     }
 
     /// The corrector's order at step `i ≥ 1` of `n`, which corrects the sample step `i − 1`
@@ -185,7 +185,7 @@ public struct SASolver: Solver {
             return
         }
         // Predictor from the (corrected) sample at s0.
-        let k = Swift.min(predictorOrder(atStep: step, of: grid.steps), history.usable(limit: predictorOrder))
+        let k = Swift.min(predictorOrder(atStep: step, of: grid.steps), history.usable(limit: solverOrder))
         let w = coefficients(from: s0, to: t, nodes: history, count: k, tau: tauNow)
         Self.combine(into: &x, base: (w.scale, state.previousSample), outputs: w.c, count: k, history: history,
                      prediction: prediction, noise: (w.noise, state.z))

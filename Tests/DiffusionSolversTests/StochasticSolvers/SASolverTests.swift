@@ -26,7 +26,7 @@ struct SASolverTests {
     }()
 
     static func solver(for c: ParityCase) -> SASolver {
-        SASolver(predictorOrder: Int(c.number("predictor_order") ?? 2), correctorOrder: Int(c.number("corrector_order") ?? 2),
+        SASolver(solverOrder: Int(c.number("predictor_order") ?? 2), correctorOrder: Int(c.number("corrector_order") ?? 2),
                  prediction: c.string("algorithm_type") == "noise_prediction" ? .noise : .data,
                  lowerOrderFinal: c.bool("lower_order_final") ?? true)
     }
@@ -134,7 +134,7 @@ struct SASolverTests {
         var history = MultistepHistory(capacity: 4, like: SampleTensor(zeros: [1, 1]))
         for i in 1...4 { history.advance(to: levels[i]) }
         for (kind, prediction, tau, order, expected) in Self.goldenCoefficients {
-            let solver = SASolver(predictorOrder: 4, correctorOrder: 4, prediction: prediction)
+            let solver = SASolver(solverOrder: 4, correctorOrder: 4, prediction: prediction)
             let (from, to) = kind == "predictor" ? (levels[4], levels[5]) : (levels[3], levels[4])
             let w = solver.coefficients(from: from, to: to, nodes: history, count: order, tau: tau)
             let ours = [w.scale] + (0..<order).map { w.c[$0] } + [w.noise]
@@ -163,7 +163,7 @@ struct SASolverTests {
             ("edm/karras", ConvergenceStudy(model: TestModels.mixture2D(), schedule: VESchedule(), spacing: .karras(rho: 7))),
             ("vp-discrete/karras", ConvergenceStudy(model: TestModels.mixture2D(), schedule: try DiscreteVPSchedule(), spacing: .karras(rho: 7))),
         ]
-        let solver = SASolver(predictorOrder: p, correctorOrder: c, prediction: prediction, tau: .constant(0), lowerOrderFinal: false)
+        let solver = SASolver(solverOrder: p, correctorOrder: c, prediction: prediction, tau: .constant(0), lowerOrderFinal: false)
         let steps = solver.order == 2 ? [64, 128, 256, 512] : [64, 128, 256]
         for (name, study) in studies {
             let (order, errors) = try study.order(solver, steps: steps)
@@ -188,7 +188,7 @@ struct SASolverTests {
                 for prediction in [PredictionKind.data, .noise] {
                     for order in 1...4 {
                         for (tau, bounded) in taus {
-                            let solver = SASolver(predictorOrder: order, correctorOrder: order, prediction: prediction, tau: tau)
+                            let solver = SASolver(solverOrder: order, correctorOrder: order, prediction: prediction, tau: tau)
                             let noise = SeededNoise(seed: 3)
                             let run = try SamplingRun(model: TestModels.mixture2D(), schedule: schedule, solver: solver, grid: grid,
                                                       initialSample: x, noise: noise)
@@ -258,9 +258,9 @@ struct SASolverTests {
     func catalog() throws {
         #expect(SolverCatalog.stochasticNames.contains("sa_solver"))
         let solver = try #require(try SolverCatalog.solver(named: "sa_solver") as? SASolver)
-        #expect(solver.predictorOrder == 2 && solver.correctorOrder == 2 && solver.prediction == .data && solver.lowerOrderFinal)
+        #expect(solver.solverOrder == 2 && solver.correctorOrder == 2 && solver.prediction == .data && solver.lowerOrderFinal)
         let third = try #require(try SolverCatalog.solver(named: "sa_solver", options: .init(eta: 0.5, order: 3)) as? SASolver)
-        #expect(third.predictorOrder == 3 && third.correctorOrder == 2)
+        #expect(third.solverOrder == 3 && third.correctorOrder == 2)
         #expect(throws: SamplingError.self) { try SolverCatalog.solver(named: "sa_solver", options: .init(order: 5)) }
         #expect(SolverCatalog.entry(named: "sa_solver")?.evaluationsPerStep == 1)
     }
