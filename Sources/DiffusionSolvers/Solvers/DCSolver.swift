@@ -103,10 +103,7 @@ public struct DCSolver: Solver {
     func evaluate(_ step: Int, x: SampleTensor, state: inout State, context: SolverContext) throws {
         let s0 = context.grid[step], t = context.grid[step + 1]
         state.history.advance(to: s0)
-        var needs = PredictionNeeds(prediction)
-        if t.isClean { needs.insert(.data) }
-        if !s0.lambda.isFinite { needs = .both }
-        try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
+        try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: PredictionNeeds(prediction, from: s0, to: t))
     }
 
     /// The second half: the previous step's corrector, the compensation of the newest output with

@@ -14,4 +14,16 @@ extension ModelPrediction {
 extension PredictionNeeds {
     /// The prediction a solver of `kind` reads.
     public init(_ kind: PredictionKind) { self = kind == .data ? .data : .noise }
+
+    /// What a multistep solver of `kind` evaluates at `s0` on a step to `t`: its own output, plus
+    /// `x̂₀` on the step to `σ = 0` (which returns it), and both at pure noise (the DDIM step
+    /// taken from there reads both).
+    public init(_ kind: PredictionKind, from s0: NoiseLevel, to t: NoiseLevel) {
+        if !s0.lambda.isFinite {
+            self = .both
+            return
+        }
+        self.init(kind)
+        if t.isClean { insert(.data) }
+    }
 }

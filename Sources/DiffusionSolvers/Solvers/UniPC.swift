@@ -143,10 +143,7 @@ public struct UniPC: Solver {
         let s0 = grid[step], t = grid[step + 1]
         let current = prediction(atStep: step)
         state.history.advance(to: s0)
-        let fromPureNoise = !s0.lambda.isFinite
-        var needs: PredictionNeeds = mixesPredictions ? .both : PredictionNeeds(current)
-        if t.isClean { needs.insert(.data) }
-        if fromPureNoise { needs = .both }
+        let needs = mixesPredictions ? .both : PredictionNeeds(current, from: s0, to: t)
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
         let k = Swift.min(order(atStep: step, of: grid.steps), state.history.usable(limit: solverOrder))
         // On a step to σ = 0 the corrected sample would be replaced by x̂₀, which the model computed

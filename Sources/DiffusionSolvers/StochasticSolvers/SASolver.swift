@@ -145,10 +145,7 @@ public struct SASolver: Solver {
         let discrete = context.denoiser.schedule.trainingTimesteps != nil
         state.history.advance(to: s0)
         let fromPureNoise = !s0.lambda.isFinite
-        var needs = PredictionNeeds(prediction)
-        if t.isClean { needs.insert(.data) }
-        if fromPureNoise { needs = .both }
-        try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
+        try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: PredictionNeeds(prediction, from: s0, to: t))
         let history = state.history
         let tauNow = try tauValue(at: s0, discrete: discrete)
 

@@ -7,8 +7,9 @@
 /// with scalar coefficients computed in `Double` from the noise schedule. Doing the whole
 /// combination in one pass reads each operand once and writes `x` once, which is what makes a
 /// solver step cost about as much as a copy of the state (see the benchmark in `Benchmarks/`).
-/// The fixed-arity overloads allocate nothing when the destination is uniquely referenced;
-/// the array-taking overload allocates only its argument list.
+/// The fixed-arity overloads and the counted ones (``update(scale:count:_:)``, ``set(count:_:)``,
+/// for a number of terms known only at run time) allocate nothing when the destination is
+/// uniquely referenced; the array-taking overload allocates only its argument list.
 ///
 /// The kernels that read four or more tensors run on ``Lanes`` (sixteen values per iteration): on
 /// the portable SSE2 build that makes the 5-tensor update about 12% faster than the one-`Float`
