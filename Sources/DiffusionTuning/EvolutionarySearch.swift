@@ -74,7 +74,7 @@ public struct EvolutionarySearch: Sendable {
         /// Fine-grid indices, strictly increasing, from 0 to the last fine point.
         var indices: [Int]
         var orders: [Int]
-        var predictions: [DPMSolverMultistep.Prediction]
+        var predictions: [PredictionKind]
         var correctors: [Bool]
         var variant: UniPC.Variant
     }

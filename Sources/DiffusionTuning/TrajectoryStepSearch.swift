@@ -75,7 +75,7 @@ public struct TrajectoryStepSearch: Sendable {
                       stepsOffset: Int = 0) throws -> Costs {
         guard fineSteps >= 2 else { throw SamplingError.invalidConfiguration("step search: the fine grid needs at least 2 steps") }
         let grid = try StepSchedule(spacing: fineSpacing, steps: fineSteps, final: .zero, stepsOffset: stepsOffset).grid(on: schedule)
-        let teacher = DPMSolverMultistep(prediction: .data, order: 2, lowerOrderFinal: true)
+        let teacher = DPMSolverMultistep(prediction: .data, solverOrder: 2, lowerOrderFinal: true)
         let run = try SamplingRun(model: model, schedule: schedule, solver: teacher, grid: grid,
                                   initialSample: SampleTensor.initialSample(noise: noise, schedule: schedule, level: grid[0]),
                                   previews: true)

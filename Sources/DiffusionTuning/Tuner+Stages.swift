@@ -194,7 +194,7 @@ extension Tuner {
                 let trajectory = try DynamicCompensationFit.groundTruth(model: context.model, schedule: context.schedule, grid: grid, noise: noise,
                                                                         tolerance: context.settings.tolerance)
                 for (variant, order) in [(UniPC.Variant.bh2, 2), (.bh1, 3)] {
-                    let base = DCSolver(variant: variant, order: order)
+                    let base = DCSolver(variant: variant, solverOrder: order)
                     guard let fit = try? DynamicCompensationFit().fit(model: context.model, schedule: context.schedule, grid: grid, solver: base,
                                                                         noise: noise, groundTruth: trajectory) else { continue }
                     var fitted = base
@@ -221,7 +221,7 @@ extension Tuner {
                 guard let snapped = try? statistics.snapped(grid, schedule: context.schedule) else { continue }
                 for order in [2, 3] {
                     let pseudo = nfe <= 5 && order == 3
-                    let solver = DPMSolverV3(statistics: statistics, order: order, predictorPseudo: pseudo)
+                    let solver = DPMSolverV3(statistics: statistics, solverOrder: order, predictorPseudo: pseudo)
                     guard let rmse = try? context.objective.error(solver, grid: snapped) else { continue }
                     context.log(String(format: "NFE %d: DPM-Solver-v3 order %d%@ on %@: RMSE %.4e", nfe, order, pseudo ? " (pseudo)" : "", label, rmse))
                     let configuration = TunedConfiguration(

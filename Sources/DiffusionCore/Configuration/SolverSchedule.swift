@@ -18,7 +18,7 @@ public struct SolverSchedule: Sendable, Equatable {
         self.sigmas = sigmas; self.decisions = decisions
     }
 
-    public init(sigmas: [Double], variant: UniPC.Variant, orders: [Int], predictions: [DPMSolverMultistep.Prediction],
+    public init(sigmas: [Double], variant: UniPC.Variant, orders: [Int], predictions: [PredictionKind],
                 correctors: [Bool]) {
         self.init(sigmas: sigmas, decisions: SolverDecisions(variant: variant, orders: orders, predictions: predictions, correctors: correctors))
     }
@@ -26,8 +26,8 @@ public struct SolverSchedule: Sendable, Equatable {
     /// UniPC's own decisions on `grid`: `order` with warm-up and lower-order final steps, one
     /// prediction type, the corrector after every step.
     public init(grid: TimeGrid, schedule: any NoiseSchedule, variant: UniPC.Variant = .bh1, order: Int = 3,
-                prediction: DPMSolverMultistep.Prediction = .data) {
-        let uniPC = UniPC(variant: variant, order: order, prediction: prediction)
+                prediction: PredictionKind = .data) {
+        let uniPC = UniPC(variant: variant, solverOrder: order, prediction: prediction)
         let n = grid.steps
         self.init(sigmas: grid.levels.map { schedule.displaySigma($0) }, variant: variant,
                   orders: (0..<n).map { uniPC.order(atStep: $0, of: n) }, predictions: Array(repeating: prediction, count: n),
@@ -42,7 +42,7 @@ public struct SolverSchedule: Sendable, Equatable {
         get { decisions.orders }
         set { decisions.orders = newValue }
     }
-    public var predictions: [DPMSolverMultistep.Prediction] {
+    public var predictions: [PredictionKind] {
         get { decisions.predictions }
         set { decisions.predictions = newValue }
     }
@@ -98,10 +98,10 @@ extension SolverSchedule: Codable {
 public struct SolverDecisions: Sendable, Equatable, Codable {
     public var variant: UniPC.Variant
     public var orders: [Int]
-    public var predictions: [DPMSolverMultistep.Prediction]
+    public var predictions: [PredictionKind]
     public var correctors: [Bool]
 
-    public init(variant: UniPC.Variant, orders: [Int], predictions: [DPMSolverMultistep.Prediction], correctors: [Bool]) {
+    public init(variant: UniPC.Variant, orders: [Int], predictions: [PredictionKind], correctors: [Bool]) {
         self.variant = variant; self.orders = orders; self.predictions = predictions; self.correctors = correctors
     }
 
@@ -138,7 +138,7 @@ public struct SolverDecisions: Sendable, Equatable, Codable {
     public func solver() throws -> UniPC {
         try validate()
         let disabled = Set(correctors.indices.filter { !correctors[$0] })
-        return UniPC(variant: variant, order: 3, prediction: predictions.first ?? .data, lowerOrderFinal: false,
+        return UniPC(variant: variant, solverOrder: 3, prediction: predictions.first ?? .data, lowerOrderFinal: false,
                      disabledCorrectorSteps: disabled, stepOrders: orders, stepPredictions: predictions)
     }
 
@@ -149,4 +149,3 @@ public struct SolverDecisions: Sendable, Equatable, Codable {
 }
 
 extension UniPC.Variant: Codable {}
-extension DPMSolverMultistep.Prediction: Codable {}

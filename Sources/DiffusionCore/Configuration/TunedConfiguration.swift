@@ -135,7 +135,7 @@ public struct TunedConfiguration: Sendable, Equatable {
         case let .solverSchedule(decisions):
             solver = try SolverSchedule(sigmas: sigmas, decisions: decisions).solver()
         case let .dcSolver(variant, order, ratios):
-            let dc = DCSolver(variant: variant, order: order, ratios: ratios)
+            let dc = DCSolver(variant: variant, solverOrder: order, ratios: ratios)
             try dc.validate()
             solver = dc
         case let .dpmSolverV3(statistics, order, predictorPseudo):
@@ -144,7 +144,7 @@ public struct TunedConfiguration: Sendable, Equatable {
             do { loaded = try ModelStatistics(contentsOf: url) } catch {
                 throw SamplingError.invalidConfiguration("cannot read the statistics '\(url.path)' of the tuned file: \(error)")
             }
-            solver = DPMSolverV3(statistics: loaded, order: order, predictorPseudo: predictorPseudo)
+            solver = DPMSolverV3(statistics: loaded, solverOrder: order, predictorPseudo: predictorPseudo)
         }
         let grid = try solver.adaptedGrid(try StepSchedule.grid(sigmas: sigmas, on: schedule), schedule: schedule)
         guard solver.evaluations(on: grid) <= nfe else {
@@ -270,7 +270,7 @@ public struct CompensationRule: Sendable, Codable, Equatable {
         }
         let grid = try StepSchedule(spacing: spacing, steps: steps, final: .zero, stepsOffset: stepsOffset).grid(on: schedule)
         let ratios = try regression.ratios(steps: steps, guidance: 0).map { Swift.min(Swift.max($0, 0.5), 1.5) }
-        let solver = DCSolver(variant: variant, order: order, ratios: ratios)
+        let solver = DCSolver(variant: variant, solverOrder: order, ratios: ratios)
         try solver.validate()
         return (solver, grid)
     }

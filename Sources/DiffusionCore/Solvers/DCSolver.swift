@@ -54,13 +54,13 @@ public struct DCSolver: Solver {
     public static let ratioRange: ClosedRange<Double> = 0...2
 
     /// - Parameters:
-    ///   - variant, order, prediction, lowerOrderFinal, disabledCorrectorSteps: as ``UniPC``.
+    ///   - variant, solverOrder, prediction, lowerOrderFinal, disabledCorrectorSteps: as ``UniPC``.
     ///   - ratios: the compensation ratio of each step; empty is plain UniPC.
     ///   - dcOrder: the interpolation degree `K` (1…3).
-    public init(variant: Variant = .bh2, order: Int = 2, prediction: DPMSolverMultistep.Prediction = .data,
+    public init(variant: Variant = .bh2, solverOrder: Int = 2, prediction: PredictionKind = .data,
                 lowerOrderFinal: Bool = true, disabledCorrectorSteps: Set<Int> = [], ratios: [Double] = [],
                 dcOrder: Int = 2) {
-        self.uniPC = UniPC(variant: variant, order: order, prediction: prediction, lowerOrderFinal: lowerOrderFinal,
+        self.uniPC = UniPC(variant: variant, solverOrder: solverOrder, prediction: prediction, lowerOrderFinal: lowerOrderFinal,
                            disabledCorrectorSteps: disabledCorrectorSteps)
         self.ratios = ratios
         self.dcOrder = dcOrder
@@ -73,7 +73,7 @@ public struct DCSolver: Solver {
 
     public var variant: Variant { uniPC.variant }
     public var solverOrder: Int { uniPC.solverOrder }
-    public var prediction: DPMSolverMultistep.Prediction { uniPC.prediction }
+    public var prediction: PredictionKind { uniPC.prediction }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
         State(history: MultistepHistory(capacity: Swift.max(solverOrder + 1, Swift.min(Swift.max(dcOrder, 1), 3) + 1), like: x))
@@ -103,10 +103,7 @@ public struct DCSolver: Solver {
     package func evaluate(_ step: Int, x: SampleTensor, state: inout State, context: SolverContext) throws {
         let s0 = context.grid[step], t = context.grid[step + 1]
         state.history.advance(to: s0)
-        var needs: PredictionNeeds = prediction == .data ? .data : .noise
-        if t.isClean { needs.insert(.data) }
-        if !s0.lambda.isFinite { needs = .both }
-        try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
+        try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: PredictionNeeds(prediction, from: s0, to: t))
     }
 
     /// The second half: the previous step's corrector, the compensation of the newest output with
@@ -185,28 +182,20 @@ public struct DCSolver: Solver {
     /// `τ₀ + (ratio − 1)·(τ₀ − τ₁)` so that ratio 1 gives `τ* = τ₀` and the weights `(1, 0, 0, 0)`
     /// exactly.
     package static func lagrangeWeights(times tau: SIMD4<Double>, count: Int, ratio: Double) -> SIMD4<Double> {
-        let n = Swift.min(Swift.max(count, 1), 4)
-        let target = tau[0] + (ratio - 1) * (tau[0] - tau[1])
-        var w = SIMD4<Double>.zero
-        for a in 0..<n {
-            var l = 1.0
-            for b in 0..<n where b != a { l *= (target - tau[b]) / (tau[a] - tau[b]) }
-            w[a] = l
-        }
-        return w
+        Lagrange.weights(at: tau[0] + (ratio - 1) * (tau[0] - tau[1]), nodes: tau, count: count)
     }
 
     /// `m₀ ← Σₐ wₐ·mₐ` in the newest slot, for the prediction the solver reads. Only the slots
     /// that enter are read, so the newest buffer stays uniquely referenced (no copy).
     private func compensate(_ history: inout MultistepHistory, weights w: SIMD4<Double>) {
-        let data = prediction == .data
-        func out(_ k: Int) -> SampleTensor { data ? history.prediction(k).data : history.prediction(k).noise }
-        func apply(_ y: inout SampleTensor, _ m1: SampleTensor, _ m2: SampleTensor?, _ m3: SampleTensor?) {
-            if let m2, let m3 { y.update(scale: w[0], (w[1], m1), (w[2], m2), (w[3], m3)) }
-            else if let m2 { y.update(scale: w[0], (w[1], m1), (w[2], m2)) }
-            else { y.update(scale: w[0], (w[1], m1)) }
+        // The older outputs are read out first: the closure must not touch `history` while its
+        // newest slot is being written.
+        let m1 = history.output(1, prediction)
+        let m2 = dcOrder >= 2 ? history.output(2, prediction) : m1, m3 = dcOrder >= 3 ? history.output(3, prediction) : m1
+        func term(_ j: Int) -> SampleTensor.Term { (w[j + 1], j == 0 ? m1 : j == 1 ? m2 : m3) }
+        switch prediction {
+        case .data: history.newestSlot.data.update(scale: w[0], count: dcOrder, term)
+        case .noise: history.newestSlot.noise.update(scale: w[0], count: dcOrder, term)
         }
-        let m1 = out(1), m2 = dcOrder >= 2 ? out(2) : nil, m3 = dcOrder >= 3 ? out(3) : nil
-        if data { apply(&history.newestSlot.data, m1, m2, m3) } else { apply(&history.newestSlot.noise, m1, m2, m3) }
     }
 }

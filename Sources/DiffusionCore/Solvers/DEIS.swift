@@ -30,9 +30,9 @@ public struct DEIS: Solver {
     /// An explicit order for each step, replacing the rules (still capped by history).
     public var stepOrders: [Int]?
 
-    public init(order: Int = 3, lowerOrderFinal: Bool = true, stepOrders: [Int]? = nil) {
+    public init(solverOrder: Int = 3, lowerOrderFinal: Bool = true, stepOrders: [Int]? = nil) {
         self.stepOrders = stepOrders
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 3)
         self.lowerOrderFinal = lowerOrderFinal
     }
 
@@ -44,15 +44,12 @@ public struct DEIS: Solver {
         State(history: MultistepHistory(capacity: solverOrder, like: x))
     }
 
-    public func order(atStep i: Int, of n: Int) -> Int {
-        if let stepOrders, i < stepOrders.count { return Swift.min(Swift.max(stepOrders[i], 1), solverOrder, i + 1) }
-        let last = i == n - 1 && lowerOrderFinal && n < 15
-        let penultimate = i == n - 2 && lowerOrderFinal && n < 15
-        let available = Swift.min(i, solverOrder)
-        if solverOrder == 1 || available < 1 || last { return 1 }
-        if solverOrder == 2 || available < 2 || penultimate { return 2 }
-        return 3
+    /// diffusers' order rule (as ``DPMSolverMultistep``): warm-up, lower orders at the end below 15 steps.
+    public var stepOrderRule: StepOrders {
+        StepOrders(solverOrder: solverOrder, finalSteps: lowerOrderFinal ? .belowFifteenSteps : nil, explicit: stepOrders)
     }
+
+    public func order(atStep i: Int, of n: Int) -> Int { stepOrderRule.order(atStep: i, of: n) }
 
     /// `∫ ℓ(log ρ) dρ` antiderivatives, evaluated at `t` (diffusers' `ind_fn`).
     static func antiderivative2(_ t: Double, _ b: Double, _ c: Double) -> Double {
@@ -73,35 +70,26 @@ public struct DEIS: Solver {
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot,
                             needs: fromPureNoise ? .both : t.isClean ? .data : .noise)
         let history = state.history
-        if t.isClean {
-            x.assign(history.prediction(0).data)
-            return
-        }
-        if fromPureNoise {
-            FrameStep.fromPureNoise(&x, to: t, prediction: history.prediction(0))
-            return
-        }
+        if history.stepWithoutHistory(&x, from: s0, to: t) { return }
         let k = Swift.min(order(atStep: step, of: grid.steps), history.usable(limit: solverOrder))
         let rhoT = t.sigma / t.alpha, rho0 = s0.sigma / s0.alpha
         let scale = t.alpha / s0.alpha
+        let c: SIMD4<Double>
         switch k {
         case 1:
             // DDIM: x_t = α_t(x/α_s + (ρ_t − ρ_s)·ε).
-            x.update(scale: scale, (t.alpha * (rhoT - rho0), history.prediction(0).noise))
+            c = SIMD4(rhoT - rho0, 0, 0, 0)
         case 2:
             let rho1 = history.level(1).sigma / history.level(1).alpha
-            let c1 = Self.antiderivative2(rhoT, rho0, rho1) - Self.antiderivative2(rho0, rho0, rho1)
-            let c2 = Self.antiderivative2(rhoT, rho1, rho0) - Self.antiderivative2(rho0, rho1, rho0)
-            x.update(scale: scale, (t.alpha * c1, history.prediction(0).noise), (t.alpha * c2, history.prediction(1).noise))
+            let f = Self.antiderivative2
+            c = SIMD4(f(rhoT, rho0, rho1) - f(rho0, rho0, rho1), f(rhoT, rho1, rho0) - f(rho0, rho1, rho0), 0, 0)
         default:
             let rho1 = history.level(1).sigma / history.level(1).alpha
             let rho2 = history.level(2).sigma / history.level(2).alpha
             let f = Self.antiderivative3
-            let c1 = f(rhoT, rho0, rho1, rho2) - f(rho0, rho0, rho1, rho2)
-            let c2 = f(rhoT, rho1, rho2, rho0) - f(rho0, rho1, rho2, rho0)
-            let c3 = f(rhoT, rho2, rho0, rho1) - f(rho0, rho2, rho0, rho1)
-            x.update(scale: scale, (t.alpha * c1, history.prediction(0).noise), (t.alpha * c2, history.prediction(1).noise),
-                     (t.alpha * c3, history.prediction(2).noise))
+            c = SIMD4(f(rhoT, rho0, rho1, rho2) - f(rho0, rho0, rho1, rho2), f(rhoT, rho1, rho2, rho0) - f(rho0, rho1, rho2, rho0),
+                      f(rhoT, rho2, rho0, rho1) - f(rho0, rho2, rho0, rho1), 0)
         }
+        history.combine(into: &x, scale: scale, t.alpha * c, count: k, .noise)
     }
 }

@@ -29,12 +29,8 @@ public struct DPM2: Solver {
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         let frame = context.frame
-        let from = context.grid[step], to = context.grid[step + 1]
-        try context.predict(x, at: from, step: step, into: &state.first, needs: FrameStep.needs(to: to, frame: frame))
-        if to.isClean {
-            x.assign(state.first.data)
-            return
-        }
+        guard let from = try state.begin(step, x: &x, context: context) else { return }
+        let to = context.grid[step + 1]
         let mid = KDiffusionFrame.level(tau: (frame.tau(from) * frame.tau(to)).squareRoot(), context: context)
         FrameStep.euler(into: &state.stage, from: x, levels: (from, mid), frame: frame, prediction: state.first)
         try context.predict(state.stage, at: mid, step: step, into: &state.second, needs: FrameStep.needs(to: to, frame: frame))

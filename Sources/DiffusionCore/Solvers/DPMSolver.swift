@@ -28,12 +28,12 @@ public struct DPMSolver: Solver {
         public var denoised: SampleTensor { first.data }
     }
 
-    public var prediction: DPMSolverMultistep.Prediction
+    public var prediction: PredictionKind
     public var solverOrder: Int
 
-    public init(prediction: DPMSolverMultistep.Prediction = .noise, order: Int = 3) {
+    public init(prediction: PredictionKind = .noise, solverOrder: Int = 3) {
         self.prediction = prediction
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 3)
     }
 
     public var name: String { prediction == .noise ? "dpm_solver_\(solverOrder)" : "dpmpp_\(solverOrder)s" }
@@ -49,7 +49,7 @@ public struct DPMSolver: Solver {
         State(first: ModelPrediction(like: x), second: ModelPrediction(like: x), third: ModelPrediction(like: x), stage: x)
     }
 
-    private func output(_ p: ModelPrediction) -> SampleTensor { prediction == .data ? p.data : p.noise }
+    private func output(_ p: ModelPrediction) -> SampleTensor { p.output(prediction) }
 
     /// `(scale, coefficient, e)` of the first-order map from `s` to `u` in the chosen prediction:
     /// `u = scale·x + coefficient·m_s`; `e = e^{±rh} − 1` for the corrections.
@@ -68,7 +68,7 @@ public struct DPMSolver: Solver {
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
         let s = context.grid[step], t = context.grid[step + 1]
         let schedule = context.denoiser.schedule
-        let needs: PredictionNeeds = t.isClean || !s.lambda.isFinite ? .both : prediction == .data ? .data : .noise
+        let needs: PredictionNeeds = t.isClean || !s.lambda.isFinite ? .both : PredictionNeeds(prediction)
         try context.predict(x, at: s, step: step, into: &state.first, needs: needs)
         if t.isClean {
             x.assign(state.first.data)
@@ -81,7 +81,7 @@ public struct DPMSolver: Solver {
             return
         }
         let h = t.lambda - s.lambda
-        let modelNeeds: PredictionNeeds = prediction == .data ? .data : .noise
+        let modelNeeds = PredictionNeeds(prediction)
         let sign = prediction == .data ? 1.0 : -1.0  // data: corrections add α·φ₂; noise: subtract σ·φ₂
         let (r1, r2) = solverOrder == 2 ? (0.5, 1.0) : (1.0 / 3, 2.0 / 3)
         let s1 = schedule.level(at: schedule.time(lambda: s.lambda + r1 * h))

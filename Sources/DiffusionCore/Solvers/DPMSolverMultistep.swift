@@ -23,8 +23,6 @@
 /// `dpmsolver++` / `dpmsolver`, `solver_type` `midpoint` / `heun`) and k-diffusion's
 /// `sample_dpmpp_2m`.
 public struct DPMSolverMultistep: Solver {
-    /// What the update extrapolates: DPM-Solver++ uses `x̂₀`, DPM-Solver `ε̂`.
-    public enum Prediction: String, Sendable { case data, noise }
     /// The second-order correction: the midpoint form, or the Taylor ("heun") form.
     public enum SecondOrderForm: String, Sendable { case midpoint, heun }
     /// The weight of the second divided difference in the third-order update.
@@ -42,7 +40,7 @@ public struct DPMSolverMultistep: Solver {
         public var denoised: SampleTensor { history.prediction(0).data }
     }
 
-    public var prediction: Prediction
+    public var prediction: PredictionKind
     public var solverOrder: Int
     public var secondOrderForm: SecondOrderForm
     /// Lower the order of the last two steps when there are fewer than 15 (diffusers' default).
@@ -58,13 +56,13 @@ public struct DPMSolverMultistep: Solver {
     /// with a draw at every step, including the last (where it is multiplied by 0).
     public var stochastic: Bool = false
 
-    public init(prediction: Prediction = .data, order: Int = 2, secondOrderForm: SecondOrderForm = .midpoint,
+    public init(prediction: PredictionKind = .data, solverOrder: Int = 2, secondOrderForm: SecondOrderForm = .midpoint,
                 lowerOrderFinal: Bool = true, eulerAtFinal: Bool = false, thirdOrderForm: ThirdOrderForm = .reference,
                 stepOrders: [Int]? = nil) {
         self.thirdOrderForm = thirdOrderForm
         self.stepOrders = stepOrders
         self.prediction = prediction
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 3)
         self.secondOrderForm = secondOrderForm
         self.lowerOrderFinal = lowerOrderFinal
         self.eulerAtFinal = eulerAtFinal
@@ -84,17 +82,16 @@ public struct DPMSolverMultistep: Solver {
         State(history: MultistepHistory(capacity: solverOrder, like: x), z: SampleTensor(zeros: stochastic ? x.shape : [1]))
     }
 
-    /// The order diffusers uses at step `i` of `n` (`previous` evaluations already made).
+    /// diffusers' order rule: warm-up, and with ``lowerOrderFinal`` lower orders over the last two
+    /// steps of runs shorter than 15 steps.
+    public var stepOrderRule: StepOrders {
+        StepOrders(solverOrder: solverOrder, finalSteps: lowerOrderFinal ? .belowFifteenSteps : nil, explicit: stepOrders)
+    }
+
+    /// The order diffusers uses at step `i` of `n`: ``stepOrderRule``, with a first-order last step
+    /// for ``eulerAtFinal`` or a run that ends at `σ = 0`.
     public func order(atStep i: Int, of n: Int, endsClean: Bool) -> Int {
-        if let stepOrders, i < stepOrders.count {
-            return Swift.min(Swift.max(stepOrders[i], 1), solverOrder, i + 1)
-        }
-        let last = i == n - 1 && (eulerAtFinal || (lowerOrderFinal && n < 15) || endsClean)
-        let penultimate = i == n - 2 && lowerOrderFinal && n < 15
-        let available = Swift.min(i, solverOrder)
-        if solverOrder == 1 || available < 1 || last { return 1 }
-        if solverOrder == 2 || available < 2 || penultimate { return 2 }
-        return 3
+        stepOrderRule.order(atStep: i, of: n, firstOrderLast: eulerAtFinal || endsClean)
     }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
@@ -102,7 +99,7 @@ public struct DPMSolverMultistep: Solver {
         let s0 = grid[step], t = grid[step + 1]
         state.history.advance(to: s0)
         let fromPureNoise = !s0.lambda.isFinite
-        let needs: PredictionNeeds = fromPureNoise ? .both : t.isClean || prediction == .data ? .data : .noise
+        let needs: PredictionNeeds = fromPureNoise ? .both : t.isClean ? .data : PredictionNeeds(prediction)
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
         let history = state.history
         if stochastic {
@@ -112,16 +109,8 @@ public struct DPMSolverMultistep: Solver {
             // diffusers draws before the update, on every step.
             try context.drawNoise(&state.z, step: step, from: s0.sigma / s0.alpha, to: t.isClean ? 0 : t.sigma / t.alpha, for: name)
         }
-        if t.isClean {
-            x.assign(history.prediction(0).data)
-            return
-        }
-        if fromPureNoise {
-            FrameStep.fromPureNoise(&x, to: t, prediction: history.prediction(0))
-            return
-        }
+        if history.stepWithoutHistory(&x, from: s0, to: t) { return }
         let k = Swift.min(order(atStep: step, of: grid.steps, endsClean: grid.endsClean), history.usable(limit: solverOrder))
-        func output(_ j: Int) -> SampleTensor { prediction == .data ? history.prediction(j).data : history.prediction(j).noise }
 
         let h = t.lambda - s0.lambda
         // x' = scale·x + c₀·m₀ + c₁·m₋₁ + c₂·m₋₂, with the divided differences expanded.
@@ -144,12 +133,13 @@ public struct DPMSolverMultistep: Solver {
             cD1 = k == 2 && secondOrderForm == .midpoint ? 0.5 * base : -t.sigma * ExponentialIntegrator.noisePhi2(h)
             cD2 = -t.sigma * ExponentialIntegrator.noisePhi3(h)
         }
+        let c: SIMD4<Double>
         switch k {
         case 1:
-            x.update(scale: scale, (base, output(0)))
+            c = SIMD4(base, 0, 0, 0)
         case 2:
             let r0 = (s0.lambda - history.level(1).lambda) / h
-            x.update(scale: scale, (base + cD1 / r0, output(0)), (-cD1 / r0, output(1)))
+            c = SIMD4(base + cD1 / r0, -cD1 / r0, 0, 0)
         default:
             let r0 = (s0.lambda - history.level(1).lambda) / h
             let r1 = (history.level(1).lambda - history.level(2).lambda) / h
@@ -158,8 +148,9 @@ public struct DPMSolverMultistep: Solver {
             let cD2 = thirdOrderForm == .taylor ? 2 * cD2 : cD2
             let a = cD1 * (1 + r0 / (r0 + r1)) + cD2 / (r0 + r1)
             let b = -cD1 * r0 / (r0 + r1) - cD2 / (r0 + r1)
-            x.update(scale: scale, (base + a / r0, output(0)), (-a / r0 + b / r1, output(1)), (-b / r1, output(2)))
+            c = SIMD4(base + a / r0, -a / r0 + b / r1, -b / r1, 0)
         }
+        history.combine(into: &x, scale: scale, c, count: k, prediction)
         if stochastic {
             x.update(scale: 1, (t.sigma * (-ExponentialIntegrator.expm1Neg(2 * h)).squareRoot(), state.z))
         }

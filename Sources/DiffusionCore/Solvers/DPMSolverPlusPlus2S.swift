@@ -33,12 +33,8 @@ public struct DPMSolverPlusPlus2S: Solver {
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         let frame = context.frame
-        let from = context.grid[step], to = context.grid[step + 1]
-        try context.predict(x, at: from, step: step, into: &state.first, needs: .data)
-        if to.isClean {
-            x.assign(state.first.data)
-            return
-        }
+        guard let from = try state.begin(step, x: &x, context: context, needs: .data) else { return }
+        let to = context.grid[step + 1]
         let tau = frame.tau(from), tauNext = frame.tau(to)
         let mid = KDiffusionFrame.level(tau: (tau * tauNext).squareRoot(), context: context)
         // y_m = (σ_s/σ)·y − expm1(−h/2)·x̂₀, with h/2 taken from the midpoint level actually evaluated.

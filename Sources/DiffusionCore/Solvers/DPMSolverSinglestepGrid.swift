@@ -27,7 +27,7 @@ public struct DPMSolverSinglestepGrid: Solver {
         public var denoised: SampleTensor { history.prediction(0).data }
     }
 
-    public var prediction: DPMSolverMultistep.Prediction
+    public var prediction: PredictionKind
     public var solverOrder: Int
     public var secondOrderForm: DPMSolverMultistep.SecondOrderForm
     /// diffusers' `lower_order_final` (default false for this scheduler).
@@ -35,12 +35,12 @@ public struct DPMSolverSinglestepGrid: Solver {
     /// An explicit order list (one entry per grid step), replacing ``orderList(steps:endsClean:)``.
     public var stepOrders: [Int]?
 
-    public init(prediction: DPMSolverMultistep.Prediction = .data, order: Int = 2,
+    public init(prediction: PredictionKind = .data, solverOrder: Int = 2,
                 secondOrderForm: DPMSolverMultistep.SecondOrderForm = .midpoint, lowerOrderFinal: Bool = false,
                 stepOrders: [Int]? = nil) {
         self.stepOrders = stepOrders
         self.prediction = prediction
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 3)
         self.secondOrderForm = secondOrderForm
         self.lowerOrderFinal = lowerOrderFinal
     }
@@ -86,7 +86,7 @@ public struct DPMSolverSinglestepGrid: Solver {
         let level = grid[step], t = grid[step + 1]
         var k = state.orders[step]
         state.history.advance(to: level)
-        let needs: PredictionNeeds = t.isClean || !level.lambda.isFinite ? .both : prediction == .data ? .data : .noise
+        let needs: PredictionNeeds = t.isClean || !level.lambda.isFinite ? .both : PredictionNeeds(prediction)
         try context.predict(x, at: level, step: step, into: &state.history.newestSlot, needs: needs)
         if k == 1 || state.inMacro == 0 {
             // A new macro step starts here (also after a step from pure noise, which ends any macro step).
@@ -110,7 +110,7 @@ public struct DPMSolverSinglestepGrid: Solver {
             state.inMacro = 0
             return
         }
-        func output(_ j: Int) -> SampleTensor { prediction == .data ? h.prediction(j).data : h.prediction(j).noise }
+        func output(_ j: Int) -> SampleTensor { h.output(j, prediction) }
         let s = state.startLevel
         let span = t.lambda - s.lambda
         let (scale, edge, e) = prediction == .data

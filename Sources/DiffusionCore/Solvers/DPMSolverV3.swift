@@ -136,11 +136,11 @@ public struct DPMSolverV3: Solver {
 
     /// A solver for `statistics`; defaults follow the official ScoreSDE CIFAR-10 script at 6–8 steps
     /// (order 3, corrector on, no pseudo-order, lower order at the end).
-    public init(statistics: ModelStatistics, order: Int = 3, predictorPseudo: Bool = false, corrector: Bool = true,
+    public init(statistics: ModelStatistics, solverOrder: Int = 3, predictorPseudo: Bool = false, corrector: Bool = true,
                 correctorPseudo: Bool = false, lowerOrderFinal: Bool = true, halfCorrector: Bool = false) {
         self.statistics = statistics
         self.integrals = Integrals(statistics)
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 3)
         self.predictorPseudo = predictorPseudo
         self.corrector = corrector
         self.correctorPseudo = correctorPseudo
@@ -185,9 +185,7 @@ public struct DPMSolverV3: Solver {
 
     /// The predictor order of step `i` of `n` (official `sample`: warm-up, then `lower_order_final`).
     public func order(atStep i: Int, of n: Int) -> Int {
-        var p = Swift.min(i + 1, solverOrder)
-        if lowerOrderFinal { p = Swift.min(p, n - i) }
-        return Swift.max(p, 1)
+        StepOrders(solverOrder: solverOrder, finalSteps: lowerOrderFinal ? .always : nil).order(atStep: i, of: n)
     }
 
     /// The statistics grid index of `level`; an error for a level outside the range or off the grid.

@@ -21,15 +21,8 @@ public struct Euler: Solver {
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState { StageState(like: x, stages: 1, noise: churn != nil) }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
-        var from = context.grid[step]
-        let to = context.grid[step + 1]
-        if let churn { from = try churn.apply(&x, z: &state.z, step: step, from: from, context: context) }
-        try context.predict(x, at: from, step: step, into: &state.first, needs: FrameStep.needs(to: to, frame: context.frame))
-        if to.isClean {
-            x.assign(state.first.data)
-            return
-        }
-        FrameStep.euler(&x, from: from, to: to, frame: context.frame, prediction: state.first)
+        guard let from = try state.begin(step, x: &x, context: context, churn: churn) else { return }
+        FrameStep.euler(&x, from: from, to: context.grid[step + 1], frame: context.frame, prediction: state.first)
     }
 }
 
@@ -72,5 +65,26 @@ enum FrameStep {
         } else {
             out.set((ratio, x), (h, prediction.noise), (h * slope, prediction.data))
         }
+    }
+}
+
+extension StageState {
+    /// The start the Euler-type ODE steps share (Euler, Heun, DPM-2, DPM-Solver++(2S)): Karras
+    /// churn if any, the first evaluation at the step's start, and the step to `σ = 0`, which is
+    /// the Euler step there and returns `x̂₀`.
+    ///
+    /// - Parameter needs: what the first evaluation writes; by default what an Euler step reads.
+    /// - Returns: the (churned) start level, or `nil` when the step has ended at `σ = 0`.
+    mutating func begin(_ step: Int, x: inout SampleTensor, context: SolverContext, churn: Churn? = nil,
+                        needs: PredictionNeeds? = nil) throws -> NoiseLevel? {
+        var from = context.grid[step]
+        let to = context.grid[step + 1]
+        if let churn { from = try churn.apply(&x, z: &z, step: step, from: from, context: context) }
+        try context.predict(x, at: from, step: step, into: &first, needs: needs ?? FrameStep.needs(to: to, frame: context.frame))
+        if to.isClean {
+            x.assign(first.data)
+            return nil
+        }
+        return from
     }
 }

@@ -24,14 +24,8 @@ public struct Heun: Solver {
     }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
-        var from = context.grid[step]
+        guard let from = try state.begin(step, x: &x, context: context, churn: churn) else { return }
         let to = context.grid[step + 1]
-        if let churn { from = try churn.apply(&x, z: &state.z, step: step, from: from, context: context) }
-        try context.predict(x, at: from, step: step, into: &state.first, needs: FrameStep.needs(to: to, frame: context.frame))
-        if to.isClean {
-            x.assign(state.first.data)
-            return
-        }
         FrameStep.euler(into: &state.stage, from: x, levels: (from, to), frame: context.frame, prediction: state.first)
         try context.predict(state.stage, at: to, step: step, into: &state.second, needs: FrameStep.needs(to: to, frame: context.frame))
         let frame = context.frame

@@ -29,20 +29,24 @@ public struct IPNDM: Solver {
         public var denoised: SampleTensor { history.denoised }
     }
 
-    /// The largest number of derivatives combined, 1…4.
-    public let order: Int
+    /// The largest number of derivatives combined, the Adams–Bashforth order once warmed up, 1…4
+    /// (ComfyUI's `max_order`).
+    public let solverOrder: Int
 
-    /// - Parameter order: the maximum Adams–Bashforth order, 1…4 (default 4).
-    public init(order: Int = 4) {
-        precondition((1...4).contains(order), "iPNDM order must lie in 1...4, got \(order)")
-        self.order = order
+    /// - Parameter solverOrder: the maximum Adams–Bashforth order, 1…4 (default 4).
+    public init(solverOrder: Int = 4) {
+        precondition((1...4).contains(solverOrder), "iPNDM order must lie in 1...4, got \(solverOrder)")
+        self.solverOrder = solverOrder
     }
+
+    /// The order on grids uniform in `σ`, which the fixed coefficients assume (see above).
+    public var order: Int { solverOrder }
 
     public var name: String { "ipndm" }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(history: DerivativeHistory(capacity: order, like: x))
+        State(history: DerivativeHistory(capacity: solverOrder, like: x))
     }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
@@ -54,7 +58,7 @@ public struct IPNDM: Solver {
         }
         try state.history.evaluate(x, at: from, step: step, context: context)
         AdamsBashforth.step(&x, from: from, to: to, frame: context.frame, history: state.history,
-                            order: Swift.min(state.history.count, order, step + 1))
+                            order: Swift.min(state.history.count, solverOrder, step + 1))
     }
 }
 

@@ -37,28 +37,31 @@ public struct LMS: Solver {
         public var denoised: SampleTensor { history.denoised }
     }
 
-    /// The number of derivatives combined once warmed up.
-    public let order: Int
+    /// The number of derivatives combined once warmed up (k-diffusion's `order`).
+    public let solverOrder: Int
 
-    /// - Parameter order: 1 (Euler) or more; k-diffusion's default is 4.
-    public init(order: Int = 4) {
-        precondition(order >= 1, "LMS order must be at least 1, got \(order)")
-        self.order = order
+    /// - Parameter solverOrder: 1 (Euler) or more; k-diffusion's default is 4.
+    public init(solverOrder: Int = 4) {
+        precondition(solverOrder >= 1, "LMS order must be at least 1, got \(solverOrder)")
+        self.solverOrder = solverOrder
     }
+
+    /// The global order: the multistep formula's, `solverOrder`, on any smooth grid.
+    public var order: Int { solverOrder }
 
     public var name: String { "lms" }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(history: DerivativeHistory(capacity: order, like: x),
-              coefficients: [Double](repeating: 0, count: order), polynomial: [Double](repeating: 0, count: order + 1))
+        State(history: DerivativeHistory(capacity: solverOrder, like: x),
+              coefficients: [Double](repeating: 0, count: solverOrder), polynomial: [Double](repeating: 0, count: solverOrder + 1))
     }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
         let frame = context.frame
         let from = context.grid[step], to = context.grid[step + 1]
         try state.history.evaluate(x, at: from, step: step, context: context)
-        let k = Swift.min(state.history.count, order, step + 1)
+        let k = Swift.min(state.history.count, solverOrder, step + 1)
         Self.lagrangeIntegrals(count: k, step: step, grid: context.grid, frame: frame,
                                into: &state.coefficients, scratch: &state.polynomial)
         let target = frame.scale(to)
@@ -67,33 +70,23 @@ public struct LMS: Solver {
     }
 
     /// `c_j = ∫_{σ_i}^{σ_{i+1}} ℓ_j(σ) dσ` for the Lagrange basis `ℓ_j` through `σ_i, …, σ_{i−k+1}`,
-    /// written to `c[0..<k]` without allocating.
+    /// written to `c[0..<k]` without allocating: with `u = (σ − σ_i)/(σ_{i+1} − σ_i)`,
+    /// `c_j = (σ_{i+1} − σ_i)·Σₙ pₙ/(n + 1) / Π_{m≠j}(u_j − u_m)` for the monomial coefficients `pₙ`
+    /// of `Π_{m≠j}(u − u_m)` (``Lagrange/basis(_:count:node:into:)``).
     static func lagrangeIntegrals(count k: Int, step i: Int, grid: TimeGrid, frame: ODEFrame,
                                   into c: inout [Double], scratch p: inout [Double]) {
+        let start = frame.tau(grid[i])
+        let width = frame.tau(grid[i + 1]) - start
         withUnsafeTemporaryAllocation(of: Double.self, capacity: k) { node in
-            // node[m] = σ_{i−m}, read from the grid once rather than in every factor.
-            for m in 0..<k { node[m] = frame.tau(grid[i - m]) }
-            let start = node[0]
-            let width = frame.tau(grid[i + 1]) - start
-            for j in 0..<k {
-                // ℓ_j(σ_i + width·u) = Π_{m≠j} (a_m + b_m·u), expanded into p[0...degree].
-                p[0] = 1
-                var degree = 0
-                for m in 0..<k where m != j {
-                    let denominator = node[j] - node[m]
-                    let a = (start - node[m]) / denominator, b = width / denominator
-                    p[degree + 1] = 0
-                    var n = degree + 1
-                    while n >= 1 {
-                        p[n] = p[n] * a + p[n - 1] * b
-                        n -= 1
-                    }
-                    p[0] *= a
-                    degree += 1
+            // node[m] = u at σ_{i−m}, read from the grid once rather than in every factor.
+            for m in 0..<k { node[m] = (frame.tau(grid[i - m]) - start) / width }
+            p.withUnsafeMutableBufferPointer { p in
+                for j in 0..<k {
+                    let denominator = Lagrange.basis(j, count: k, node: { node[$0] }, into: p)
+                    var integral = 0.0
+                    for n in 0..<k { integral += p[n] / Double(n + 1) }
+                    c[j] = width * integral / denominator
                 }
-                var integral = 0.0
-                for n in 0...degree { integral += p[n] / Double(n + 1) }
-                c[j] = width * integral
             }
         }
     }

@@ -44,3 +44,31 @@ public struct MultistepHistory {
     /// The level of the `k`-th newest prediction.
     public func level(_ k: Int) -> NoiseLevel { levels[(newest + k) % capacity] }
 }
+
+extension MultistepHistory {
+    /// The `k`-th newest output of `kind` (`k = 0` is the newest).
+    @inline(__always)
+    public func output(_ k: Int, _ kind: PredictionKind) -> SampleTensor { prediction(k).output(kind) }
+
+    /// The two steps of a multistep exponential integrator that no older output enters, taken
+    /// with the newest one: to `σ = 0` it returns `x̂₀` (the first-order limit, where the `λ`-based
+    /// updates divide by `σ_t = 0`), and from pure noise (`α = 0`, `λ = −∞`, the start of a flow
+    /// schedule) it takes the DDIM step `α_t·x̂₀ + σ_t·ε̂`. Returns whether it took one of them.
+    public func stepWithoutHistory(_ x: inout SampleTensor, from s0: NoiseLevel, to t: NoiseLevel) -> Bool {
+        if t.isClean {
+            x.assign(prediction(0).data)
+            return true
+        }
+        if !s0.lambda.isFinite {
+            FrameStep.fromPureNoise(&x, to: t, prediction: prediction(0))
+            return true
+        }
+        return false
+    }
+
+    /// `x ← scale·x + Σⱼ c[j]·mⱼ` over the first `count` outputs `mⱼ` of `kind`, newest first, in
+    /// one fused pass (``SampleTensor/update(scale:count:_:)``), without allocating.
+    public func combine(into x: inout SampleTensor, scale: Double, _ c: SIMD4<Double>, count: Int, _ kind: PredictionKind) {
+        x.update(scale: scale, count: count) { (c[$0], output($0, kind)) }
+    }
+}

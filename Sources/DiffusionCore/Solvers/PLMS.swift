@@ -46,20 +46,20 @@ public struct PLMS: Solver {
     }
 
     /// The largest Adams–Bashforth order, 1…4 (diffusers: 4).
-    public let maximumOrder: Int
+    public let solverOrder: Int
 
-    /// - Parameter maximumOrder: 4 as in diffusers; lower values truncate the multistep history.
-    public init(maximumOrder: Int = 4) {
-        precondition((1...4).contains(maximumOrder), "PLMS order must lie in 1...4, got \(maximumOrder)")
-        self.maximumOrder = maximumOrder
+    /// - Parameter solverOrder: 4 as in diffusers; lower values truncate the multistep history.
+    public init(solverOrder: Int = 4) {
+        precondition((1...4).contains(solverOrder), "PLMS order must lie in 1...4, got \(solverOrder)")
+        self.solverOrder = solverOrder
     }
 
     public var name: String { "plms" }
-    public var order: Int { Swift.min(2, maximumOrder) }
+    public var order: Int { Swift.min(2, solverOrder) }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps + (grid.steps >= 2 ? 1 : 0) }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(history: DerivativeHistory(capacity: maximumOrder, like: x), predictor: SampleTensor(zeros: x.shape),
+        State(history: DerivativeHistory(capacity: solverOrder, like: x), predictor: SampleTensor(zeros: x.shape),
               corrector: ModelPrediction(like: x))
     }
 
@@ -69,7 +69,7 @@ public struct PLMS: Solver {
         try state.history.evaluate(x, at: from, step: step, context: context)
         guard step == 0, context.grid.steps >= 2 else {
             AdamsBashforth.step(&x, from: from, to: to, frame: frame, history: state.history,
-                                order: Swift.min(state.history.count, maximumOrder, step + 1))
+                                order: Swift.min(state.history.count, solverOrder, step + 1))
             return
         }
         // The first step: a DDIM predictor and the trapezoidal corrector (diffusers' counter 0 and 1).

@@ -3,15 +3,15 @@ extension SolverCatalog {
     static let classicalEntries: [Entry] = [
         Entry(name: "lms", summary: "linear multistep in sigma, exact Lagrange coefficients, order 4 (--order 1-6)",
               evaluationsPerStep: 1, reference: "k-diffusion sample_lms") { options in
-            LMS(order: try classicalOrder(options, default: 4, allowed: 1...6, solver: "lms"))
+            LMS(solverOrder: try classicalOrder(options, default: 4, allowed: 1...6, solver: "lms"))
         },
         Entry(name: "ipndm", summary: "improved PNDM: fixed Adams-Bashforth weights in sigma, order 4 (--order 1-4)",
               evaluationsPerStep: 1, reference: "ComfyUI sample_ipndm (zju-pi diff-sampler)") { options in
-            IPNDM(order: try classicalOrder(options, default: 4, allowed: 1...4, solver: "ipndm"))
+            IPNDM(solverOrder: try classicalOrder(options, default: 4, allowed: 1...4, solver: "ipndm"))
         },
         Entry(name: "plms", summary: "pseudo linear multistep (Liu et al. 2022); one extra evaluation on the first step",
               evaluationsPerStep: 1, reference: "diffusers PNDMScheduler skip_prk_steps=True") { options in
-            PLMS(maximumOrder: try classicalOrder(options, default: 4, allowed: 1...4, solver: "plms"))
+            PLMS(solverOrder: try classicalOrder(options, default: 4, allowed: 1...4, solver: "plms"))
         },
         Entry(name: "dpm_2", summary: "DPM-Solver-2-style midpoint in log sigma (Euler on the step to 0)",
               evaluationsPerStep: 2, reference: "k-diffusion sample_dpm_2") { _ in DPM2() },

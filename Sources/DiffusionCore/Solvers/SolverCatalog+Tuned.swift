@@ -7,11 +7,11 @@ extension SolverCatalog {
             guard let statistics = o.statistics else {
                 throw SamplingError.invalidConfiguration("dpm_solver_v3 needs model statistics (--statistics FILE, written by `diffuse tune --statistics`)")
             }
-            return DPMSolverV3(statistics: statistics, order: try order(o, default: 3))
+            return DPMSolverV3(statistics: statistics, solverOrder: try order(o, default: 3))
         },
         Entry(name: "dc_solver", summary: "DC-Solver: UniPC bh2 with dynamic compensation ratios (Zhao et al. 2024); --dc-ratios, all 1 = uni_pc_bh2",
               evaluationsPerStep: 1, reference: "wl-zhao/DC-Solver DCSolverMultistepScheduler (parity fixtures)") { o in
-            let solver = DCSolver(variant: .bh2, order: try order(o, default: 2), ratios: o.compensationRatios ?? [])
+            let solver = DCSolver(variant: .bh2, solverOrder: try order(o, default: 2), ratios: o.compensationRatios ?? [])
             try solver.validate()
             return solver
         },

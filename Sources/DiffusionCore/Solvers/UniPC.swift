@@ -38,7 +38,7 @@ public struct UniPC: Solver {
 
     public var variant: Variant
     public var solverOrder: Int
-    public var prediction: DPMSolverMultistep.Prediction
+    public var prediction: PredictionKind
     public var lowerOrderFinal: Bool
     /// Steps (0-based) after which the corrector is not applied (diffusers' `disable_corrector`).
     public var disabledCorrectorSteps: Set<Int>
@@ -51,16 +51,16 @@ public struct UniPC: Solver {
     /// An explicit prediction type for each step (its predictor and the corrector of that step),
     /// replacing ``prediction`` there: one of the per-step decisions of a searched solver schedule
     /// (USF, Liu et al. 2024). Steps beyond the array use ``prediction``.
-    public var stepPredictions: [DPMSolverMultistep.Prediction]?
+    public var stepPredictions: [PredictionKind]?
 
-    public init(variant: Variant = .bh2, order: Int = 2, prediction: DPMSolverMultistep.Prediction = .data,
+    public init(variant: Variant = .bh2, solverOrder: Int = 2, prediction: PredictionKind = .data,
                 lowerOrderFinal: Bool = true, disabledCorrectorSteps: Set<Int> = [], finalCorrector: Bool = false,
-                stepOrders: [Int]? = nil, stepPredictions: [DPMSolverMultistep.Prediction]? = nil) {
+                stepOrders: [Int]? = nil, stepPredictions: [PredictionKind]? = nil) {
         self.finalCorrector = finalCorrector
         self.stepOrders = stepOrders
         self.stepPredictions = stepPredictions
         self.variant = variant
-        self.solverOrder = Swift.min(Swift.max(order, 1), 3)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 3)
         self.prediction = prediction
         self.lowerOrderFinal = lowerOrderFinal
         self.disabledCorrectorSteps = disabledCorrectorSteps
@@ -75,15 +75,17 @@ public struct UniPC: Solver {
         State(history: MultistepHistory(capacity: solverOrder + 1, like: x))
     }
 
-    /// The predictor's order at step `i` of `n`.
-    public func order(atStep i: Int, of n: Int) -> Int {
-        if let stepOrders, i < stepOrders.count { return Swift.min(Swift.max(stepOrders[i], 1), solverOrder, i + 1) }
-        let capped = lowerOrderFinal ? Swift.min(solverOrder, n - i) : solverOrder
-        return Swift.min(capped, i + 1)
+    /// diffusers' order rule for the predictor: warm-up, and with ``lowerOrderFinal`` at most
+    /// `n − i` at step `i` of `n`, on runs of any length.
+    public var stepOrderRule: StepOrders {
+        StepOrders(solverOrder: solverOrder, finalSteps: lowerOrderFinal ? .always : nil, explicit: stepOrders)
     }
 
+    /// The predictor's order at step `i` of `n`.
+    public func order(atStep i: Int, of n: Int) -> Int { stepOrderRule.order(atStep: i, of: n) }
+
     /// The prediction type of step `i`.
-    public func prediction(atStep i: Int) -> DPMSolverMultistep.Prediction {
+    public func prediction(atStep i: Int) -> PredictionKind {
         if let stepPredictions, i >= 0, i < stepPredictions.count { return stepPredictions[i] }
         return prediction
     }
@@ -141,20 +143,13 @@ public struct UniPC: Solver {
         let s0 = grid[step], t = grid[step + 1]
         let current = prediction(atStep: step)
         state.history.advance(to: s0)
-        let fromPureNoise = !s0.lambda.isFinite
-        var needs: PredictionNeeds = mixesPredictions ? .both : current == .data ? .data : .noise
-        if t.isClean { needs.insert(.data) }
-        if fromPureNoise { needs = .both }
+        let needs = mixesPredictions ? .both : PredictionNeeds(current, from: s0, to: t)
         try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
         let k = Swift.min(order(atStep: step, of: grid.steps), state.history.usable(limit: solverOrder))
-        if t.isClean {
-            // The corrected sample would be replaced by x̂₀, which the model computed from x itself.
-            x.assign(state.history.prediction(0).data)
-            return
-        }
-        if fromPureNoise {
+        // On a step to σ = 0 the corrected sample would be replaced by x̂₀, which the model computed
+        // from x itself, so no corrector runs there.
+        if state.history.stepWithoutHistory(&x, from: s0, to: t) {
             state.previousOrder = 1
-            FrameStep.fromPureNoise(&x, to: t, prediction: state.history.prediction(0))
             return
         }
         // The corrector of the previous step, with the output just computed (no extra evaluation).
@@ -181,7 +176,7 @@ public struct UniPC: Solver {
         if finalCorrector && step == grid.steps - 1 {
             // Evaluate at the final level and correct the last step with that output.
             state.history.advance(to: t)
-            try context.predict(x, at: t, step: step, into: &state.history.newestSlot, needs: current == .data ? .data : .noise)
+            try context.predict(x, at: t, step: step, into: &state.history.newestSlot, needs: PredictionNeeds(current))
             combine(&x, scale: 1, correction(levels: (s0, t), order: k, history: state.history, prediction: current,
                                              previousPredictor: predictor),
                     history: state.history, prediction: current)
@@ -189,17 +184,11 @@ public struct UniPC: Solver {
     }
 
     /// `x ← scale·x + Σⱼ terms[j]·mⱼ` over the outputs `mⱼ = history.prediction(j)`, newest first.
+    /// Trailing zero coefficients are left out, so the pass reads only the outputs that enter.
     func combine(_ x: inout SampleTensor, scale: Double, _ terms: SIMD4<Double>, history: MultistepHistory,
-                         prediction: DPMSolverMultistep.Prediction) {
-        func output(_ j: Int) -> SampleTensor { prediction == .data ? history.prediction(j).data : history.prediction(j).noise }
-        let used = (0..<4).last { terms[$0] != 0 } ?? -1
-        switch used {
-        case -1: x.scale(by: scale)
-        case 0: x.update(scale: scale, (terms[0], output(0)))
-        case 1: x.update(scale: scale, (terms[0], output(0)), (terms[1], output(1)))
-        case 2: x.update(scale: scale, (terms[0], output(0)), (terms[1], output(1)), (terms[2], output(2)))
-        default: x.update(scale: scale, (terms[0], output(0)), (terms[1], output(1)), (terms[2], output(2)), (terms[3], output(3)))
-        }
+                 prediction: PredictionKind) {
+        let used = ((0..<4).last { terms[$0] != 0 } ?? -1) + 1
+        history.combine(into: &x, scale: scale, terms, count: used, prediction)
     }
 
     /// What the corrector adds to the predicted sample at `levels.1`: UniC minus UniP over the same
@@ -210,7 +199,7 @@ public struct UniPC: Solver {
     ///   then with history offset 0; the same numbers one output further back are the predictor
     ///   part here, so they are shifted instead of computed again.
     func correction(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory,
-                    prediction: DPMSolverMultistep.Prediction, previousPredictor: SIMD4<Double>? = nil) -> SIMD4<Double> {
+                    prediction: PredictionKind, previousPredictor: SIMD4<Double>? = nil) -> SIMD4<Double> {
         let (_, corrector) = coefficients(levels: levels, order: order, history: history, historyOffset: 1, corrector: true,
                                           prediction: prediction)
         if let p = previousPredictor, p[3] == 0 { return corrector - SIMD4(0, p[0], p[1], p[2]) }
@@ -223,7 +212,7 @@ public struct UniPC: Solver {
     /// `scale·x_s₀ + Σⱼ cⱼ·history.prediction(j)`: `history.prediction(historyOffset)` is the output
     /// at `levels.0`; with the corrector, `history.prediction(0)` is the output at `levels.1`.
     func coefficients(levels: (NoiseLevel, NoiseLevel), order: Int, history: MultistepHistory, historyOffset o: Int,
-                              corrector: Bool, prediction: DPMSolverMultistep.Prediction) -> (scale: Double, terms: SIMD4<Double>) {
+                              corrector: Bool, prediction: PredictionKind) -> (scale: Double, terms: SIMD4<Double>) {
         let (s0, t) = levels
         let h = t.lambda - s0.lambda
         // rₖ for the previous outputs (at most two: the order is at most 3), then 1 (the step's end)

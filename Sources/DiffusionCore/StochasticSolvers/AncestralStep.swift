@@ -25,6 +25,27 @@ enum Ancestral {
     /// The VE-frame sigma of a level.
     static func sigma(_ level: NoiseLevel) -> Double { level.sigma / level.alpha }
 
+    /// The levels of an ancestral step: its ends, their VE-frame sigmas (`next = 0` at the end of
+    /// the run) and the split of `next` into `σ_down` and `σ_up`.
+    struct Levels {
+        var from: NoiseLevel, to: NoiseLevel
+        var sigma: Double, next: Double
+        var down: Double, up: Double
+    }
+
+    /// The start the two-stage ancestral samplers share (DPM-2 and DPM-Solver++(2S) ancestral):
+    /// the VE-frame check, the ancestral split, and the first evaluation at the step's start,
+    /// which writes `x̂₀`, or `ε̂` instead if `noise` and `σ_down > 0`.
+    static func begin(_ step: Int, x: SampleTensor, state: inout StageState, context: SolverContext, eta: Double,
+                      noise: Bool, solver: String) throws -> Levels {
+        try requireVEFrame(context, solver: solver)
+        let from = context.grid[step], to = context.grid[step + 1]
+        let sigma = Ancestral.sigma(from), next = to.isClean ? 0 : Ancestral.sigma(to)
+        let (down, up) = Ancestral.step(from: sigma, to: next, eta: eta)
+        try context.predict(x, at: from, step: step, into: &state.first, needs: noise && down != 0 ? .noise : .data)
+        return Levels(from: from, to: to, sigma: sigma, next: next, down: down, up: up)
+    }
+
     /// Stochastic samplers here integrate in the VE frame; rectified flow needs its own ancestral
     /// formulas (ComfyUI's `_RF` samplers), which this library does not implement yet.
     static func requireVEFrame(_ context: SolverContext, solver: String) throws {

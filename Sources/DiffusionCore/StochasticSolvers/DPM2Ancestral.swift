@@ -20,11 +20,8 @@ public struct DPM2Ancestral: Solver {
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState { StageState(like: x, stages: 2, noise: true) }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
-        try Ancestral.requireVEFrame(context, solver: name)
-        let from = context.grid[step], to = context.grid[step + 1]
-        let sigma = Ancestral.sigma(from), next = to.isClean ? 0 : Ancestral.sigma(to)
-        let (down, up) = Ancestral.step(from: sigma, to: next, eta: eta)
-        try context.predict(x, at: from, step: step, into: &state.first, needs: down == 0 ? .data : .noise)
+        let l = try Ancestral.begin(step, x: x, state: &state, context: context, eta: eta, noise: true, solver: name)
+        let (from, to, sigma, next, down, up) = (l.from, l.to, l.sigma, l.next, l.down, l.up)
         if down == 0 {
             // Euler to σ_down = 0 is the clean estimate, rescaled to the next level's α.
             x.set((to.alpha, state.first.data))

@@ -86,19 +86,19 @@ public struct SASolver: Solver {
         public var denoised: SampleTensor { history.prediction(0).data }
     }
 
-    /// The number of outputs the predictor extrapolates (1…4).
-    public var predictorOrder: Int
+    /// The number of outputs the predictor extrapolates, 1…4 (diffusers' `predictor_order`).
+    public var solverOrder: Int
     /// The number of outputs the corrector interpolates, the new one included (1…4).
     public var correctorOrder: Int
     /// What the update integrates: `x̂₀` (diffusers' `data_prediction`, the default) or `ε̂`.
-    public var prediction: DPMSolverMultistep.Prediction
+    public var prediction: PredictionKind
     public var tau: Tau
     /// Lower the predictor's order over the last steps (diffusers' `lower_order_final`, default on).
     public var lowerOrderFinal: Bool
 
-    public init(predictorOrder: Int = 2, correctorOrder: Int = 2, prediction: DPMSolverMultistep.Prediction = .data,
+    public init(solverOrder: Int = 2, correctorOrder: Int = 2, prediction: PredictionKind = .data,
                 tau: Tau = .diffusersDefault, lowerOrderFinal: Bool = true) {
-        self.predictorOrder = Swift.min(Swift.max(predictorOrder, 1), 4)
+        self.solverOrder = Swift.min(Swift.max(solverOrder, 1), 4)
         self.correctorOrder = Swift.min(Swift.max(correctorOrder, 1), 4)
         self.prediction = prediction
         self.tau = tau
@@ -109,25 +109,25 @@ public struct SASolver: Solver {
     /// The global order with `τ = 0` (the ODE): `min(c, p + 1)` for predictor order `p` and
     /// corrector order `c` (measured 2.0 for the default pair, 3.0 for `p = 2, c = 3`; see
     /// SASolverTests). With `τ > 0` the samples converge in distribution, at a lower rate.
-    public var order: Int { Swift.min(correctorOrder, predictorOrder + 1) }
+    public var order: Int { Swift.min(correctorOrder, solverOrder + 1) }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
-        State(history: MultistepHistory(capacity: Swift.max(predictorOrder, correctorOrder), like: x),
+        State(history: MultistepHistory(capacity: Swift.max(solverOrder, correctorOrder), like: x),
               previousSample: SampleTensor(zeros: x.shape), z: SampleTensor(zeros: x.shape))
     }
 
-    /// The predictor's order at step `i` of `n` (before capping by usable history).
+    /// The predictor's order at step `i` of `n` (before capping by usable history): warm-up, and
+    /// with ``lowerOrderFinal`` at most `n − i`.
     public func predictorOrder(atStep i: Int, of n: Int) -> Int {
-        let capped = lowerOrderFinal ? Swift.min(predictorOrder, n - i) : predictorOrder
-        return Swift.max(1, Swift.min(capped, i + 1))
+        StepOrders(solverOrder: solverOrder, finalSteps: lowerOrderFinal ? .always : nil).order(atStep: i, of: n)
     }
 
     /// The corrector's order at step `i ≥ 1` of `n`, which corrects the sample step `i − 1`
-    /// predicted (diffusers fixes it at step `i − 1`).
+    /// predicted (diffusers fixes it at step `i − 1`): at most `i + 1`, and `n − i + 2` with
+    /// ``lowerOrderFinal``.
     public func correctorOrder(atStep i: Int, of n: Int) -> Int {
-        let capped = lowerOrderFinal ? Swift.min(correctorOrder, n - i + 2) : correctorOrder
-        return Swift.max(1, Swift.min(capped, i + 1))
+        StepOrders(solverOrder: correctorOrder, finalSteps: lowerOrderFinal ? StepOrders.FinalSteps(allowance: 2) : nil).order(atStep: i, of: n)
     }
 
     /// `τ` for a step starting at `level`.
@@ -145,10 +145,7 @@ public struct SASolver: Solver {
         let discrete = context.denoiser.schedule.trainingTimesteps != nil
         state.history.advance(to: s0)
         let fromPureNoise = !s0.lambda.isFinite
-        var needs: PredictionNeeds = prediction == .data ? .data : .noise
-        if t.isClean { needs.insert(.data) }
-        if fromPureNoise { needs = .both }
-        try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: needs)
+        try context.predict(x, at: s0, step: step, into: &state.history.newestSlot, needs: PredictionNeeds(prediction, from: s0, to: t))
         let history = state.history
         let tauNow = try tauValue(at: s0, discrete: discrete)
 
@@ -185,7 +182,7 @@ public struct SASolver: Solver {
             return
         }
         // Predictor from the (corrected) sample at s0.
-        let k = Swift.min(predictorOrder(atStep: step, of: grid.steps), history.usable(limit: predictorOrder))
+        let k = Swift.min(predictorOrder(atStep: step, of: grid.steps), history.usable(limit: solverOrder))
         let w = coefficients(from: s0, to: t, nodes: history, count: k, tau: tauNow)
         Self.combine(into: &x, base: (w.scale, state.previousSample), outputs: w.c, count: k, history: history,
                      prediction: prediction, noise: (w.noise, state.z))
@@ -225,12 +222,7 @@ public struct SASolver: Solver {
         let moments = exponentialMoments(a)
         var w = SIMD4<Double>.zero
         for j in 0..<n {
-            var poly = SIMD4<Double>(1, 0, 0, 0)  // monomial coefficients of ℓⱼ, lowest first
-            var denominator = 1.0
-            for m in 0..<n where m != j {
-                poly = SIMD4(0, poly[0], poly[1], poly[2]) - v[m] * poly
-                denominator *= v[j] - v[m]
-            }
+            let (poly, denominator) = Lagrange.basis(j, nodes: v, count: n)
             w[j] = (poly * moments).sum() / denominator
         }
         return w
@@ -267,45 +259,21 @@ public struct SASolver: Solver {
         return 0.5 - (Double.expMinusOne(-a) + a) / (a * a)
     }
 
-    private static func output(_ history: MultistepHistory, _ j: Int, _ prediction: DPMSolverMultistep.Prediction) -> SampleTensor {
-        prediction == .data ? history.prediction(j).data : history.prediction(j).noise
-    }
-
     /// `x ← scale·x + Σⱼ c[j]·mⱼ + noise·z` (the noise term left out when its coefficient is 0).
     private static func accumulate(_ x: inout SampleTensor, scale: Double, outputs c: SIMD4<Double>, count n: Int,
-                                   history: MultistepHistory, prediction: DPMSolverMultistep.Prediction,
+                                   history: MultistepHistory, prediction: PredictionKind,
                                    noise: SampleTensor.Term) {
-        func m(_ j: Int) -> SampleTensor.Term { (c[j], output(history, j, prediction)) }
-        let withNoise = noise.coefficient != 0
-        switch (n, withNoise) {
-        case (1, false): x.update(scale: scale, m(0))
-        case (1, true): x.update(scale: scale, m(0), noise)
-        case (2, false): x.update(scale: scale, m(0), m(1))
-        case (2, true): x.update(scale: scale, m(0), m(1), noise)
-        case (3, false): x.update(scale: scale, m(0), m(1), m(2))
-        case (3, true): x.update(scale: scale, m(0), m(1), m(2), noise)
-        default:
-            x.update(scale: scale, m(0), m(1), m(2), m(3))
-            if withNoise { x.update(scale: 1, noise) }
+        x.update(scale: scale, count: noise.coefficient != 0 ? n + 1 : n) { j in
+            j < n ? (c[j], history.output(j, prediction)) : noise
         }
     }
 
     /// `x ← base + Σⱼ c[j]·mⱼ + noise·z`, not reading the old `x`.
     private static func combine(into x: inout SampleTensor, base: SampleTensor.Term, outputs c: SIMD4<Double>, count n: Int,
-                                history: MultistepHistory, prediction: DPMSolverMultistep.Prediction,
+                                history: MultistepHistory, prediction: PredictionKind,
                                 noise: SampleTensor.Term) {
-        func m(_ j: Int) -> SampleTensor.Term { (c[j], output(history, j, prediction)) }
-        let withNoise = noise.coefficient != 0
-        switch (n, withNoise) {
-        case (1, false): x.set(base, m(0))
-        case (1, true): x.set(base, m(0), noise)
-        case (2, false): x.set(base, m(0), m(1))
-        case (2, true): x.set(base, m(0), m(1), noise)
-        case (3, false): x.set(base, m(0), m(1), m(2))
-        case (3, true): x.set(base, m(0), m(1), m(2), noise)
-        default:
-            x.set(base, m(0), m(1), m(2), m(3))
-            if withNoise { x.update(scale: 1, noise) }
+        x.set(count: noise.coefficient != 0 ? n + 2 : n + 1) { j in
+            j == 0 ? base : j <= n ? (c[j - 1], history.output(j - 1, prediction)) : noise
         }
     }
 }

@@ -7,8 +7,9 @@
 /// with scalar coefficients computed in `Double` from the noise schedule. Doing the whole
 /// combination in one pass reads each operand once and writes `x` once, which is what makes a
 /// solver step cost about as much as a copy of the state (see the benchmark in `Benchmarks/`).
-/// The fixed-arity overloads allocate nothing when the destination is uniquely referenced;
-/// the array-taking overload allocates only its argument list.
+/// The fixed-arity overloads and the counted ones (``update(scale:count:_:)``, ``set(count:_:)``,
+/// for a number of terms known only at run time) allocate nothing when the destination is
+/// uniquely referenced; the array-taking overload allocates only its argument list.
 ///
 /// The kernels that read four or more tensors run on ``Lanes`` (sixteen values per iteration): on
 /// the portable SSE2 build that makes the 5-tensor update about 12% faster than the one-`Float`
@@ -166,25 +167,45 @@ extension SampleTensor {
         }
     }
 
-    /// `self = scale·self + Σ cᵢ·yᵢ` for any number of terms.
+    /// `self = scale·self + Σ_{i<count} term(i)` for any number of terms, without allocating.
     ///
-    /// Applies the terms four at a time through the fixed-arity kernels, so memory traffic stays
-    /// close to one pass for up to four terms. Allocates only the `terms` array itself.
-    public mutating func update(scale: Double, terms: [Term]) {
+    /// Applies the terms four at a time through the fixed-arity kernels (the first group with
+    /// `scale`, the next ones with 1), so memory traffic stays close to one pass for up to four
+    /// terms; `count = 0` scales. This is the one place that turns a term count into a kernel, so
+    /// solvers write `Σⱼ cⱼ·mⱼ` once instead of a switch over the number of outputs they combine.
+    public mutating func update(scale: Double, count: Int, _ term: (Int) -> Term) {
+        if count <= 0 { self.scale(by: scale); return }
         var scale = scale
-        var rest = terms[...]
-        if rest.isEmpty { self.scale(by: scale); return }
-        while !rest.isEmpty {
-            switch rest.count {
-            case 1: update(scale: scale, rest[rest.startIndex])
-            case 2: update(scale: scale, rest[rest.startIndex], rest[rest.startIndex + 1])
-            case 3: update(scale: scale, rest[rest.startIndex], rest[rest.startIndex + 1], rest[rest.startIndex + 2])
-            default:
-                update(scale: scale, rest[rest.startIndex], rest[rest.startIndex + 1],
-                       rest[rest.startIndex + 2], rest[rest.startIndex + 3])
+        var i = 0
+        while i < count {
+            switch count - i {
+            case 1: update(scale: scale, term(i))
+            case 2: update(scale: scale, term(i), term(i + 1))
+            case 3: update(scale: scale, term(i), term(i + 1), term(i + 2))
+            default: update(scale: scale, term(i), term(i + 1), term(i + 2), term(i + 3))
             }
-            rest = rest.dropFirst(4)
+            i += 4
             scale = 1
         }
+    }
+
+    /// `self = Σ_{i<count} term(i)` (`count ≥ 1`; the old contents of `self` are not read),
+    /// without allocating: the first five terms in one pass, any further ones added four at a time.
+    public mutating func set(count: Int, _ term: (Int) -> Term) {
+        precondition(count >= 1, "linear combination: set needs at least one term")
+        switch count {
+        case 1: set(term(0))
+        case 2: set(term(0), term(1))
+        case 3: set(term(0), term(1), term(2))
+        case 4: set(term(0), term(1), term(2), term(3))
+        default: set(term(0), term(1), term(2), term(3), term(4))
+        }
+        if count > 5 { update(scale: 1, count: count - 5) { term($0 + 5) } }
+    }
+
+    /// `self = scale·self + Σ cᵢ·yᵢ` for any number of terms (as ``update(scale:count:_:)``;
+    /// allocates only the `terms` array itself).
+    public mutating func update(scale: Double, terms: [Term]) {
+        update(scale: scale, count: terms.count) { terms[$0] }
     }
 }

@@ -66,7 +66,7 @@ struct ClassicalParityTests {
     static func solver(for c: ParityCase) throws -> any Solver {
         let options = extras[c.name]?.options
         switch c.solver {
-        case "lms": return LMS(order: options?.order ?? 4)
+        case "lms": return LMS(solverOrder: options?.order ?? 4)
         case "plms": return PLMS()
         case "dpm_2": return DPM2()
         case "dpmpp_2s": return DPMSolverPlusPlus2S()

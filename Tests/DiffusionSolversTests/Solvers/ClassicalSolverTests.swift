@@ -239,7 +239,7 @@ struct ClassicalSolverTests {
         for schedule in [VESchedule(), ContinuousVPSchedule.linear(), RectifiedFlowSchedule()] as [any NoiseSchedule] {
             let (euler, _) = try run(Euler(), schedule: schedule, final: .minimum)
             let single = try StepSchedule(spacing: .karras(rho: 7), steps: 1, final: .minimum).grid(on: schedule)
-            for solver in [LMS(order: 1) as any Solver, IPNDM(order: 1)] {
+            for solver in [LMS(solverOrder: 1) as any Solver, IPNDM(solverOrder: 1)] {
                 func check<S: Solver>(_ solver: S) throws {
                     let (out, _) = try run(solver, schedule: schedule, final: .minimum)
                     let difference = Compare.relativeRMS(out, euler.scalars.map(Double.init))

@@ -17,7 +17,7 @@ struct DCSolverTests {
     struct Setting: Sendable, CustomStringConvertible {
         var variant: UniPC.Variant
         var order: Int
-        var prediction: DPMSolverMultistep.Prediction
+        var prediction: PredictionKind
         var disabled: Set<Int>
         var final: FinalNoise
         var spacing: StepSpacing
@@ -38,10 +38,10 @@ struct DCSolverTests {
     func equalsUniPC(_ s: Setting) throws {
         let schedule = try DiscreteVPSchedule()
         let grid = try StepSchedule(spacing: s.spacing, steps: s.steps, final: s.final).grid(on: schedule)
-        let uni = UniPC(variant: s.variant, order: s.order, prediction: s.prediction, disabledCorrectorSteps: s.disabled)
+        let uni = UniPC(variant: s.variant, solverOrder: s.order, prediction: s.prediction, disabledCorrectorSteps: s.disabled)
         let (expected, uniNFE) = try Self.sample(uni, schedule: schedule, grid: grid)
         for ratios in [[], Array(repeating: 1.0, count: s.steps), [0.6, 1.4]] {
-            let dc = DCSolver(variant: s.variant, order: s.order, prediction: s.prediction, disabledCorrectorSteps: s.disabled,
+            let dc = DCSolver(variant: s.variant, solverOrder: s.order, prediction: s.prediction, disabledCorrectorSteps: s.disabled,
                               ratios: ratios)
             let (out, nfe) = try Self.sample(dc, schedule: schedule, grid: grid)
             let maxDifference = zip(out.scalars, expected.scalars).map { abs($0 - $1) }.max() ?? 0
@@ -143,7 +143,7 @@ struct DCSolverTests {
         #expect(grid.levels.dropLast().map(\.t) == c.timesteps)
         guard case .array(let values)? = c.option("dc_ratios") else { Issue.record("no dc_ratios"); return }
         let ratios = values.compactMap { value -> Double? in if case .number(let r) = value { return r }; return nil }
-        let solver = DCSolver(variant: c.string("solver_type") == "bh1" ? .bh1 : .bh2, order: Int(c.number("solver_order") ?? 2),
+        let solver = DCSolver(variant: c.string("solver_type") == "bh1" ? .bh1 : .bh2, solverOrder: Int(c.number("solver_order") ?? 2),
                               prediction: c.bool("predict_x0") == false ? .noise : .data, lowerOrderFinal: c.bool("lower_order_final") ?? true,
                               disabledCorrectorSteps: Set(c.integers("disable_corrector") ?? []), ratios: ratios,
                               dcOrder: Int(c.number("dc_order") ?? 2))

@@ -32,8 +32,8 @@ struct DPMSolverV3Tests {
                     let grid = try stats.snapped(StepSchedule(spacing: .logSNR, steps: steps, final: final).grid(on: Self.schedule),
                                                  schedule: Self.schedule)
                     #expect(grid.steps == steps)
-                    let v3 = DPMSolverV3(statistics: stats, order: order, corrector: false, lowerOrderFinal: lowerOrderFinal)
-                    let reference = DPMSolverMultistep(prediction: .data, order: order, secondOrderForm: .heun,
+                    let v3 = DPMSolverV3(statistics: stats, solverOrder: order, corrector: false, lowerOrderFinal: lowerOrderFinal)
+                    let reference = DPMSolverMultistep(prediction: .data, solverOrder: order, secondOrderForm: .heun,
                                                        lowerOrderFinal: lowerOrderFinal, thirdOrderForm: .taylor)
                     let ours = try Self.run(v3, grid: grid)
                     let theirs = try Self.run(reference, grid: grid)
@@ -86,11 +86,11 @@ struct DPMSolverV3Tests {
                                                  intervals: n, seed: 5)
         let steps = [48, 96, 192]
         let solvers: [(DPMSolverV3, Int)] = [
-            (DPMSolverV3(statistics: stats, order: 1, corrector: false, lowerOrderFinal: false), 1),
-            (DPMSolverV3(statistics: stats, order: 2, corrector: false, lowerOrderFinal: false), 2),
-            (DPMSolverV3(statistics: stats, order: 3, corrector: false, lowerOrderFinal: false), 3),
-            (DPMSolverV3(statistics: stats, order: 2, corrector: true, lowerOrderFinal: false), 2),
-            (DPMSolverV3(statistics: stats, order: 3, corrector: true, lowerOrderFinal: false), 3),
+            (DPMSolverV3(statistics: stats, solverOrder: 1, corrector: false, lowerOrderFinal: false), 1),
+            (DPMSolverV3(statistics: stats, solverOrder: 2, corrector: false, lowerOrderFinal: false), 2),
+            (DPMSolverV3(statistics: stats, solverOrder: 3, corrector: false, lowerOrderFinal: false), 3),
+            (DPMSolverV3(statistics: stats, solverOrder: 2, corrector: true, lowerOrderFinal: false), 2),
+            (DPMSolverV3(statistics: stats, solverOrder: 3, corrector: true, lowerOrderFinal: false), 3),
         ]
         for (solver, expected) in solvers {
             #expect(solver.order == expected)
@@ -112,7 +112,7 @@ struct DPMSolverV3Tests {
                                                  intervals: 200, seed: 1)
         let grid = try stats.snapped(StepSchedule(spacing: .logSNR, steps: 8, final: .zero).grid(on: Self.schedule), schedule: Self.schedule)
         for corrector in [false, true] {
-            let solver = DPMSolverV3(statistics: stats, order: 3, corrector: corrector)
+            let solver = DPMSolverV3(statistics: stats, solverOrder: 3, corrector: corrector)
             let x = SampleTensor.initialSample(noise: TestModels.noise([16, 2], seed: 4), schedule: Self.schedule, level: grid[0])
             let run = try SamplingRun(model: Self.model, schedule: Self.schedule, solver: solver, grid: grid, initialSample: x)
             while run.stepsTaken < grid.steps - 1 { _ = try run.advance() }
@@ -219,7 +219,7 @@ struct DPMSolverV3Tests {
             let spacing: StepSpacing = c["skip_type"] as? String == "time_uniform" ? .timeUniform : .logSNR
             let ours = try stats.snapped(StepSchedule(spacing: spacing, steps: steps, final: .minimum).grid(on: schedule), schedule: schedule)
             #expect(ours.levels.map { Int(stats.position(of: $0.lambda).rounded()) } == indexes, "\(name)")
-            let solver = DPMSolverV3(statistics: stats, order: c["order"] as? Int ?? 0, predictorPseudo: c["p_pseudo"] as? Bool ?? false,
+            let solver = DPMSolverV3(statistics: stats, solverOrder: c["order"] as? Int ?? 0, predictorPseudo: c["p_pseudo"] as? Bool ?? false,
                                      corrector: c["use_corrector"] as? Bool ?? false, correctorPseudo: c["c_pseudo"] as? Bool ?? false,
                                      lowerOrderFinal: c["lower_order_final"] as? Bool ?? false, halfCorrector: c["half"] as? Bool ?? false)
             let initial = rows(c["x_init"]).map(Float.init)

@@ -23,25 +23,25 @@ struct ExponentialParityTests {
     /// - Parameter orders: the reference's per-step orders, when our grid drops its zero-length last
     ///   step: its index-based order rules then see one more step than we take.
     static func solver(for c: ParityCase, orders: [Int]? = nil) -> any Solver {
-        let prediction: DPMSolverMultistep.Prediction = c.string("algorithm_type") == "dpmsolver" ? .noise : .data
+        let prediction: PredictionKind = c.string("algorithm_type") == "dpmsolver" ? .noise : .data
         let order = Int(c.number("solver_order") ?? 2)
         let form: DPMSolverMultistep.SecondOrderForm = c.string("solver_type") == "heun" ? .heun : .midpoint
         let lowerOrderFinal = c.bool("lower_order_final") ?? true
-        if c.reference.hasPrefix("k_diffusion") { return DPMSolverMultistep(prediction: .data, order: 2, lowerOrderFinal: false) }
+        if c.reference.hasPrefix("k_diffusion") { return DPMSolverMultistep(prediction: .data, solverOrder: 2, lowerOrderFinal: false) }
         switch c.solver {
         case "uni_pc", "uni_pc_bh2":
             // With a repeated final sigma diffusers corrects its last sample with one more evaluation.
-            return UniPC(variant: c.string("solver_type") == "bh1" ? .bh1 : .bh2, order: order,
+            return UniPC(variant: c.string("solver_type") == "bh1" ? .bh1 : .bh2, solverOrder: order,
                          prediction: c.bool("predict_x0") == false ? .noise : .data, lowerOrderFinal: lowerOrderFinal,
                          disabledCorrectorSteps: Set(c.integers("disable_corrector") ?? []), finalCorrector: orders != nil,
                          stepOrders: orders)
         case "deis":
-            return DEIS(order: order, lowerOrderFinal: lowerOrderFinal, stepOrders: orders)
+            return DEIS(solverOrder: order, lowerOrderFinal: lowerOrderFinal, stepOrders: orders)
         case let name where name.hasSuffix("_diffusers"):
-            return DPMSolverSinglestepGrid(prediction: prediction, order: order, secondOrderForm: form,
+            return DPMSolverSinglestepGrid(prediction: prediction, solverOrder: order, secondOrderForm: form,
                                            lowerOrderFinal: c.bool("lower_order_final") ?? false, stepOrders: orders)
         default:
-            return DPMSolverMultistep(prediction: prediction, order: order, secondOrderForm: form, lowerOrderFinal: lowerOrderFinal,
+            return DPMSolverMultistep(prediction: prediction, solverOrder: order, secondOrderForm: form, lowerOrderFinal: lowerOrderFinal,
                                       eulerAtFinal: c.bool("euler_at_final") ?? false, stepOrders: orders)
         }
     }

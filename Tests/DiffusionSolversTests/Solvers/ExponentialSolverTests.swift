@@ -37,53 +37,53 @@ struct ExponentialSolverTests {
     }
 
     @Test func dpmSolverPlusPlus2M() throws {
-        try check(DPMSolverMultistep(prediction: .data, order: 2, lowerOrderFinal: false))
+        try check(DPMSolverMultistep(prediction: .data, solverOrder: 2, lowerOrderFinal: false))
     }
     @Test func dpmSolverPlusPlus2MHeun() throws {
-        try check(DPMSolverMultistep(prediction: .data, order: 2, secondOrderForm: .heun, lowerOrderFinal: false))
+        try check(DPMSolverMultistep(prediction: .data, solverOrder: 2, secondOrderForm: .heun, lowerOrderFinal: false))
     }
     @Test("DPM-Solver++(3M): second order as the references write it, third with the Taylor weight")
     func dpmSolverPlusPlus3M() throws {
-        try check(DPMSolverMultistep(prediction: .data, order: 3, lowerOrderFinal: false), expected: 2)
-        try check(DPMSolverMultistep(prediction: .data, order: 3, lowerOrderFinal: false, thirdOrderForm: .taylor), expected: 3)
+        try check(DPMSolverMultistep(prediction: .data, solverOrder: 3, lowerOrderFinal: false), expected: 2)
+        try check(DPMSolverMultistep(prediction: .data, solverOrder: 3, lowerOrderFinal: false, thirdOrderForm: .taylor), expected: 3)
     }
     @Test func dpmSolver2M() throws {
-        try check(DPMSolverMultistep(prediction: .noise, order: 2, lowerOrderFinal: false))
+        try check(DPMSolverMultistep(prediction: .noise, solverOrder: 2, lowerOrderFinal: false))
     }
     @Test func dpmSolver3M() throws {
-        try check(DPMSolverMultistep(prediction: .noise, order: 3, lowerOrderFinal: false), expected: 2)
-        try check(DPMSolverMultistep(prediction: .noise, order: 3, lowerOrderFinal: false, thirdOrderForm: .taylor), expected: 3)
+        try check(DPMSolverMultistep(prediction: .noise, solverOrder: 3, lowerOrderFinal: false), expected: 2)
+        try check(DPMSolverMultistep(prediction: .noise, solverOrder: 3, lowerOrderFinal: false, thirdOrderForm: .taylor), expected: 3)
     }
     @Test func uniPC() throws {
         for variant in [UniPC.Variant.bh1, .bh2] {
             for order in 1...3 {
-                try check(UniPC(variant: variant, order: order, lowerOrderFinal: false))
-                try check(UniPC(variant: variant, order: order, prediction: .noise, lowerOrderFinal: false))
+                try check(UniPC(variant: variant, solverOrder: order, lowerOrderFinal: false))
+                try check(UniPC(variant: variant, solverOrder: order, prediction: .noise, lowerOrderFinal: false))
             }
         }
     }
     @Test func deis() throws {
-        for order in 1...3 { try check(DEIS(order: order, lowerOrderFinal: false)) }
+        for order in 1...3 { try check(DEIS(solverOrder: order, lowerOrderFinal: false)) }
     }
 
     @Test("singlestep DPM-Solver-1/2/3 and DPM-Solver++(2S)/(3S) with the paper's intermediate points")
     func singlestep() throws {
-        for prediction in [DPMSolverMultistep.Prediction.noise, .data] {
+        for prediction in [PredictionKind.noise, .data] {
             // Three evaluations per step: the third-order regime holds from about 32 steps (measured
             // slopes 2.8–3.1 over 48–128 steps) until the float32 floor near 1e-6.
-            for order in 1...3 { try check(DPMSolver(prediction: prediction, order: order), steps: order == 3 ? [48, 64, 96, 128] : nil) }
+            for order in 1...3 { try check(DPMSolver(prediction: prediction, solverOrder: order), steps: order == 3 ? [48, 64, 96, 128] : nil) }
         }
     }
 
     @Test("singlestep on grid intermediates (diffusers' scheduler)")
     func singlestepGrid() throws {
-        for prediction in [DPMSolverMultistep.Prediction.noise, .data] {
+        for prediction in [PredictionKind.noise, .data] {
             // One evaluation per grid point: third order settles only from about 128 points
             // (slopes 2.8–2.9 over 128–384); below that the macro-step pattern makes the error jumpy.
             for order in 2...3 {
                 let steps = order == 3 ? [128, 192, 256, 384] : nil
-                try check(DPMSolverSinglestepGrid(prediction: prediction, order: order), steps: steps)
-                try check(DPMSolverSinglestepGrid(prediction: prediction, order: order, secondOrderForm: .heun), steps: steps)
+                try check(DPMSolverSinglestepGrid(prediction: prediction, solverOrder: order), steps: steps)
+                try check(DPMSolverSinglestepGrid(prediction: prediction, solverOrder: order, secondOrderForm: .heun), steps: steps)
             }
         }
     }
@@ -98,12 +98,12 @@ struct ExponentialSolverTests {
             try SamplingRun(model: model, schedule: schedule, solver: s, grid: grid, initialSample: x).finish().scalars.map(Double.init)
         }
         let ddim = try run(DDIM())
-        #expect(Compare.relativeRMS(try run(DPMSolverMultistep(prediction: .data, order: 1)), ddim) < 1e-5)
-        #expect(Compare.relativeRMS(try run(DPMSolverMultistep(prediction: .noise, order: 1)), ddim) < 1e-5)
-        #expect(Compare.relativeRMS(try run(DEIS(order: 1)), ddim) < 1e-5)
-        #expect(Compare.relativeRMS(try run(DPMSolver(prediction: .noise, order: 1)), ddim) < 1e-5)
-        #expect(Compare.relativeRMS(try run(DPMSolver(prediction: .data, order: 1)), ddim) < 1e-5)
-        #expect(Compare.relativeRMS(try run(UniPC(order: 1, disabledCorrectorSteps: Set(0..<10))), ddim) < 1e-5)
+        #expect(Compare.relativeRMS(try run(DPMSolverMultistep(prediction: .data, solverOrder: 1)), ddim) < 1e-5)
+        #expect(Compare.relativeRMS(try run(DPMSolverMultistep(prediction: .noise, solverOrder: 1)), ddim) < 1e-5)
+        #expect(Compare.relativeRMS(try run(DEIS(solverOrder: 1)), ddim) < 1e-5)
+        #expect(Compare.relativeRMS(try run(DPMSolver(prediction: .noise, solverOrder: 1)), ddim) < 1e-5)
+        #expect(Compare.relativeRMS(try run(DPMSolver(prediction: .data, solverOrder: 1)), ddim) < 1e-5)
+        #expect(Compare.relativeRMS(try run(UniPC(solverOrder: 1, disabledCorrectorSteps: Set(0..<10))), ddim) < 1e-5)
     }
 
     @Test("DPM-Solver++(2M) gives the same result in VP and in EDM form on matching grids")
@@ -126,13 +126,13 @@ struct ExponentialSolverTests {
     func finalStepToZero() throws {
         let schedules: [any NoiseSchedule] = [try DiscreteVPSchedule(), ContinuousVPSchedule.linear(), ContinuousVPSchedule.cosine,
                                               VESchedule(), RectifiedFlowSchedule(tMin: 1e-3)]
-        let solvers: [any Solver] = [DPMSolverMultistep(order: 2), DPMSolverMultistep(order: 3), DPMSolverMultistep(order: 2, secondOrderForm: .heun),
-                                     DPMSolverMultistep(prediction: .noise, order: 2), DPMSolverMultistep(prediction: .noise, order: 3),
-                                     UniPC(variant: .bh1, order: 3), UniPC(variant: .bh2, order: 2), UniPC(variant: .bh1, order: 3, lowerOrderFinal: false),
-                                     UniPC(variant: .bh1, order: 3, prediction: .noise, lowerOrderFinal: false), DEIS(order: 3),
-                                     DPMSolver(prediction: .noise, order: 2), DPMSolver(prediction: .noise, order: 3), DPMSolver(prediction: .data, order: 3),
-                                     DPMSolverSinglestepGrid(prediction: .data, order: 2), DPMSolverSinglestepGrid(prediction: .data, order: 3),
-                                     DPMSolverSinglestepGrid(prediction: .noise, order: 3, secondOrderForm: .heun)]
+        let solvers: [any Solver] = [DPMSolverMultistep(solverOrder: 2), DPMSolverMultistep(solverOrder: 3), DPMSolverMultistep(solverOrder: 2, secondOrderForm: .heun),
+                                     DPMSolverMultistep(prediction: .noise, solverOrder: 2), DPMSolverMultistep(prediction: .noise, solverOrder: 3),
+                                     UniPC(variant: .bh1, solverOrder: 3), UniPC(variant: .bh2, solverOrder: 2), UniPC(variant: .bh1, solverOrder: 3, lowerOrderFinal: false),
+                                     UniPC(variant: .bh1, solverOrder: 3, prediction: .noise, lowerOrderFinal: false), DEIS(solverOrder: 3),
+                                     DPMSolver(prediction: .noise, solverOrder: 2), DPMSolver(prediction: .noise, solverOrder: 3), DPMSolver(prediction: .data, solverOrder: 3),
+                                     DPMSolverSinglestepGrid(prediction: .data, solverOrder: 2), DPMSolverSinglestepGrid(prediction: .data, solverOrder: 3),
+                                     DPMSolverSinglestepGrid(prediction: .noise, solverOrder: 3, secondOrderForm: .heun)]
         for schedule in schedules {
             for spacing in [StepSpacing.karras(rho: 7), .timeUniform] {
                 for steps in [1, 2, 3, 5, 10] {

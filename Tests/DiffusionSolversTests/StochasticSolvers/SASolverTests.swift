@@ -26,7 +26,7 @@ struct SASolverTests {
     }()
 
     static func solver(for c: ParityCase) -> SASolver {
-        SASolver(predictorOrder: Int(c.number("predictor_order") ?? 2), correctorOrder: Int(c.number("corrector_order") ?? 2),
+        SASolver(solverOrder: Int(c.number("predictor_order") ?? 2), correctorOrder: Int(c.number("corrector_order") ?? 2),
                  prediction: c.string("algorithm_type") == "noise_prediction" ? .noise : .data,
                  lowerOrderFinal: c.bool("lower_order_final") ?? true)
     }
@@ -73,7 +73,7 @@ struct SASolverTests {
     /// steps from σ̃ = 0.45 to 0.2, the corrector from 1.1 to 0.45, through the outputs at
     /// 0.45, 1.1, 2.5, 6.0.
     static let coefficientSigmas = [14.6, 6.0, 2.5, 1.1, 0.45, 0.2]
-    static let goldenCoefficients: [(String, DPMSolverMultistep.Prediction, Double, Int, [Double])] = [
+    static let goldenCoefficients: [(String, PredictionKind, Double, Int, [Double])] = [
         ("predictor", .data, 0.0, 1, [0.47790695928014604, 0.5447670420505111, 0.0]),
         ("corrector", .data, 0.0, 1, [0.5545917731491895, 0.5388627076034719, 0.0]),
         ("predictor", .data, 0.0, 2, [0.47790695928014604, 0.9054879078065733, -0.3607208657560621, 0.0]),
@@ -134,7 +134,7 @@ struct SASolverTests {
         var history = MultistepHistory(capacity: 4, like: SampleTensor(zeros: [1, 1]))
         for i in 1...4 { history.advance(to: levels[i]) }
         for (kind, prediction, tau, order, expected) in Self.goldenCoefficients {
-            let solver = SASolver(predictorOrder: 4, correctorOrder: 4, prediction: prediction)
+            let solver = SASolver(solverOrder: 4, correctorOrder: 4, prediction: prediction)
             let (from, to) = kind == "predictor" ? (levels[4], levels[5]) : (levels[3], levels[4])
             let w = solver.coefficients(from: from, to: to, nodes: history, count: order, tau: tau)
             let ours = [w.scale] + (0..<order).map { w.c[$0] } + [w.noise]
@@ -155,15 +155,15 @@ struct SASolverTests {
     /// fitted slopes are 1.3–1.8 and 2.2–2.9 (the same behaviour as an `A·h^p + B·h^{p+1}` error
     /// with `A` small); and (3, 4), which reaches the floor while its slopes are 3.3–4.0.
     @Test("tau 0: converges at order min(c, p + 1) against the reference ODE solution",
-          arguments: [(1, 2, DPMSolverMultistep.Prediction.data), (1, 2, .noise), (2, 2, .data), (2, 3, .data), (2, 3, .noise)])
-    func convergence(_ configuration: (Int, Int, DPMSolverMultistep.Prediction)) throws {
+          arguments: [(1, 2, PredictionKind.data), (1, 2, .noise), (2, 2, .data), (2, 3, .data), (2, 3, .noise)])
+    func convergence(_ configuration: (Int, Int, PredictionKind)) throws {
         let (p, c, prediction) = configuration
         let studies: [(String, ConvergenceStudy)] = [
             ("vp-linear/logsnr", ConvergenceStudy(model: TestModels.mixture2D(), schedule: ContinuousVPSchedule.linear())),
             ("edm/karras", ConvergenceStudy(model: TestModels.mixture2D(), schedule: VESchedule(), spacing: .karras(rho: 7))),
             ("vp-discrete/karras", ConvergenceStudy(model: TestModels.mixture2D(), schedule: try DiscreteVPSchedule(), spacing: .karras(rho: 7))),
         ]
-        let solver = SASolver(predictorOrder: p, correctorOrder: c, prediction: prediction, tau: .constant(0), lowerOrderFinal: false)
+        let solver = SASolver(solverOrder: p, correctorOrder: c, prediction: prediction, tau: .constant(0), lowerOrderFinal: false)
         let steps = solver.order == 2 ? [64, 128, 256, 512] : [64, 128, 256]
         for (name, study) in studies {
             let (order, errors) = try study.order(solver, steps: steps)
@@ -185,10 +185,10 @@ struct SASolverTests {
                 let grid = try StepSchedule(spacing: .karras(rho: 7), steps: steps).grid(on: schedule)
                 try #require(grid.endsClean)
                 let x = SampleTensor.initialSample(noise: TestModels.noise([8, 2]), schedule: schedule, level: grid[0])
-                for prediction in [DPMSolverMultistep.Prediction.data, .noise] {
+                for prediction in [PredictionKind.data, .noise] {
                     for order in 1...4 {
                         for (tau, bounded) in taus {
-                            let solver = SASolver(predictorOrder: order, correctorOrder: order, prediction: prediction, tau: tau)
+                            let solver = SASolver(solverOrder: order, correctorOrder: order, prediction: prediction, tau: tau)
                             let noise = SeededNoise(seed: 3)
                             let run = try SamplingRun(model: TestModels.mixture2D(), schedule: schedule, solver: solver, grid: grid,
                                                       initialSample: x, noise: noise)
@@ -258,9 +258,9 @@ struct SASolverTests {
     func catalog() throws {
         #expect(SolverCatalog.stochasticNames.contains("sa_solver"))
         let solver = try #require(try SolverCatalog.solver(named: "sa_solver") as? SASolver)
-        #expect(solver.predictorOrder == 2 && solver.correctorOrder == 2 && solver.prediction == .data && solver.lowerOrderFinal)
+        #expect(solver.solverOrder == 2 && solver.correctorOrder == 2 && solver.prediction == .data && solver.lowerOrderFinal)
         let third = try #require(try SolverCatalog.solver(named: "sa_solver", options: .init(eta: 0.5, order: 3)) as? SASolver)
-        #expect(third.predictorOrder == 3 && third.correctorOrder == 2)
+        #expect(third.solverOrder == 3 && third.correctorOrder == 2)
         #expect(throws: SamplingError.self) { try SolverCatalog.solver(named: "sa_solver", options: .init(order: 5)) }
         #expect(SolverCatalog.entry(named: "sa_solver")?.evaluationsPerStep == 1)
     }

@@ -31,7 +31,7 @@ struct StochasticParityTests {
         case "ddpm": return DDPM(variance: c.string("variance_type") == "fixed_large" ? .fixedLarge : .fixedSmall)
         case "ddim": return DDIM(eta: eta)
         case let name where name.hasSuffix("_diffusers") && name.contains("_sde"):
-            var s = DPMSolverMultistep(prediction: .data, order: Int(c.number("solver_order") ?? 2),
+            var s = DPMSolverMultistep(prediction: .data, solverOrder: Int(c.number("solver_order") ?? 2),
                                        secondOrderForm: c.string("solver_type") == "heun" ? .heun : .midpoint,
                                        lowerOrderFinal: c.bool("lower_order_final") ?? true, stepOrders: orders)
             s.stochastic = true

@@ -21,7 +21,7 @@ struct DynamicCompensationTests {
 
     /// diffusers' DC-Solver search defaults (UniPC bh2, order 2, no corrector after step 1) on
     /// Karras steps to σ = 0 of the SD schedule.
-    static let solver = DCSolver(variant: .bh2, order: 2, disabledCorrectorSteps: [0])
+    static let solver = DCSolver(variant: .bh2, solverOrder: 2, disabledCorrectorSteps: [0])
     static let schedule = try! DiscreteVPSchedule()
 
     @Test("the greedy fit lowers every step's loss and the tuning error, and the ratios carry to held-out noise",

@@ -24,7 +24,7 @@ struct EvolutionarySearchTests {
         let grid = try Self.karras(8)
         let decisions = SolverSchedule(grid: grid, schedule: Self.schedule, variant: variant)
         let (a, _) = try Self.run(try decisions.solver(), grid: try decisions.grid(on: Self.schedule))
-        let (b, _) = try Self.run(UniPC(variant: variant, order: 3), grid: grid)
+        let (b, _) = try Self.run(UniPC(variant: variant, solverOrder: 3), grid: grid)
         #expect(a.scalars == b.scalars)
     }
 
@@ -33,12 +33,12 @@ struct EvolutionarySearchTests {
         let grid = try Self.karras(8)
         let decisions = SolverSchedule(grid: grid, schedule: Self.schedule, prediction: .noise)
         let (a, _) = try Self.run(try decisions.solver(), grid: grid)
-        let (b, _) = try Self.run(UniPC(variant: .bh1, order: 3, prediction: .noise), grid: grid)
+        let (b, _) = try Self.run(UniPC(variant: .bh1, solverOrder: 3, prediction: .noise), grid: grid)
         #expect(Compare.relativeRMS(a.scalars.map(Double.init), b.scalars.map(Double.init)) <= 1e-6)
 
         // Alternating prediction types keep UniPC-3's order with its corrector (4; as in the
         // UniPC convergence tests, a slope above 3.5 over 24–64 steps, where float32 is reached).
-        let alternating = UniPC(variant: .bh1, order: 3, lowerOrderFinal: false,
+        let alternating = UniPC(variant: .bh1, solverOrder: 3, lowerOrderFinal: false,
                                 stepPredictions: (0..<64).map { $0 % 2 == 0 ? .data : .noise })
         for (name, study) in ExponentialSolverTests.studies {
             let (order, errors) = try study.order(alternating, steps: [24, 32, 48, 64])
