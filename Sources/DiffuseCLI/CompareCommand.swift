@@ -96,8 +96,8 @@ struct CompareCommand: ParsableCommand {
             return file
         }
         let seed = self.seed ?? tunedFile?.holdoutSeed ?? 0
-        if let tunedFile, initialNoise == nil, seed == tunedFile.tuningSeed {
-            throw CLIError("--seed \(seed) is the seed '\(tuned!)' was tuned on; compare on other noise (another --seed or --initial-noise)")
+        if let tunedFile, let tuned, initialNoise == nil, seed == tunedFile.tuningSeed {
+            throw CLIError("--seed \(seed) is the seed '\(tuned)' was tuned on; compare on other noise (another --seed or --initial-noise)")
         }
         let noise = try NoiseInput.tensor(path: initialNoise, count: count, defaultCount: 64, seed: seed, model: model)
 
@@ -152,8 +152,8 @@ struct CompareCommand: ParsableCommand {
         }
         let seconds = (ContinuousClock.now - started).seconds
         print(CompareReport.table(results))
-        if let tunedFile {
-            print("tuned rows: '\(tuned!)', tuned on \(tunedFile.tuningSamples) samples of seed \(tunedFile.tuningSeed); "
+        if let tunedFile, let tuned {
+            print("tuned rows: '\(tuned)', tuned on \(tunedFile.tuningSamples) samples of seed \(tunedFile.tuningSeed); "
                   + (initialNoise.map { "these samples come from '\($0)'" } ?? "these samples use seed \(seed)") + " (held out)")
         }
         for line in defaults { print(line) }

@@ -14,7 +14,7 @@ extension CompareReport {
         }
         let plot = LinePlot(title: "\(model.name) on \(schedule.name): error against NFE", xLabel: "NFE (model evaluations)",
                             yLabel: "RMSE to the ground-truth ODE solution",
-                            series: order.map { LinePlot.Series(label: $0, points: series[$0]!.sorted { $0.x < $1.x }) })
+                            series: order.map { LinePlot.Series(label: $0, points: series[$0, default: []].sorted { $0.x < $1.x }) })
         try AtomicFile.write(Data(plot.svg().utf8), to: directory.appendingPathComponent("error-vs-nfe.svg"))
         try plot.png().write(to: directory.appendingPathComponent("error-vs-nfe.png"))
     }

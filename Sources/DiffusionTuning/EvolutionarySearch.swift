@@ -118,9 +118,11 @@ public struct EvolutionarySearch: Sendable {
             order.append(c)
             return true
         }
+        /// A candidate's score; one never evaluated ranks last.
+        func scoreOf(_ c: Candidate) -> Double { scores[c] ?? .infinity }
         func ranked() -> [Candidate] {
             order.enumerated().sorted { a, b in
-                let (sa, sb) = (scores[a.element]!, scores[b.element]!)
+                let (sa, sb) = (scoreOf(a.element), scoreOf(b.element))
                 return sa != sb ? sa < sb : a.offset < b.offset
             }.map(\.element)
         }
@@ -180,16 +182,16 @@ public struct EvolutionarySearch: Sendable {
             if stopped { break }
             completed += 1
             let leader = ranked()[0]
-            history.append(scores[leader]!)
-            progress(completed, scores[leader]!, toSchedule(leader))
+            history.append(scoreOf(leader))
+            progress(completed, scoreOf(leader), toSchedule(leader))
         }
         guard let best = ranked().first else {
             throw SamplingError.invalidConfiguration("evolutionary search: the deadline passed before any candidate was evaluated")
         }
         let top = Array(ranked().prefix(parents))
-        return Result(best: toSchedule(best), score: scores[best]!, seedScore: seedScore, evaluated: order.count,
+        return Result(best: toSchedule(best), score: scoreOf(best), seedScore: seedScore, evaluated: order.count,
                       generations: completed, history: history, stoppedByDeadline: stopped, top: top.map(toSchedule),
-                      topScores: top.map { scores[$0]! })
+                      topScores: top.map(scoreOf))
     }
 
     /// `s` on the fine grid: each interior level at the nearest fine level (by λ), moved along
@@ -252,7 +254,7 @@ public struct EvolutionarySearch: Sendable {
         }
         let interior = c.indices.dropFirst().dropLast()
         guard Set(interior).count == interior.count else { return nil }
-        c.indices = [c.indices[0]] + interior.sorted() + [c.indices.last!]
+        c.indices = [c.indices[0]] + interior.sorted() + [c.indices[c.indices.count - 1]]
         for i in c.orders.indices where rng.uniform() < 0.5 {
             c.orders[i] = b.orders[i]; c.predictions[i] = b.predictions[i]; c.correctors[i] = b.correctors[i]
         }

@@ -200,7 +200,7 @@ public struct StepSchedule: Sendable, Equatable {
             // diffusers takes an extra zero-length step instead, which leaves the sample unchanged.
             if final == .zero {
                 levels.append(schedule.cleanLevel)
-            } else if ts.last! > range.lowerBound {
+            } else if let smallest = ts.last, smallest > range.lowerBound {
                 levels.append(schedule.level(at: range.lowerBound))
             }
         } else {

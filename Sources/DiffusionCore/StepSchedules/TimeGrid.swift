@@ -19,6 +19,6 @@ public struct TimeGrid: Sendable, Equatable {
     /// The number of steps (`levels.count − 1`).
     public var steps: Int { levels.count - 1 }
     /// Whether the run ends at `σ = 0`.
-    public var endsClean: Bool { levels.last!.isClean }
+    public var endsClean: Bool { levels.last?.isClean == true }
     public subscript(i: Int) -> NoiseLevel { levels[i] }
 }
