@@ -53,7 +53,8 @@ public struct DPMSolverMultistep: Solver {
     public var stepOrders: [Int]?
     /// SDE-DPM-Solver++ (Lu et al. 2022b, Sec. 3.3; diffusers' `algorithm_type="sde-dpmsolver++"`),
     /// data prediction only (with `.noise` a run fails): `x_t = (σ_t/σ_s)e^{−h}·x + α_t(1 − e^{−2h})·D₀ + … + σ_t√(1 − e^{−2h})·z`,
-    /// with a draw at every step, including the last (where it is multiplied by 0).
+    /// with a draw at every step, including the last (where it is multiplied by 0). The catalog's
+    /// `dpmpp_2m_sde_diffusers`, `dpmpp_2m_sde_heun_diffusers` and `dpmpp_3m_sde_diffusers` set it.
     public var stochastic: Bool = false
 
     public init(prediction: PredictionKind = .data, solverOrder: Int = 2, secondOrderForm: SecondOrderForm = .midpoint,

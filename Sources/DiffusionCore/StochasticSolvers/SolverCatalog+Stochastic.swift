@@ -23,6 +23,18 @@ extension SolverCatalog {
               reference: "k-diffusion sample_dpmpp_3m_sde") { o in
             DPMSolverPlusPlusMultistepSDE(variant: .thirdOrder, eta: try o.eta(default: 1, maximum: 10), sNoise: o.sNoise)
         },
+        Entry(name: "dpmpp_2m_sde_diffusers", summary: "SDE-DPM-Solver++(2M) as diffusers runs it (its coefficients, a draw every step)",
+              evaluationsPerStep: 1, reference: "diffusers DPMSolverMultistepScheduler(algorithm_type=\"sde-dpmsolver++\")") { o in
+            try diffusersSDE(solverOrder: o.order ?? 2, form: .midpoint)
+        },
+        Entry(name: "dpmpp_2m_sde_heun_diffusers", summary: "SDE-DPM-Solver++(2M), heun form, as diffusers runs it", evaluationsPerStep: 1,
+              reference: "diffusers DPMSolverMultistepScheduler(algorithm_type=\"sde-dpmsolver++\", solver_type=\"heun\")") { o in
+            try diffusersSDE(solverOrder: 2, form: .heun)
+        },
+        Entry(name: "dpmpp_3m_sde_diffusers", summary: "SDE-DPM-Solver++(3M) as diffusers runs it", evaluationsPerStep: 1,
+              reference: "diffusers DPMSolverMultistepScheduler(algorithm_type=\"sde-dpmsolver++\", solver_order=3)") { o in
+            try diffusersSDE(solverOrder: 3, form: .midpoint)
+        },
         Entry(name: "ddpm", summary: "DDPM posterior sampling; --variance fixed_small (default) or fixed_large", evaluationsPerStep: 1,
               reference: "diffusers DDPMScheduler") { o in
             guard let variance = DDPM.Variance(rawValue: o.variance ?? "fixed_small") else {
@@ -34,6 +46,18 @@ extension SolverCatalog {
 }
 
 extension SolverCatalog {
+    /// diffusers' `sde-dpmsolver++`: ``DPMSolverMultistep`` in data prediction with its stochastic
+    /// update, which differs from k-diffusion's ``DPMSolverPlusPlusMultistepSDE`` in the heun and 3M
+    /// coefficients and in drawing on every step; diffusers draws independent Gaussian noise.
+    static func diffusersSDE(solverOrder: Int, form: DPMSolverMultistep.SecondOrderForm) throws -> DPMSolverMultistep {
+        guard (1...3).contains(solverOrder) else {
+            throw SamplingError.invalidConfiguration("--order must be 1, 2 or 3 for SDE-DPM-Solver++, got \(solverOrder)")
+        }
+        var solver = DPMSolverMultistep(prediction: .data, solverOrder: solverOrder, secondOrderForm: form)
+        solver.stochastic = true
+        return solver
+    }
+
     /// The names of the samplers that draw fresh noise every step.
     public static var stochasticNames: [String] { (stochasticEntries + predictorCorrectorEntries).map(\.name) }
 }
