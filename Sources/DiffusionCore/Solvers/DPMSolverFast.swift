@@ -11,7 +11,7 @@
 /// ```
 /// each a noise-prediction DPM-Solver-k step (``DPMSolverStages``; `r₁ = 1/3, r₂ = 2/3` for
 /// order 3, `r₁ = 1/2` for order 2), evaluated through `x̂₀` only. Third order: the error falls
-/// like about `n^{−3}` (measured 2.9–3.5 for `n` = 8…128 on VP, EDM and flow); a final step of
+/// like about `n^{−3}`; a final step of
 /// order 1 or 2 adds a term damped by the small `σ_min` it ends at.
 ///
 /// ## In the step-by-step protocol

@@ -30,8 +30,8 @@ public struct DPMSolverMultistep: Solver {
     /// The backward difference `D₂ = (D₁⁰ − D₁¹)/(r₀ + r₁)` estimates `h²·m''/2`, while the
     /// exponential-integrator term `−α_t((e^{−h} − 1 + h)/h² − ½)` multiplies `h²·m''` (the integral
     /// of `e^λ(λ − λ_s)²/2`). `reference` uses `D₂` as diffusers and the official DPM-Solver code do,
-    /// which makes the "3M" update globally second order (measured 2.0–2.1, with a smaller constant
-    /// than 2M); `taylor` uses `2·D₂` and is third order (measured 3.0).
+    /// which makes the "3M" update globally second order (with a smaller constant than 2M); `taylor`
+    /// uses `2·D₂` and is third order.
     public enum ThirdOrderForm: String, Sendable { case reference, taylor }
 
     public struct State: SolverState {

@@ -12,10 +12,9 @@
 /// The step to `σ = 0` returns `x̂₀` (ComfyUI's "denoising step").
 ///
 /// NFE per step: 1. The coefficients are those of equal steps, so the method has order `order`
-/// (default 4) on grids uniform in `σ` (measured 4.0 at 8–32 steps on flow, 32–128 on EDM with
-/// `σ ∈ [0.05, 2]`); on other smooth grids (Karras, log-SNR) the unequal steps leave a second-order
-/// term (measured 2.1–2.2). As for ``LMS``, the Euler warm-up leaves an `O(h²)` term, which shows in
-/// the flow frame below errors of about 3e-5. ``PLMS`` is the same recursion on diffusers' timestep
+/// (default 4) on grids uniform in `σ`; on other smooth grids (Karras, log-SNR) the unequal steps
+/// leave a second-order term. As for ``LMS``, the Euler warm-up leaves an `O(h²)` term, which shows
+/// in the flow frame once the error is small. ``PLMS`` is the same recursion on diffusers' timestep
 /// grids, with a Heun first step.
 ///
 /// Matches ComfyUI's `sample_ipndm` (from zju-pi/diff-sampler's `ipndm`; Zhou et al. 2024, "Fast

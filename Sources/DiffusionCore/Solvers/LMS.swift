@@ -17,9 +17,8 @@
 ///
 /// NFE per step: 1. The multistep formula has order `order` (default 4) on any smooth grid. The
 /// Euler step that starts the warm-up leaves an `O(h²)` term in the result: the VE-frame ODE
-/// contracts from `σ_max`, which damps it, so on VP and EDM grids the measured order is 3.7–4.0 at
-/// 64–256 steps (Karras, log-SNR) until float32 round-off near 1e-6 takes over; in the flow frame
-/// nothing damps it and the order is 2 once the error is below about 3e-5.
+/// contracts from `σ_max`, which damps it, so on VP and EDM grids the order shows as 4 until float32
+/// round-off takes over; in the flow frame nothing damps it and the order is 2 once the error is small.
 ///
 /// Matches k-diffusion's `sample_lms` (Crowson, k-diffusion; the Adams–Bashforth family, see
 /// Hairer, Nørsett & Wanner 1993, "Solving Ordinary Differential Equations I", Sec. III.1). For VP

@@ -16,9 +16,9 @@
 /// `(x − σ·ε̄)/α` with the combined `ε̄` (diffusers with `set_alpha_to_one=True`).
 ///
 /// NFE: `steps + 1` (`steps` for a one-step grid). The weights assume equal steps in `σ̃`, but
-/// diffusers' grids are uniform in the training timestep, so the global order is 2 (measured 2.1–2.2
-/// on log-SNR and Karras grids); ``order`` reports 2. On grids uniform in `σ̃` it is 4 (measured 4.2
-/// at 8–32 steps on flow), until the `O(h³)` left by the Heun start shows.
+/// diffusers' grids are uniform in the training timestep, so the global order is 2 on log-SNR and
+/// Karras grids; ``order`` reports 2. On grids uniform in `σ̃` it is 4, until the `O(h³)` left by
+/// the Heun start shows.
 ///
 /// ## Timesteps
 /// diffusers evaluates at `[t₀, t₁, t₁, t₂, …, t_{N−1}]` (the second timestep repeated for the

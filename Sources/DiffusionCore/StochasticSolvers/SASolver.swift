@@ -107,8 +107,7 @@ public struct SASolver: Solver {
 
     public var name: String { "sa_solver" }
     /// The global order with `τ = 0` (the ODE): `min(c, p + 1)` for predictor order `p` and
-    /// corrector order `c` (measured 2.0 for the default pair, 3.0 for `p = 2, c = 3`; see
-    /// SASolverTests). With `τ > 0` the samples converge in distribution, at a lower rate.
+    /// corrector order `c` (SASolverTests measures both pairs). With `τ > 0` the samples converge in distribution, at a lower rate.
     public var order: Int { Swift.min(correctorOrder, solverOrder + 1) }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
 

@@ -19,8 +19,7 @@ import RealModule
 /// so **the corrector's step size couples the samples of a batch**: unlike the other stochastic
 /// samplers, sample 7 of a batch of 64 is not sample 7 run alone. The corrector is an unadjusted
 /// Langevin step, whose stationary variance on a Gaussian of variance `v` is `v/(1 − ε/2v)`: a bias
-/// that more steps do not remove (on N(0, diag(1, 0.09)) at snr 0.16, +5% on the narrow coordinate's
-/// variance at 200 or 400 steps).
+/// that more steps do not remove.
 ///
 /// ## The grid and the two sigmas
 /// diffusers keeps two sigma tables: the predictor's discrete one,
