@@ -14,28 +14,8 @@ import Foundation
 /// re-ranks its best candidates and the seed spacings on `SeededNoise(seed: 7002)`, and the suite
 /// then measures the winner on both of the others.
 ///
-/// The committed ramps came from `--nfe 5 --generations 12` (`searched-5`, UniPC-bh2's, with
-/// 128 tuning and 256 validation draws: worst validation ratio 0.93) and `--nfe 20 --generations
-/// 15 --fine-points 300` (`searched-20`, PLMS's: 0.91). The solver schedule `usf-10` (with
-/// ``RecommendedConfiguration``'s decisions) came from `--decisions --nfe 10 --generations 16
-/// --fine-points 300 --samples 1024 --validation-samples 1024` (worst validation ratio 1.05,
-/// 817 s); the same at `--nfe 5` (0.94, 457 s; with `--data-prediction` 0.98, 402 s) gave
-/// schedules the shipped networks rule out (`docs/benchmarks/networks.md`); on the `searched-5`
-/// steps (`--fixed-steps searched-5 --data-prediction`) it returned UniPC-bh2's own decisions
-/// (tuning 1.00, validation 0.59 / 1.02 / 0.97, 359 s). The solver schedule `usf-5` came from
-/// `--decisions --nfe 5 --network digits,photos --network-against-default --network-samples 32
-/// --samples 512 --validation-samples 512 --generations 20 --fine-points 300` (tuning worst 0.98;
-/// validation 0.75 / 0.97 / 0.92 on the mixtures, 0.86 / 0.98 to the previous default on the
-/// networks; 2,539 s); with `--network digits` against its best peer-equivalent the search reached
-/// 1.00 on all four (validation 0.79 / 1.02 / 1.02 / 1.00, 533 s) and held-out 1.12 on
-/// `digits-mixture`, and with `digits` alone against the default it returned a schedule that
-/// reaches 0.355 on `photos` (`docs/benchmarks/networks.md`). With 128 tuning
-/// draws a 10-NFE search over time steps alone overfits (the best four solvers' tuning ratios
-/// 0.77–0.88 came back 1.16–1.89 on validation); with 1,024 it reaches 1.04 (UniPC-bh2), 1.10 on
-/// validation and 1.28 on the suite's held-out draws. The 10-NFE solver schedule searched again
-/// with `linspace` among the seeds, `--generations 24` and otherwise `usf-10`'s settings (971
-/// candidates, 1,352 s) reached a tuning worst ratio of 0.87 but validation 0.99 / 1.06 / 0.91,
-/// no better than `usf-10`'s 1.05, so `usf-10` stayed.
+/// The searches behind the committed ramps and solver schedules, with their settings and figures,
+/// are in `docs/DEFAULT-CONFIGURATION.md`.
 ///
 /// With `--decisions` it searches one UniPC solver schedule instead: the time steps together with
 /// each step's order, prediction type and corrector, and the B(h) variant (USF, Liu et al. 2024),
