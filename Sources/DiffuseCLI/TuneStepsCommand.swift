@@ -38,15 +38,6 @@ struct TuneStepsCommand: ParsableCommand {
     @Option(help: "Tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks).")
     var tolerance: Double?
 
-    struct Row: Codable {
-        var nfe: Int
-        var steps: Int
-        var sigmas: [Double]
-        var tuningCost: Double
-        var heldOutRMSE: Double
-        var baselineRMSE: Double
-    }
-
     func run() throws {
         try noiseSets.check()
         guard (1...100_000).contains(count) else { throw CLIError("--count must be between 1 and 100000, got \(count)") }
@@ -54,7 +45,6 @@ struct TuneStepsCommand: ParsableCommand {
         guard SolverCatalog.entry(named: solver) != nil else {
             throw CLIError("unknown solver '\(solver)' (known: \(SolverCatalog.names.joined(separator: ", ")))")
         }
-        guard !SolverCatalog.stochasticNames.contains(solver) else { throw CLIError("tune-steps is for ODE solvers; '\(solver)' is stochastic") }
         guard let baselineSpacing = StepSpacing(name: baseline) else {
             throw CLIError("unknown step schedule '\(baseline)' (known: \(StepSpacing.names.joined(separator: ", ")))")
         }
@@ -65,37 +55,22 @@ struct TuneStepsCommand: ParsableCommand {
         let tolerance = self.tolerance ?? GroundTruth.defaultTolerance(for: model)
         guard tolerance > 0, tolerance < 1 else { throw CLIError("--tolerance must lie in (0, 1), got \(tolerance)") }
         let shape = [count] + model.sampleShape
-        // The teacher's states and clean estimates at every fine point stay in memory.
-        let stored = 2 * count * resolved.dimension * (fineSteps + 1)
+        let search = TrajectoryStepSearch(fineSteps: fineSteps)
+        let stored = search.storedValues(samples: count, dimension: resolved.dimension)
         guard stored <= 250_000_000 else {
             throw CLIError("tune-steps keeps the teacher trajectory in memory: 2 × --count × \(resolved.dimension) values × (--fine-steps + 1) = \(stored) floats exceeds 250 million; use fewer samples or fine steps")
         }
-        let search = TrajectoryStepSearch(fineSteps: fineSteps)
-        let costs = try search.costs(model: model, schedule: schedule, noise: SeededNoise(seed: noiseSets.seed).initialNoise(shape: shape),
-                                     stepsOffset: offset)
-        print("teacher: DPM-Solver++(2M), \(fineSteps) logsnr steps, \(costs.evaluations) evaluations on \(count) tuning samples (seed \(noiseSets.seed))")
         let comparison = SamplerComparison(model: model, schedule: schedule, noise: SeededNoise(seed: noiseSets.holdoutSeed).initialNoise(shape: shape),
                                            groundTruth: GroundTruth(tolerance: tolerance), stepsOffset: offset)
         comparison.measuresDistances = false
-        var rows: [Row] = []
-        let catalogSolver = try SolverCatalog.solver(named: solver)
-        for budget in budgets {
-            guard let (steps, grid) = try catalogSolver.steps(forBudget: budget, grid: { try costs.grid(steps: Swift.min($0, fineSteps)) }),
-                  let (_, baseGrid) = try catalogSolver.steps(forBudget: budget, grid: {
-                      try StepSchedule(spacing: baselineSpacing, steps: $0, final: .zero, stepsOffset: offset).grid(on: schedule)
-                  }) else {
-                throw CLIError("\(solver) cannot run within \(budget) model evaluations")
-            }
-            let sigmas = grid.levels.map { schedule.displaySigma($0) }
-            let searched = try comparison.run(catalogSolver, grid: grid, name: solver, scheduleName: "searched", nfeBudget: budget)
-            let standard = try comparison.run(catalogSolver, grid: baseGrid, name: solver, scheduleName: baselineSpacing.name, nfeBudget: budget)
-            rows.append(Row(nfe: budget, steps: steps, sigmas: sigmas, tuningCost: try costs.bestPath(steps: steps).cost,
-                            heldOutRMSE: searched.rmse, baselineRMSE: standard.rmse))
-        }
+        let (teacherEvaluations, rows) = try search.compare(solver: solver, baseline: baselineSpacing, budgets: budgets, model: model,
+                                                            schedule: schedule, tuningNoise: SeededNoise(seed: noiseSets.seed).initialNoise(shape: shape),
+                                                            comparison: comparison, stepsOffset: offset)
+        print("teacher: DPM-Solver++(2M), \(fineSteps) logsnr steps, \(teacherEvaluations) evaluations on \(count) tuning samples (seed \(noiseSets.seed))")
         print("model \(model.name), \(solver); RMSE to the ground truth on \(count) held-out samples (seed \(noiseSets.holdoutSeed))")
         print("NFE  steps  searched      \(baseline.padding(toLength: 12, withPad: " ", startingAt: 0))  ratio")
         for r in rows {
-            print(String(format: "%3d  %5d  %.4e  %.4e  %.2f", r.nfe, r.steps, r.heldOutRMSE, r.baselineRMSE, r.heldOutRMSE / r.baselineRMSE))
+            print(String(format: "%3d  %5d  %.4e  %.4e  %.2f", r.nfe, r.steps, r.heldOutRMSE, r.baselineRMSE, r.ratio))
         }
         for r in rows {
             print("NFE \(r.nfe): --sigmas " + r.sigmas.map { String(format: "%.6g", $0) }.joined(separator: ","))
