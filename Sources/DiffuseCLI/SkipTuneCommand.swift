@@ -41,13 +41,6 @@ struct SkipTuneCommand: ParsableCommand {
     @Option(help: "Coordinate-descent sweeps over the levels.")
     var rounds: Int = 2
 
-    struct Row: Codable {
-        var nfe: Int
-        var search: SkipTuning.Result
-        var heldOutBaseline: Double
-        var heldOutTuned: Double
-    }
-
     func run() throws {
         try noiseSets.check()
         guard (2...10_000).contains(count) else { throw CLIError("--count must be between 2 and 10000, got \(count)") }
@@ -71,43 +64,23 @@ struct SkipTuneCommand: ParsableCommand {
         guard features.inputCount == network.sampleShape.reduce(1, *) else {
             throw CLIError("classifier '\(features.name)' takes \(features.inputCount) values per sample; the model's samples have \(network.sampleShape.reduce(1, *))")
         }
-        // A network is sampled on its training schedule.
-        let config = (network as? any ScheduledDiffusionModel)?.schedulerConfig
-        let schedule: any NoiseSchedule = try config?.schedule() ?? VESchedule()
-        let offset = config?.stepsOffset ?? 0
         let shape = [count] + network.sampleShape
-        let tuning = SeededNoise(seed: noiseSets.seed).initialNoise(shape: shape)
-        let heldOut = SeededNoise(seed: noiseSets.holdoutSeed).initialNoise(shape: shape)
         let search = SkipTuning(candidates: factors, rounds: rounds)
-        var rows: [Row] = []
-        for budget in budgets {
-            func score(_ m: any DiffusionModel, _ noise: SampleTensor) throws -> Double {
-                try SkipTuning.frechetScore(model: m, schedule: schedule, solver: solver, spacing: spacing, nfe: budget, noise: noise,
-                                            classifier: features, stepsOffset: offset)
-            }
-            let result = try tune(network, search: search) { try score($0, tuning) } progress: { trial in
-                print(String(format: "NFE %d  scales %@  FD %.4f", budget, Self.format(trial.scales), trial.score))
-            }
-            let row = Row(nfe: budget, search: result, heldOutBaseline: try score(network, heldOut),
-                          heldOutTuned: try score(try network.withSkipScales(result.scales), heldOut))
-            rows.append(row)
+        let rows = try search.tune(network, solver: solver, spacing: spacing, budgets: budgets,
+                                   tuningNoise: SeededNoise(seed: noiseSets.seed).initialNoise(shape: shape),
+                                   heldOutNoise: SeededNoise(seed: noiseSets.holdoutSeed).initialNoise(shape: shape),
+                                   classifier: features) { budget, trial in
+            print(String(format: "NFE %d  scales %@  FD %.4f", budget, Self.format(trial.scales), trial.score))
         }
         print("")
         print("model \(network.name), \(solver) \(spacing.name), \(count) samples; tuned on seed \(noiseSets.seed), reported on held-out seed \(noiseSets.holdoutSeed)")
         print("NFE  scales                 FD tuning (untuned -> tuned)   FD held-out (untuned -> tuned)   change")
         for r in rows {
-            let change = 100 * (r.heldOutTuned / r.heldOutBaseline - 1)
             print(String(format: "%3d  %@  %8.4f -> %8.4f          %8.4f -> %8.4f          %+.1f%%", r.nfe,
                          Self.format(r.search.scales).padding(toLength: 21, withPad: " ", startingAt: 0),
-                         r.search.baselineScore, r.search.score, r.heldOutBaseline, r.heldOutTuned, change))
+                         r.search.baselineScore, r.search.score, r.heldOutBaseline, r.heldOutTuned, 100 * r.heldOutChange))
         }
         try noiseSets.write(rows)
-    }
-
-    /// Opens the existential so the search runs on the concrete network type.
-    private func tune<M: SkipScalableModel>(_ network: M, search: SkipTuning, score: (any DiffusionModel) throws -> Double,
-                                            progress: (SkipTuning.Trial) -> Void) throws -> SkipTuning.Result {
-        try search.search(network, score: { try score($0) }, progress: progress)
     }
 
     static func format(_ scales: [Double]) -> String { scales.map { String(format: "%.2f", $0) }.joined(separator: ",") }
