@@ -89,17 +89,16 @@ struct TuneCommand: ParsableCommand {
         let (model, schedule) = (resolved.model, resolved.schedule)
         let tolerance = self.tolerance ?? GroundTruth.defaultTolerance(for: model)
         guard tolerance > 0, tolerance < 1 else { throw CLIError("--tolerance must lie in (0, 1), got \(tolerance)") }
-        let teacherCount = Swift.min(count, Tuner.teacherSamples)
-        let stored = 2 * teacherCount * resolved.dimension * (fineSteps + 1)
-        guard stored <= 250_000_000 else {
-            throw CLIError("tune keeps a teacher trajectory in memory: 2 × \(teacherCount) samples × \(resolved.dimension) values × (--fine-steps + 1) = \(stored) floats exceeds 250 million; use fewer fine steps")
-        }
         var search = EvolutionarySearch()
         search.generations = generations
         search.population = population
         var settings = Tuner.Settings(budgets: budgets, tuningSamples: count, seed: noiseSets.seed, holdoutSamples: holdoutCount,
                                       holdoutSeed: noiseSets.holdoutSeed, tolerance: tolerance, budgetSeconds: budgetSeconds,
                                       search: search, fineSteps: fineSteps, stepsOffset: resolved.config?.stepsOffset ?? 0)
+        let stored = Tuner.teacherValues(settings, dimension: resolved.dimension)
+        guard stored <= 250_000_000 else {
+            throw CLIError("tune keeps a teacher trajectory of \(stored) floats in memory (2 × samples × \(resolved.dimension) values × (--fine-steps + 1)), more than 250 million; use fewer fine steps")
+        }
         let outputURL = URL(fileURLWithPath: output)
         let statisticsName = outputURL.deletingPathExtension().lastPathComponent + ".ems.safetensors"
 

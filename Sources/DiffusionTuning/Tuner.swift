@@ -117,6 +117,13 @@ public final class Tuner {
     /// The most tuning samples the GITS teacher runs on (its trajectory is kept in memory).
     public static let teacherSamples = 64
 
+    /// The floats the step search's teacher trajectory keeps in memory for `settings` on a model
+    /// with `dimension` values per sample (``TrajectoryStepSearch/storedValues(samples:dimension:)``).
+    public static func teacherValues(_ settings: Settings, dimension: Int) -> Int {
+        TrajectoryStepSearch(fineSteps: settings.fineSteps).storedValues(samples: Swift.min(settings.tuningSamples, teacherSamples),
+                                                                         dimension: dimension)
+    }
+
     /// DPM-Solver-v3's statistics, when the run estimated them (written by the caller to
     /// ``Settings/statisticsFile``, which the tuned configurations name).
     public private(set) var statistics: ModelStatistics?
