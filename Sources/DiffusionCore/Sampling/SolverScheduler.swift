@@ -122,8 +122,9 @@ public final class SolverScheduler {
     /// `nil` before the first output.
     public var denoised: SampleTensor? {
         guard let lastOutput, let lastLevel else { return nil }
-        var data = SampleTensor(zeros: lastInput.shape), unused = SampleTensor(zeros: [1])
-        parameterization.convert(output: lastOutput, at: lastInput, level: lastLevel, data: &data, noise: &unused, needs: .data)
+        let (c1, c2, _, _) = parameterization.coefficients(at: lastLevel)
+        var data = SampleTensor(zeros: lastInput.shape)
+        data.set((c1, lastInput), (c2, lastOutput))
         return data
     }
 
