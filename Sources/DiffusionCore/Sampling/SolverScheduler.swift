@@ -47,6 +47,8 @@ public final class SolverScheduler {
     public private(set) var evaluations = 0
 
     private let stepEvaluations: [Int]
+    /// The same scheduler on another grid (for ``startingAt(strength:)``).
+    private let remake: (TimeGrid) throws -> SolverScheduler
     private let model: ReplayModel
     private let makeDriver: (SampleTensor) -> any SchedulerDriver
     private var driver: (any SchedulerDriver)?
@@ -94,6 +96,10 @@ public final class SolverScheduler {
         let context = SolverContext(grid: grid, denoiser: Denoiser(model: model, schedule: schedule),
                                     noise: noise.map { ReplayNoise(base: $0) }, frame: schedule.frame)
         self.makeDriver = Self.driverFactory(solver, grid: grid, context: context, model: model)
+        self.remake = { grid in
+            try SolverScheduler(solver: solver, grid: grid, schedule: schedule, parameterization: parameterization, sampleShape: sampleShape,
+                                noise: noise, convention: convention, sampleFrame: sampleFrame)
+        }
     }
 
     /// A scheduler for what the resolver decided (``SamplingResolver``): its solver and grid.
@@ -126,6 +132,26 @@ public final class SolverScheduler {
         var data = SampleTensor(zeros: lastInput.shape)
         data.set((c1, lastInput), (c2, lastOutput))
         return data
+    }
+
+    /// A fresh scheduler for img2img at `strength` in `(0, 1]`: the same solver on the last
+    /// `⌊steps·strength⌋` steps of the grid (``TimeGrid/startingAt(strength:)``, diffusers' rule and
+    /// GuernikaKit's `calculateTimesteps(strength:)`), drawing from the same noise source. Start it
+    /// from ``addNoise(originalSample:noise:timeStep:)`` at its first time step.
+    public func startingAt(strength: Double) throws -> SolverScheduler {
+        try remake(try grid.startingAt(strength: strength))
+    }
+
+    /// `originalSample` noised to the level of `timeStep` (one of ``timeSteps``), in the caller's
+    /// ``sampleFrame``: `α·x₀ + σ·ε`, or `x₀ + (σ/α)·ε` in the variance-exploding frame
+    /// (ml-stable-diffusion's `addNoise(originalSample:noise:strength:)`).
+    ///
+    /// - Throws: ``SamplingError/invalidConfiguration(_:)`` when `timeStep` is not listed.
+    public func addNoise(originalSample: SampleTensor, noise: SampleTensor, timeStep: Double) throws -> SampleTensor {
+        guard let index = timeSteps.firstIndex(of: timeStep) else {
+            throw SamplingError.invalidConfiguration("time step \(timeStep) is not one of this scheduler's")
+        }
+        return toCaller(SampleTensor.addNoise(original: originalSample, noise: noise, level: levels[index]), at: levels[index])
     }
 
     /// The model's input for the evaluation at `timeStep`: the point the solver wants the model at,

@@ -183,6 +183,41 @@ struct SolverSchedulerTests {
         }
     }
 
+    @Test("a sample changed between steps is where the next step starts (Heun keeps no state across steps)")
+    func changedSampleIsUsed() throws {
+        let schedule = try DiscreteVPSchedule()
+        let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 6).grid(on: schedule)
+        let x = SampleTensor.initialSample(noise: TestModels.noise([4, 2], seed: 6), schedule: schedule, level: grid[0])
+        func shift(_ x: inout SampleTensor) { for i in x.scalars.indices where i % 2 == 0 { x.scalars[i] += 0.25 } }
+        // Pull-style: steps 0-2, the change, steps 3-5.
+        var middle = try SamplingRun(model: Self.model, schedule: schedule, solver: Heun(), grid: try TimeGrid(levels: Array(grid.levels[...3])),
+                                     initialSample: x).finish()
+        shift(&middle)
+        let pulled = try SamplingRun(model: Self.model, schedule: schedule, solver: Heun(), grid: try TimeGrid(levels: Array(grid.levels[3...])),
+                                     initialSample: middle).finish()
+        let scheduler = try SolverScheduler(solver: Heun(), grid: grid, schedule: schedule, parameterization: .data, sampleShape: [2])
+        let asked = try Self.askTell(scheduler, model: Self.model, from: x) { scheduler, x in
+            if scheduler.stepsTaken == 3 { shift(&x) }
+        }
+        #expect(asked.scalars == pulled.scalars)
+    }
+
+    @Test("startingAt(strength:) and addNoise(originalSample:noise:timeStep:) run img2img as the pull-style run on the shortened grid")
+    func schedulerImageToImage() throws {
+        let schedule = try DiscreteVPSchedule()
+        let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 10).grid(on: schedule)
+        let full = try SolverScheduler(solver: UniPC(), grid: grid, schedule: schedule, parameterization: .data, sampleShape: [2])
+        let scheduler = try full.startingAt(strength: 0.4)
+        #expect(scheduler.grid.levels == Array(grid.levels[6...]) && scheduler.levels.first == grid[6])
+        let original = SampleTensor(shape: [2, 2], scalars: [-1, 0.5, 1.2, 0.8]), noise = TestModels.noise([2, 2], seed: 8)
+        let start = try scheduler.addNoise(originalSample: original, noise: noise, timeStep: scheduler.timeSteps[0])
+        #expect(start == SampleTensor.addNoise(original: original, noise: noise, level: grid[6]))
+        let pulled = try SamplingRun(model: Self.model, schedule: schedule, solver: UniPC(), grid: try grid.startingAt(strength: 0.4),
+                                     initialSample: start).finish()
+        #expect(try Self.askTell(scheduler, model: Self.model, from: start).scalars == pulled.scalars)
+        #expect(throws: SamplingError.self) { _ = try scheduler.addNoise(originalSample: original, noise: noise, timeStep: -1) }
+    }
+
     @Test("inpainting: re-blending after every step keeps the known pixels and samples the others")
     func maskReblend() throws {
         let schedule = try DiscreteVPSchedule()
