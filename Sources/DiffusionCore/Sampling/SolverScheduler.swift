@@ -124,8 +124,8 @@ public final class SolverScheduler {
     /// The grid level of the sample between steps: `grid[stepsTaken]`.
     public var currentLevel: NoiseLevel { grid[min(stepsTaken, grid.steps)] }
 
-    /// The clean estimate `x̂₀` from the latest output (for previews), before any thresholding;
-    /// `nil` before the first output.
+    /// The clean estimate `x̂₀` of the latest output at the point it was taken (for previews), as
+    /// ``Parameterization`` converts it; `nil` before the first output.
     public var denoised: SampleTensor? {
         guard let lastOutput, let lastLevel else { return nil }
         let (c1, c2, _, _) = parameterization.coefficients(at: lastLevel)
