@@ -7,7 +7,7 @@ import Foundation
 /// `diffuse sample --model digits --solver S --steps N --seed K --count C --output b.npy` writes.
 @main
 struct SchedulerLoop: ParsableCommand {
-    @Option(help: "Solver name (any in the catalog but dpm_adaptive).") var solver = "dpmpp_2m"
+    @Option(help: "Solver name (any in the catalog but dpm_adaptive); default: what diffuse sample chooses.") var solver: String?
     @Option(help: "Solver steps.") var steps = 10
     @Option(help: "Seed of the initial and step noise.") var seed: UInt64 = 0
     @Option(help: "Number of samples.") var count = 16
