@@ -56,6 +56,12 @@ let package = Package(
         .executableTarget(name: "diffuse", dependencies: ["DiffuseCLI"]),
         // Throughput benchmarks, apart from the tests: `swift run -c release diffuse-benchmarks`.
         .executableTarget(name: "diffuse-benchmarks", dependencies: ["DiffusionSolvers"], path: "Benchmarks/Sources/diffuse-benchmarks"),
+        // A pipeline that owns its loop (ml-stable-diffusion's shape) stepping a catalog solver: `swift run scheduler-loop`.
+        .executableTarget(
+            name: "scheduler-loop",
+            dependencies: ["DiffusionSolvers", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/scheduler-loop"
+        ),
         // Helpers shared by the test targets: fixture loading, tolerances, order fitting.
         .target(name: "DiffusionTestSupport", dependencies: ["DiffusionSolvers"], path: "Tests/DiffusionTestSupport"),
         .testTarget(
