@@ -22,19 +22,22 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Solver name, as in k-diffusion and ComfyUI. Default: the recommended configuration for the NFE budget.")
     var solver: String?
 
-    @Option(help: "Fresh-noise amount eta: 0 deterministic, 1 ancestral (default 0 for ddim, 1 for the ancestral and SDE samplers).")
+    // Numbers a user may type negative are parsed unconditionally, so that '-1' reaches the checks in
+    // request(for:) and the model loading, which name the flag and the value; otherwise ArgumentParser
+    // reads it as a flag and reports a missing value.
+    @Option(parsing: .unconditional, help: "Fresh-noise amount eta: 0 deterministic, 1 ancestral (default 0 for ddim, 1 for the ancestral and SDE samplers).")
     var eta: Double?
 
-    @Option(help: "Scale of the fresh noise of ancestral, SDE and churned samplers.")
+    @Option(parsing: .unconditional, help: "Scale of the fresh noise of ancestral, SDE and churned samplers.")
     var sNoise: Double = 1
 
-    @Option(help: "Karras et al.'s S_churn for euler and heun (Algorithm 2); 0 is off.")
+    @Option(parsing: .unconditional, help: "Karras et al.'s S_churn for euler and heun (Algorithm 2); 0 is off.")
     var sChurn: Double = 0
 
-    @Option(help: "Churn only where sigma >= this.")
+    @Option(parsing: .unconditional, help: "Churn only where sigma >= this.")
     var sTmin: Double = 0
 
-    @Option(help: "Churn only where sigma <= this.")
+    @Option(parsing: .unconditional, help: "Churn only where sigma <= this.")
     var sTmax: Double = .infinity
 
     @Option(help: "DDPM posterior variance: fixed_small or fixed_large.")
@@ -52,13 +55,13 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "DC-Solver's compensation ratios, one per step, comma-separated (missing steps use 1).")
     var dcRatios: String?
 
-    @Option(name: .customLong("class"), help: "Sample this class of a labelled model (classifier-free guidance with --guidance).")
+    @Option(name: .customLong("class"), parsing: .unconditional, help: "Sample this class of a labelled model (classifier-free guidance with --guidance).")
     var classLabel: Int?
 
-    @Option(help: "Classifier-free guidance scale w: eps = eps_uncond + w * (eps_cond - eps_uncond). Default 1 with --class.")
+    @Option(parsing: .unconditional, help: "Classifier-free guidance scale w: eps = eps_uncond + w * (eps_cond - eps_uncond). Default 1 with --class.")
     var guidance: Double?
 
-    @Option(help: "Guidance rescale phi in [0, 1] (Lin et al. 2024).")
+    @Option(parsing: .unconditional, help: "Guidance rescale phi in [0, 1] (Lin et al. 2024).")
     var guidanceRescale: Double = 0
 
     @Flag(help: "Dynamic thresholding of the clean estimate (Imagen), as diffusers' thresholding=True.")
@@ -97,13 +100,13 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "A file written by `diffuse tune`: sample with its configuration for --nfe (solver and time steps tuned to this model).")
     var tuned: String?
 
-    @Option(help: "Random seed for the initial and step noise.")
+    @Option(parsing: .unconditional, help: "Random seed for the initial and step noise.")
     var seed: UInt64 = 0
 
     @Option(help: "Random numbers: philox (each sample's noise depends only on the seed and its index) or torch (the numbers of torch.manual_seed(seed); torch.randn on CPU, drawn for the whole batch).")
     var rng: String = "philox"
 
-    @Option(help: "Number of samples (default 16, or 512 for 2-D models).")
+    @Option(parsing: .unconditional, help: "Number of samples (default 16, or 512 for 2-D models).")
     var count: Int?
 
     @Option(help: "Standard-normal initial noise [B, D] (.npy), scaled by the prior's std at the first level.")
@@ -160,6 +163,9 @@ struct SampleCommand: ParsableCommand {
     private func request(for model: any DiffusionModel) throws -> SamplingRequest {
         guard sNoise.isFinite, sNoise >= 0 else { throw CLIError("--s-noise must be a non-negative number, got \(sNoise)") }
         guard sChurn.isFinite, sChurn >= 0 else { throw CLIError("--s-churn must be a non-negative number, got \(sChurn)") }
+        guard !sTmin.isNaN else { throw CLIError("--s-tmin must be a number, got \(sTmin)") }
+        guard !sTmax.isNaN else { throw CLIError("--s-tmax must be a number, got \(sTmax)") }
+        if let eta, !(eta.isFinite && eta >= 0) { throw CLIError("--eta must be a non-negative number, got \(eta)") }
         guard let final = FinalNoise(rawValue: finalSigma) else {
             throw CLIError("unknown --final-sigma '\(finalSigma)' (known: zero, min)")
         }

@@ -74,19 +74,6 @@ struct ReadmeExampleTests {
         #expect(readme.contains(block), "README.md must contain the ask/tell example block:\n\(block)")
     }
 
-    @Test("the example runs and produces finite samples in the data range")
-    func runs() throws {
-        let cwd = FileManager.default.currentDirectoryPath
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        _ = FileManager.default.changeCurrentDirectoryPath(dir.path)
-        defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
-        let samples = try example()
-        #expect(samples.isFinite)
-        #expect(samples.scalars.allSatisfy { abs($0) < 2 })
-        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("digits.png").path))
-    }
-
     @Test("the README shows exactly this example")
     func readmeMatchesThisFile() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

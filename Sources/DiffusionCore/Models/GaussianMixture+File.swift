@@ -28,11 +28,12 @@ extension GaussianMixture {
         }
         var shape: [Int]?
         if let text = file.metadata["shape"] {
-            let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !parts.isEmpty, parts.allSatisfy({ $0 != nil && $0! > 0 }) else {
+            let parts = text.split(separator: ",", omittingEmptySubsequences: false)
+            let sizes = parts.compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parts.isEmpty, sizes.count == parts.count, sizes.allSatisfy({ $0 > 0 }) else {
                 throw ModelError("\(url.lastPathComponent): metadata 'shape' must be positive integers separated by commas, got '\(text)'")
             }
-            shape = parts.map { $0! }
+            shape = sizes
         }
         do {
             try self.init(weights: w.map(Double.init), means: m.map(Double.init), stds: s.map(Double.init),

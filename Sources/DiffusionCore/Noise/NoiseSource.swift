@@ -81,6 +81,9 @@ public final class RecordedNoise: NoiseSource {
         guard draws[next].shape == noise.shape else {
             throw SamplingError.invalidConfiguration("step noise draw \(next) has shape \(draws[next].shape), expected \(noise.shape)")
         }
+        guard draws[next].isFinite else {
+            throw SamplingError.invalidConfiguration("step noise draw \(next) contains NaN or Inf (at step \(step + 1))")
+        }
         noise.assign(draws[next])
         next += 1
     }

@@ -47,26 +47,6 @@ struct FeatureClassifierTests {
         #expect(try classifier.predictedClasses(of: x) == logits.map { $0[0] > $0[1] ? 0 : 1 })
     }
 
-    @Test("results do not depend on the thread count")
-    func threadIndependent() throws {
-        let d = 16
-        let file = SafetensorsFile(tensors: [
-            "fc1.weight": SafetensorsFile.float32(TestModels.noise([32, d], seed: 1).scalars, shape: [32, d]),
-            "fc1.bias": SafetensorsFile.float32(TestModels.noise([1, 32], seed: 2).scalars, shape: [32]),
-            "fc2.weight": SafetensorsFile.float32(TestModels.noise([24, 32], seed: 3).scalars, shape: [24, 32]),
-            "fc2.bias": SafetensorsFile.float32(TestModels.noise([1, 24], seed: 4).scalars, shape: [24]),
-            "fc3.weight": SafetensorsFile.float32(TestModels.noise([5, 24], seed: 5).scalars, shape: [5, 24]),
-            "fc3.bias": SafetensorsFile.float32(TestModels.noise([1, 5], seed: 6).scalars, shape: [5]),
-        ])
-        let classifier = try FeatureClassifier(file: file, name: "random")
-        let x = TestModels.noise([300, d], seed: 7)
-        let parallel = try classifier.logits(of: x)
-        let saved = Parallelism.maximumThreads
-        Parallelism.maximumThreads = 1
-        defer { Parallelism.maximumThreads = saved }
-        #expect(try classifier.logits(of: x) == parallel)
-    }
-
     @Test("the Fréchet distance against stored data statistics")
     func dataStatistics() throws {
         let x = SampleTensor(shape: [4, 3], scalars: [1, 2, 3, -0.5, 0, 2, 0.3, 0.3, -1, 2, -2, 0.5])

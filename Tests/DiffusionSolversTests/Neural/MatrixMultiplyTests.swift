@@ -45,20 +45,6 @@ extension Neural {
             }
         }
 
-        @Test("the same bits for one thread and all threads")
-        func threadCountInvariance() {
-            let (m, n, k) = (150, 97, 600)
-            let a = Self.values(m * k, seed: 5), b = Self.values(k * n, seed: 6), bias = Self.values(m, seed: 7)
-            var serial = [Float](repeating: 0, count: m * n), parallel = serial
-            let saved = Parallelism.maximumThreads
-            Parallelism.maximumThreads = 1
-            MatrixMultiply.multiply(a, b, into: &serial, m: m, n: n, k: k, bias: bias)
-            Parallelism.maximumThreads = 0
-            MatrixMultiply.multiply(a, b, into: &parallel, m: m, n: n, k: k, bias: bias)
-            Parallelism.maximumThreads = saved
-            #expect(serial == parallel)
-        }
-
         @Test("a column does not depend on the other columns")
         func columnIndependence() {
             let (m, n, k) = (20, 40, 300)

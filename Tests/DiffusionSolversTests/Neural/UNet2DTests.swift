@@ -47,26 +47,6 @@ extension Neural {
             }
         }
 
-        @Test("the same bits for one thread and all threads, and for a sample alone or in a batch")
-        func determinism() throws {
-            let fixture = try NeuralFixtures.file("tiny-unet-forward.safetensors")
-            let network = try NeuralFixtures.model("tiny-unet").network
-            let input = try NeuralFixtures.tensor(fixture, "input_b8")
-            let timesteps = try fixture.float32Tensor("timesteps_b8").values, labels = try NeuralFixtures.labels(fixture, "class_labels_b8")
-            var parallel = SampleTensor(zeros: input.shape), serial = parallel
-            try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: NeuralWorkspace(), into: &parallel)
-            let saved = Parallelism.maximumThreads
-            Parallelism.maximumThreads = 1
-            defer { Parallelism.maximumThreads = saved }
-            try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: NeuralWorkspace(), into: &serial)
-            #expect(parallel == serial)
-            // Sample 5 on its own.
-            var alone = SampleTensor(zeros: [1] + input.sampleShape)
-            try network.forward(SampleTensor(shape: [1] + input.sampleShape, scalars: Array(input.sample(5))), timesteps: [timesteps[5]],
-                                classLabels: [labels[5]], workspace: NeuralWorkspace(), into: &alone)
-            #expect(alone.scalars == Array(parallel.sample(5)))
-        }
-
         @Test("a workspace allocates nothing after the first pass at a batch size")
         func workspaceReuse() throws {
             let network = try NeuralFixtures.model("tiny-unet").network

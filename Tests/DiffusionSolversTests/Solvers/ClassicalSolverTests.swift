@@ -216,13 +216,24 @@ struct ClassicalSolverTests {
         }
     }
 
-    @Test("the step to sigma = 0 returns the clean estimate for ipndm, dpm_2, dpmpp_2s, dpm_fast and dpm_adaptive")
+    @Test("the step to sigma = 0 returns the clean estimate for ipndm, dpm_2, dpmpp_2s, dpm_fast, dpm_adaptive, UniPC (bh1, bh2), DEIS and DPM-Solver++ (2M, 3M)")
     func lastStepIsDenoised() throws {
         let schedule = ContinuousVPSchedule.linear()
         let model = TestModels.mixture2D()
         let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 4).grid(on: schedule)
         let x = SampleTensor.initialSample(noise: TestModels.noise([8, 2]), schedule: schedule, level: grid[0])
-        for solver in [IPNDM() as any Solver, DPM2(), DPMSolverPlusPlus2S(), DPMSolverFast(), DPMSolverAdaptive()] {
+        // The multistep solvers with lower-order final steps off as well, so that the last step
+        // has a full history and would use it unless it returns x̂₀.
+        let multistep: [any Solver] = [
+            UniPC(variant: .bh1, solverOrder: 3), UniPC(variant: .bh2, solverOrder: 2),
+            UniPC(variant: .bh1, solverOrder: 3, lowerOrderFinal: false), UniPC(variant: .bh2, solverOrder: 2, lowerOrderFinal: false),
+            UniPC(variant: .bh2, solverOrder: 3, prediction: .noise, lowerOrderFinal: false),
+            DEIS(solverOrder: 3), DEIS(solverOrder: 3, lowerOrderFinal: false),
+            DPMSolverMultistep(prediction: .data, solverOrder: 2), DPMSolverMultistep(prediction: .data, solverOrder: 3),
+            DPMSolverMultistep(prediction: .data, solverOrder: 2, lowerOrderFinal: false),
+            DPMSolverMultistep(prediction: .data, solverOrder: 3, lowerOrderFinal: false, thirdOrderForm: .taylor),
+        ]
+        for solver in [IPNDM() as any Solver, DPM2(), DPMSolverPlusPlus2S(), DPMSolverFast(), DPMSolverAdaptive()] + multistep {
             func check<S: Solver>(_ solver: S) throws {
                 let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x)
                 for _ in 0..<3 { try run.advance() }

@@ -14,14 +14,15 @@ struct ConvergenceOrderTests {
         ("vp-discrete/karras", ConvergenceStudy(model: TestModels.mixture2D(), schedule: try! DiscreteVPSchedule(), spacing: .karras(rho: 7))),
     ]
 
-    func check<S: Solver>(_ solver: S, steps: [Int]) throws {
+    /// `expected` is the order from the paper, written in the test: never the solver's own `order`.
+    func check<S: Solver>(_ solver: S, expected: Int, steps: [Int]) throws {
         for (name, study) in Self.studies {
             let (order, errors) = try study.order(solver, steps: steps)
-            #expect(abs(order - Double(solver.order)) <= 0.3, "\(solver.name) on \(name): fitted order \(order), errors \(errors)")
+            #expect(abs(order - Double(expected)) <= 0.3, "\(solver.name) on \(name): fitted order \(order), errors \(errors)")
         }
     }
 
-    @Test func ddim() throws { try check(DDIM(), steps: [16, 32, 64, 128]) }
-    @Test func euler() throws { try check(Euler(), steps: [16, 32, 64, 128]) }
-    @Test func heun() throws { try check(Heun(), steps: [16, 32, 64, 128]) }
+    @Test func ddim() throws { try check(DDIM(), expected: 1, steps: [16, 32, 64, 128]) }
+    @Test func euler() throws { try check(Euler(), expected: 1, steps: [16, 32, 64, 128]) }
+    @Test func heun() throws { try check(Heun(), expected: 2, steps: [16, 32, 64, 128]) }
 }

@@ -1,0 +1,99 @@
+import Testing
+import Foundation
+@testable import DiffusionSolvers
+import DiffusionTestSupport
+
+/// Every test that changes process-wide state (``Parallelism/maximumThreads``, the working
+/// directory), in one serialized suite: tests run in parallel, so two of these running at once
+/// could save and restore each other's value, and a "1 thread against all threads" comparison
+/// would compare 1 thread with 1 thread. Each test sets the value it needs for every run it
+/// compares, and restores the previous value.
+@Suite("Process-wide state", .serialized)
+struct ProcessWideStateTests {
+    /// Runs `body` with `Parallelism.maximumThreads = threads`; restores the previous value.
+    static func withThreads<T>(_ threads: Int, _ body: () throws -> T) rethrows -> T {
+        let saved = Parallelism.maximumThreads
+        Parallelism.maximumThreads = threads
+        defer { Parallelism.maximumThreads = saved }
+        return try body()
+    }
+
+    @Test("feature classifier: results do not depend on the thread count")
+    func featureClassifierThreads() throws {
+        let d = 16
+        let file = SafetensorsFile(tensors: [
+            "fc1.weight": SafetensorsFile.float32(TestModels.noise([32, d], seed: 1).scalars, shape: [32, d]),
+            "fc1.bias": SafetensorsFile.float32(TestModels.noise([1, 32], seed: 2).scalars, shape: [32]),
+            "fc2.weight": SafetensorsFile.float32(TestModels.noise([24, 32], seed: 3).scalars, shape: [24, 32]),
+            "fc2.bias": SafetensorsFile.float32(TestModels.noise([1, 24], seed: 4).scalars, shape: [24]),
+            "fc3.weight": SafetensorsFile.float32(TestModels.noise([5, 24], seed: 5).scalars, shape: [5, 24]),
+            "fc3.bias": SafetensorsFile.float32(TestModels.noise([1, 5], seed: 6).scalars, shape: [5]),
+        ])
+        let classifier = try FeatureClassifier(file: file, name: "random")
+        let x = TestModels.noise([300, d], seed: 7)
+        let parallel = try Self.withThreads(0) { try classifier.logits(of: x) }
+        let serial = try Self.withThreads(1) { try classifier.logits(of: x) }
+        #expect(serial == parallel)
+    }
+
+    @Test("matrix multiplication: the same bits for one thread and all threads")
+    func matrixMultiplyThreads() {
+        let (m, n, k) = (150, 97, 600)
+        typealias Values = Neural.MatrixMultiplyTests
+        let a = Values.values(m * k, seed: 5), b = Values.values(k * n, seed: 6), bias = Values.values(m, seed: 7)
+        var serial = [Float](repeating: 0, count: m * n), parallel = serial
+        Self.withThreads(1) { MatrixMultiply.multiply(a, b, into: &serial, m: m, n: n, k: k, bias: bias) }
+        Self.withThreads(0) { MatrixMultiply.multiply(a, b, into: &parallel, m: m, n: n, k: k, bias: bias) }
+        #expect(serial == parallel)
+    }
+
+    @Test("UNet2D: the same bits for one thread and all threads, and for a sample alone or in a batch")
+    func unetThreads() throws {
+        let fixture = try NeuralFixtures.file("tiny-unet-forward.safetensors")
+        let network = try NeuralFixtures.model("tiny-unet").network
+        let input = try NeuralFixtures.tensor(fixture, "input_b8")
+        let timesteps = try fixture.float32Tensor("timesteps_b8").values, labels = try NeuralFixtures.labels(fixture, "class_labels_b8")
+        var parallel = SampleTensor(zeros: input.shape), serial = parallel
+        try Self.withThreads(0) {
+            try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: NeuralWorkspace(), into: &parallel)
+        }
+        try Self.withThreads(1) {
+            try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: NeuralWorkspace(), into: &serial)
+        }
+        #expect(parallel == serial)
+        // Sample 5 on its own.
+        var alone = SampleTensor(zeros: [1] + input.sampleShape)
+        try network.forward(SampleTensor(shape: [1] + input.sampleShape, scalars: Array(input.sample(5))), timesteps: [timesteps[5]],
+                            classLabels: [labels[5]], workspace: NeuralWorkspace(), into: &alone)
+        #expect(alone.scalars == Array(parallel.sample(5)))
+    }
+
+    @Test("stochastic samplers: 1 and all threads agree")
+    func stochasticSamplerThreads() throws {
+        // The digits-sized mixture is large enough to run its evaluations in parallel.
+        let wide = try GaussianMixture(weights: Array(repeating: 1, count: 300), means: (0..<(300 * 64)).map { Double($0 % 7) / 7 - 0.5 },
+                                       stds: Array(repeating: 0.2, count: 300 * 64), sampleShape: [64])
+        let schedule = try DiscreteVPSchedule()
+        let tests = StochasticSamplerTests()
+        let single = try Self.withThreads(1) {
+            try tests.sample("dpmpp_2m_sde", .init(), model: wide, schedule: schedule, steps: 6, count: 64, seed: 3)
+        }
+        let parallel = try Self.withThreads(0) {
+            try tests.sample("dpmpp_2m_sde", .init(), model: wide, schedule: schedule, steps: 6, count: 64, seed: 3)
+        }
+        #expect(single == parallel)
+    }
+
+    @Test("the README example runs in a fresh working directory and produces finite samples in the data range")
+    func readmeExampleRuns() throws {
+        let cwd = FileManager.default.currentDirectoryPath
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        _ = FileManager.default.changeCurrentDirectoryPath(dir.path)
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(cwd) }
+        let samples = try ReadmeExampleTests().example()
+        #expect(samples.isFinite)
+        #expect(samples.scalars.allSatisfy { abs($0) < 2 })
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("digits.png").path))
+    }
+}
