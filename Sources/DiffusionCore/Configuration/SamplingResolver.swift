@@ -128,7 +128,7 @@ public enum SamplingResolver {
             (name, reason, choice) = (table.solver, .recommendedTable(table, budget: budget, modelTuningNotApplied: notApplied), table)
         }
         let named = try SolverCatalog.solver(named: name, options: request.options)
-        let spacing = flowSigmas != nil ? "flow sigmas" : spacingName(request, default: choice?.spacing.name ?? defaultSpacing)
+        let spacing = flowSigmas.map { "flow-" + $0.rule.label } ?? spacingName(request, default: choice?.spacing.name ?? defaultSpacing)
         let grid = try named.adaptedGrid(try makeGrid(request, spacing: spacing, solver: named, budget: choice == nil ? request.nfe : budget,
                                                       schedule: schedule, stepsOffset: stepsOffset, flowSigmas: flowSigmas),
                                          schedule: schedule)

@@ -20,6 +20,15 @@ public struct FlowSigmas: Sendable, Equatable {
     /// Which scheduler's placement rule (see the table above).
     public enum Rule: String, Sendable, CaseIterable {
         case flowMatch, multistep, uniPC
+
+        /// The rule as reports name it (`flow-match`, ...).
+        public var label: String {
+            switch self {
+            case .flowMatch: "match"
+            case .multistep: "multistep"
+            case .uniPC: "unipc"
+            }
+        }
     }
 
     /// How FlowMatchEuler re-spaces its shifted sigmas between the first and last (diffusers'
