@@ -235,6 +235,7 @@ public enum SamplingResolver {
                          ("--sigmas", r.sigmas != nil), ("--timesteps", r.timesteps != nil), ("--order", r.options.order != nil),
                          ("--sigma-min", r.sigmaMin != nil), ("--sigma-max", r.sigmaMax != nil),
                          ("--statistics", r.options.statistics != nil), ("--dc-ratios", r.options.compensationRatios != nil)]
+            + r.flowFlags.map { ($0, true) }
         if let first = conflicts.first(where: \.1)?.0 { throw invalid("--tuned sets the solver and time steps; drop \(first)") }
         if r.guided {
             throw invalid("--tuned configurations are tuned on the unguided model; --class and --guidance would sample another one")

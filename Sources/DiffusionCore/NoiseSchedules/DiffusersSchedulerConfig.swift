@@ -148,10 +148,13 @@ public struct FlowConfiguration: Sendable, Equatable {
         func number(_ key: String) throws -> Double? { try reader.number(key) }
         func string(_ key: String) throws -> String? { try reader.string(key) }
         func bool(_ key: String) throws -> Bool? { try reader.bool(key) }
-        guard let className else { return nil }
-        let flowMatch = DiffusersSchedulerConfig.flowClasses.contains(className)
         let flowSigmas = try bool("use_flow_sigmas") == true
-        guard flowMatch || (DiffusersSchedulerConfig.flowSigmaClasses.contains(className) && flowSigmas) else { return nil }
+        let flowMatch = DiffusersSchedulerConfig.flowClasses.contains(className ?? "")
+        if flowSigmas && !flowMatch && !DiffusersSchedulerConfig.flowSigmaClasses.contains(className ?? "") {
+            throw ScheduleError("scheduler config: use_flow_sigmas is not supported for \(className ?? "a config without _class_name") "
+                                + "(supported: \(DiffusersSchedulerConfig.flowSigmaClasses.sorted().joined(separator: ", ")))")
+        }
+        guard let className, flowMatch || flowSigmas else { return nil }
         func refuse(_ message: String) -> ScheduleError { ScheduleError("scheduler config: \(className): \(message)") }
         var rule: FlowSigmas.Rule
         switch className {

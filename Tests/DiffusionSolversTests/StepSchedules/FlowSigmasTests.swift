@@ -122,6 +122,8 @@ struct FlowSigmasTests {
             (#"{"_class_name": "DPMSolverMultistepScheduler", "use_flow_sigmas": true, "use_karras_sigmas": true}"#, "use_karras_sigmas"),
             (#"{"_class_name": "DPMSolverMultistepScheduler", "use_flow_sigmas": true, "final_sigmas_type": "sigma_min"}"#, "final_sigmas_type"),
             (#"{"_class_name": "DEISMultistepScheduler", "use_flow_sigmas": true, "use_dynamic_shifting": true, "time_shift_type": "linear"}"#, "time_shift_type"),
+            (#"{"_class_name": "DPMSolverSinglestepScheduler", "use_flow_sigmas": true, "flow_shift": 3}"#, "DPMSolverSinglestepScheduler"),
+            (#"{"use_flow_sigmas": true, "flow_shift": 3}"#, "use_flow_sigmas"),
         ]
         for (json, named) in cases {
             let m = try #require(message(json), "accepted: \(json)")
