@@ -124,7 +124,9 @@ public enum SamplingResolver {
         if let solver = request.solver {
             (name, reason, choice) = (solver, .namedSolver, nil)
         } else {
-            let table = request.stepsSetByHand ? RecommendedConfiguration.namedChoice(forNFE: budget) : RecommendedConfiguration.choice(forNFE: budget)
+            // Flow sigmas place the steps as the spacing does when set by hand: the table names the solver only.
+            let table = request.stepsSetByHand || flowSigmas != nil ? RecommendedConfiguration.namedChoice(forNFE: budget)
+                : RecommendedConfiguration.choice(forNFE: budget)
             (name, reason, choice) = (table.solver, .recommendedTable(table, budget: budget, modelTuningNotApplied: notApplied), table)
         }
         let named = try SolverCatalog.solver(named: name, options: request.options)

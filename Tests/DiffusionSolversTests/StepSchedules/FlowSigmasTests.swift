@@ -92,6 +92,25 @@ struct FlowSigmasTests {
         for (a, b) in zip(grid.levels.map { schedule.displaySigma($0) }, levels) { #expect(abs(a - b) <= Self.tolerance * b) }
     }
 
+    @Test("the resolver places the flow sigmas on --noise-schedule flow with a shift, with or without a named solver")
+    func resolver() throws {
+        let schedule = RectifiedFlowSchedule()
+        let golden = try #require(try FlowGridCase.load().first { $0.name == "euler_shift3_n5" })
+        for solver in [nil, "euler"] as [String?] {
+            var request = SamplingRequest(solver: solver, nfe: solver == nil ? 5 : nil)
+            request.steps = solver == nil ? nil : 5
+            request.shift = 3
+            let plan = try SamplingResolver.resolve(request, model: BuiltInModels.glyphs, schedule: schedule)
+            let ours = plan.grid.levels.map { schedule.displaySigma($0) }
+            #expect(ours.count == golden.sigmas.count)
+            for (a, b) in zip(ours, golden.sigmas) { #expect(abs(a - b) <= Self.tolerance * b, "\(a) vs \(b)") }
+            #expect(plan.spacing == "flow-match")
+        }
+        // Without a flow flag, --noise-schedule flow keeps the spacings (default karras).
+        let plain = try SamplingResolver.resolve(SamplingRequest(solver: "euler", steps: 5), model: BuiltInModels.glyphs, schedule: schedule)
+        #expect(plain.spacing == "karras")
+    }
+
     @Test("the shift maps 0 and 1 to themselves and its three forms agree where they should")
     func shiftForms() throws {
         for s in [0.0, 0.25, 0.5, 0.999, 1.0] {
