@@ -10,7 +10,7 @@ struct ModelOptions: ParsableArguments {
     @Option(help: "Noise schedule of a mixture: vp-linear, vp-cosine, edm or flow (default edm). A trained network uses its own.")
     var noiseSchedule: String?
 
-    @Option(help: "A diffusers scheduler_config.json (a discrete VP schedule) instead of --noise-schedule or the network's own.")
+    @Option(help: "A diffusers scheduler_config.json (a discrete VP schedule, or a FlowMatch or use_flow_sigmas flow config) instead of --noise-schedule or the network's own.")
     var schedulerConfig: String?
 
     @Option(help: "Skip-Tuning: scale a U-Net's skip connections, one factor per resolution level, outermost first (e.g. 1,0.95,0.9).")
@@ -71,7 +71,7 @@ enum ScheduleResolution {
         if let configPath {
             if name != nil { throw CLIError("give either --noise-schedule or --scheduler-config, not both") }
             let config = try DiffusersSchedulerConfig(contentsOf: URL(fileURLWithPath: configPath))
-            return (try config.schedule(), config)
+            return (try config.noiseSchedule(), config)
         }
         switch name ?? "edm" {
         case "vp-linear": return (ContinuousVPSchedule.linear(), nil)

@@ -91,6 +91,15 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Where the run ends: zero (denoise to sigma = 0) or min (the smallest sigma).")
     var finalSigma: String = "zero"
 
+    @Option(help: "Flow schedules: shift the sigmas toward noise, s*t/(1+(s-1)*t) (SD3: 3).")
+    var shift: Double?
+
+    @Option(help: "Flow schedules: the image's token count, for Flux's resolution-dependent shift (mu linear between base and max).")
+    var imageSeqLen: Int?
+
+    @Option(help: "Flow schedules: stretch the shifted sigmas so that the last one is this value.")
+    var shiftTerminal: Double?
+
     @Option(help: "Explicit model timesteps, comma-separated, largest first (the final level follows --final-sigma).")
     var timesteps: String?
 
@@ -180,11 +189,13 @@ struct SampleCommand: ParsableCommand {
         let options = SolverCatalog.Options(eta: eta, order: order, sNoise: sNoise, churn: churn, variance: variance,
                                             statistics: try self.statistics.map { try Self.statistics($0, for: model) },
                                             compensationRatios: try dcRatios.map { try Self.numbers($0, flag: "--dc-ratios") })
-        return SamplingRequest(solver: solver, options: options, steps: steps, nfe: nfe, spacing: schedule, sigmaMin: sigmaMin,
-                               sigmaMax: sigmaMax, final: final, sigmas: try sigmas.map { try Self.numbers($0, flag: "--sigmas") },
-                               timesteps: try timesteps.map { try Self.numbers($0, flag: "--timesteps") },
-                               tunedFile: tuned.map { URL(fileURLWithPath: $0) }, guided: classLabel != nil || guidance != nil,
-                               stepNoise: stepNoise)
+        var request = SamplingRequest(solver: solver, options: options, steps: steps, nfe: nfe, spacing: schedule, sigmaMin: sigmaMin,
+                                      sigmaMax: sigmaMax, final: final, sigmas: try sigmas.map { try Self.numbers($0, flag: "--sigmas") },
+                                      timesteps: try timesteps.map { try Self.numbers($0, flag: "--timesteps") },
+                                      tunedFile: tuned.map { URL(fileURLWithPath: $0) }, guided: classLabel != nil || guidance != nil,
+                                      stepNoise: stepNoise)
+        (request.shift, request.imageSequenceLength, request.shiftTerminal) = (shift, imageSeqLen, shiftTerminal)
+        return request
     }
 
     /// What the summary line says after the solver's label about why it runs.

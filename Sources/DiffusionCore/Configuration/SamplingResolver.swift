@@ -25,6 +25,11 @@ public struct SamplingRequest: Sendable {
     public var guided: Bool
     /// The step noise to draw; `nil` draws what the solver declares (``Solver/stepNoise``).
     public var stepNoise: StepNoiseKind?
+    /// Flow sigmas on a rectified-flow schedule (``FlowSigmas``): a constant shift (`--shift`), the
+    /// image's token count for Flux's dynamic shift (`--image-seq-len`), the last sigma (`--shift-terminal`).
+    public var shift: Double?
+    public var imageSequenceLength: Int?
+    public var shiftTerminal: Double?
 
     public init(solver: String? = nil, options: SolverCatalog.Options = .init(), steps: Int? = nil, nfe: Int? = nil,
                 spacing: String? = nil, sigmaMin: Double? = nil, sigmaMax: Double? = nil, final: FinalNoise = .zero,
@@ -33,6 +38,12 @@ public struct SamplingRequest: Sendable {
         self.solver = solver; self.options = options; self.steps = steps; self.nfe = nfe; self.spacing = spacing
         self.sigmaMin = sigmaMin; self.sigmaMax = sigmaMax; self.final = final; self.sigmas = sigmas; self.timesteps = timesteps
         self.tunedFile = tunedFile; self.guided = guided; self.stepNoise = stepNoise
+    }
+
+    /// The flow-sigma flags given, by name.
+    var flowFlags: [String] {
+        [("--shift", shift != nil), ("--image-seq-len", imageSequenceLength != nil), ("--shift-terminal", shiftTerminal != nil)]
+            .filter(\.1).map(\.0)
     }
 
     /// Steps or orders set by hand: a model's tuning and searched per-step decisions do not apply.
@@ -81,14 +92,16 @@ public enum SamplingResolver {
     public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
                                config: DiffusersSchedulerConfig? = nil) throws -> SamplingPlan {
         try resolve(request, model: model, schedule: schedule, defaultSpacing: defaultSpacingName(for: config),
-                    stepsOffset: config?.stepsOffset ?? 0)
+                    stepsOffset: config?.stepsOffset ?? 0, flow: config?.flow)
     }
 
     /// The plan for `request`, with the spacing used when neither the request nor the table names
-    /// one, and the offset of discrete timesteps (diffusers' `steps_offset`).
+    /// one, the offset of discrete timesteps (diffusers' `steps_offset`), and the flow options of a
+    /// flow scheduler config, whose sigmas are then the grid unless the request gives its own.
     public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
-                               defaultSpacing: String, stepsOffset: Int) throws -> SamplingPlan {
+                               defaultSpacing: String, stepsOffset: Int, flow: FlowConfiguration? = nil) throws -> SamplingPlan {
         if request.nfe != nil && request.steps != nil { throw invalid("give either --steps or --nfe, not both") }
+        let flowSigmas = try flowSigmas(request, schedule: schedule, flow: flow)
         if let steps = request.steps, steps < 1 { throw invalid("--steps must be at least 1, got \(steps)") }
         if let nfe = request.nfe, !(1...100_000).contains(nfe) { throw invalid("--nfe must be between 1 and 100000, got \(nfe)") }
         if let url = request.tunedFile {
@@ -98,7 +111,7 @@ public enum SamplingResolver {
         let budget = request.nfe ?? request.steps ?? defaultBudget
         var notApplied: String?
         if request.solver == nil && !request.stepsSetByHand && request.sigmaMin == nil && request.sigmaMax == nil
-            && request.final == .zero && !request.guided {
+            && request.final == .zero && !request.guided && flowSigmas == nil {
             let (recommendation, why) = RecommendedConfiguration.recommendation(forNFE: budget, model: model, schedule: schedule)
             notApplied = why
             if case let .tuned(configuration, tuning) = recommendation {
@@ -111,13 +124,15 @@ public enum SamplingResolver {
         if let solver = request.solver {
             (name, reason, choice) = (solver, .namedSolver, nil)
         } else {
-            let table = request.stepsSetByHand ? RecommendedConfiguration.namedChoice(forNFE: budget) : RecommendedConfiguration.choice(forNFE: budget)
+            // Flow sigmas place the steps as the spacing does when set by hand: the table names the solver only.
+            let table = request.stepsSetByHand || flowSigmas != nil ? RecommendedConfiguration.namedChoice(forNFE: budget)
+                : RecommendedConfiguration.choice(forNFE: budget)
             (name, reason, choice) = (table.solver, .recommendedTable(table, budget: budget, modelTuningNotApplied: notApplied), table)
         }
         let named = try SolverCatalog.solver(named: name, options: request.options)
-        let spacing = spacingName(request, default: choice?.spacing.name ?? defaultSpacing)
+        let spacing = flowSigmas.map { "flow-" + $0.rule.label } ?? spacingName(request, default: choice?.spacing.name ?? defaultSpacing)
         let grid = try named.adaptedGrid(try makeGrid(request, spacing: spacing, solver: named, budget: choice == nil ? request.nfe : budget,
-                                                      schedule: schedule, stepsOffset: stepsOffset),
+                                                      schedule: schedule, stepsOffset: stepsOffset, flowSigmas: flowSigmas),
                                          schedule: schedule)
         if let decisions = choice?.decisions, decisions.steps == grid.steps {
             return plan(try decisions.solver(), grid: grid, label: "\(name) [\(decisions.summary)]", spacing: spacing, request: request, reason: reason)
@@ -148,20 +163,61 @@ public enum SamplingResolver {
         return request.spacing ?? name
     }
 
+    /// The flow sigmas that place the grid: a flow config's rule, with `--shift`, `--image-seq-len` and
+    /// `--shift-terminal` applied, or FlowMatchEuler's rule on `--noise-schedule flow` when one of
+    /// them is given; `nil` when an explicit spacing or grid replaces them, or on other schedules
+    /// (where the flags are refused).
+    private static func flowSigmas(_ r: SamplingRequest, schedule: any NoiseSchedule, flow: FlowConfiguration?) throws -> FlowSigmas? {
+        let given = r.flowFlags.first
+        guard schedule.frame == .rectifiedFlow else {
+            if let given { throw invalid("\(given) applies to flow schedules (--noise-schedule flow or a flow --scheduler-config), not '\(schedule.name)'") }
+            return nil
+        }
+        let explicit = [("--schedule", r.spacing != nil), ("--sigmas", r.sigmas != nil), ("--timesteps", r.timesteps != nil)].first(where: \.1)?.0
+        if let explicit {
+            if let given { throw invalid("\(given) shifts the flow sigmas, which \(explicit) replaces; give one of them") }
+            return nil
+        }
+        if flow == nil && given == nil { return nil }
+        let ranged = [("--sigma-min", r.sigmaMin != nil), ("--sigma-max", r.sigmaMax != nil), ("--final-sigma min", r.final == .minimum)]
+        if let flag = ranged.first(where: \.1)?.0 {
+            throw invalid("\(flag) does not apply to flow sigmas, which place their own ends; use --schedule or --sigmas")
+        }
+        var rule: FlowSigmas
+        if let flow {
+            if r.shift != nil && flow.dynamicShifting != nil {
+                throw invalid("--shift: the scheduler config shifts by the image size (use_dynamic_shifting); give --image-seq-len")
+            }
+            rule = try flow.sigmas(imageSequenceLength: r.imageSequenceLength)
+        } else {
+            if r.shift != nil && r.imageSequenceLength != nil { throw invalid("give either --shift or --image-seq-len, not both") }
+            rule = FlowSigmas(rule: .flowMatch)
+            if let length = r.imageSequenceLength { rule.shift = try DynamicShifting().shift(imageSequenceLength: length) }
+        }
+        if let shift = r.shift { rule.shift = .constant(shift) }
+        if let terminal = r.shiftTerminal { rule.shiftTerminal = terminal }
+        return try rule.validated()
+    }
+
     private static func makeGrid(_ request: SamplingRequest, spacing name: String, solver: any Solver, budget: Int?,
-                                 schedule: any NoiseSchedule, stepsOffset: Int) throws -> TimeGrid {
+                                 schedule: any NoiseSchedule, stepsOffset: Int, flowSigmas: FlowSigmas? = nil) throws -> TimeGrid {
         if request.sigmas != nil && request.timesteps != nil { throw invalid("give either --sigmas or --timesteps, not both") }
         if (request.sigmas != nil || request.timesteps != nil) && request.nfe != nil {
             throw invalid("--nfe does not apply to an explicit --sigmas or --timesteps grid")
         }
         if let sigmas = request.sigmas { return try StepSchedule.grid(sigmas: sigmas, on: schedule) }
         if let timesteps = request.timesteps { return try StepSchedule.grid(timesteps: timesteps, final: request.final, on: schedule) }
-        guard let spacing = StepSpacing(name: name) else {
-            throw invalid("unknown step schedule '\(name)' (known: \(StepSpacing.names.joined(separator: ", ")))")
-        }
-        let make = { (steps: Int) in
-            try StepSchedule(spacing: spacing, steps: steps, sigmaMin: request.sigmaMin, sigmaMax: request.sigmaMax, final: request.final,
-                             stepsOffset: stepsOffset).grid(on: schedule)
+        let make: (Int) throws -> TimeGrid
+        if let flowSigmas {
+            make = { try flowSigmas.grid(steps: $0, on: schedule) }
+        } else {
+            guard let spacing = StepSpacing(name: name) else {
+                throw invalid("unknown step schedule '\(name)' (known: \(StepSpacing.names.joined(separator: ", ")))")
+            }
+            make = { (steps: Int) in
+                try StepSchedule(spacing: spacing, steps: steps, sigmaMin: request.sigmaMin, sigmaMax: request.sigmaMax, final: request.final,
+                                 stepsOffset: stepsOffset).grid(on: schedule)
+            }
         }
         if let budget {
             guard let (_, grid) = try solver.steps(forBudget: budget, grid: make) else {
@@ -181,6 +237,7 @@ public enum SamplingResolver {
                          ("--sigmas", r.sigmas != nil), ("--timesteps", r.timesteps != nil), ("--order", r.options.order != nil),
                          ("--sigma-min", r.sigmaMin != nil), ("--sigma-max", r.sigmaMax != nil),
                          ("--statistics", r.options.statistics != nil), ("--dc-ratios", r.options.compensationRatios != nil)]
+            + r.flowFlags.map { ($0, true) }
         if let first = conflicts.first(where: \.1)?.0 { throw invalid("--tuned sets the solver and time steps; drop \(first)") }
         if r.guided {
             throw invalid("--tuned configurations are tuned on the unguided model; --class and --guidance would sample another one")
