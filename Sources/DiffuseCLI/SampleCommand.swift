@@ -279,7 +279,7 @@ struct SampleCommand: ParsableCommand {
         }
         let image = try read(initImage, flag: "--init-image") { try SampleTensor(image: $0, sampleShape: model.sampleShape) }
         let keep = try mask.map { path in try read(path, flag: "--mask") { try .keepMask($0, sampleShape: model.sampleShape) } }
-        do { return try ImageToImage(image: image, strength: strength ?? (keep == nil ? 0.8 : 1), keep: keep) } catch {
+        do { return try ImageToImage(image: image, strength: strength, keep: keep) } catch {
             throw CLIError("--strength: \(error)")
         }
     }

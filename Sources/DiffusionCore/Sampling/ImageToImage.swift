@@ -72,9 +72,11 @@ public struct ImageToImage: Sendable {
     /// `nil` regenerates everything (img2img).
     public let keep: SampleTensor?
 
+    /// - Parameter strength: Without one, diffusers' defaults: 0.8 for img2img, 1 for inpainting.
     /// - Throws: ``SamplingError/invalidConfiguration(_:)`` for a strength outside `(0, 1]` or a
     ///   `keep` mask of another size than the image.
-    public init(image: SampleTensor, strength: Double, keep: SampleTensor? = nil) throws {
+    public init(image: SampleTensor, strength: Double? = nil, keep: SampleTensor? = nil) throws {
+        let strength = strength ?? (keep == nil ? 0.8 : 1)
         guard strength > 0, strength <= 1 else {
             throw SamplingError.invalidConfiguration("strength must lie in (0, 1], got \(strength)")
         }

@@ -19,6 +19,7 @@ struct ImageToImageRunTests {
         #expect(try SampleTensor.keepMask(mask, sampleShape: [3, 1, 2]).scalars == [1, 0, 1, 0, 1, 0])
         #expect(throws: SamplingError.self) { _ = try SampleTensor(image: png, sampleShape: [1, 1, 2]) }
         #expect(throws: SamplingError.self) { _ = try SampleTensor(image: png, sampleShape: [2]) }
+        #expect(try ImageToImage(image: image).strength == 0.8 && ImageToImage(image: image, keep: image).strength == 1)
         #expect(throws: SamplingError.self) { _ = try ImageToImage(image: image, strength: 0) }
         #expect(throws: SamplingError.self) { _ = try ImageToImage(image: image, strength: .nan) }
     }
