@@ -124,6 +124,15 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Standard-normal step noise [draws, B, D] (.npy) for stochastic solvers, used in order.")
     var stepNoise: String?
 
+    @Option(help: "img2img: start every sample from this PNG (the image model's size and channels), noised to --strength.")
+    var initImage: String?
+
+    @Option(help: "img2img strength in (0, 1]: the last floor(steps * strength) steps run (default 0.8, or 1 with --mask).")
+    var strength: Double?
+
+    @Option(help: "Inpainting mask PNG for --init-image, the image's size: white regenerates, black keeps.")
+    var mask: String?
+
     @Option(help: "Output file: .npy (float32 samples) or .png (image grid or scatter plot).")
     var output: String = "samples.png"
 
@@ -138,6 +147,7 @@ struct SampleCommand: ParsableCommand {
         let resolved = try source.resolve()
         let (model, noiseSchedule, config) = (resolved.model, resolved.schedule, resolved.config)
         try outputKind.check(for: model)
+        let image = try imageToImage(for: model)
         let plan = try SamplingResolver.resolve(try request(for: model), model: model, schedule: noiseSchedule, config: config)
         if case let .recommendedTable(_, _, notApplied?) = plan.reason {
             FileHandle.standardError.write(Data("note: the model's \(ModelTuning.fileName) does not apply (\(notApplied)); using the recommended table\n".utf8))
@@ -153,18 +163,18 @@ struct SampleCommand: ParsableCommand {
         let noise = try initialNoiseTensor(for: model, torch: torch)
         let x = SampleTensor.initialSample(noise: noise, schedule: noiseSchedule, level: plan.grid[0])
         let stepNoiseSource = try stepNoiseSource(plan, shape: noise.shape, schedule: noiseSchedule, torch: torch)
-        let (samples, evaluations) = try sample(plan.solver, model: sampled, schedule: noiseSchedule, grid: plan.grid, x: x,
-                                                noise: stepNoiseSource, thresholding: threshold)
+        let (samples, evaluations, grid) = try sample(plan.solver, model: sampled, schedule: noiseSchedule, grid: plan.grid, x: x,
+                                                      image: image.map { ($0, noise) }, noise: stepNoiseSource, thresholding: threshold)
         try outputKind.write(samples, model: model, to: output)
         let seconds = (ContinuousClock.now - started).seconds
         if let report {
             try RunReport(model: model, schedule: noiseSchedule, solverName: plan.label, spacing: plan.spacing,
-                          grid: plan.grid, evaluations: evaluations, seconds: seconds, samples: samples, seed: initialNoise == nil ? seed : nil,
+                          grid: grid, evaluations: evaluations, seconds: seconds, samples: samples, seed: initialNoise == nil ? seed : nil,
                           output: output, guidance: classLabel.map { ($0, guidance ?? 1, guidanceRescale) }).write(to: report)
         }
         let shape = model.sampleShape.map(String.init).joined(separator: "x")
         print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(plan.label)" + Self.why(plan) + " on \(noiseSchedule.name): "
-              + "\(plan.grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
+              + "\(grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
         print("wrote \(output)")
     }
 
@@ -272,16 +282,40 @@ struct SampleCommand: ParsableCommand {
         return try ClassifierFreeGuidance(base: conditional, classLabel: classLabel, scale: guidance ?? 1, rescale: guidanceRescale)
     }
 
+    /// `--init-image`, `--strength` and `--mask` as an ``ImageToImage``, or `nil` without `--init-image`.
+    private func imageToImage(for model: any DiffusionModel) throws -> ImageToImage? {
+        guard let initImage else {
+            if mask != nil || strength != nil { throw CLIError("--mask and --strength need --init-image") }
+            return nil
+        }
+        func read(_ path: String, flag: String, _ convert: (PNGImage) throws -> SampleTensor) throws -> SampleTensor {
+            guard FileManager.default.fileExists(atPath: path) else { throw CLIError("\(flag) '\(path)': no such file") }
+            do { return try convert(try PNGDecoder.decode(contentsOf: URL(fileURLWithPath: path))) } catch {
+                throw CLIError("\(flag) '\(path)': \(error)")
+            }
+        }
+        let image = try read(initImage, flag: "--init-image") { try SampleTensor(image: $0, sampleShape: model.sampleShape) }
+        let keep = try mask.map { path in try read(path, flag: "--mask") { try .keepMask($0, sampleShape: model.sampleShape) } }
+        do { return try ImageToImage(image: image, strength: strength, keep: keep) } catch {
+            throw CLIError("--strength: \(error)")
+        }
+    }
+
+    /// Runs the plan (from `x`, or img2img from `image` noised with its standard-normal initial noise);
+    /// returns the samples, the evaluations and the grid that ran.
     private func sample<S: Solver>(_ solver: S, model: any DiffusionModel, schedule: any NoiseSchedule, grid: TimeGrid,
-                                   x: SampleTensor, noise: any NoiseSource, thresholding: DynamicThresholding?) throws -> (SampleTensor, Int) {
-        let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x, noise: noise,
-                                  thresholding: thresholding)
+                                   x: SampleTensor, image: (ImageToImage, SampleTensor)?, noise: any NoiseSource,
+                                   thresholding: DynamicThresholding?) throws -> (SampleTensor, Int, TimeGrid) {
+        let run = try image.map { try $0.makeRun(model: model, schedule: schedule, solver: solver, grid: grid, noise: $1,
+                                                 stepNoise: noise, thresholding: thresholding) }
+            ?? SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x, noise: noise,
+                           thresholding: thresholding)
         let progress = ProgressLine(enabled: isatty(STDERR_FILENO) != 0)
         while let step = try run.advance() {
             progress.show(step, sigma: schedule.displaySigma(step.to))
         }
         progress.finish()
-        return (run.sample, run.evaluations)
+        return (run.sample, run.evaluations, run.grid)
     }
 }
 

@@ -2,6 +2,9 @@
 ///
 /// Injected into the sampling run, so stochastic results can be reproduced from a seed or
 /// compared draw for draw with another implementation (``RecordedNoise``).
+///
+/// Not `Sendable`: a source keeps its position in the stream, so it belongs to the one run that
+/// draws from it, and moves to another task with that run (``AsyncSamplingRun``).
 public protocol NoiseSource: AnyObject {
     /// Fills `noise` (shape `[B] + sampleShape`) with the next standard-normal draw, for `step`.
     func fill(_ noise: inout SampleTensor, step: Int) throws

@@ -20,6 +20,11 @@ public final class SamplingRun<S: Solver> {
     public private(set) var stepsTaken = 0
     private var state: S.State
     private let context: SolverContext
+    /// Called after every step with the new sample and its level (`grid[i + 1]`), which it may
+    /// change: img2img inpainting re-blends its known pixels here (``ImageToImage``,
+    /// ``SampleTensor/blendKnown(_:mask:noise:level:)``), as diffusers' inpaint pipelines do between
+    /// scheduler steps. Multistep solvers keep their history of model outputs, as with ``SolverScheduler``.
+    public var afterStep: ((inout SampleTensor, NoiseLevel) throws -> Void)?
 
     /// Prepares a run from `initialSample`, which is the state at `grid[0]` in the model's
     /// coordinates (`x = α·x₀ + σ·ε`).
@@ -58,6 +63,7 @@ public final class SamplingRun<S: Solver> {
         let i = stepsTaken
         try solver.step(i, x: &sample, state: &state, context: context)
         stepsTaken += 1
+        try afterStep?(&sample, grid[stepsTaken])
         return StepReport(index: i, count: grid.steps, from: grid[i], to: grid[i + 1], evaluations: denoiser.evaluations)
     }
 
