@@ -3,6 +3,8 @@ extension SolverCatalog {
     static let comfyEntries: [Entry] = [
         Entry(name: "res_multistep", summary: "RES second-order multistep: exponential integrator with the exact phi_2 weight (Zhang et al. 2023)",
               evaluationsPerStep: 1, reference: "ComfyUI sample_res_multistep") { _ in RESMultistep() },
+        Entry(name: "gradient_estimation", summary: "Euler with the derivative extrapolated from the last two, gamma = 2 (Permenter & Yuan 2024)",
+              evaluationsPerStep: 1, reference: "ComfyUI sample_gradient_estimation") { _ in GradientEstimation() },
     ]
 
     /// ComfyUI's stochastic samplers beyond k-diffusion's.

@@ -9,6 +9,7 @@ import DiffusionTestSupport
 /// | solver | study, steps | fit |
 /// |---|---|---|
 /// | res_multistep | vp-linear/logsnr, edm/karras, flow/time-uniform, vp-discrete/karras, 16…128 | 2.1, 2.3, 2.0, 2.0 |
+/// | gradient_estimation | the same four, 16…128 | 0.80, 0.83, 0.99, 0.87 |
 @Suite("ComfyUI samplers: convergence order")
 struct ComfyConvergenceTests {
     func check<S: Solver>(_ solver: S, expected: Double, tolerance: Double = 0.3, _ runs: [(ClassicalGridStudy, [Int])]) throws {
@@ -21,5 +22,12 @@ struct ComfyConvergenceTests {
     /// RES multistep: second order (Zhang et al. 2023, Sec. 4, the multistep scheme with `φ₂`).
     @Test func resMultistep() throws {
         try check(RESMultistep(), expected: 2, ClassicalGridStudy.standard.map { ($0, [16, 32, 64, 128]) })
+    }
+
+    /// Gradient estimation, γ = 2: first order (Permenter & Yuan 2024 derive it as an averaging of
+    /// the denoiser's error and give no order; the slope extrapolated with weights `(γ, 1 − γ)` is off
+    /// by `(γ − 3/2)·h·d′`, an `O(h²)` local error).
+    @Test func gradientEstimation() throws {
+        try check(GradientEstimation(), expected: 1, ClassicalGridStudy.standard.map { ($0, [16, 32, 64, 128]) })
     }
 }
