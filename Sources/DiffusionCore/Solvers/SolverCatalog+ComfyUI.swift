@@ -5,6 +5,12 @@ extension SolverCatalog {
               evaluationsPerStep: 1, reference: "ComfyUI sample_res_multistep") { _ in RESMultistep() },
         Entry(name: "gradient_estimation", summary: "Euler with the derivative extrapolated from the last two, gamma = 2 (Permenter & Yuan 2024)",
               evaluationsPerStep: 1, reference: "ComfyUI sample_gradient_estimation") { _ in GradientEstimation() },
+        Entry(name: "ipndm_v", summary: "iPNDM with variable-step Adams-Bashforth weights in sigma, order 4 (--order 1-4)",
+              evaluationsPerStep: 1, reference: "ComfyUI sample_ipndm_v (zju-pi diff-sampler)") { options in
+            let order = options.order ?? 4
+            guard (1...4).contains(order) else { throw SamplingError.invalidConfiguration("--order for ipndm_v must be between 1 and 4, got \(order)") }
+            return IPNDMV(solverOrder: order)
+        },
     ]
 
     /// ComfyUI's stochastic samplers beyond k-diffusion's.
