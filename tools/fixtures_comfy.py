@@ -55,6 +55,7 @@ CASES = [
     ("res_multistep_ancestral", "sample_res_multistep_ancestral", {"eta": 0.5, "s_noise": 1.0}, True),
     ("gradient_estimation", "sample_gradient_estimation", {"ge_gamma": 2.0}, False),
     ("ipndm_v", "sample_ipndm_v", {"max_order": 4}, False),
+    ("heunpp2", "sample_heunpp2", {"s_churn": 0.0}, False),
 ]
 
 KEY_ORDER = ["name", "reference", "solver", "eta", "mixture", "noise_schedule", "spacing", "sigma_schedule", "final",

@@ -11,6 +11,8 @@ extension SolverCatalog {
             guard (1...4).contains(order) else { throw SamplingError.invalidConfiguration("--order for ipndm_v must be between 1 and 4, got \(order)") }
             return IPNDMV(solverOrder: order)
         },
+        Entry(name: "heunpp2", summary: "Heun with a third stage one grid step further, weighted by noise level (sd-webui-samplers-scheduler)",
+              evaluationsPerStep: 3, reference: "ComfyUI sample_heunpp2") { _ in HeunPlusPlus2() },
     ]
 
     /// ComfyUI's stochastic samplers beyond k-diffusion's.

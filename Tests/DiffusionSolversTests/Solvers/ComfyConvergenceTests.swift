@@ -13,6 +13,7 @@ import DiffusionTestSupport
 /// | ipndm_v | edm/uniform σ ∈ [0.05, 2] 32…128; flow/time-uniform 8…32 (equal steps) | 3.7, 4.2 |
 /// | ipndm_v | vp-linear/logsnr 16…128 | 2.1 |
 /// | ipndm_v | edm/karras, vp-discrete/karras 16…128 (not asserted) | 1.8, 1.7 |
+/// | heunpp2 | the four standard studies, 16…128 | 1.0, 1.0, 1.0, 1.0 |
 @Suite("ComfyUI samplers: convergence order")
 struct ComfyConvergenceTests {
     func check<S: Solver>(_ solver: S, expected: Double, tolerance: Double = 0.3, _ runs: [(ClassicalGridStudy, [Int])]) throws {
@@ -42,5 +43,11 @@ struct ComfyConvergenceTests {
     @Test func ipndmV() throws {
         try check(IPNDMV(), expected: 4, [(ClassicalGridStudy.edmUniform, [32, 64, 128]), (ClassicalGridStudy.flowUniform, [8, 16, 32])])
         try check(IPNDMV(), expected: 2, [(ClassicalGridStudy.vpLogSNR, [16, 32, 64, 128])])
+    }
+
+    /// Heun++ (heunpp2): first order. Its weights `(1 − w₂ − w₃, w₂, w₃)` follow `σ/σ₀`, not a
+    /// Runge–Kutta tableau, and tend to Euler's `(1, 0, 0)` as the levels fall (see ``HeunPlusPlus2``).
+    @Test func heunpp2() throws {
+        try check(HeunPlusPlus2(), expected: 1, ClassicalGridStudy.standard.map { ($0, [16, 32, 64, 128]) })
     }
 }
