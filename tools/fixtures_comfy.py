@@ -56,6 +56,8 @@ CASES = [
     ("gradient_estimation", "sample_gradient_estimation", {"ge_gamma": 2.0}, False),
     ("ipndm_v", "sample_ipndm_v", {"max_order": 4}, False),
     ("heunpp2", "sample_heunpp2", {"s_churn": 0.0}, False),
+    ("seeds_2", "sample_seeds_2", {"eta": 1.0, "s_noise": 1.0, "r": 0.5}, True),
+    ("seeds_3", "sample_seeds_3", {"eta": 1.0, "s_noise": 1.0, "r_1": 1.0 / 3, "r_2": 2.0 / 3}, True),
 ]
 
 KEY_ORDER = ["name", "reference", "solver", "eta", "mixture", "noise_schedule", "spacing", "sigma_schedule", "final",
@@ -91,9 +93,23 @@ def seed_of(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
+class ComfyModel:
+    """kd_model's denoiser with the attributes ComfyUI's samplers read to learn the model kind
+    (`model.inner_model.model_patcher.get_model_object("model_sampling")`): an EPS model, not CONST."""
+
+    def __init__(self, denoiser):
+        self.denoiser = denoiser
+        self.inner_model = types.SimpleNamespace(
+            model_patcher=types.SimpleNamespace(get_model_object=lambda name: object()),
+            inner_model=types.SimpleNamespace(model_sampling=object()))
+
+    def __call__(self, x, sigma, **kwargs):
+        return self.denoiser(x, sigma)
+
+
 def run(C, fn_name, mix, x, sig_t, kwargs, seed, replay=None):
     calls = []
-    model = kd_model(mix, calls)
+    model = ComfyModel(kd_model(mix, calls))
     g = torch.Generator().manual_seed(seed)
     draws, levels = [], []
     it = iter(replay) if replay is not None else None

@@ -21,5 +21,9 @@ extension SolverCatalog {
               evaluationsPerStep: 1, reference: "ComfyUI sample_res_multistep_ancestral") { o in
             RESMultistep(eta: try o.eta(default: 1), sNoise: o.sNoise)
         },
+        Entry(name: "seeds_2", summary: "SEEDS-2: two-stage exponential SDE solver, data prediction (Gonzalez et al. 2023); --eta, --s-noise",
+              evaluationsPerStep: 2, reference: "ComfyUI sample_seeds_2") { o in SEEDS(stages: 2, eta: try o.eta(default: 1), sNoise: o.sNoise) },
+        Entry(name: "seeds_3", summary: "SEEDS-3: three-stage exponential SDE solver, data prediction (Gonzalez et al. 2023); --eta, --s-noise",
+              evaluationsPerStep: 3, reference: "ComfyUI sample_seeds_3") { o in SEEDS(stages: 3, eta: try o.eta(default: 1), sNoise: o.sNoise) },
     ]
 }

@@ -14,6 +14,8 @@ import DiffusionTestSupport
 /// | ipndm_v | vp-linear/logsnr 16…128 | 2.1 |
 /// | ipndm_v | edm/karras, vp-discrete/karras 16…128 (not asserted) | 1.8, 1.7 |
 /// | heunpp2 | the four standard studies, 16…128 | 1.0, 1.0, 1.0, 1.0 |
+/// | seeds_2, η = 0 | vp-linear/logsnr, edm/karras, vp-discrete/karras, 16…128 | 1.8, 1.8, 1.8 |
+/// | seeds_3, η = 0 | the same three, 16…128 | 2.8, 2.8, 2.7 |
 @Suite("ComfyUI samplers: convergence order")
 struct ComfyConvergenceTests {
     func check<S: Solver>(_ solver: S, expected: Double, tolerance: Double = 0.3, _ runs: [(ClassicalGridStudy, [Int])]) throws {
@@ -49,5 +51,15 @@ struct ComfyConvergenceTests {
     /// Runge–Kutta tableau, and tend to Euler's `(1, 0, 0)` as the levels fall (see ``HeunPlusPlus2``).
     @Test func heunpp2() throws {
         try check(HeunPlusPlus2(), expected: 1, ClassicalGridStudy.standard.map { ($0, [16, 32, 64, 128]) })
+    }
+
+    /// SEEDS with `η = 0` (no noise): the data-prediction exponential Runge–Kutta methods of 2 and 3
+    /// stages, orders 2 and 3 (Gonzalez et al. 2023, Sec. 4; their deterministic limits are
+    /// DPM-Solver++(2S) with `r = ½` and a DPM-Solver-3-type scheme). VP and VE studies only: SEEDS
+    /// needs a VP or VE schedule.
+    @Test func seeds() throws {
+        let studies = [ClassicalGridStudy.vpLogSNR, .edmKarras, .discreteKarras]
+        try check(SEEDS(stages: 2, eta: 0), expected: 2, studies.map { ($0, [16, 32, 64, 128]) })
+        try check(SEEDS(stages: 3, eta: 0), expected: 3, studies.map { ($0, [16, 32, 64, 128]) })
     }
 }
