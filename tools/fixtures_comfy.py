@@ -58,6 +58,7 @@ CASES = [
     ("heunpp2", "sample_heunpp2", {"s_churn": 0.0}, False),
     ("seeds_2", "sample_seeds_2", {"eta": 1.0, "s_noise": 1.0, "r": 0.5}, True),
     ("seeds_3", "sample_seeds_3", {"eta": 1.0, "s_noise": 1.0, "r_1": 1.0 / 3, "r_2": 2.0 / 3}, True),
+    ("er_sde", "sample_er_sde", {"s_noise": 1.0, "max_stage": 3}, True),
 ]
 
 KEY_ORDER = ["name", "reference", "solver", "eta", "mixture", "noise_schedule", "spacing", "sigma_schedule", "final",

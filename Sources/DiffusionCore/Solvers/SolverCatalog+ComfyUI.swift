@@ -25,5 +25,7 @@ extension SolverCatalog {
               evaluationsPerStep: 2, reference: "ComfyUI sample_seeds_2") { o in SEEDS(stages: 2, eta: try o.eta(default: 1), sNoise: o.sNoise) },
         Entry(name: "seeds_3", summary: "SEEDS-3: three-stage exponential SDE solver, data prediction (Gonzalez et al. 2023); --eta, --s-noise",
               evaluationsPerStep: 3, reference: "ComfyUI sample_seeds_3") { o in SEEDS(stages: 3, eta: try o.eta(default: 1), sNoise: o.sNoise) },
+        Entry(name: "er_sde", summary: "ER-SDE-Solver-3: extended reverse-time SDE solver, three stages (Cui et al. 2025); --s-noise",
+              evaluationsPerStep: 1, reference: "ComfyUI sample_er_sde") { o in ERSDE(sNoise: o.sNoise) },
     ]
 }

@@ -10,7 +10,7 @@ import DiffusionTestSupport
 @Suite("Parity with ComfyUI: res_multistep, gradient_estimation, ipndm_v, ...")
 struct ComfyParityTests {
     /// The solvers this library implements from the fixture file (the file may hold more).
-    static let solverNames: Set<String> = ["res_multistep", "res_multistep_ancestral", "gradient_estimation", "ipndm_v", "heunpp2", "seeds_2", "seeds_3"]
+    static let solverNames: Set<String> = ["res_multistep", "res_multistep_ancestral", "gradient_estimation", "ipndm_v", "heunpp2", "seeds_2", "seeds_3", "er_sde"]
     static let file: ParityFile? = try? ParityFile.load("parity_comfy.json")
     static let cases: [ParityCase] = (file?.cases ?? []).filter { solverNames.contains($0.solver) }
     /// The VE sigma of every model call of the reference, in order.
