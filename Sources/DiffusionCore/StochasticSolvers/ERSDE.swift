@@ -34,6 +34,9 @@ public struct ERSDE: Solver {
 
     public var name: String { "er_sde" }
     public var order: Int { 1 }
+    /// A Brownian tree, as for the library's other `*_sde` samplers (its draws then depend on the
+    /// path, not on the step count); ComfyUI draws independent noise unless given a noise sampler.
+    public var stepNoise: StepNoiseKind { .brownianTree }
     public func evaluations(on grid: TimeGrid) -> Int { grid.steps }
 
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> State {
