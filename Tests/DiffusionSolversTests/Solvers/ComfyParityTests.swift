@@ -1,0 +1,72 @@
+import Testing
+import Foundation
+import DiffusionSolvers
+import DiffusionTestSupport
+
+/// ComfyUI's own samplers (`comfy/k_diffusion/sampling.py`) against the trajectories ComfyUI's code
+/// produced on the exact mixtures (EDM, k-diffusion's Karras and exponential sigmas, 5/10/20 steps),
+/// the stochastic ones fed the draws it consumed, in order (`tools/fixtures_comfy.py`,
+/// `parity_comfy.json`).
+@Suite("Parity with ComfyUI: res_multistep, gradient_estimation, ipndm_v, ...")
+struct ComfyParityTests {
+    /// The solvers this library implements from the fixture file (the file may hold more).
+    static let solverNames: Set<String> = ["res_multistep", "res_multistep_ancestral", "gradient_estimation", "ipndm_v", "heunpp2", "seeds_2", "seeds_3", "er_sde"]
+    static let file: ParityFile? = try? ParityFile.load("parity_comfy.json")
+    static let cases: [ParityCase] = (file?.cases ?? []).filter { solverNames.contains($0.solver) }
+    /// The VE sigma of every model call of the reference, in order.
+    struct Calls: Decodable, Sendable { var name: String; var model_sigma: [Double] }
+    struct CallsFile: Decodable { var cases: [Calls] }
+    static let calls: [String: [Double]] = {
+        guard let data = try? Data(contentsOf: Fixtures.url("parity_comfy.json")),
+              let file = try? JSONDecoder().decode(CallsFile.self, from: data) else { return [:] }
+        return Dictionary(file.cases.map { ($0.name, $0.model_sigma) }, uniquingKeysWith: { a, _ in a })
+    }()
+
+    @Test("the fixture file has Karras and exponential cases for every solver")
+    func coverage() throws {
+        try #require(Self.file != nil, "parity_comfy.json is missing or does not decode")
+        for name in Self.solverNames {
+            let spacings = Set(Self.cases.filter { $0.solver == name }.map(\.spacing))
+            #expect(spacings == ["karras", "exponential"], "\(name): \(spacings)")
+        }
+    }
+
+    /// The mixture, recording the VE sigma of every call.
+    final class RecordingModel: DiffusionModel, @unchecked Sendable {
+        let base: GaussianMixture
+        private(set) var sigmas: [Double] = []
+        init(_ base: GaussianMixture) { self.base = base }
+        var sampleShape: [Int] { base.sampleShape }
+        var parameterization: Parameterization { base.parameterization }
+        var name: String { base.name }
+        func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {
+            sigmas.append(level.sigma / level.alpha)
+            try base.predict(x, at: level, into: &output)
+        }
+    }
+
+    static func mixture(_ name: String) throws -> GaussianMixture {
+        try GaussianMixture(contentsOf: Fixtures.url("\(name).safetensors"))
+    }
+
+    @Test("endpoint within 5e-5 relative RMS of ComfyUI's, same NFE and model-call sigmas", arguments: cases)
+    func parity(_ c: ParityCase) throws {
+        let schedule = try c.schedule()
+        let grid = try StepSchedule.grid(sigmas: c.sigmas, on: schedule)
+        let options = SolverCatalog.Options(eta: c.number("eta"), sNoise: c.number("s_noise") ?? 1)
+        let solver = try SolverCatalog.solver(named: c.solver, options: options)
+        let model = RecordingModel(try Self.mixture(c.mixture))
+        func run<S: Solver>(_ solver: S) throws -> (SampleTensor, Int) {
+            let r = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: c.initialSample,
+                                    noise: c.recordedNoise)
+            return (try r.finish(), r.evaluations)
+        }
+        let (out, nfe) = try run(solver)
+        #expect(nfe == c.nfe, "NFE \(nfe), reference \(c.nfe)")
+        let expectedCalls = try #require(Self.calls[c.name])
+        try #require(model.sigmas.count == expectedCalls.count)
+        for (a, b) in zip(model.sigmas, expectedCalls) { #expect(abs(a - b) <= 1e-4 * b, "model called at \(a), reference \(b)") }
+        let error = Compare.relativeRMS(out, c.expected)
+        #expect(error <= 5e-5, "relative RMS \(error)")
+    }
+}
