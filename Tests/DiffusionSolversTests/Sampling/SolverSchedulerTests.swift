@@ -8,20 +8,6 @@ import DiffusionTestSupport
 /// must give the run's sample bit for bit, from the same initial and step noise.
 @Suite("SolverScheduler (ask/tell)")
 struct SolverSchedulerTests {
-    /// A model that notes the levels it is evaluated at (what ``SamplingRun`` asks for).
-    final class Recording: DiffusionModel, @unchecked Sendable {
-        let base: any DiffusionModel
-        var levels: [NoiseLevel] = []
-        init(_ base: any DiffusionModel) { self.base = base }
-        var sampleShape: [Int] { base.sampleShape }
-        var parameterization: Parameterization { base.parameterization }
-        var name: String { base.name }
-        func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {
-            levels.append(level)
-            try base.predict(x, at: level, into: &output)
-        }
-    }
-
     /// The mixture's exact `x̂₀` stated as another parameterization's output (`ε`, `v` or `u`).
     struct Reparameterized: DiffusionModel {
         let base: GaussianMixture
@@ -68,7 +54,7 @@ struct SolverSchedulerTests {
     static func check<S: Solver>(_ solver: S, model: any DiffusionModel, schedule: any NoiseSchedule, grid: TimeGrid,
                       label: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let x = SampleTensor.initialSample(noise: TestModels.noise([6] + model.sampleShape, seed: 5), schedule: schedule, level: grid[0])
-        let recording = Recording(model)
+        let recording = LevelRecordingModel(model)
         let run = try SamplingRun(model: recording, schedule: schedule, solver: solver, grid: grid, initialSample: x,
                                   noise: stepNoise(for: solver, grid: grid, schedule: schedule))
         let pulled = try run.finish()

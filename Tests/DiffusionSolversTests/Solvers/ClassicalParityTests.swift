@@ -108,21 +108,7 @@ struct ClassicalParityTests {
         return true
     }
 
-    /// The mixture, recording the VE-frame sigma `σ/α` of every call.
-    final class RecordingModel: DiffusionModel, @unchecked Sendable {
-        let base: GaussianMixture
-        private(set) var sigmas: [Double] = []
-        init(_ base: GaussianMixture) { self.base = base }
-        var sampleShape: [Int] { base.sampleShape }
-        var parameterization: Parameterization { base.parameterization }
-        var name: String { base.name }
-        func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {
-            sigmas.append(level.sigma / level.alpha)
-            try base.predict(x, at: level, into: &output)
-        }
-    }
-
-    func run<S: Solver>(_ solver: S, _ c: ParityCase, model: RecordingModel, schedule: any NoiseSchedule,
+    func run<S: Solver>(_ solver: S, _ c: ParityCase, model: LevelRecordingModel, schedule: any NoiseSchedule,
                         grid: TimeGrid) throws -> (SampleTensor, Int) {
         let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: c.initialSample)
         return (try run.finish(), run.evaluations)
@@ -143,7 +129,7 @@ struct ClassicalParityTests {
         let sigmas = grid.levels.map { schedule.displaySigma($0) }
         try #require(sigmas.count == expectedSigmas.count, "grid has \(sigmas.count) levels, reference \(expectedSigmas.count)")
         for (a, b) in zip(sigmas, expectedSigmas) { #expect(abs(a - b) <= 1e-4 * b, "sigma \(a) vs \(b)") }
-        let model = RecordingModel(try #require(Self.mixtures[c.mixture]))
+        let model = LevelRecordingModel(try #require(Self.mixtures[c.mixture]))
         let (out, nfe) = try run(try Self.solver(for: c), c, model: model, schedule: schedule, grid: grid)
         let error = Compare.relativeRMS(out, c.expected)
         #expect(nfe == expectedNFE, "NFE \(nfe), reference \(expectedNFE)")

@@ -31,20 +31,6 @@ struct ComfyParityTests {
         }
     }
 
-    /// The mixture, recording the VE sigma of every call.
-    final class RecordingModel: DiffusionModel, @unchecked Sendable {
-        let base: GaussianMixture
-        private(set) var sigmas: [Double] = []
-        init(_ base: GaussianMixture) { self.base = base }
-        var sampleShape: [Int] { base.sampleShape }
-        var parameterization: Parameterization { base.parameterization }
-        var name: String { base.name }
-        func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {
-            sigmas.append(level.sigma / level.alpha)
-            try base.predict(x, at: level, into: &output)
-        }
-    }
-
     static func mixture(_ name: String) throws -> GaussianMixture {
         try GaussianMixture(contentsOf: Fixtures.url("\(name).safetensors"))
     }
@@ -55,7 +41,7 @@ struct ComfyParityTests {
         let grid = try StepSchedule.grid(sigmas: c.sigmas, on: schedule)
         let options = SolverCatalog.Options(eta: c.number("eta"), sNoise: c.number("s_noise") ?? 1)
         let solver = try SolverCatalog.solver(named: c.solver, options: options)
-        let model = RecordingModel(try Self.mixture(c.mixture))
+        let model = LevelRecordingModel(try Self.mixture(c.mixture))
         func run<S: Solver>(_ solver: S) throws -> (SampleTensor, Int) {
             let r = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: c.initialSample,
                                     noise: c.recordedNoise)

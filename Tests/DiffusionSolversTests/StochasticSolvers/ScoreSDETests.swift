@@ -3,20 +3,6 @@ import Foundation
 import DiffusionSolvers
 import DiffusionTestSupport
 
-/// A model that records the levels it is called at.
-private final class LevelRecorder: DiffusionModel, @unchecked Sendable {
-    let base: any DiffusionModel
-    var sigmas: [Double] = []
-    init(_ base: any DiffusionModel) { self.base = base }
-    var sampleShape: [Int] { base.sampleShape }
-    var parameterization: Parameterization { base.parameterization }
-    var name: String { base.name }
-    func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {
-        sigmas.append(level.sigma / level.alpha)
-        try base.predict(x, at: level, into: &output)
-    }
-}
-
 /// The score-SDE predictor-corrector sampler (`score_sde_pc`) against diffusers'
 /// `ScoreSdeVeScheduler` + `ScoreSdeVePipeline` loop fed the recorded draws
 /// (`tools/fixtures_stochastic.py`), its sample distribution, and its errors.
@@ -49,7 +35,7 @@ struct ScoreSDETests {
         for (a, b) in zip(sigmas, c.sigmas) { #expect(abs(a - b) <= 1e-6 * b, "sigma \(a) vs \(b)") }
         // The run uses the recorded sigmas, so the comparison isolates the sampler.
         let grid = try StepSchedule.grid(sigmas: c.sigmas, on: schedule)
-        let model = LevelRecorder(try #require(Self.mixtures[c.mixture]))
+        let model = LevelRecordingModel(try #require(Self.mixtures[c.mixture]))
         let noise = try #require(c.recordedNoise)
         let run = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: c.initialSample, noise: noise)
         let out = try run.finish()
