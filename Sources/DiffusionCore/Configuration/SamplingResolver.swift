@@ -175,7 +175,9 @@ public enum SamplingResolver {
         }
         let explicit = [("--schedule", r.spacing != nil), ("--sigmas", r.sigmas != nil), ("--timesteps", r.timesteps != nil)].first(where: \.1)?.0
         if let explicit {
-            if let given { throw invalid("\(given) shifts the flow sigmas, which \(explicit) replaces; give one of them") }
+            // ComfyUI's schedules take --shift as their ModelSamplingDiscreteFlow's (makeGrid).
+            let comfy = r.spacing.flatMap { StepSpacing(name: $0) }.map { if case .comfy = $0 { true } else { false } } ?? false
+            if let given, !(comfy && r.flowFlags == ["--shift"]) { throw invalid("\(given) shifts the flow sigmas, which \(explicit) replaces; give one of them") }
             return nil
         }
         if flow == nil && given == nil { return nil }
@@ -211,9 +213,10 @@ public enum SamplingResolver {
         if let flowSigmas {
             make = { try flowSigmas.grid(steps: $0, on: schedule) }
         } else {
-            guard let spacing = StepSpacing(name: name) else {
+            guard var spacing = StepSpacing(name: name) else {
                 throw invalid("unknown step schedule '\(name)' (known: \(StepSpacing.names.joined(separator: ", ")))")
             }
+            if case .comfy(var comfy) = spacing, let shift = request.shift { comfy.shift = shift; spacing = .comfy(comfy) }
             make = { (steps: Int) in
                 try StepSchedule(spacing: spacing, steps: steps, sigmaMin: request.sigmaMin, sigmaMax: request.sigmaMax, final: request.final,
                                  stepsOffset: stepsOffset).grid(on: schedule)

@@ -25,6 +25,7 @@ import RealModule
 /// | `karras` | `(σ_max^{1/ρ} + i/(N−1)·(σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ` | Karras et al. 2022, Eq. 5 |
 /// | `ays`, `ays-sdxl`, `ays-svd` | published optimized sigmas, log-linearly interpolated to `N` | ``AlignYourSteps`` (ComfyUI's `AlignYourStepsScheduler`) |
 /// | `searched-5`, `searched-20`, `usf-5`, `usf-10` | Karras' formula at searched fractions `rᵢ` | ``KarrasRamp`` (this project's recommended placements) |
+/// | `simple`, `sgm_uniform`, `ddim_uniform`, `normal`, `beta`, `kl_optimal`, `linear_quadratic` | ComfyUI's schedulers on its sigma table (shifted by `--shift` on flow) | ``ComfySchedule`` (ComfyUI's `calculate_sigmas`) |
 ///
 /// In the VE frame (VP and EDM schedules) `exponential` and `logsnr` give the same points.
 /// Karras and exponential span the schedule's own smallest and largest sigma unless told
@@ -43,10 +44,13 @@ public enum StepSpacing: Sendable, Equatable {
     case alignYourSteps(AlignYourSteps)
     /// Karras' formula at moved ramp points (``KarrasRamp``).
     case karrasRamp(KarrasRamp)
+    /// ComfyUI's named schedulers, under ComfyUI's names (``ComfySchedule``).
+    case comfy(ComfySchedule)
 
     /// The command-line names, in the order they are listed to users.
     public static let names = ["linspace", "leading", "trailing", "ddim-linspace", "ddim-leading",
                                "karras", "exponential", "time-uniform", "logsnr", "time-quadratic", "ays", "ays-sdxl", "ays-svd"] + KarrasRamp.searched.map(\.name)
+        + ComfySchedule.Kind.allCases.map(\.rawValue)
 
     /// Parses a command-line name (`karras` uses ρ = 7).
     public init?(name: String) {
@@ -65,6 +69,7 @@ public enum StepSpacing: Sendable, Equatable {
         case "ays-sdxl": self = .alignYourSteps(.sdxl)
         case "ays-svd": self = .alignYourSteps(.svd)
         default:
+            if let kind = ComfySchedule.Kind(rawValue: name) { self = .comfy(ComfySchedule(kind)); return }
             guard let ramp = KarrasRamp.searched.first(where: { $0.name == name }) else { return nil }
             self = .karrasRamp(ramp)
         }
@@ -85,6 +90,7 @@ public enum StepSpacing: Sendable, Equatable {
         case .alignYourSteps(.sd1): "ays"
         case .alignYourSteps(let table): "ays-" + table.rawValue
         case .karrasRamp(let ramp): ramp.name
+        case .comfy(let schedule): schedule.name
         }
     }
 
@@ -172,7 +178,12 @@ public struct StepSchedule: Sendable, Equatable {
         guard loSigma < hiSigma else { throw ScheduleError("sigma-min (\(loSigma)) must be smaller than sigma-max (\(hiSigma))") }
 
         var levels: [NoiseLevel]
-        if case .alignYourSteps(let table) = spacing {
+        if case .comfy(let comfy) = spacing {
+            if sigmaMin != nil || sigmaMax != nil || final != .zero {
+                throw ScheduleError("--sigma-min, --sigma-max and --final-sigma min do not apply to ComfyUI's '\(comfy.name)', which places its own ends")
+            }
+            levels = try comfy.sigmas(steps: steps, on: schedule).map { schedule.level(sigma: $0) }
+        } else if case .alignYourSteps(let table) = spacing {
             if sigmaMin != nil || sigmaMax != nil {
                 throw ScheduleError("--sigma-min and --sigma-max do not apply to '\(spacing.name)', whose levels are published")
             }
