@@ -132,4 +132,24 @@ struct LikelihoodTests {
             }
         }
     }
+
+    @Test("uniform dequantization stays in each level's bin and adds D·log(2/256)")
+    func dequantization() throws {
+        let m = try Self.mixture2D()
+        let levels: [Float] = [0, 37, 128, 255, 200, 3]
+        let x = SampleTensor(shape: [3, 2], scalars: levels.map { $0 / 127.5 - 1 })
+        let q = UniformDequantization(seed: 3)
+        let moved = q.dequantize(x.scalars.map { Double($0) })
+        for (k, v) in zip(levels, moved) {
+            #expect(v >= -1 + 2 * Double(k) / 256 && v < -1 + 2 * Double(k + 1) / 256, "level \(k): \(v)")
+        }
+        let estimator = LikelihoodEstimator(divergence: .exact, dataSigma: 1e-3)
+        let with = try estimator.logLikelihood(of: x, model: m, schedule: RectifiedFlowSchedule(), dequantization: q)
+        let plain = try estimator.logLikelihood(of: SampleTensor(shape: [3, 2], scalars: moved.map { Float($0) }), model: m,
+                                                schedule: RectifiedFlowSchedule())
+        for b in 0..<3 {
+            #expect(abs(with.logLikelihood[b] - plain.logLikelihood[b] - 2 * Foundation.log(2.0 / 256)) < 1e-3)
+            #expect(abs(with.bitsPerDimension[b] - plain.bitsPerDimension[b] - 7) < 1e-3)
+        }
+    }
 }
