@@ -140,7 +140,7 @@ public struct GaussianMixture: DiffusionModel, Equatable {
 
     /// Per noise level: `1/vₖ`, the posterior gains `α·sₖ²/vₖ`, and `log wₖ − ½ Σ log vₖ`.
     /// Components outside `mask` get weight zero.
-    private func levelTables(alpha a: Double, sigmaSquared s2: Double, mask: [Bool]?) -> ([Double], [Double], [Double]) {
+    func levelTables(alpha a: Double, sigmaSquared s2: Double, mask: [Bool]?) -> ([Double], [Double], [Double]) {
         let d = dimension, k = componentCount
         var invV = [Double](repeating: 0, count: k * d)
         var gain = [Double](repeating: 0, count: k * d)
