@@ -14,17 +14,6 @@ struct ComfyScheduleCommandTests {
         return try #require(c["sigmas"] as? [Double])
     }
 
-    /// The report's sigmas of a run with `arguments`.
-    func sigmas(_ arguments: [String]) throws -> [Double] {
-        let dir = try temporaryDirectory()
-        let report = dir.appendingPathComponent("r.json").path
-        let result = try Diffuse.run(["sample", "--model", "mixture-2d", "--count", "4", "--output", dir.appendingPathComponent("o.npy").path,
-                                      "--report", report] + arguments)
-        try #require(result.status == 0, "\(result.stderr)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
-        return try #require(json["sigmas"] as? [Double])
-    }
-
     /// ComfyUI's float32 sigmas lie within 3 float32 roundings of ours on these cases (the flow table
     /// and `sigma(t)` run in float32; ComfyScheduleTests bounds every case).
     func expectClose(_ ours: [Double], _ expected: [Double], sourceLocation: SourceLocation = #_sourceLocation) {
@@ -35,9 +24,9 @@ struct ComfyScheduleCommandTests {
     @Test("--schedule beta --noise-schedule flow --shift 3 reports ComfyUI's shifted beta sigmas")
     func shiftedBeta() throws {
         let golden = try Self.golden("flow_shift3", "beta", steps: 10)
-        expectClose(try sigmas(["--schedule", "beta", "--noise-schedule", "flow", "--shift", "3", "--solver", "euler", "--steps", "10"]), golden)
+        expectClose(try reportedSigmas(["--schedule", "beta", "--noise-schedule", "flow", "--shift", "3", "--solver", "euler", "--steps", "10"]), golden)
         // Without --shift the same name gives the unshifted sigmas.
-        expectClose(try sigmas(["--schedule", "beta", "--noise-schedule", "flow", "--solver", "euler", "--steps", "10"]),
+        expectClose(try reportedSigmas(["--schedule", "beta", "--noise-schedule", "flow", "--solver", "euler", "--steps", "10"]),
                     try Self.golden("flow", "beta", steps: 10))
     }
 
@@ -45,7 +34,7 @@ struct ComfyScheduleCommandTests {
     func discrete() throws {
         let config = Fixtures.url("scheduler_config_sd.json").path
         for name in ["simple", "normal", "sgm_uniform"] {
-            expectClose(try sigmas(["--scheduler-config", config, "--schedule", name, "--solver", "euler", "--steps", "10"]),
+            expectClose(try reportedSigmas(["--scheduler-config", config, "--schedule", name, "--solver", "euler", "--steps", "10"]),
                         try Self.golden("sd1", name, steps: 10))
         }
     }

@@ -26,6 +26,17 @@ struct Diffuse {
     }
 }
 
+/// The sigmas in the report of `diffuse sample` on `mixture-2d` with `arguments`.
+func reportedSigmas(_ arguments: [String]) throws -> [Double] {
+    let dir = try temporaryDirectory()
+    let report = dir.appendingPathComponent("r.json").path
+    let result = try Diffuse.run(["sample", "--model", "mixture-2d", "--count", "4", "--output", dir.appendingPathComponent("o.npy").path,
+                                  "--report", report] + arguments)
+    try #require(result.status == 0, "\(result.stderr)")
+    let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+    return try #require(json["sigmas"] as? [Double])
+}
+
 func temporaryDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("diffuse-cli-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)

@@ -22,17 +22,6 @@ struct FlowCommandTests {
         return url.path
     }
 
-    /// The report's sigmas of a run with `arguments`.
-    func sigmas(_ arguments: [String]) throws -> [Double] {
-        let dir = try temporaryDirectory()
-        let report = dir.appendingPathComponent("r.json").path
-        let result = try Diffuse.run(["sample", "--model", "mixture-2d", "--count", "4", "--output", dir.appendingPathComponent("o.npy").path,
-                                      "--report", report] + arguments)
-        try #require(result.status == 0, "\(result.stderr)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
-        return try #require(json["sigmas"] as? [Double])
-    }
-
     func expectClose(_ ours: [Double], _ expected: [Double], sourceLocation: SourceLocation = #_sourceLocation) {
         #expect(ours.count == expected.count, "\(ours.count) vs \(expected.count) levels", sourceLocation: sourceLocation)
         for (a, b) in zip(ours, expected) { #expect(abs(a - b) <= 2e-6 * b, "\(a) vs \(b)", sourceLocation: sourceLocation) }
@@ -40,11 +29,11 @@ struct FlowCommandTests {
 
     @Test("--noise-schedule flow with --shift, --image-seq-len and --shift-terminal gives FlowMatchEuler's grid")
     func flags() throws {
-        expectClose(try sigmas(["--noise-schedule", "flow", "--shift", "3", "--solver", "euler", "--steps", "10"]),
+        expectClose(try reportedSigmas(["--noise-schedule", "flow", "--shift", "3", "--solver", "euler", "--steps", "10"]),
                     try Self.golden("euler_shift3_n10").sigmas)
-        expectClose(try sigmas(["--noise-schedule", "flow", "--image-seq-len", "1024", "--solver", "euler", "--steps", "10"]),
+        expectClose(try reportedSigmas(["--noise-schedule", "flow", "--image-seq-len", "1024", "--solver", "euler", "--steps", "10"]),
                     try Self.golden("euler_dynamic_exponential_n10_seq1024").sigmas)
-        expectClose(try sigmas(["--noise-schedule", "flow", "--shift", "3", "--shift-terminal", "0.1", "--solver", "heun", "--steps", "5"]),
+        expectClose(try reportedSigmas(["--noise-schedule", "flow", "--shift", "3", "--shift-terminal", "0.1", "--solver", "heun", "--steps", "5"]),
                     try Self.golden("euler_shift3_terminal_n5").sigmas)
     }
 
@@ -57,7 +46,7 @@ struct FlowCommandTests {
                                              ("euler_dynamic_linear_n10_seq4096", "euler", "10", ["--image-seq-len", "4096"])] {
             let golden = try Self.golden(name)
             let path = try write(golden.config, in: dir)
-            expectClose(try sigmas(["--scheduler-config", path, "--solver", solver, "--steps", steps] + extra), golden.sigmas)
+            expectClose(try reportedSigmas(["--scheduler-config", path, "--solver", solver, "--steps", steps] + extra), golden.sigmas)
         }
     }
 
