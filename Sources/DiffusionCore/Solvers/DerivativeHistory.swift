@@ -77,6 +77,20 @@ struct DerivativeHistory {
         try context.predict(x, at: level, step: step, into: &slots[newestIndex], needs: .data)
     }
 
+    /// The evaluation that starts step `step`: on a step to `σ = 0` it evaluates `x̂₀` and puts it
+    /// in `x` (the denoising step, as k-diffusion and ComfyUI end) and returns `false`; otherwise it
+    /// stores the derivative at `grid[step]` and returns `true`, for the step to go on.
+    mutating func begin(_ step: Int, x: inout SampleTensor, context: SolverContext) throws -> Bool {
+        let from = context.grid[step]
+        guard !context.grid[step + 1].isClean else {
+            try denoise(x, at: from, step: step, context: context)
+            x.assign(denoised)
+            return false
+        }
+        try evaluate(x, at: from, step: step, context: context)
+        return true
+    }
+
     /// The `k`-th newest derivative (`k = 0` is the newest).
     func derivative(_ k: Int) -> SampleTensor { slots[(newestIndex + k) % capacity].noise }
 

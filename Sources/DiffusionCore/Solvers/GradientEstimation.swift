@@ -37,12 +37,7 @@ public struct GradientEstimation: Solver {
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
         let frame = context.frame
         let from = context.grid[step], to = context.grid[step + 1]
-        if to.isClean {
-            try state.history.denoise(x, at: from, step: step, context: context)
-            x.assign(state.history.denoised)
-            return
-        }
-        try state.history.evaluate(x, at: from, step: step, context: context)
+        guard try state.history.begin(step, x: &x, context: context) else { return }
         let k = Swift.min(state.history.count, 2, step + 1)
         let h = frame.scale(to) * (frame.tau(to) - frame.tau(from))
         state.coefficients[0] = k == 2 ? gamma * h : h

@@ -50,12 +50,7 @@ public struct IPNDM: Solver {
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
         let from = context.grid[step], to = context.grid[step + 1]
-        if to.isClean {
-            try state.history.denoise(x, at: from, step: step, context: context)
-            x.assign(state.history.denoised)
-            return
-        }
-        try state.history.evaluate(x, at: from, step: step, context: context)
+        guard try state.history.begin(step, x: &x, context: context) else { return }
         AdamsBashforth.step(&x, from: from, to: to, frame: context.frame, history: state.history,
                             order: Swift.min(state.history.count, solverOrder, step + 1))
     }

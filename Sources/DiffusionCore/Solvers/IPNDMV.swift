@@ -51,12 +51,7 @@ public struct IPNDMV: Solver {
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
         let frame = context.frame, grid = context.grid
         let from = grid[step], to = grid[step + 1]
-        if to.isClean {
-            try state.history.denoise(x, at: from, step: step, context: context)
-            x.assign(state.history.denoised)
-            return
-        }
-        try state.history.evaluate(x, at: from, step: step, context: context)
+        guard try state.history.begin(step, x: &x, context: context) else { return }
         let k = Swift.min(StepOrders(solverOrder: solverOrder).order(atStep: step, of: grid.steps), state.history.count)
         func width(_ back: Int) -> Double { frame.tau(grid[step + 1 - back]) - frame.tau(grid[step - back]) }
         Self.weights(order: k, h: width(0), h1: k > 1 ? width(1) : 1, h2: k > 2 ? width(2) : 1, h3: k > 3 ? width(3) : 1,
