@@ -5,6 +5,9 @@ let package = Package(
     name: "DiffusionSolvers",
     products: [
         .library(name: "DiffusionSolvers", targets: ["DiffusionSolvers"]),
+        // The sampling core alone (solvers, schedules, the runs and the ask/tell scheduler), for an app
+        // that brings its own model and wants neither the shipped networks nor the tuning code.
+        .library(name: "DiffusionCore", targets: ["DiffusionCore"]),
         .executable(name: "diffuse", targets: ["diffuse"]),
     ],
     dependencies: [
