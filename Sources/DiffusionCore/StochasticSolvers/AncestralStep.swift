@@ -46,6 +46,19 @@ enum Ancestral {
         return Levels(from: from, to: to, sigma: sigma, next: next, down: down, up: up)
     }
 
+    /// The first evaluation of a one-evaluation-first stochastic step (Euler ancestral, DPM-Solver++
+    /// SDE, SEEDS, ER-SDE): the VE-frame check, then the model at `grid[step]` with `needs`. On the
+    /// step to `σ = 0` it evaluates `x̂₀` alone and puts it in `x` (the denoising step) and returns
+    /// `false`; otherwise `true`, for the step to go on.
+    static func evaluateFirst(_ step: Int, x: inout SampleTensor, into prediction: inout ModelPrediction,
+                              needs: PredictionNeeds = .data, context: SolverContext, solver: String) throws -> Bool {
+        try requireVEFrame(context, solver: solver)
+        let endsClean = context.grid[step + 1].isClean
+        try context.predict(x, at: context.grid[step], step: step, into: &prediction, needs: endsClean ? .data : needs)
+        guard !endsClean else { x.assign(prediction.data); return false }
+        return true
+    }
+
     /// Stochastic samplers here integrate in the VE frame; rectified flow needs its own ancestral
     /// formulas (ComfyUI's `_RF` samplers), which this library does not implement yet.
     static func requireVEFrame(_ context: SolverContext, solver: String) throws {

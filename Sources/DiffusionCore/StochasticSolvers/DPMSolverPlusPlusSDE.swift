@@ -22,10 +22,8 @@ public struct DPMSolverPlusPlusSDE: Solver {
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState { StageState(like: x, stages: 2, noise: true) }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
-        try Ancestral.requireVEFrame(context, solver: name)
+        guard try Ancestral.evaluateFirst(step, x: &x, into: &state.first, context: context, solver: name) else { return }
         let from = context.grid[step], to = context.grid[step + 1]
-        try context.predict(x, at: from, step: step, into: &state.first, needs: .data)
-        if to.isClean { x.assign(state.first.data); return }
         let sigma = Ancestral.sigma(from), next = Ancestral.sigma(to)
         let t = -Double.log(sigma), tNext = -Double.log(next)
         let h = tNext - t

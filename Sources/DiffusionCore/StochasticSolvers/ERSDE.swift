@@ -47,11 +47,9 @@ public struct ERSDE: Solver {
     static func scaler(_ rho: Double) -> Double { rho * (Double.exp(Double.pow(rho, 0.3)) + 10) }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
-        try Ancestral.requireVEFrame(context, solver: name)
         let grid = context.grid, from = grid[step], to = grid[step + 1]
         state.history.advance(to: from)
-        try context.predict(x, at: from, step: step, into: &state.history.newestSlot, needs: .data)
-        if to.isClean { x.assign(state.history.output(0, .data)); return }
+        guard try Ancestral.evaluateFirst(step, x: &x, into: &state.history.newestSlot, context: context, solver: name) else { return }
         let stage = StepOrders(solverOrder: maxStage).order(atStep: step, of: grid.steps)
         let rs = Ancestral.sigma(from), rt = Ancestral.sigma(to), ft = Self.scaler(rt)
         let r = ft / Self.scaler(rs), dt = rt - rs, a = to.alpha

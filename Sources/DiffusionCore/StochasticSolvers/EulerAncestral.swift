@@ -17,10 +17,8 @@ public struct EulerAncestral: Solver {
     public func makeState(for x: SampleTensor, grid: TimeGrid) -> StageState { StageState(like: x, stages: 1, noise: true) }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
-        try Ancestral.requireVEFrame(context, solver: name)
+        guard try Ancestral.evaluateFirst(step, x: &x, into: &state.first, needs: .noise, context: context, solver: name) else { return }
         let from = context.grid[step], to = context.grid[step + 1]
-        try context.predict(x, at: from, step: step, into: &state.first, needs: to.isClean ? .data : .noise)
-        if to.isClean { x.assign(state.first.data); return }
         let sigma = Ancestral.sigma(from), next = Ancestral.sigma(to)
         let (down, up) = Ancestral.step(from: sigma, to: next, eta: eta)
         let a = to.alpha

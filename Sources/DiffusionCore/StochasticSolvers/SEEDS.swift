@@ -52,10 +52,8 @@ public struct SEEDS: Solver {
     }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
-        try Ancestral.requireVEFrame(context, solver: name)
+        guard try Ancestral.evaluateFirst(step, x: &x, into: &state.first, context: context, solver: name) else { return }
         let from = context.grid[step], to = context.grid[step + 1]
-        try context.predict(x, at: from, step: step, into: &state.first, needs: .data)
-        if to.isClean { x.assign(state.first.data); return }
         let sigma = Ancestral.sigma(from), next = Ancestral.sigma(to)
         let h = Double.log(sigma / next), inject = eta > 0 && sNoise > 0
         let r1 = stages == 2 ? 0.5 : 1.0 / 3, r2 = 2.0 / 3
