@@ -131,7 +131,7 @@ public struct CascadePolynomialRegression: Sendable, Codable, Equatable {
     public struct Sample: Sendable, Codable, Equatable {
         public var steps: Int
         public var guidance: Double
-        /// One ratio per step (index `j` is step `j + 1`), as ``DynamicCompensationFit`` returns them.
+        /// One ratio per step (index `j` is step `j + 1`), as `DynamicCompensationFit` returns them.
         public var ratios: [Double]
         public init(steps: Int, guidance: Double, ratios: [Double]) {
             self.steps = steps; self.guidance = guidance; self.ratios = ratios

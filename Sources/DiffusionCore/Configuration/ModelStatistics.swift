@@ -188,7 +188,7 @@ extension ModelStatistics {
 
     /// Reads statistics from a parsed file.
     ///
-    /// - Throws: ``FileFormatError`` (one line, prefixed `model statistics:`) for a missing or
+    /// - Throws: `FileFormatError` (one line, prefixed `model statistics:`) for a missing or
     ///   unparsable `lambda_start`/`lambda_end`, a missing tensor, tensors of different shapes or of
     ///   rank below 2, a `grid_points` entry that disagrees with the tensors, or a non-finite value.
     public init(file: SafetensorsFile) throws {

@@ -69,8 +69,12 @@ public final class Denoiser {
     /// `ε̂` of an ε-model, `x̂₀` of an x̂₀-model), the model writes it in place and the conversion
     /// pass shrinks to the finiteness check.
     ///
-    /// - Parameter needs: The predictions the caller reads; the others are not written, which
-    ///   saves a pass over memory.
+    /// - Parameters:
+    ///   - x: The batch, in the model's coordinates.
+    ///   - level: The noise level of `x`.
+    ///   - prediction: Receives `x̂₀` and `ε̂` (those in `needs`).
+    ///   - needs: The predictions the caller reads; the others are not written, which
+    ///     saves a pass over memory.
     /// - Throws: ``SamplingError/nonFiniteModelOutput(step:t:sigma:)`` when the predictions contain
     ///   NaN or infinity (from the model, or from a parameterization that cannot be converted at this
     ///   level), or whatever the model throws.

@@ -34,9 +34,14 @@ public struct DiscreteVPSchedule: NoiseSchedule, Equatable {
 
     /// Builds the schedule.
     ///
-    /// - Parameter rescaleToZeroTerminalSNR: Lin et al. 2024, "Common Diffusion Noise Schedules and
-    ///   Sample Steps are Flawed", Algorithm 1; the last `ᾱ` is then set to 2⁻²⁴ as diffusers does,
-    ///   so that `σ̃_max` stays finite.
+    /// - Parameters:
+    ///   - betaSchedule: How the betas run from `betaStart` to `betaEnd` (diffusers' `beta_schedule`).
+    ///   - betaStart: The first beta (diffusers' `beta_start`).
+    ///   - betaEnd: The last beta (diffusers' `beta_end`).
+    ///   - trainingSteps: The number of training timesteps `T` (diffusers' `num_train_timesteps`).
+    ///   - rescaleToZeroTerminalSNR: Lin et al. 2024, "Common Diffusion Noise Schedules and
+    ///     Sample Steps are Flawed", Algorithm 1; the last `ᾱ` is then set to 2⁻²⁴ as diffusers does,
+    ///     so that `σ̃_max` stays finite.
     public init(betaSchedule: BetaSchedule = .scaledLinear, betaStart: Double = 0.00085, betaEnd: Double = 0.012,
                 trainingSteps: Int = 1000, rescaleToZeroTerminalSNR: Bool = false) throws {
         guard trainingSteps >= 2 else { throw ScheduleError("num_train_timesteps must be at least 2, got \(trainingSteps)") }

@@ -62,7 +62,13 @@ public final class AsyncSamplingRun {
     /// Prepares a run from `initialSample`, the state at `grid[0]` in the model's coordinates
     /// (`x = α·x₀ + σ·ε`), as ``SamplingRun``.
     ///
-    /// - Parameter noise: The step noise of stochastic solvers.
+    /// - Parameters:
+    ///   - model: The model to sample.
+    ///   - schedule: The noise schedule the model was trained on.
+    ///   - solver: The solver that takes the steps.
+    ///   - grid: The noise levels of the steps, largest first.
+    ///   - initialSample: The batch at `grid[0]`.
+    ///   - noise: The step noise of stochastic solvers.
     /// - Throws: ``SamplingError`` for a sample that does not fit the model, or a solver a
     ///   ``SolverScheduler`` cannot list ahead (`dpm_adaptive`).
     public init(model: any AsyncDiffusionModel, schedule: any NoiseSchedule, solver: any Solver, grid: TimeGrid,

@@ -72,7 +72,10 @@ public struct ImageToImage: Sendable {
     /// `nil` regenerates everything (img2img).
     public let keep: SampleTensor?
 
-    /// - Parameter strength: Without one, diffusers' defaults: 0.8 for img2img, 1 for inpainting.
+    /// - Parameters:
+    ///   - image: One sample in the model's data range (``image``).
+    ///   - strength: Without one, diffusers' defaults: 0.8 for img2img, 1 for inpainting.
+    ///   - keep: Where the image is kept (``keep``); `nil` for img2img.
     /// - Throws: ``SamplingError/invalidConfiguration(_:)`` for a strength outside `(0, 1]` or a
     ///   `keep` mask of another size than the image.
     public init(image: SampleTensor, strength: Double? = nil, keep: SampleTensor? = nil) throws {

@@ -30,6 +30,12 @@ public final class SamplingRun<S: Solver> {
     /// coordinates (`x = α·x₀ + σ·ε`).
     ///
     /// - Parameters:
+    ///   - model: The model to sample.
+    ///   - schedule: The noise schedule the model was trained on.
+    ///   - solver: The solver that takes the steps.
+    ///   - grid: The noise levels of the steps, largest first.
+    ///   - initialSample: The batch at `grid[0]`.
+    ///   - noise: The step noise of stochastic solvers; `nil` for deterministic ones.
     ///   - previews: Keep ``denoised`` current at every step (costs a pass over memory per
     ///     evaluation for solvers that do not otherwise need `x̂₀`).
     ///   - thresholding: Dynamic thresholding of every clean estimate (Imagen; DPM-Solver++).

@@ -62,9 +62,15 @@ public final class SolverScheduler {
     /// A scheduler running `solver` over `grid` for a model with the given `parameterization`.
     ///
     /// - Parameters:
+    ///   - solver: Any catalog solver but `dpm_adaptive`.
+    ///   - grid: The noise levels of the steps, largest first.
+    ///   - schedule: The noise schedule the model was trained on.
+    ///   - parameterization: What the model's raw output is (ε, x̂₀, v or flow velocity).
     ///   - sampleShape: The shape of one sample (the dry run that lists ``levels`` uses it).
     ///   - noise: The step noise of stochastic solvers (``SeededNoise``, ``BrownianTreeNoise``);
     ///     `nil` for deterministic ones, which then refuse to draw as ``SamplingRun`` does.
+    ///   - convention: The timestep the model takes (``timeSteps`` are in it).
+    ///   - sampleFrame: The coordinates of the caller's sample (``SampleFrame``).
     /// - Throws: ``SamplingError/invalidConfiguration(_:)`` for `dpm_adaptive`, whose levels depend
     ///   on the model's outputs, or for a solver whose dry run disagrees with ``Solver/evaluations(on:)``.
     public init(solver: any Solver, grid: TimeGrid, schedule: any NoiseSchedule, parameterization: Parameterization,
@@ -169,8 +175,11 @@ public final class SolverScheduler {
     /// and returns where the model is wanted next: the stage point inside a solver step, or the
     /// sample after the step (the final sample after the last).
     ///
-    /// - Parameter sample: At a step boundary, the sample the step starts from (which the caller may
-    ///   have changed); inside a step it is not read.
+    /// - Parameters:
+    ///   - output: The model's raw output at the input ``scaleModelInput(timeStep:sample:)`` returned.
+    ///   - timeStep: The entry of ``timeSteps`` the model was called at.
+    ///   - sample: At a step boundary, the sample the step starts from (which the caller may
+    ///     have changed); inside a step it is not read.
     /// - Throws: ``SamplingError`` for a time step out of order, non-finite outputs, a solver that
     ///   moves the sample before evaluating when ``scaleModelInput(timeStep:sample:)`` was skipped,
     ///   or what the solver throws.

@@ -27,7 +27,7 @@
 /// use 1. A step to `σ = 0` returns the (compensated, with data prediction) `x̂₀`, the
 /// first-order limit of the predictor; with noise prediction that step ignores its ratio.
 ///
-/// Ratios are found per model by ``DynamicCompensationFit`` (the paper's greedy search against a
+/// Ratios are found per model by `DynamicCompensationFit` (the paper's greedy search against a
 /// ground-truth trajectory) or predicted for an unseen step count by
 /// ``CascadePolynomialRegression``. NFE per step: 1.
 public struct DCSolver: Solver {
@@ -54,7 +54,11 @@ public struct DCSolver: Solver {
     public static let ratioRange: ClosedRange<Double> = 0...2
 
     /// - Parameters:
-    ///   - variant, solverOrder, prediction, lowerOrderFinal, disabledCorrectorSteps: as ``UniPC``.
+    ///   - variant: As ``UniPC``.
+    ///   - solverOrder: As ``UniPC``.
+    ///   - prediction: As ``UniPC``.
+    ///   - lowerOrderFinal: As ``UniPC``.
+    ///   - disabledCorrectorSteps: As ``UniPC``.
     ///   - ratios: the compensation ratio of each step; empty is plain UniPC.
     ///   - dcOrder: the interpolation degree `K` (1…3).
     public init(variant: Variant = .bh2, solverOrder: Int = 2, prediction: PredictionKind = .data,

@@ -3,7 +3,7 @@
 /// NeurIPS) and Karras et al. 2022, Algorithm 2 — the explicit midpoint method with the midpoint
 /// taken in log sigma.
 ///
-/// In the frame of ``KDiffusionFrame`` (`σ` = the frame time `τ`, `y = x/s`,
+/// In the frame of `KDiffusionFrame` (`σ` = the frame time `τ`, `y = x/s`,
 /// `d = (y − x̂₀)/σ`):
 /// ```
 /// σ_m = exp((log σ + log σ′)/2) = √(σ·σ′)

@@ -5,7 +5,7 @@ import RealModule
 /// Algorithm 5), as k-diffusion's `sample_dpm_adaptive` runs it.
 ///
 /// Each attempt from `t = −log σ` to `t′ = min(t_end, t + h)` computes a lower- and a higher-order
-/// DPM-Solver step (``DPMSolverStages``) that share their evaluations:
+/// DPM-Solver step (`DPMSolverStages`) that share their evaluations:
 /// ```
 /// order 3:  y_low = DPM-Solver-2 (r₁ = 1/3),  y_high = DPM-Solver-3 (r₁ = 1/3, r₂ = 2/3)   3 NFE
 /// order 2:  y_low = DPM-Solver-1,             y_high = DPM-Solver-2 (r₁ = 1/2)             2 NFE
@@ -105,9 +105,13 @@ public struct DPMSolverAdaptive: WholeIntervalSolver {
 
     /// - Parameters:
     ///   - order: 3 or 2.
-    ///   - relativeTolerance, absoluteTolerance: k-diffusion's `rtol` and `atol`.
-    ///   - initialStep, proportional, integral, derivative, acceptSafety: k-diffusion's `h_init`,
-    ///     `pcoeff`, `icoeff`, `dcoeff` and `accept_safety`.
+    ///   - relativeTolerance: k-diffusion's `rtol`.
+    ///   - absoluteTolerance: k-diffusion's `atol`.
+    ///   - initialStep: k-diffusion's `h_init`.
+    ///   - proportional: k-diffusion's `pcoeff`.
+    ///   - integral: k-diffusion's `icoeff`.
+    ///   - derivative: k-diffusion's `dcoeff`.
+    ///   - acceptSafety: k-diffusion's `accept_safety`.
     ///   - maximumEvaluations: a cap that turns a tolerance the model cannot meet into an error.
     public init(order: Int = 3, relativeTolerance: Double = 0.05, absoluteTolerance: Double = 0.0078,
                 initialStep: Double = 0.05, proportional: Double = 0, integral: Double = 1, derivative: Double = 0,

@@ -9,7 +9,7 @@
 /// n mod 3 = 0:  [3, …, 3, 2, 1]      (m − 2 threes)
 /// otherwise:    [3, …, 3, n mod 3]    (m − 1 threes)
 /// ```
-/// each a noise-prediction DPM-Solver-k step (``DPMSolverStages``; `r₁ = 1/3, r₂ = 2/3` for
+/// each a noise-prediction DPM-Solver-k step (`DPMSolverStages`; `r₁ = 1/3, r₂ = 2/3` for
 /// order 3, `r₁ = 1/2` for order 2), evaluated through `x̂₀` only. Third order: the error falls
 /// like about `n^{−3}`; a final step of
 /// order 1 or 2 adds a term damped by the small `σ_min` it ends at.

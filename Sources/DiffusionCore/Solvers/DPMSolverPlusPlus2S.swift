@@ -5,7 +5,7 @@ import RealModule
 /// Algorithm 1 with `r = 1/2`), as k-diffusion's `sample_dpmpp_2s_ancestral` runs it with `eta = 0`.
 ///
 /// With `t = −log σ` (the half log-SNR in the VE frame), `h = t′ − t` and the midpoint
-/// `s = t + h/2`, in the frame of ``KDiffusionFrame`` (`σ` = the frame time `τ`, `y = x/s`):
+/// `s = t + h/2`, in the frame of `KDiffusionFrame` (`σ` = the frame time `τ`, `y = x/s`):
 /// ```
 /// y_m = (σ_s/σ)·y − expm1(−h/2)·x̂₀(y, σ)
 /// y′  = (σ′/σ)·y − expm1(−h)·x̂₀(y_m, σ_s)

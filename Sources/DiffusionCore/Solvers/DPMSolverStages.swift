@@ -5,7 +5,7 @@ import RealModule
 /// ``DPMSolverAdaptive``, with the stage buffers they reuse.
 ///
 /// With `t = −log σ`, `h = t′ − t`, `E = expm1(h)` and `d` (k-diffusion's `eps`) in the frame of
-/// ``KDiffusionFrame``:
+/// `KDiffusionFrame`:
 /// ```
 /// DPM-Solver-1:  y′ = y − σ′·E·d₀
 /// DPM-Solver-2:  u₁ = y − σ(s₁)·expm1(r₁h)·d₀,  s₁ = t + r₁h

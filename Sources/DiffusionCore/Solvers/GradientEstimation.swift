@@ -2,7 +2,7 @@
 /// Models from an Optimization Perspective", ICML, Algorithm 2), as ComfyUI's
 /// `sample_gradient_estimation` runs it.
 ///
-/// In the frame of ``KDiffusionFrame`` (`σ` = the frame time `τ`, `y = x/s`, `d = (y − x̂₀)/σ`),
+/// In the frame of `KDiffusionFrame` (`σ` = the frame time `τ`, `y = x/s`, `d = (y − x̂₀)/σ`),
 /// the Euler step with the derivative replaced by an extrapolation of the last two:
 /// ```
 /// y′ = y + (σ′ − σ)·(γ·d_i + (1 − γ)·d_{i−1})        (γ = 2; the first step is Euler)

@@ -2,7 +2,7 @@
 /// with a third stage one grid step further, its slopes weighted by their noise levels relative to
 /// the grid's first.
 ///
-/// In the frame of ``KDiffusionFrame`` (`σ` = the frame time `τ`, `y = x/s`, `d = (y − x̂₀)/σ`),
+/// In the frame of `KDiffusionFrame` (`σ` = the frame time `τ`, `y = x/s`, `d = (y − x̂₀)/σ`),
 /// with the Euler stages `ȳ₁ = y + (σ_{i+1} − σ_i)·d(y, σ_i)` and `ȳ₂ = ȳ₁ + (σ_{i+2} − σ_{i+1})·d(ȳ₁, σ_{i+1})`:
 /// ```
 /// y′ = y + (σ_{i+1} − σ_i)·(w₁·d(y, σ_i) + w₂·d(ȳ₁, σ_{i+1}) + w₃·d(ȳ₂, σ_{i+2}))

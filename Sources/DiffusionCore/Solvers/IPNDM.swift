@@ -3,7 +3,7 @@
 /// coefficients of equal steps, on the Euler derivative in sigma, started with lower orders
 /// instead of Runge–Kutta steps.
 ///
-/// In the frame of ``KDiffusionFrame`` (`σ` = the frame time `τ`, `y = x/s`,
+/// In the frame of `KDiffusionFrame` (`σ` = the frame time `τ`, `y = x/s`,
 /// `d = (y − x̂₀)/σ`), step `i` with `k = min(i + 1, order)`:
 /// ```
 /// y_{i+1} = y_i + (σ_{i+1} − σ_i)·Σ_{j<k} b_{kj}·d_{i−j}

@@ -3,7 +3,7 @@
 /// as ComfyUI's `sample_ipndm_v` runs it: ``IPNDM``'s Adams–Bashforth recursion with weights
 /// that follow the grid's step ratios.
 ///
-/// In the frame of ``KDiffusionFrame`` (`σ` = the frame time `τ`, `y = x/s`, `d = (y − x̂₀)/σ`),
+/// In the frame of `KDiffusionFrame` (`σ` = the frame time `τ`, `y = x/s`, `d = (y − x̂₀)/σ`),
 /// with `h = σ_{i+1} − σ_i`, `h₁ = σ_i − σ_{i−1}`, `h₂`, `h₃` the earlier steps, `r = h/h₁`,
 /// step `i` with `k = min(i + 1, order)`:
 /// ```

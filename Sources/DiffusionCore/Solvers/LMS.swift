@@ -2,7 +2,7 @@
 /// for the variable steps of any grid, with coefficients from the exact integral of the Lagrange
 /// basis polynomials through the last `k` noise levels.
 ///
-/// In the frame of ``KDiffusionFrame`` (`σ` = the frame time `τ`, `y = x/s`,
+/// In the frame of `KDiffusionFrame` (`σ` = the frame time `τ`, `y = x/s`,
 /// `d = (y − x̂₀)/σ`), step `i` with `k = min(i + 1, order)`:
 /// ```
 /// y_{i+1} = y_i + Σ_{j<k} c_{ij}·d_{i−j}

@@ -4,7 +4,7 @@
 ///
 /// PNDM's transfer `φ(x, ε, t → t′)` (Eq. 9) is the DDIM step, which in the VE frame is an Euler
 /// step in `σ̃ = σ/α` with `ε` held fixed. PLMS feeds it an Adams–Bashforth combination of the
-/// recent `ε`, so in the frame of ``KDiffusionFrame`` (`y = x/s`, `d = ε̂` for VE):
+/// recent `ε`, so in the frame of `KDiffusionFrame` (`y = x/s`, `d = ε̂` for VE):
 /// ```
 /// step 0:  ȳ = y_0 + (σ_1 − σ_0)·d(y_0, σ_0)                        (DDIM predictor)
 ///          y_1 = y_0 + (σ_1 − σ_0)·(d(y_0, σ_0) + d(ȳ, σ_1))/2       (2 evaluations)

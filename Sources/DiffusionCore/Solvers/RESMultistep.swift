@@ -6,7 +6,7 @@ import RealModule
 /// `sample_res_multistep_ancestral` run it.
 ///
 /// In the VE frame (`y = x/α`, `σ` = `σ/α`, `λ = −log σ`), a step from `σ` to `σ_down` (to `σ′`
-/// itself when `η = 0`; else ``Ancestral/step(from:to:eta:)``), with `h = log(σ/σ_down)` and the
+/// itself when `η = 0`; else `Ancestral.step(from:to:eta:)`), with `h = log(σ/σ_down)` and the
 /// previous step's `h₋ = log(σ₋/σ_down,₋)`:
 /// ```
 /// y′ = e^{−h}·y + (1 − e^{−h})·x̂₀ + h·φ₂(−h)·(h/h₋)·(x̂₀ − x̂₀,₋)  +  s_noise·σ_up·z

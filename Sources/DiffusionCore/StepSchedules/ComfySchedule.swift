@@ -2,7 +2,7 @@ import RealModule
 
 /// ComfyUI's named schedulers (`comfy/samplers.py`, `SCHEDULER_HANDLERS` and `calculate_sigmas`),
 /// built as ComfyUI builds them: from the model's sigma table `σ_0 < … < σ_{T−1}` and its
-/// `sigma(t)` / `timestep(σ)` (``ComfyModelSampling``). On a flow schedule with `--shift S` the
+/// `sigma(t)` / `timestep(σ)` (`ComfyModelSampling`). On a flow schedule with `--shift S` the
 /// table is the shifted one, so every name gives its shifted form (SD3: `S = 3`).
 ///
 /// With `N` steps and `T` table entries (`T = 1000`):

@@ -1,6 +1,6 @@
 /// Ancestral sampling with Euler steps (k-diffusion's `sample_euler_ancestral`; the "Euler a" of
 /// A1111 and ComfyUI): a deterministic Euler step to `σ_down`, then fresh noise of scale `σ_up`
-/// (``Ancestral/step(from:to:eta:)``), in the VE frame `y = x/α`:
+/// (`Ancestral.step(from:to:eta:)`), in the VE frame `y = x/α`:
 /// ```
 /// y′ = y + (σ_down − σ)·ε̂ + s_noise·σ_up·z,    z ~ N(0, I)     (no noise on the step to σ = 0)
 /// ```

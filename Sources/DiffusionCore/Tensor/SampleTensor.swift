@@ -4,7 +4,7 @@
 /// `[4, 1, 8, 8]` for four 8x8 grayscale images. Element `i` of sample `b` lives at
 /// `b * sampleCount + i`, so each sample is one contiguous slice.
 ///
-/// Solvers update tensors in place through ``linearCombination(_:_:)`` and its overloads,
+/// Solvers update tensors in place through ``update(scale:_:)`` and its overloads,
 /// which fuse any number of scaled terms into one pass over memory and allocate nothing
 /// when the destination is uniquely referenced.
 public struct SampleTensor: Sendable, Equatable {
