@@ -84,7 +84,7 @@ struct ProcessWideStateTests {
         #expect(single == parallel)
     }
 
-    @Test("the README example runs in a fresh working directory and produces finite samples in the data range")
+    @Test("the pull-style library example runs in a fresh working directory and produces finite samples in the data range")
     func readmeExampleRuns() throws {
         let cwd = FileManager.default.currentDirectoryPath
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("readme-\(UUID().uuidString)")

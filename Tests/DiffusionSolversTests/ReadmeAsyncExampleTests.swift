@@ -2,7 +2,7 @@ import Testing
 import Foundation
 import DiffusionSolvers
 
-/// The README's async example, compiled and run here (the README adds the import line);
+/// The async example of docs/LIBRARY.md, compiled and run here (the document adds the import line);
 /// `readmeShowsIt` keeps the texts identical, as ``ReadmeExampleTests`` does for the others.
 @Suite("README async example")
 struct ReadmeAsyncExampleTests {
@@ -34,10 +34,10 @@ struct ReadmeAsyncExampleTests {
         #expect(awaited.shape == pulled.shape && awaited.scalars == pulled.scalars)
     }
 
-    @Test("the README shows exactly the async example")
+    @Test("docs/LIBRARY.md shows exactly the async example")
     func readmeShowsIt() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(contentsOf: root.appendingPathComponent("docs/LIBRARY.md"), encoding: .utf8)
         let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
         let lines = source.components(separatedBy: "\n")
         let begin = try #require(lines.firstIndex { $0.contains("// README async example begin") })
@@ -45,6 +45,6 @@ struct ReadmeAsyncExampleTests {
         let body = lines[(begin + 1)..<end].map { $0.hasPrefix("        ") ? String($0.dropFirst(8)) : $0 }
             .joined(separator: "\n")
         let block = "```swift\nimport DiffusionSolvers\n\n" + body + "\n```"
-        #expect(readme.contains(block), "README.md must contain the async example block:\n\(block)")
+        #expect(readme.contains(block), "docs/LIBRARY.md must contain the async example block:\n\(block)")
     }
 }

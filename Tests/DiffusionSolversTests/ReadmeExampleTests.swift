@@ -2,8 +2,8 @@ import Testing
 import Foundation
 import DiffusionSolvers
 
-/// The README's library example, compiled and run here (the README adds the two import lines).
-/// `readmeMatchesThisFile` keeps the texts identical, so the README never shows code that does not build.
+/// The library examples of the README (ask/tell) and docs/LIBRARY.md (pull-style), compiled and run here (the
+/// documents add the import lines); the `shows exactly` tests keep the texts identical, so neither shows code that does not build.
 @Suite("README example")
 struct ReadmeExampleTests {
     func example() throws -> SampleTensor {
@@ -74,10 +74,10 @@ struct ReadmeExampleTests {
         #expect(readme.contains(block), "README.md must contain the ask/tell example block:\n\(block)")
     }
 
-    @Test("the README shows exactly this example")
+    @Test("docs/LIBRARY.md shows exactly this example")
     func readmeMatchesThisFile() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(contentsOf: root.appendingPathComponent("docs/LIBRARY.md"), encoding: .utf8)
         let source = try String(contentsOf: URL(fileURLWithPath: #filePath), encoding: .utf8)
         let lines = source.components(separatedBy: "\n")
         let begin = try #require(lines.firstIndex { $0.contains("// README example begin") })
@@ -85,6 +85,6 @@ struct ReadmeExampleTests {
         let body = lines[(begin + 1)..<end].map { $0.hasPrefix("        ") ? String($0.dropFirst(8)) : $0 }
             .joined(separator: "\n")
         let block = "```swift\nimport DiffusionSolvers\nimport Foundation\n\n" + body + "\n```"
-        #expect(readme.contains(block), "README.md must contain the example block:\n\(block)")
+        #expect(readme.contains(block), "docs/LIBRARY.md must contain the example block:\n\(block)")
     }
 }

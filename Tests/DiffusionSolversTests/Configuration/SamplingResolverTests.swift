@@ -2,8 +2,8 @@ import Foundation
 import Testing
 import DiffusionSolvers
 
-/// ``SamplingResolver`` decides what `diffuse sample` runs, as the README's "The command line" and
-/// "Tuning to your model" describe it; each test names the rule it checks.
+/// ``SamplingResolver`` decides what `diffuse sample` runs, as docs/CLI.md and docs/TUNING.md
+/// describe it; each test names the rule it checks.
 @Suite("Resolving what runs")
 struct SamplingResolverTests {
     static let sd = try! DiscreteVPSchedule(betaSchedule: .scaledLinear, betaStart: 0.00085, betaEnd: 0.012)
