@@ -28,10 +28,10 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Comma-separated NFE budgets.")
     var nfe: String = "5,10,20"
 
-    @Option(help: "Number of samples (default 64).")
+    @Option(parsing: .unconditional, help: "Number of samples (default 64).")
     var count: Int?
 
-    @Option(help: "Random seed for the initial noise (default 0; with --tuned, the file's held-out seed).")
+    @Option(parsing: .unconditional, help: "Random seed for the initial noise (default 0; with --tuned, the file's held-out seed).")
     var seed: UInt64?
 
     @Option(help: "DPM-Solver-v3's model statistics for dpm_solver_v3 (.safetensors, written by `diffuse tune --statistics`).")
@@ -43,13 +43,13 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Standard-normal initial noise [B, D] (.npy) instead of --count/--seed.")
     var initialNoise: String?
 
-    @Option(help: "Smallest noise level of continuous spacings (default: the schedule's own).")
+    @Option(parsing: .unconditional, help: "Smallest noise level of continuous spacings (default: the schedule's own).")
     var sigmaMin: Double?
 
-    @Option(help: "Largest noise level (default: the schedule's own).")
+    @Option(parsing: .unconditional, help: "Largest noise level (default: the schedule's own).")
     var sigmaMax: Double?
 
-    @Option(help: "Relative and absolute tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks, whose float32 outputs limit the attainable accuracy).")
+    @Option(parsing: .unconditional, help: "Relative and absolute tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks, whose float32 outputs limit the attainable accuracy).")
     var tolerance: Double?
 
     @Option(help: "A feature classifier (.safetensors with data statistics) for the Fréchet distance of the samples to the data; built-in networks bring their own.")

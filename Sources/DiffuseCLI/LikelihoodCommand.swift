@@ -25,19 +25,19 @@ struct LikelihoodCommand: ParsableCommand {
     @Flag(help: "The exact divergence (closed form where the model has it, else D central differences per evaluation).")
     var exactDivergence = false
 
-    @Option(help: "Hutchinson–Skilling estimate with N Rademacher probes per point (default: exact for D ≤ 64 or a mixture, else 1 probe).")
+    @Option(parsing: .unconditional, help: "Hutchinson–Skilling estimate with N Rademacher probes per point (default: exact for D ≤ 64 or a mixture, else 1 probe).")
     var probes: Int?
 
     @Option(help: "Dequantization of discrete data: 'uniform' (256 levels in [-1, 1]).")
     var dequantize: String?
 
-    @Option(help: "Seed of the probes and the dequantization noise.")
+    @Option(parsing: .unconditional, help: "Seed of the probes and the dequantization noise.")
     var seed: UInt64 = 0
 
-    @Option(help: "Relative and absolute tolerance of the adaptive ODE solver.")
+    @Option(parsing: .unconditional, help: "Relative and absolute tolerance of the adaptive ODE solver.")
     var tolerance: Double = 1e-5
 
-    @Option(help: "The noise level (user-facing sigma) at which the data are placed (default: the schedule's smallest).")
+    @Option(parsing: .unconditional, help: "The noise level (user-facing sigma) at which the data are placed (default: the schedule's smallest).")
     var dataSigma: Double?
 
     @Option(help: "Where to write the log-likelihoods: float64 .npy of shape [B], nats per point.")

@@ -46,7 +46,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Step noise: auto (a Brownian tree for the *_sde samplers, else independent draws), gaussian or brownian.")
     var noiseSampler: String = "auto"
 
-    @Option(help: "Override the order of a multistep or singlestep solver family (1-3).")
+    @Option(parsing: .unconditional, help: "Override the order of a multistep or singlestep solver family (1-3).")
     var order: Int?
 
     @Option(help: "DPM-Solver-v3's model statistics (.safetensors, written by `diffuse tune --statistics`).")
@@ -67,37 +67,37 @@ struct SampleCommand: ParsableCommand {
     @Flag(help: "Dynamic thresholding of the clean estimate (Imagen), as diffusers' thresholding=True.")
     var thresholding = false
 
-    @Option(help: "Quantile for dynamic thresholding.")
+    @Option(parsing: .unconditional, help: "Quantile for dynamic thresholding.")
     var thresholdingRatio: Double = 0.995
 
-    @Option(help: "Upper bound of the dynamic threshold (1 clips to [-1, 1]).")
+    @Option(parsing: .unconditional, help: "Upper bound of the dynamic threshold (1 clips to [-1, 1]).")
     var sampleMaxValue: Double = 1
 
-    @Option(help: "Number of solver steps (default 20; without --solver it is read as the NFE budget).")
+    @Option(parsing: .unconditional, help: "Number of solver steps (default 20; without --solver it is read as the NFE budget).")
     var steps: Int?
 
-    @Option(help: "Model-evaluation budget: the most steps that use at most N evaluations (any solver).")
+    @Option(parsing: .unconditional, help: "Model-evaluation budget: the most steps that use at most N evaluations (any solver).")
     var nfe: Int?
 
     @Option(help: "Step schedule (spacing). Default: karras, or the scheduler config's timestep_spacing.")
     var schedule: String?
 
-    @Option(help: "Smallest noise level (sigma/alpha; t for flow). Default: the schedule's own.")
+    @Option(parsing: .unconditional, help: "Smallest noise level (sigma/alpha; t for flow). Default: the schedule's own.")
     var sigmaMin: Double?
 
-    @Option(help: "Largest noise level (sigma/alpha; t for flow). Default: the schedule's own.")
+    @Option(parsing: .unconditional, help: "Largest noise level (sigma/alpha; t for flow). Default: the schedule's own.")
     var sigmaMax: Double?
 
     @Option(help: "Where the run ends: zero (denoise to sigma = 0) or min (the smallest sigma).")
     var finalSigma: String = "zero"
 
-    @Option(help: "Flow schedules: shift the sigmas toward noise, s*t/(1+(s-1)*t) (SD3: 3).")
+    @Option(parsing: .unconditional, help: "Flow schedules: shift the sigmas toward noise, s*t/(1+(s-1)*t) (SD3: 3).")
     var shift: Double?
 
-    @Option(help: "Flow schedules: the image's token count, for Flux's resolution-dependent shift (mu linear between base and max).")
+    @Option(parsing: .unconditional, help: "Flow schedules: the image's token count, for Flux's resolution-dependent shift (mu linear between base and max).")
     var imageSeqLen: Int?
 
-    @Option(help: "Flow schedules: stretch the shifted sigmas so that the last one is this value.")
+    @Option(parsing: .unconditional, help: "Flow schedules: stretch the shifted sigmas so that the last one is this value.")
     var shiftTerminal: Double?
 
     @Option(help: "Explicit model timesteps, comma-separated, largest first (the final level follows --final-sigma).")
@@ -127,7 +127,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "img2img: start every sample from this PNG (the image model's size and channels), noised to --strength.")
     var initImage: String?
 
-    @Option(help: "img2img strength in (0, 1]: the last floor(steps * strength) steps run (default 0.8, or 1 with --mask).")
+    @Option(parsing: .unconditional, help: "img2img strength in (0, 1]: the last floor(steps * strength) steps run (default 0.8, or 1 with --mask).")
     var strength: Double?
 
     @Option(help: "Inpainting mask PNG for --init-image, the image's size: white regenerates, black keeps.")

@@ -5,10 +5,10 @@ import DiffusionSolvers
 /// What the searches on a user's model share: the tuning noise, the held-out noise the result is
 /// reported on, and the JSON file the result goes to.
 struct SearchOptions: ParsableArguments {
-    @Option(help: "Seed of the tuning noise.")
+    @Option(parsing: .unconditional, help: "Seed of the tuning noise.")
     var seed: UInt64 = 0
 
-    @Option(help: "Seed of the held-out noise the result is reported on.")
+    @Option(parsing: .unconditional, help: "Seed of the held-out noise the result is reported on.")
     var holdoutSeed: UInt64 = 1
 
     @Option(help: "Write the result as JSON to this file.")

@@ -30,7 +30,7 @@ struct SkipTuneCommand: ParsableCommand {
     @Option(help: "Comma-separated NFE budgets.")
     var nfe: String = "5,10,20"
 
-    @Option(help: "Samples per evaluation.")
+    @Option(parsing: .unconditional, help: "Samples per evaluation.")
     var count: Int = 256
 
     @OptionGroup var noiseSets: SearchOptions
@@ -38,7 +38,7 @@ struct SkipTuneCommand: ParsableCommand {
     @Option(help: "Comma-separated candidate factors each level tries.")
     var candidates: String = "1,0.98,0.96,0.94,0.92,0.9,0.85,0.8"
 
-    @Option(help: "Coordinate-descent sweeps over the levels.")
+    @Option(parsing: .unconditional, help: "Coordinate-descent sweeps over the levels.")
     var rounds: Int = 2
 
     func run() throws {

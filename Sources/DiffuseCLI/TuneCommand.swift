@@ -25,40 +25,40 @@ struct TuneCommand: ParsableCommand {
     @Option(help: "Comma-separated NFE budgets.")
     var nfe: String = "5,10"
 
-    @Option(help: "Tuning samples.")
+    @Option(parsing: .unconditional, help: "Tuning samples.")
     var count: Int = 64
 
-    @Option(help: "Validation samples the finalists are ranked on (default: --count). More samples rank more reliably: a few samples that change mode dominate an RMSE.")
+    @Option(parsing: .unconditional, help: "Validation samples the finalists are ranked on (default: --count). More samples rank more reliably: a few samples that change mode dominate an RMSE.")
     var validationCount: Int?
 
-    @Option(help: "Confidence with which a tuned configuration must beat the best untuned one on the validation samples (paired bootstrap interval of their RMSE ratio below 1) to be chosen; 0 chooses the least validation RMSE.")
+    @Option(parsing: .unconditional, help: "Confidence with which a tuned configuration must beat the best untuned one on the validation samples (paired bootstrap interval of their RMSE ratio below 1) to be chosen; 0 chooses the least validation RMSE.")
     var confidence: Double = 0.9
 
-    @Option(help: "Held-out samples the result is reported on.")
+    @Option(parsing: .unconditional, help: "Held-out samples the result is reported on.")
     var holdoutCount: Int = 64
 
-    @Option(help: "Wall-clock budget in seconds for the searches, shared by the NFE budgets.")
+    @Option(parsing: .unconditional, help: "Wall-clock budget in seconds for the searches, shared by the NFE budgets.")
     var budgetSeconds: Double = 120
 
-    @Option(help: "Generations of the evolutionary search (it also stops at the time budget).")
+    @Option(parsing: .unconditional, help: "Generations of the evolutionary search (it also stops at the time budget).")
     var generations: Int = 30
 
-    @Option(help: "Population of the evolutionary search.")
+    @Option(parsing: .unconditional, help: "Population of the evolutionary search.")
     var population: Int = 50
 
-    @Option(help: "Steps of the fine logSNR grid time steps are placed on.")
+    @Option(parsing: .unconditional, help: "Steps of the fine logSNR grid time steps are placed on.")
     var fineSteps: Int = 200
 
     @Flag(inversion: .prefixedNo, help: "Estimate DPM-Solver-v3's model statistics and tune it too; they are written next to the output as NAME.ems.safetensors (usable with `diffuse sample --solver dpm_solver_v3 --statistics`).")
     var statistics = true
 
-    @Option(help: "Lambda intervals of the statistics grid.")
+    @Option(parsing: .unconditional, help: "Lambda intervals of the statistics grid.")
     var statisticsIntervals: Int = 200
 
-    @Option(help: "Data samples the statistics are estimated from (mixture samples, or for a network ground-truth samples of noise of their own).")
+    @Option(parsing: .unconditional, help: "Data samples the statistics are estimated from (mixture samples, or for a network ground-truth samples of noise of their own).")
     var statisticsSamples: Int = 64
 
-    @Option(help: "Tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks).")
+    @Option(parsing: .unconditional, help: "Tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks).")
     var tolerance: Double?
 
     @Flag(help: "Do not read or write the ground-truth cache.")

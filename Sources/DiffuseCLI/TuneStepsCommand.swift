@@ -27,15 +27,15 @@ struct TuneStepsCommand: ParsableCommand {
     @Option(help: "The spacing the result is compared with.")
     var baseline: String = "karras"
 
-    @Option(help: "Steps of the fine teacher grid.")
+    @Option(parsing: .unconditional, help: "Steps of the fine teacher grid.")
     var fineSteps: Int = 100
 
-    @Option(help: "Tuning samples.")
+    @Option(parsing: .unconditional, help: "Tuning samples.")
     var count: Int = 64
 
     @OptionGroup var noiseSets: SearchOptions
 
-    @Option(help: "Tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks).")
+    @Option(parsing: .unconditional, help: "Tolerance of the ground-truth solver (default 1e-7 for mixtures, 1e-5 for networks).")
     var tolerance: Double?
 
     func run() throws {

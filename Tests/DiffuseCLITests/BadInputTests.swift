@@ -37,11 +37,12 @@ struct BadInputTests {
 
     @Test func badNumbers() throws {
         try expectFailure(["--steps", "0"], mentions: ["steps", "at least 1"])
-        try expectFailure(["--steps", "-3"], mentions: ["steps"])
+        try expectFailure(["--steps", "-3"], mentions: ["steps", "at least 1"])  // a negative number is a value, not a flag
+        try expectFailure(["--nfe", "-5"], mentions: ["nfe", "-5"])
         try expectFailure(["--steps", "many"], mentions: ["steps"])
         try expectFailure(["--sigma-min", "5", "--sigma-max", "1"], mentions: ["sigma-min", "sigma-max"])
         try expectFailure(["--sigma-min", "2", "--sigma-max", "2"], mentions: ["sigma-min"])
-        try expectFailure(["--sigma-min", "-1"], mentions: ["sigma-min"])
+        try expectFailure(["--sigma-min", "-1"], mentions: ["sigma-min", "-1"])
         try expectFailure(["--count", "0"], mentions: ["count"])
         try expectFailure(["--eta", "2", "--solver", "ddim"], mentions: ["eta"])
         try expectFailure(["--sigmas", "5,3,3,0"], mentions: ["decrease"])
