@@ -11,7 +11,8 @@ struct CompareDiscreteCommand: ParsableCommand {
         discussion: """
         For each sampler configuration and categorical precision it draws --count samples and reports the NFE per sample, \
         the wall time, the total variation and KL divergence of the empirical per-position marginals and pairwise joints \
-        to the exact ones (means over positions and pairs), and the token entropy of the marginals beside the exact one.
+        to the exact ones (means over positions and pairs), the samples' negative log-likelihood per token under the model \
+        (its entropy per token, in expectation, for exact sampling), and the token entropy of the marginals beside the exact one.
         """
     )
 
@@ -60,7 +61,7 @@ struct CompareDiscreteCommand: ParsableCommand {
             }
         }
         print("model \(mixture.name): K = \(mixture.components), L = \(mixture.length), V = \(mixture.vocabularySize); \(count) samples, seed \(seed)")
-        print("sampler                           precision   NFE      seconds  marg TV   marg KL   pair TV   pair KL   entropy (exact)")
+        print("sampler                           precision   NFE      seconds  marg TV   marg KL   pair TV   pair KL   NLL/token  entropy (exact)")
         var rows: [[String: Any]] = []
         for sampler in samplers {
             for precision in precisions {
@@ -70,11 +71,11 @@ struct CompareDiscreteCommand: ParsableCommand {
                 let d = try DiscreteDistance(tokens: result.tokens, model: mixture)
                 let label = sampler is MaskedAncestral ? "mdlm \((sampler as? MaskedAncestral)?.steps ?? 0) steps" : sampler.name
                 print(label.padding(toLength: 34, withPad: " ", startingAt: 0) + precision.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)
-                      + String(format: "%-8.2f %-8.3f %-9.5f %-9.6f %-9.5f %-9.6f %.4f (%.4f)", result.meanEvaluations, seconds,
-                               d.marginalTV, d.marginalKL, d.pairTV, d.pairKL, d.entropy, d.exactEntropy))
+                      + String(format: "%-8.2f %-8.3f %-9.5f %-9.6f %-9.5f %-9.6f %-10.5f %.4f (%.4f)", result.meanEvaluations, seconds,
+                               d.marginalTV, d.marginalKL, d.pairTV, d.pairKL, d.negativeLogLikelihood, d.entropy, d.exactEntropy))
                 rows.append(["sampler": label, "precision": precision.rawValue, "nfe": result.meanEvaluations, "seconds": seconds,
                              "marginal_tv": d.marginalTV, "marginal_kl": d.marginalKL, "pair_tv": d.pairTV, "pair_kl": d.pairKL,
-                             "entropy": d.entropy, "exact_entropy": d.exactEntropy])
+                             "nll_per_token": d.negativeLogLikelihood, "entropy": d.entropy, "exact_entropy": d.exactEntropy])
             }
         }
         if let output {

@@ -86,6 +86,15 @@ public struct CategoricalMixture: MaskedDiffusionModel, Equatable {
         }
     }
 
+    /// `log p(x)` of a full sequence, `logsumexp_k (log w_k + Σ_l log π_k[l, x_l])`.
+    public func logLikelihood(_ tokens: ArraySlice<Int32>) -> Double {
+        let terms = (0..<components).map { k in
+            tokens.enumerated().reduce(logWeights[k]) { $0 + logProbs[(k * length + $1.offset) * vocabularySize + Int($1.element)] }
+        }
+        guard let top = terms.max(), top > -.infinity else { return -.infinity }
+        return top + log(terms.reduce(0) { $0 + exp($1 - top) })
+    }
+
     /// The exact marginal of position `l`, `Σ_k w_k π_k[l, ·]`.
     public func marginal(_ position: Int) -> [Double] {
         (0..<vocabularySize).map { token in

@@ -13,6 +13,9 @@ struct CategoricalMixtureTests {
         let all = (0..<Int(pow(4.0, 6.0))).map { code in (0..<l).map { (code >> (2 * $0)) & 3 } }
         let joint = all.map { x in (0..<3).reduce(0.0) { sum, k in sum + weights[k] * (0..<l).reduce(1.0) { $0 * probs[(k * l + $1) * v + x[$1]] } } }
         #expect(abs(joint.reduce(0, +) - 1) < 1e-12)
+        for i in [0, 17, 1234, 4095] {
+            #expect(abs(model.logLikelihood(ArraySlice(all[i].map(Int32.init))) - log(joint[i])) < 1e-12)
+        }
         let states: [[Int32]] = [[4, 4, 4, 4, 4, 4], [0, 4, 2, 4, 4, 1], [3, 3, 4, 0, 1, 4], [4, 2, 2, 2, 2, 2]]
         for state in states {
             var predictive = [Double](repeating: -1, count: l * v)

@@ -68,6 +68,20 @@ struct MaskedSamplerTests {
         #expect(few.meanEvaluations > 2)
     }
 
+    /// mdlm's evaluations follow the step-wise reveal law: step i (t_i → t_{i+1}) reveals each of the
+    /// L tokens with probability α_{t_{i+1}} − α_{t_i} (from all masks), and is evaluated when it
+    /// reveals any, so E[NFE] = Σ_i 1 − (1 − α_{t_{i+1}} + α_{t_i})^L. Mean of 20,000 runs within 4 standard errors.
+    @Test func ancestralEvaluationsFollowTheStepwiseLaw() throws {
+        let model = try DiscreteFixtures.mixture()
+        for (schedule, steps) in [(MaskingSchedule.linear, 3), (.cosine, 5), (.linear, 20)] {
+            let alpha = (0...steps).map { schedule.alpha(1 - Double($0) / Double(steps)) }
+            let fire = (0..<steps).map { 1 - pow(1 - (alpha[$0 + 1] - alpha[$0]), 6) }
+            let mean = fire.reduce(0, +), variance = fire.reduce(0) { $0 + $1 * (1 - $1) }
+            let result = try MaskedSampling.run(try MaskedAncestral(steps: steps), model: model, schedule: schedule, count: 20_000, seed: 6)
+            #expect(abs(result.meanEvaluations - mean) < 4 * (variance / 20_000).squareRoot(), "\(schedule), \(steps) steps")
+        }
+    }
+
     /// Same seed, same bits: for any thread count, and sample b alone equals sample b of a batch.
     @Test func seededRunsAreBitIdentical() throws {
         let model = try DiscreteFixtures.mixture()
