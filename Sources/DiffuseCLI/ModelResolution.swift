@@ -4,7 +4,7 @@ import DiffusionSolvers
 
 /// The options that name the model and its noise schedule, shared by `sample` and `compare`.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "A built-in model name, a Gaussian-mixture .safetensors file, or a diffusers UNet2DModel folder (config.json, diffusion_pytorch_model.safetensors, scheduler_config.json).")
+    @Option(help: "A built-in model name, a Gaussian-mixture or (discrete) categorical-mixture .safetensors file, or a diffusers UNet2DModel folder (config.json, diffusion_pytorch_model.safetensors, scheduler_config.json).")
     var model: String = BuiltInModels.defaultName
 
     @Option(help: "Noise schedule of a mixture: vp-linear, vp-cosine, edm or flow (default edm). A trained network uses its own.")

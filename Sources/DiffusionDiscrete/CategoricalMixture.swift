@@ -62,6 +62,7 @@ public struct CategoricalMixture: MaskedDiffusionModel, Equatable {
         var logPost = logWeights
         for position in 0..<l where !sequence.isMasked(position) {
             let token = Int(sequence.tokens[position])
+            guard token >= 0 && token < v else { throw DiscreteError("\(name): token id \(token) at position \(position) is outside 0...\(v) (V is the mask)") }
             for k in 0..<components { logPost[k] += logProbs[(k * l + position) * v + token] }
         }
         guard let top = logPost.max(), top > -.infinity else {

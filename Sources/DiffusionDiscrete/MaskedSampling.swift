@@ -18,6 +18,9 @@ public enum MaskedSampling {
         public var meanEvaluations: Double { Double(evaluations.reduce(0, +)) / Double(max(evaluations.count, 1)) }
     }
 
+    /// `count` samples from all masks; sample `b` draws from ``DiscreteRandom`` of `seed` and
+    /// `firstSample + b`. `threads` is how many workers share the batch (1 keeps it on the calling
+    /// thread); it never changes the tokens.
     public static func run(_ sampler: any MaskedSampler, model: any MaskedDiffusionModel, schedule: MaskingSchedule = .linear,
                            precision: CategoricalPrecision = .float64, count: Int, seed: UInt64, firstSample: Int = 0,
                            threads: Int = ProcessInfo.processInfo.activeProcessorCount) throws -> Result {

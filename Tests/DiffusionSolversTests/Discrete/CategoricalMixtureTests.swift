@@ -31,6 +31,14 @@ struct CategoricalMixtureTests {
         }
     }
 
+    @Test func invalidTokensAreRefused() throws {
+        let model = try DiscreteFixtures.mixture()
+        var p = [Double](repeating: 0, count: 24)
+        #expect(throws: DiscreteError.self) { try model.predict(TokenSequence(tokens: [4, 5, 4, 4, 4, 4], vocabularySize: 4), time: 1, into: &p) }
+        #expect(throws: DiscreteError.self) { try model.predict(TokenSequence(tokens: [4, -1, 4, 4, 4, 4], vocabularySize: 4), time: 1, into: &p) }
+        #expect(throws: DiscreteError.self) { try model.predict(TokenSequence(masked: 5, vocabularySize: 4), time: 1, into: &p) }
+    }
+
     @Test func exactMarginalsAndPairsSumToOne() throws {
         let model = try DiscreteFixtures.mixture()
         #expect(abs(model.marginal(2).reduce(0, +) - 1) < 1e-12)
