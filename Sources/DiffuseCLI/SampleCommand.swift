@@ -14,6 +14,7 @@ struct SampleCommand: ParsableCommand {
         Solvers: \(SolverCatalog.names.joined(separator: ", ")).
         Step schedules: \(StepSpacing.names.joined(separator: ", ")).
         Built-in models: \(BuiltInModels.names.joined(separator: ", ")).
+        Discrete models (categorical mixtures, e.g. \(CategoricalMixture.builtInNames.joined(separator: ", "))): solvers fhs and mdlm, int32 .npy output.
         """
     )
 

@@ -98,6 +98,20 @@ struct MaskedSamplerTests {
         }
     }
 
+    /// The distances against hand-computed values: a sample set that is exactly the mixture's
+    /// support in proportion would be zero, one concentrated on a single sequence is far.
+    @Test func distancesOnKnownCases() throws {
+        #expect(DiscreteDistance.totalVariation([0.5, 0.5, 0], [0.25, 0.25, 0.5]) == 0.5)
+        #expect(abs(DiscreteDistance.kl([0.5, 0.5], [0.25, 0.75]) - (0.5 * log(2.0) + 0.5 * log(2.0 / 3))) < 1e-15)
+        #expect(abs(DiscreteDistance.entropy([0.5, 0.25, 0.25, 0]) - 1.5 * log(2.0)) < 1e-15)
+        let model = try DiscreteFixtures.mixture()
+        let constant = try DiscreteDistance(tokens: Array(repeating: 0, count: 6 * 10), model: model)
+        #expect(constant.entropy == 0 && abs(constant.exactEntropy - (0..<6).reduce(0) { $0 + DiscreteDistance.entropy(model.marginal($1)) } / 6) < 1e-15)
+        #expect(abs(constant.marginalTV - (0..<6).reduce(0) { $0 + 1 - model.marginal($1)[0] } / 6) < 1e-15)
+        #expect(abs(constant.negativeLogLikelihood + model.logLikelihood(ArraySlice(Array(repeating: 0, count: 6))) / 6) < 1e-12)
+        #expect(throws: DiscreteError.self) { try DiscreteDistance(tokens: [0, 1, 2, 3, 4, 0], model: model) }
+    }
+
     @Test func cosineScheduleGivesTheSameDistribution() throws {
         // The exact model is time-agnostic: the schedule moves the times, not the samples' law.
         let model = try DiscreteFixtures.mixture()
