@@ -11,7 +11,7 @@ import Foundation
 /// log-probability is more than about 14 below the leader's are then drawn too rarely or never,
 /// which lowers the effective temperature and the token entropy (Zheng et al. 2024, "Masked
 /// Diffusion Models are Secretly Time-Agnostic Masked Models and Exploit Inaccurate Categorical
-/// Sampling", §5). Kept for study; ``float64`` is the default.
+/// Sampling"). Kept for study; ``float64`` is the default.
 public enum CategoricalPrecision: String, Sendable, Equatable, CaseIterable {
     case float64
     case float32

@@ -1,7 +1,7 @@
 import Foundation
 
 /// The first-hitting sampler (Zheng et al. 2024, "Masked Diffusion Models are Secretly
-/// Time-Agnostic Masked Models and Exploit Inaccurate Categorical Sampling", Alg. 1). With `n`
+/// Time-Agnostic Masked Models and Exploit Inaccurate Categorical Sampling"). With `n`
 /// tokens masked at time `t`, each stays masked until `s` with probability `(1 − α_s)/(1 − α_t)`,
 /// independently, so the first of them is revealed at `α_s = 1 − (1 − α_t)·u^{1/n}`, `u ~ U(0, 1)`;
 /// by symmetry it is a uniformly chosen masked position. Jumping from event to event is exact

@@ -1,5 +1,5 @@
 /// Ancestral sampling of a masked diffusion model on `steps` equal time steps (Sahoo et al. 2024,
-/// MDLM, Eq. 15 with the SUBS parameterization): from `t` to `s = t − 1/N` each masked token is
+/// MDLM, with the SUBS parameterization): from `t` to `s = t − 1/N` each masked token is
 /// revealed with probability `(α_s − α_t)/(1 − α_t)` and then takes a token drawn from the model's
 /// predictive; visible tokens stay. The last step (`α_0 = 1`) reveals every token left.
 ///
