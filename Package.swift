@@ -26,6 +26,9 @@ let package = Package(
             name: "DiffusionCore",
             dependencies: ["DiffusionFormats", .product(name: "RealModule", package: "swift-numerics")]
         ),
+        // Masked (discrete) diffusion: token sequences, masking schedules, the exact categorical
+        // mixture, the ancestral and first-hitting samplers. Beside the core: its noise sources only.
+        .target(name: "DiffusionDiscrete", dependencies: ["DiffusionCore", "DiffusionFormats"]),
         // The U-Net runtime, the shipped networks and their feature classifiers (Resources/Models,
         // each with a model card), and the built-in models.
         .target(
@@ -48,7 +51,8 @@ let package = Package(
         // The one product users import: re-exports every module above.
         .target(
             name: "DiffusionSolvers",
-            dependencies: ["DiffusionCore", "DiffusionEvaluation", "DiffusionFormats", "DiffusionNeural", "DiffusionRendering", "DiffusionTuning"]
+            dependencies: ["DiffusionCore", "DiffusionDiscrete", "DiffusionEvaluation", "DiffusionFormats", "DiffusionNeural", "DiffusionRendering",
+                           "DiffusionTuning"]
         ),
         // The command-line tool's commands, kept in a library so tests can drive them in-process.
         .target(

@@ -4,7 +4,7 @@ import DiffusionSolvers
 
 /// The options that name the model and its noise schedule, shared by `sample` and `compare`.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "A built-in model name, a Gaussian-mixture .safetensors file, or a diffusers UNet2DModel folder (config.json, diffusion_pytorch_model.safetensors, scheduler_config.json).")
+    @Option(help: "A built-in model name, a Gaussian-mixture or (discrete) categorical-mixture .safetensors file, or a diffusers UNet2DModel folder (config.json, diffusion_pytorch_model.safetensors, scheduler_config.json).")
     var model: String = BuiltInModels.defaultName
 
     @Option(help: "Noise schedule of a mixture: vp-linear, vp-cosine, edm or flow (default edm). A trained network uses its own.")
@@ -53,13 +53,28 @@ struct ResolvedModel {
 enum ModelResolution {
     static func model(_ argument: String) throws -> any DiffusionModel {
         if let builtIn = try BuiltInModels.model(named: argument) { return builtIn }
+        if CategoricalMixture.builtIn(named: argument) != nil { throw CLIError(discreteOnly(argument)) }
         let url = URL(fileURLWithPath: argument)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else {
             throw CLIError("unknown model '\(argument)': not a file and not a built-in model (\(BuiltInModels.names.joined(separator: ", ")))")
         }
         if isDirectory.boolValue { return try UNetDiffusionModel(directory: url) }
+        if CategoricalMixture.isCategoricalMixture(url) { throw CLIError(discreteOnly(argument)) }
         return try GaussianMixture(contentsOf: url)
+    }
+
+    /// The categorical mixture (masked diffusion's exact model) `argument` names, or `nil` if it
+    /// names a continuous model: a built-in name, or a safetensors file with `kind: categorical-mixture`.
+    static func discreteModel(_ argument: String) throws -> CategoricalMixture? {
+        if let builtIn = CategoricalMixture.builtIn(named: argument) { return builtIn }
+        let url = URL(fileURLWithPath: argument)
+        guard CategoricalMixture.isCategoricalMixture(url) else { return nil }
+        return try CategoricalMixture(contentsOf: url)
+    }
+
+    static func discreteOnly(_ argument: String) -> String {
+        "'\(argument)' is a discrete categorical mixture: only `diffuse sample` and `diffuse compare-discrete` take it"
     }
 }
 

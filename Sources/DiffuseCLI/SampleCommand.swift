@@ -14,6 +14,7 @@ struct SampleCommand: ParsableCommand {
         Solvers: \(SolverCatalog.names.joined(separator: ", ")).
         Step schedules: \(StepSpacing.names.joined(separator: ", ")).
         Built-in models: \(BuiltInModels.names.joined(separator: ", ")).
+        Discrete models (categorical mixtures, e.g. \(CategoricalMixture.builtInNames.joined(separator: ", "))): solvers fhs and mdlm, int32 .npy output.
         """
     )
 
@@ -133,6 +134,12 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "Inpainting mask PNG for --init-image, the image's size: white regenerates, black keeps.")
     var mask: String?
 
+    @Option(help: "Discrete models: categorical draws in float64 (default) or float32 (reproduces the truncated Gumbel noise of float32 pipelines, for study).")
+    var categoricalPrecision: String?
+
+    @Option(help: "Discrete models, fhs: tokens revealed per model evaluation (default 1, exact; k > 1 is the parallel variant).")
+    var tokensPerStep: Int?
+
     @Option(help: "Output file: .npy (float32 samples) or .png (image grid or scatter plot).")
     var output: String = "samples.png"
 
@@ -142,6 +149,7 @@ struct SampleCommand: ParsableCommand {
     /// Parses the flags, resolves what runs (``SamplingResolver``), samples, and writes the output.
     func run() throws {
         let started = ContinuousClock.now
+        if try sampleDiscrete(started: started) { return }
         let outputKind = try OutputKind(path: output)
         if let report { try OutputKind.checkDirectory(of: report) }
         let resolved = try source.resolve()

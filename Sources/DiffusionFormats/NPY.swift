@@ -1,6 +1,6 @@
 import Foundation
 
-/// A NumPy `.npy` array of `float32` or `float64` values in C (row-major) order.
+/// A NumPy `.npy` array of `float32`, `float64` or `int32` values in C (row-major) order.
 ///
 /// A `.npy` file is the magic string `\x93NUMPY`, a major and minor version byte, the header
 /// length (2 bytes little-endian in version 1.0; 4 bytes in 2.0 and 3.0), an ASCII (UTF-8 in 3.0)
@@ -9,7 +9,7 @@ import Foundation
 /// then the raw little-endian values. See
 /// <https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html>.
 ///
-/// Reading accepts versions 1.0, 2.0 and 3.0, dtypes `<f4` and `<f8` (also spelled with `|`, `=`
+/// Reading accepts versions 1.0, 2.0 and 3.0, dtypes `<f4`, `<f8` and `<i4` (also spelled with `|`, `=`
 /// or no byte-order character), any shape including the scalar `()` and zero-size dimensions.
 /// Big-endian data, Fortran order and other dtypes are rejected. Writing uses version 1.0, or 2.0
 /// when the header does not fit in 65,535 bytes. Every problem is a one-line ``FileFormatError``
@@ -21,12 +21,15 @@ public struct NPYArray: Sendable, Equatable {
         case float32([Float])
         /// `'<f8'` values.
         case float64([Double])
+        /// `'<i4'` values (token ids).
+        case int32([Int32])
 
         /// How many values are stored.
         public var count: Int {
             switch self {
             case .float32(let values): values.count
             case .float64(let values): values.count
+            case .int32(let values): values.count
             }
         }
 
@@ -35,13 +38,14 @@ public struct NPYArray: Sendable, Equatable {
             switch self {
             case .float32: "<f4"
             case .float64: "<f8"
+            case .int32: "<i4"
             }
         }
 
         /// Bytes per element.
         var itemSize: Int {
             switch self {
-            case .float32: 4
+            case .float32, .int32: 4
             case .float64: 8
             }
         }
@@ -64,11 +68,24 @@ public struct NPYArray: Sendable, Equatable {
         self.storage = .float64(float64)
     }
 
-    /// The values as `Float`, rounding if they are stored as `float64`.
+    /// An `int32` array; `int32.count` should equal the product of `shape` (see ``validate()``).
+    public init(shape: [Int], int32: [Int32]) {
+        self.shape = shape
+        self.storage = .int32(int32)
+    }
+
+    /// The values if they are stored as `int32`, else `nil`.
+    public var int32Values: [Int32]? {
+        if case .int32(let values) = storage { return values }
+        return nil
+    }
+
+    /// The values as `Float`, rounding if they are stored as `float64` or `int32`.
     public var float32Values: [Float] {
         switch storage {
         case .float32(let values): values
         case .float64(let values): values.map { Float($0) }
+        case .int32(let values): values.map { Float($0) }
         }
     }
 
@@ -77,6 +94,7 @@ public struct NPYArray: Sendable, Equatable {
         switch storage {
         case .float32(let values): values.map { Double($0) }
         case .float64(let values): values
+        case .int32(let values): values.map { Double($0) }
         }
     }
 
@@ -163,7 +181,7 @@ public struct NPYArray: Sendable, Equatable {
         guard case let .sequence(dimensions) = try value("shape") else {
             throw error("'shape' is not a tuple")
         }
-        let itemSize = try itemSize(forDescr: descr)
+        let (itemSize, isInteger) = try itemSize(forDescr: descr)
         guard !fortranOrder else { throw error("Fortran-order arrays are not supported") }
         var shape: [Int] = []
         for dimension in dimensions {
@@ -178,7 +196,12 @@ public struct NPYArray: Sendable, Equatable {
         guard available == expected else {
             throw error("data has \(available) bytes but shape \(shape) of '\(descr)' needs \(expected)")
         }
-        if itemSize == 4 {
+        if isInteger {
+            let values = (0..<count).map { i in
+                Int32(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: dataStart + 4 * i, as: UInt32.self)))
+            }
+            return NPYArray(shape: shape, int32: values)
+        } else if itemSize == 4 {
             let values = (0..<count).map { i in
                 Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: dataStart + 4 * i, as: UInt32.self)))
             }
@@ -191,20 +214,22 @@ public struct NPYArray: Sendable, Equatable {
         }
     }
 
-    /// 4 or 8 for the little-endian float dtypes, or an error naming the dtype.
-    private static func itemSize(forDescr descr: String) throws -> Int {
+    /// The item size of the little-endian float and int32 dtypes and whether it is the integer one,
+    /// or an error naming the dtype.
+    private static func itemSize(forDescr descr: String) throws -> (Int, Bool) {
         var type = Substring(descr)
         if let order = type.first, "<>|=".contains(order) {
             type = type.dropFirst()
-            if order == ">" && (type == "f4" || type == "f8") {
-                throw error("big-endian dtype \(FileFormatError.quoted(descr)) is not supported (expected little-endian '<f4' or '<f8')")
+            if order == ">" && (type == "f4" || type == "f8" || type == "i4") {
+                throw error("big-endian dtype \(FileFormatError.quoted(descr)) is not supported (expected little-endian '<f4', '<f8' or '<i4')")
             }
         }
         switch type {
-        case "f4": return 4
-        case "f8": return 8
+        case "f4": return (4, false)
+        case "f8": return (8, false)
+        case "i4": return (4, true)
         default:
-            throw error("unsupported dtype \(FileFormatError.quoted(descr)) (expected float32 '<f4' or float64 '<f8')")
+            throw error("unsupported dtype \(FileFormatError.quoted(descr)) (expected float32 '<f4', float64 '<f8' or int32 '<i4')")
         }
     }
 
@@ -262,6 +287,11 @@ public struct NPYArray: Sendable, Equatable {
             data.reserveCapacity(bytes.count + 8 * values.count)
             for value in values {
                 withUnsafeBytes(of: value.bitPattern.littleEndian) { data.append(contentsOf: $0) }
+            }
+        case .int32(let values):
+            data.reserveCapacity(bytes.count + 4 * values.count)
+            for value in values {
+                withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) }
             }
         }
         return data

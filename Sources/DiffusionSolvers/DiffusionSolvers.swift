@@ -2,6 +2,7 @@
 // swift-numerics' `Numerics` brings `RealModule` and `ComplexModule`. The modules and what each
 // may import are in docs/ARCHITECTURE.md.
 @_exported import DiffusionCore
+@_exported import DiffusionDiscrete
 @_exported import DiffusionEvaluation
 @_exported import DiffusionFormats
 @_exported import DiffusionNeural

@@ -11,11 +11,12 @@ struct ModuleBoundaryTests {
     static let allowed: [String: Set<String>] = [
         "DiffusionFormats": [],
         "DiffusionCore": ["DiffusionFormats", "RealModule"],
+        "DiffusionDiscrete": ["DiffusionCore", "DiffusionFormats"],
         "DiffusionNeural": ["DiffusionCore", "DiffusionFormats", "RealModule"],
         "DiffusionEvaluation": ["DiffusionCore", "DiffusionNeural", "DiffusionFormats", "RealModule"],
         "DiffusionTuning": ["DiffusionCore", "DiffusionEvaluation", "DiffusionNeural", "DiffusionFormats", "RealModule"],
         "DiffusionRendering": ["DiffusionFormats"],
-        "DiffusionSolvers": ["DiffusionCore", "DiffusionEvaluation", "DiffusionFormats", "DiffusionNeural", "DiffusionRendering",
+        "DiffusionSolvers": ["DiffusionCore", "DiffusionDiscrete", "DiffusionEvaluation", "DiffusionFormats", "DiffusionNeural", "DiffusionRendering",
                              "DiffusionTuning"],
         "DiffuseCLI": ["DiffusionSolvers", "ArgumentParser"],
         "diffuse": ["DiffuseCLI"],

@@ -122,7 +122,7 @@ struct NPYTests {
             _ = try NPYArray(data: Self.file(header: header(descr: "'<i8'"), data: four + four))
             Issue.record("'<i8' accepted")
         } catch let error as FileFormatError {
-            #expect(error.description == "npy: unsupported dtype '<i8' (expected float32 '<f4' or float64 '<f8')")
+            #expect(error.description == "npy: unsupported dtype '<i8' (expected float32 '<f4', float64 '<f8' or int32 '<i4')")
         } catch {
             Issue.record("unexpected \(error)")
         }
