@@ -53,7 +53,7 @@ public struct FeatureClassifier: Sendable {
 
     /// Loads a classifier from a safetensors file.
     ///
-    /// - Throws: `FileFormatError` for a corrupt file; ``ModelError`` for a missing tensor, a
+    /// - Throws: `FileFormatError` for a corrupt file; `ModelError` for a missing tensor, a
     ///   wrong dtype or shape, or a bad `input_shape` — one line naming the file and the tensor.
     public init(contentsOf url: URL) throws {
         try self.init(file: SafetensorsFile(contentsOf: url), name: url.lastPathComponent)
@@ -120,7 +120,7 @@ public struct FeatureClassifier: Sendable {
 
     /// The features `SiLU(fc2(SiLU(fc1(x))))` of each sample: `B` rows of ``featureCount`` values.
     ///
-    /// - Throws: ``ModelError`` when a sample does not hold ``inputCount`` values (any sample
+    /// - Throws: `ModelError` when a sample does not hold ``inputCount`` values (any sample
     ///   shape with that many values is accepted, e.g. `[1, 8, 8]` or `[64]`).
     public func features(of samples: SampleTensor) throws -> [[Double]] {
         rows(try evaluate(samples, logits: false).features, featureCount)
@@ -145,7 +145,7 @@ public struct FeatureClassifier: Sendable {
     /// The Fréchet distance (``FrechetDistance``) between the samples' features and the data's
     /// feature statistics stored with the classifier.
     ///
-    /// - Throws: ``ModelError`` when the file has no data statistics, there are fewer than two
+    /// - Throws: `ModelError` when the file has no data statistics, there are fewer than two
     ///   samples, or a sample has the wrong size.
     public func frechetDistance(of samples: SampleTensor) throws -> Double {
         guard let data = dataStatistics else {

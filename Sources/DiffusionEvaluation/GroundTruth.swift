@@ -6,7 +6,7 @@ import DiffusionFormats
 /// model, schedule, levels, initial state and tolerance, so repeated comparisons pay once.
 ///
 /// The cache holds one safetensors file per key, `gt-<hex>.safetensors`, with the endpoint and the
-/// solver's statistics as metadata. A model that is not ``Fingerprinted`` is never cached.
+/// solver's statistics as metadata. A model that is not `Fingerprinted` is never cached.
 public struct GroundTruth: Sendable {
     public var solver: ReferenceSolver
     public var cacheDirectory: URL?

@@ -6,16 +6,16 @@ import DiffusionCore
 /// Differential Equations", Appendix D.2; Chen et al. 2018, "Neural ODEs", instantaneous change
 /// of variables).
 ///
-/// In the schedule's ``ODEFrame`` with `y = x/s` and `u = log τ`, the probability-flow ODE is
+/// In the schedule's `ODEFrame` with `y = x/s` and `u = log τ`, the probability-flow ODE is
 /// `dy/du = f(y, u) = y − x̂₀(s·y, τ)` (see ``ReferenceSolver``), so
 /// ```
 /// d/du log p(y(u)) = −div f = −(D − s·tr ∂x̂₀/∂x)
 /// log p₀(x) = log N(x_T; 0, P²I) + D·log s_T − D·log s₀ + ∫_{u₀}^{u_T} (D − s·tr ∂x̂₀/∂x) du
 /// ```
 /// from the data level `u₀` to the schedule's largest time `T`, where `P` is the schedule's
-/// ``NoiseSchedule/priorScale(at:)`` (`σ_max` for VE, 1 for VP and flow) and the `D·log s` terms
+/// `NoiseSchedule.priorScale(at:)` (`σ_max` for VE, 1 for VP and flow) and the `D·log s` terms
 /// turn densities of `y` into densities of `x`. The state and the divergence integral are solved
-/// together with ``DormandPrince45`` in `Double`; the prior is the schedule's, not the exact
+/// together with `DormandPrince45` in `Double`; the prior is the schedule's, not the exact
 /// marginal at `T`, which is off by about `α_T·|x_T|·|E x₀|` nats for VP and `|x_T|·|E x₀|/σ_max²`
 /// for VE (about 1e-2 nats on a 16-D mixture of unit scale with EDM's `σ_max = 80` or score-SDE's
 /// `β₁ = 20`), and exact for rectified flow, where `α_T = 0`.
@@ -56,7 +56,7 @@ public struct LikelihoodEstimator: Sendable {
     public var relativeTolerance: Double
     public var absoluteTolerance: Double
     public var maximumSteps: Int
-    /// The frame sigma (``NoiseSchedule/displaySigma(_:)``) at which the data are placed; `nil`
+    /// The frame sigma (`NoiseSchedule.displaySigma(_:)`) at which the data are placed; `nil`
     /// for the schedule's smallest time. The result is `log p` of the marginal at that level.
     public var dataSigma: Double?
     /// Points integrated together (one step-size sequence per chunk).
@@ -102,9 +102,13 @@ public struct LikelihoodEstimator: Sendable {
 
     /// The log-likelihood of each point of `data` (shape `[B] + model.sampleShape`).
     ///
-    /// - Parameter dequantization: uniform dequantization of discrete data, applied before the
-    ///   integration with its `D·log Δ` term added to the result.
-    /// - Throws: ``SamplingError`` for a shape that does not fit the model, non-finite data, a
+    /// - Parameters:
+    ///   - data: The points, shaped `[B] + model.sampleShape`.
+    ///   - model: The model whose probability-flow ODE is integrated.
+    ///   - schedule: The noise schedule that defines the ODE and its prior.
+    ///   - dequantization: uniform dequantization of discrete data, applied before the
+    ///     integration with its `D·log Δ` term added to the result.
+    /// - Throws: `SamplingError` for a shape that does not fit the model, non-finite data, a
     ///   bad configuration, or a model that returns NaN.
     public func logLikelihood(of data: SampleTensor, model: any DiffusionModel, schedule: any NoiseSchedule,
                               dequantization: UniformDequantization? = nil) throws -> Result {

@@ -4,7 +4,7 @@ import DiffusionCore
 /// A tight-tolerance solution of the probability-flow ODE, the ground truth that solvers are
 /// measured against.
 ///
-/// Integrates, in the schedule's ``ODEFrame`` with `y = x/s` and `u = log τ`,
+/// Integrates, in the schedule's `ODEFrame` with `y = x/s` and `u = log τ`,
 /// ```
 /// dy/du = y − x̂₀(s·y, τ)
 /// ```

@@ -19,7 +19,7 @@ public final class SamplerComparison {
                     decisions: SolverDecisions? = nil) {
             self.solver = solver; self.spacing = spacing; self.nfe = nfe; self.options = options; self.decisions = decisions
         }
-        /// The recommended configuration for `nfe` evaluations (``RecommendedConfiguration``).
+        /// The recommended configuration for `nfe` evaluations (`RecommendedConfiguration`).
         public static func recommended(nfe: Int) -> Configuration {
             let choice = RecommendedConfiguration.choice(forNFE: nfe)
             return Configuration(solver: choice.solver, spacing: choice.spacing, nfe: nfe, decisions: choice.decisions)
@@ -156,7 +156,7 @@ public final class SamplerComparison {
     }
 
     /// Runs what `diffuse sample` without a named solver runs for `nfe` evaluations of this model
-    /// and this comparison's sigma range (``SamplingResolver``): the model's own tuned
+    /// and this comparison's sigma range (`SamplingResolver`): the model's own tuned
     /// configuration for that budget when it carries one, else the table's choice.
     public func runRecommended(nfe: Int) throws -> (result: Result, recommendation: RecommendedConfiguration.Recommendation) {
         let plan = try SamplingResolver.resolve(SamplingRequest(nfe: nfe, sigmaMin: sigmaMin, sigmaMax: sigmaMax), model: model,

@@ -35,7 +35,7 @@ public enum BuiltInModels {
     }
 
     /// The file of the feature classifier trained on the data of the built-in network `name`, or
-    /// `nil` for other names (``FeatureClassifier`` reads it, for Fréchet distances to that data).
+    /// `nil` for other names (`FeatureClassifier` reads it, for Fréchet distances to that data).
     public static func classifierURL(for name: String) -> URL? {
         networkFiles[name].map { modelsDirectory.appendingPathComponent($0.classifier) }
     }

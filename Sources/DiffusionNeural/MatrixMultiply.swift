@@ -4,10 +4,10 @@ import DiffusionCore
 /// Float32 matrix multiplication `C = A·B (+ bias) (+ C)`, row-major, for the network layers.
 ///
 /// The structure is GotoBLAS/BLIS (Goto & van de Geijn 2008, "Anatomy of high-performance matrix
-/// multiplication", ACM TOMS 34(3)): `A` is packed once into panels of ``rowTile`` rows
-/// (`[panel][k][8]`, zero rows past the end), `B` is packed per block of ``depthBlock`` rows into
-/// panels of ``columnTile`` columns with every value repeated in four lanes (`[k][6][4]`, a chunk of
-/// ``chunkPanels`` panels at a time), and an 8×6
+/// multiplication", ACM TOMS 34(3)): `A` is packed once into panels of `rowTile` rows
+/// (`[panel][k][8]`, zero rows past the end), `B` is packed per block of `depthBlock` rows into
+/// panels of `columnTile` columns with every value repeated in four lanes (`[k][6][4]`, a chunk of
+/// `chunkPanels` panels at a time), and an 8×6
 /// register micro-kernel accumulates
 /// ```
 /// C[i₀..i₀+8, j₀..j₀+6] += Σₖ A[i₀..i₀+8, k] ⊗ B[k, j₀..j₀+6]
@@ -15,11 +15,11 @@ import DiffusionCore
 /// in twelve `SIMD4<Float>` registers (lanes along the rows of `C`). Twelve accumulators, two `A`
 /// vectors, one `B` vector and one product fill the sixteen vector registers of baseline x86-64,
 /// and the pre-broadcast `B` avoids a shuffle per multiply (SSE has no broadcast load). Weights are
-/// the `A` of every layer, so they are packed once at load time (``PackedMatrix``).
+/// the `A` of every layer, so they are packed once at load time (`PackedMatrix`).
 ///
-/// Threads split `C` into blocks of ``rowBlock`` rows × a number of column panels, one block per
+/// Threads split `C` into blocks of `rowBlock` rows × a number of column panels, one block per
 /// task; a task runs every depth block of its tile in order. Each element is therefore summed by
-/// one thread, in blocks of ``depthBlock`` taken in increasing `k`, each block accumulated in one
+/// one thread, in blocks of `depthBlock` taken in increasing `k`, each block accumulated in one
 /// register lane in increasing `k`: the same bits for any thread count, tiling, batch size (every
 /// column of `C` is computed independently) or position of the element in its tile. There is no
 /// fused multiply-add: baseline x86-64 has none, and Swift does not contract `a * b + c`.
@@ -43,7 +43,7 @@ public enum MatrixMultiply {
     /// `C = A·B`, `C = A·B + bias` (bias per row of `C`), or either added to `C` (`accumulate`),
     /// for row-major `A` (m×k), `B` (k×n) and `C` (m×n).
     ///
-    /// Multithreaded; results do not depend on ``Parallelism/maximumThreads``. Packs `A` on every
+    /// Multithreaded; results do not depend on `Parallelism.maximumThreads`. Packs `A` on every
     /// call (the network layers pack their weights once instead).
     public static func multiply(_ a: [Float], _ b: [Float], into c: inout [Float], m: Int, n: Int, k: Int,
                                 bias: [Float]? = nil, accumulate: Bool = false) {

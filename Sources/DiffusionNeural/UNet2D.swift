@@ -32,8 +32,11 @@ public struct UNet2D: Sendable {
 
     /// Builds the network from a validated configuration and its weights.
     ///
-    /// - Parameter fileName: the weights file's name for error messages.
-    /// - Throws: a one-line ``ModelError`` for a missing tensor, a tensor of the wrong dtype or shape,
+    /// - Parameters:
+    ///   - c: the network's configuration (`config.json`), validated here.
+    ///   - file: the safetensors file that holds the weights.
+    ///   - fileName: the weights file's name for error messages.
+    /// - Throws: a one-line `ModelError` for a missing tensor, a tensor of the wrong dtype or shape,
     ///   or a tensor the configuration has no place for, naming the tensor.
     public init(configuration c: UNet2DConfiguration, weights file: SafetensorsFile,
                 fileName: String = "diffusion_pytorch_model.safetensors") throws {
@@ -69,12 +72,15 @@ public struct UNet2D: Sendable {
     /// into `output` (reshaped if needed).
     ///
     /// - Parameters:
+    ///   - input: the batch of noisy samples `[B, in_channels, H, W]`.
     ///   - timesteps: one training timestep per sample (fractional values allowed).
     ///   - classLabels: one label per sample in `0..<num_class_embeds` for a class-conditional network
     ///     (its last label is the null label), `nil` for an unconditional one.
     ///   - skipScales: one factor per resolution level, outermost first (``UNet2DConfiguration/levels``);
     ///     `nil` for all 1.
-    /// - Throws: a one-line ``ModelError`` when the sizes, labels or scales do not fit the network.
+    ///   - workspace: the memory of the pass, reused across calls.
+    ///   - output: receives the network's output, reshaped if needed.
+    /// - Throws: a one-line `ModelError` when the sizes, labels or scales do not fit the network.
     public func forward(_ input: SampleTensor, timesteps: [Float], classLabels: [Int]? = nil, skipScales: [Float]? = nil,
                         workspace: NeuralWorkspace, into output: inout SampleTensor) throws {
         let c = configuration, shape = input.shape

@@ -6,7 +6,7 @@ import DiffusionCore
 ///
 /// Decoding takes diffusers' defaults for absent keys and ignores keys it does not use (`_class_name`
 /// must be `UNet2DModel` when present). ``validate()`` (called by ``init(json:)``) rejects what the
-/// runtime does not implement with a one-line ``ModelError`` naming the field, for example
+/// runtime does not implement with a one-line `ModelError` naming the field, for example
 /// `config.json: unsupported down_block_types[1] 'CrossAttnDownBlock2D' (supported: DownBlock2D, AttnDownBlock2D)`.
 ///
 /// Supported: positional time embedding (`flip_sin_to_cos`, any `freq_shift`); down blocks
@@ -15,11 +15,13 @@ import DiffusionCore
 /// convolutional down/upsampling with `downsample_padding` 1, `mid_block_scale_factor` 1; class
 /// conditioning by `num_class_embeds` with `class_embed_type` null.
 public struct UNet2DConfiguration: Codable, Sendable, Equatable {
+    /// A supported entry of `down_block_types`: a resnet block, or one with attention.
     public enum DownBlockType: String, Codable, Sendable, CaseIterable {
         case down = "DownBlock2D"
         case attention = "AttnDownBlock2D"
     }
 
+    /// A supported entry of `up_block_types`: a resnet block, or one with attention.
     public enum UpBlockType: String, Codable, Sendable, CaseIterable {
         case up = "UpBlock2D"
         case attention = "AttnUpBlock2D"
@@ -86,7 +88,7 @@ public struct UNet2DConfiguration: Codable, Sendable, Equatable {
         case classEmbeddingCount = "num_class_embeds"
     }
 
-    /// Parses and validates `config.json`; every problem is a one-line ``ModelError`` starting with `config.json:`.
+    /// Parses and validates `config.json`; every problem is a one-line `ModelError` starting with `config.json:`.
     public init(json data: Data) throws {
         do {
             self = try JSONDecoder().decode(UNet2DConfiguration.self, from: data)
@@ -196,7 +198,7 @@ public struct UNet2DConfiguration: Codable, Sendable, Equatable {
 
     /// Checks that the runtime implements this configuration and that its sizes are consistent.
     ///
-    /// - Throws: a one-line ``ModelError`` naming the first unsupported or inconsistent field.
+    /// - Throws: a one-line `ModelError` naming the first unsupported or inconsistent field.
     public func validate() throws {
         func fail(_ message: String) -> ModelError { ModelError("config.json: \(message)") }
         guard sampleSize.count == 2, sampleSize.allSatisfy({ $0 > 0 }) else {

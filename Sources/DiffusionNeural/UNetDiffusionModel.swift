@@ -6,8 +6,8 @@ import DiffusionFormats
 /// and the training schedule's `scheduler_config.json` (a `DDPMScheduler` config).
 ///
 /// The network receives the level's training timestep `t` (fractional on continuous grids), what
-/// the network predicts is the scheduler config's `prediction_type` (`epsilon` → ``Parameterization/noise``,
-/// `v_prediction` → ``Parameterization/velocity``, `sample` → ``Parameterization/data``), and
+/// the network predicts is the scheduler config's `prediction_type` (`epsilon` → `Parameterization.noise`,
+/// `v_prediction` → `Parameterization.velocity`, `sample` → `Parameterization.data`), and
 /// ``schedule`` is the schedule it was trained on. A class-conditional network (`num_class_embeds` N)
 /// has classes `0..<N−1`; its last label N−1 is the null label trained with label dropout, used for
 /// the unconditional prediction (`classLabel: nil`) of classifier-free guidance.
@@ -27,15 +27,15 @@ public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionM
     private let workspaces = WorkspacePool()
     /// The fingerprint of the files the model was loaded from; `nil` for a network built in code.
     private var filesFingerprint: UInt64?
-    /// The folder's tuned configurations (`tuned.json`, ``ModelTuning``), if it has them.
+    /// The folder's tuned configurations (`tuned.json`, `ModelTuning`), if it has them.
     public private(set) var tuning: ModelTuning?
 
     /// Loads a model folder, with its tuned configurations when it has a `tuned.json`; `name`
     /// defaults to the folder's name.
     ///
     /// - Throws: a one-line error naming the file (and the tensor or field) that is missing, truncated,
-    ///   or does not fit: ``ModelError`` for the configuration, weights and tuned configurations,
-    ///   ``ScheduleError`` for the scheduler config.
+    ///   or does not fit: `ModelError` for the configuration, weights and tuned configurations,
+    ///   `ScheduleError` for the scheduler config.
     public init(directory: URL, name: String? = nil) throws {
         let folder = directory.lastPathComponent
         // Each file is read once: parsed, and mixed into the fingerprint.
@@ -85,7 +85,7 @@ public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionM
 
     /// A model from a network and its training schedule.
     ///
-    /// - Throws: ``ModelError`` when the network's output does not have its input's channels.
+    /// - Throws: `ModelError` when the network's output does not have its input's channels.
     public init(network: UNet2D, schedulerConfig: DiffusersSchedulerConfig, name: String) throws {
         let c = network.configuration
         guard c.outChannels == c.inChannels else {
@@ -104,7 +104,7 @@ public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionM
 
     /// The same model with its skip connections scaled by `scales`, outermost level first.
     ///
-    /// - Throws: ``ModelError`` when there is not one finite factor per level.
+    /// - Throws: `ModelError` when there is not one finite factor per level.
     public func withSkipScales(_ scales: [Double]) throws -> UNetDiffusionModel {
         guard scales.count == skipLevelCount, scales.allSatisfy(\.isFinite) else {
             throw ModelError("\(name): skip scales \(scales) are not \(skipLevelCount) finite factors (one per resolution level)")

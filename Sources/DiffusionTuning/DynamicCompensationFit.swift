@@ -1,7 +1,7 @@
 import DiffusionCore
 import DiffusionEvaluation
 
-/// The compensation ratios of a ``DCSolver``, searched on the user's model as in DC-Solver (Zhao et
+/// The compensation ratios of a `DCSolver`, searched on the user's model as in DC-Solver (Zhao et
 /// al. 2024, "DC-Solver: Improving Predictor-Corrector Diffusion Sampler via Dynamic Compensation",
 /// ECCV, Sec. 3.3): greedily, step by step in sampling order, against a ground-truth trajectory of a
 /// few tuning samples (the paper uses 10).
@@ -54,7 +54,7 @@ public struct DynamicCompensationFit: Sendable {
 
     /// The ground-truth trajectory at every level of `grid`, from `noise` (standard normal, scaled
     /// to the prior at `grid[0]`): the reference solution of the probability-flow ODE
-    /// (``ReferenceSolver``, adaptive Dormand–Prince) segment by segment, each started from the
+    /// (`ReferenceSolver`, adaptive Dormand–Prince) segment by segment, each started from the
     /// previous endpoint rounded to `Float`.
     public static func groundTruth(model: any DiffusionModel, schedule: any NoiseSchedule, grid: TimeGrid, noise: SampleTensor,
                                    tolerance: Double = 1e-7) throws -> [SampleTensor] {
@@ -69,9 +69,13 @@ public struct DynamicCompensationFit: Sendable {
         return states
     }
 
-    /// Fits the ratios of `solver` (its own ``DCSolver/ratios`` are ignored) on `grid`.
+    /// Fits the ratios of `solver` (its own `DCSolver.ratios` are ignored) on `grid`.
     ///
     /// - Parameters:
+    ///   - model: The model the ratios are fitted on.
+    ///   - schedule: The noise schedule the solver runs on.
+    ///   - grid: The time grid the ratios are fitted for, one ratio per step.
+    ///   - solver: The DC-Solver whose settings are kept and whose ratios are fitted.
     ///   - noise: The tuning noise (standard normal), a batch.
     ///   - groundTruth: The trajectory at every level of `grid`, from the same noise
     ///     (``groundTruth(model:schedule:grid:noise:tolerance:)``).

@@ -3,7 +3,7 @@ import DiffusionCore
 /// An evolutionary search over solver schedules, after AutoDiffusion (Li et al. 2023,
 /// "AutoDiffusion: Training-Free Optimization of Time Steps and Architectures for Automated
 /// Diffusion Model Acceleration", ICCV), with the per-step decisions of USF / S³ (Liu et al. 2024)
-/// added to the genome (``SolverSchedule``).
+/// added to the genome (`SolverSchedule`).
 ///
 /// A candidate's time steps are `steps − 1` distinct interior points of a fine grid (its first and
 /// last points — the largest noise level and σ = 0 — are fixed), so every candidate is strictly
@@ -20,7 +20,7 @@ import DiffusionCore
 /// (``SchedulingObjective`` gives the RMSE to the ground truth on tuning samples); a candidate
 /// whose score is NaN, infinite or throws counts as infinitely bad.
 ///
-/// The same seed and settings give the same result; a ``search(fineGrid:steps:seeds:score:deadline:progress:)``
+/// The same seed and settings give the same result; a ``search(fineGrid:schedule:steps:seeds:score:deadline:progress:)``
 /// stopped by its deadline returns the best found so far and says so (the seeds are always
 /// evaluated, so a search with seeds returns at least the best of them).
 public struct EvolutionarySearch: Sendable {
@@ -83,6 +83,8 @@ public struct EvolutionarySearch: Sendable {
     ///
     /// - Parameters:
     ///   - fineGrid: The candidate levels; its first and last levels start and end every schedule.
+    ///   - schedule: The noise schedule that turns fine-grid levels into the candidates' sigmas.
+    ///   - steps: The number of steps (model evaluations) of every candidate, at most `fineGrid`'s steps.
     ///   - seeds: Schedules to start from (their levels are moved to the nearest fine-grid levels).
     ///   - score: The figure to minimize.
     ///   - deadline: Stop evaluating after this instant.

@@ -71,11 +71,15 @@ extension ModelStatistics {
     /// ``EstimationOptions/freshNoisePerPoint``, draws `3i + 1 … 3i + 3` at point `i`).
     ///
     /// - Parameters:
+    ///   - model: The model whose statistics are estimated.
+    ///   - schedule: The noise schedule that maps `λ` to the levels the model is evaluated at.
     ///   - data: `K ≥ 2` clean samples shaped like the model's samples.
     ///   - lambdaRange: `λ_start ... λ_end`; use the range sampling will cover (the official
     ///     sampler's `t_start`/`t_end`).
     ///   - intervals: `N`; the paper uses 1200 (or 120–250 for large models).
-    /// - Throws: ``SamplingError/invalidConfiguration(_:)`` for mismatched shapes, too few samples or
+    ///   - seed: The Philox seed of the noise and probes.
+    ///   - options: The finite-difference and regression settings.
+    /// - Throws: `SamplingError.invalidConfiguration(_:)` for mismatched shapes, too few samples or
     ///   intervals, a non-finite range; whatever the model throws; non-finite model output.
     public static func estimate(model: any DiffusionModel, schedule: any NoiseSchedule, data: SampleTensor,
                                 lambdaRange: ClosedRange<Double>, intervals: Int, seed: UInt64 = 0,

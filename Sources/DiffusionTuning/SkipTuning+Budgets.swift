@@ -16,9 +16,17 @@ extension SkipTuning {
 
     /// For each budget, the factors that minimize the feature FD of `solver`'s samples from
     /// `tuningNoise` on `spacing`, then the untuned and tuned network on `heldOutNoise`. The network
-    /// is sampled on its training schedule (``ScheduledDiffusionModel``; EDM's otherwise).
+    /// is sampled on its training schedule (`ScheduledDiffusionModel`; EDM's otherwise).
     ///
-    /// - Parameter progress: Called with the budget after each evaluated configuration.
+    /// - Parameters:
+    ///   - network: The network whose skip factors are tuned.
+    ///   - solver: The name of the solver that draws the samples.
+    ///   - spacing: How the steps of each budget's grid are spaced.
+    ///   - budgets: The numbers of model evaluations to tune for, one search each.
+    ///   - tuningNoise: The initial noise the factors are searched on.
+    ///   - heldOutNoise: The initial noise the untuned and tuned networks are measured on.
+    ///   - classifier: The feature classifier, with the data's feature statistics, that scores samples.
+    ///   - progress: Called with the budget after each evaluated configuration.
     public func tune<M: SkipScalableModel>(_ network: M, solver: String, spacing: StepSpacing, budgets: [Int], tuningNoise: SampleTensor,
                                            heldOutNoise: SampleTensor, classifier: FeatureClassifier,
                                            progress: (Int, Trial) -> Void = { _, _ in }) throws -> [BudgetResult] {

@@ -8,8 +8,8 @@ import DiffusionEvaluation
 ///
 /// The factors are searched per resolution level by coordinate descent: starting from all 1, each
 /// level in turn tries every candidate factor with the others held, and keeps the best; the sweep
-/// repeats for ``rounds``. The score is any figure to minimize — in ``SkipTuning/frechetScore`` the
-/// Fréchet distance of samples to the data in a classifier's feature space (the paper tunes on
+/// repeats for ``rounds``. The score is any figure to minimize — in
+/// ``frechetScore(model:schedule:solver:spacing:nfe:noise:classifier:stepsOffset:)`` the Fréchet distance of samples to the data in a classifier's feature space (the paper tunes on
 /// FID). Scores are cached by factors, so a configuration is never evaluated twice.
 public struct SkipTuning: Sendable {
     /// Factors each level tries.
@@ -40,7 +40,10 @@ public struct SkipTuning: Sendable {
     }
 
     /// Searches the factors of `model` that minimize `score`.
-    /// - Parameter progress: Called after each evaluated configuration.
+    /// - Parameters:
+    ///   - model: The network whose skip connections are scaled, one factor per resolution level.
+    ///   - score: The figure to minimize for the model with a configuration of factors applied.
+    ///   - progress: Called after each evaluated configuration.
     public func search<M: SkipScalableModel>(_ model: M, score: (M) throws -> Double,
                                              progress: (Trial) -> Void = { _ in }) throws -> Result {
         guard !candidates.isEmpty, candidates.allSatisfy({ $0.isFinite }) else {

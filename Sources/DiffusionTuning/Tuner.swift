@@ -12,17 +12,19 @@ import DiffusionEvaluation
 /// 3. an evolutionary search (``EvolutionarySearch``) over time steps and UniPC's per-step
 ///    decisions, seeded with the best grids of steps 1 and 2;
 /// 4. DC-Solver's compensation ratios (``DynamicCompensationFit``) and DPM-Solver-v3 with
-///    statistics estimated from the model (``ModelStatistics``) on the searched grid and the best
+///    statistics estimated from the model (`ModelStatistics`) on the searched grid and the best
 ///    untuned one;
 /// 5. the finalists (the three best untuned configurations, the search's best candidates, the
 ///    fitted solvers) are ranked on validation noise, which tuning never saw. A tuned finalist
 ///    replaces the best untuned configuration only when it beats it there beyond chance: the
 ///    paired bootstrap interval of its validation RMSE over the untuned one's
-///    (``Settings/replacementConfidence``) lies below 1 (``choose(validationRMSE:sampleErrors:isUntuned:confidence:seed:)``).
+///    (``Settings/replacementConfidence``) lies below 1 (`choose(validationRMSE:sampleErrors:isUntuned:confidence:seed:)`).
 ///    The choice is measured, next to the best untuned configuration, on held-out noise.
 /// Every error is the RMSE of the endpoints to the ground-truth solution of the probability-flow
 /// ODE (``SchedulingObjective``).
 public final class Tuner {
+    /// What a tuning run does: the NFE budgets, the tuning, validation and held-out noise, the
+    /// time budget and the configurations searched and fitted.
     public struct Settings: Sendable {
         public var budgets: [Int]
         public var tuningSamples: Int
@@ -130,8 +132,8 @@ public final class Tuner {
 
     /// Runs the tuning; `log` receives one line per stage.
     ///
-    /// Per budget, the stages in order: ``Baseline``, ``StepSearch``, ``Search``, ``Fits``,
-    /// ``Selection``; each returns its finalists (the step search returns seeds for the search).
+    /// Per budget, the stages in order: `Baseline`, `StepSearch`, `Search`, `Fits`,
+    /// `Selection`; each returns its finalists (the step search returns seeds for the search).
     public func run(log: (String) -> Void = { _ in }) throws -> TunedFile {
         try settings.validate()
         let started = ContinuousClock.now
