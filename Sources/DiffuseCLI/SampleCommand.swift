@@ -43,6 +43,9 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "DDPM posterior variance: fixed_small or fixed_large.")
     var variance: String?
 
+    @Option(parsing: .unconditional, help: "si_sde's diffusion coefficient eps(t) in flow time: C (constant) or C*t (proportional); 0 is the ODE. Default 1.")
+    var interpolantEps: String?
+
     @Option(help: "Step noise: auto (a Brownian tree for the *_sde samplers, else independent draws), gaussian or brownian.")
     var noiseSampler: String = "auto"
 
@@ -205,6 +208,7 @@ struct SampleCommand: ParsableCommand {
                                       tunedFile: tuned.map { URL(fileURLWithPath: $0) }, guided: classLabel != nil || guidance != nil,
                                       stepNoise: stepNoise)
         (request.shift, request.imageSequenceLength, request.shiftTerminal) = (shift, imageSeqLen, shiftTerminal)
+        request.options.interpolantDiffusion = try interpolantEps.map { try InterpolantDiffusion(parsing: $0) }
         return request
     }
 
