@@ -130,6 +130,9 @@ public enum SamplingResolver {
             (name, reason, choice) = (table.solver, .recommendedTable(table, budget: budget, modelTuningNotApplied: notApplied), table)
         }
         let named = try SolverCatalog.solver(named: name, options: request.options)
+        if request.options.interpolantDiffusion != nil && !(named is StochasticInterpolantSDE) {
+            throw invalid("--interpolant-eps sets si_sde's diffusion coefficient; \(name) has none")
+        }
         let spacing = flowSigmas.map { "flow-" + $0.rule.label } ?? spacingName(request, default: choice?.spacing.name ?? defaultSpacing)
         let grid = try named.adaptedGrid(try makeGrid(request, spacing: spacing, solver: named, budget: choice == nil ? request.nfe : budget,
                                                       schedule: schedule, stepsOffset: stepsOffset, flowSigmas: flowSigmas),
