@@ -39,3 +39,42 @@ struct FlowStochasticCommandTests {
         try bad.expectFailure(["--noise-schedule", "flow", "--solver", "dpmpp_sde"], mentions: ["dpmpp_sde", "flow"])
     }
 }
+
+/// `diffuse sample --time`: the model's schedule in another ODE frame, decided by the resolver.
+@Suite("diffuse sample --time")
+struct TimeFrameCommandTests {
+    func run(_ arguments: [String]) throws -> (samples: [Double], sigmas: [Double]) {
+        let dir = try temporaryDirectory()
+        let npy = dir.appendingPathComponent("out.npy"), report = dir.appendingPathComponent("r.json")
+        let result = try Diffuse.run(["sample", "--model", "mixture-2d", "--count", "32", "--seed", "2", "--output", npy.path,
+                                      "--report", report.path] + arguments)
+        try #require(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: report)) as? [String: Any])
+        return (try NPYArray(contentsOf: npy).float32Values.map(Double.init), try #require(json["sigmas"] as? [Double]))
+    }
+
+    @Test("a VP model with --time flow --shift 3 steps on FlowMatchEuler's shifted sigmas scaled to its largest flow time")
+    func vpInFlowTime() throws {
+        let file = try #require(try Fixtures.json("flow_sigmas.json") as? [String: Any])
+        let golden = try #require((file["cases"] as? [[String: Any]])?.first { $0["name"] as? String == "euler_shift3_n10" }?["sigmas"] as? [Double])
+        let top = ContinuousVPSchedule.linear().level(at: 1)
+        let tauMax = top.sigma / (top.alpha + top.sigma)
+        let ours = try run(["--noise-schedule", "vp-linear", "--time", "flow", "--shift", "3", "--solver", "euler", "--steps", "10"]).sigmas
+        try #require(ours.count == golden.count)
+        for (a, b) in zip(ours, golden) { #expect(abs(a - b * tauMax) <= 1e-6 * b, "\(a) vs \(b) x \(tauMax)") }
+    }
+
+    @Test("the same model and noise in flow time and in its own time reach the same ODE solution")
+    func sameSolution() throws {
+        let native = try run(["--noise-schedule", "vp-linear", "--solver", "heun", "--steps", "128"]).samples
+        let flow = try run(["--noise-schedule", "vp-linear", "--time", "flow", "--shift", "3", "--solver", "heun", "--steps", "128"]).samples
+        #expect(Compare.relativeRMS(flow, native) <= 0.01)
+        let sigma = try run(["--noise-schedule", "flow", "--time", "sigma", "--schedule", "karras", "--solver", "heun", "--steps", "8"])
+        #expect(sigma.sigmas.first! > 100 && sigma.samples.allSatisfy { $0.isFinite }, "\(sigma.sigmas)")
+    }
+
+    @Test("an unknown --time is refused in one line")
+    func refusals() throws {
+        try BadInputTests().expectFailure(["--time", "banana"], mentions: ["--time", "banana"])
+    }
+}

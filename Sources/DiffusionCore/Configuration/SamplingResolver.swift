@@ -30,6 +30,9 @@ public struct SamplingRequest: Sendable {
     public var shift: Double?
     public var imageSequenceLength: Int?
     public var shiftTerminal: Double?
+    /// The time the solver steps in (`--time`): the model's schedule in another ODE frame
+    /// (``ReframedSchedule``), `nil` for its own.
+    public var time: ODEFrame?
 
     public init(solver: String? = nil, options: SolverCatalog.Options = .init(), steps: Int? = nil, nfe: Int? = nil,
                 spacing: String? = nil, sigmaMin: Double? = nil, sigmaMax: Double? = nil, final: FinalNoise = .zero,
@@ -73,6 +76,8 @@ public struct SamplingPlan: Sendable {
     public var spacing: String
     public var stepNoise: StepNoiseKind
     public var reason: SamplingReason
+    /// The schedule the run steps on: the model's, or the model's in another frame (`--time`).
+    public var schedule: any NoiseSchedule
 }
 
 /// Decides what `diffuse sample` runs. In order: a `--tuned` file's configuration; a named
@@ -98,26 +103,29 @@ public enum SamplingResolver {
     /// The plan for `request`, with the spacing used when neither the request nor the table names
     /// one, the offset of discrete timesteps (diffusers' `steps_offset`), and the flow options of a
     /// flow scheduler config, whose sigmas are then the grid unless the request gives its own.
-    public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
+    public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule native: any NoiseSchedule,
                                defaultSpacing: String, stepsOffset: Int, flow: FlowConfiguration? = nil) throws -> SamplingPlan {
         if request.nfe != nil && request.steps != nil { throw invalid("give either --steps or --nfe, not both") }
+        let reframed = request.time.map { $0 != native.frame } ?? false
+        if reframed && request.tunedFile != nil { throw invalid("--time: a --tuned configuration runs in the time it was tuned in") }
+        let schedule: any NoiseSchedule = reframed ? ReframedSchedule(native, frame: request.time!) : native
         let flowSigmas = try flowSigmas(request, schedule: schedule, flow: flow)
         if let steps = request.steps, steps < 1 { throw invalid("--steps must be at least 1, got \(steps)") }
         if let nfe = request.nfe, !(1...100_000).contains(nfe) { throw invalid("--nfe must be between 1 and 100000, got \(nfe)") }
         if let url = request.tunedFile {
             let (label, solver) = try tunedFileChoice(url, request: request, model: model, schedule: schedule, stepsOffset: stepsOffset)
-            return plan(solver.solver, grid: solver.grid, label: label, spacing: "tuned", request: request, reason: .tunedFile(url))
+            return plan(solver.solver, grid: solver.grid, label: label, spacing: "tuned", request: request, reason: .tunedFile(url), schedule: schedule)
         }
         let budget = request.nfe ?? request.steps ?? defaultBudget
         var notApplied: String?
         if request.solver == nil && !request.stepsSetByHand && request.sigmaMin == nil && request.sigmaMax == nil
-            && request.final == .zero && !request.guided && flowSigmas == nil {
+            && request.final == .zero && !request.guided && flowSigmas == nil && !reframed {
             let (recommendation, why) = RecommendedConfiguration.recommendation(forNFE: budget, model: model, schedule: schedule)
             notApplied = why
             if case let .tuned(configuration, tuning) = recommendation {
                 let (solver, grid) = try configuration.prepared(on: schedule, relativeTo: tuning.directory)
                 return plan(solver, grid: grid, label: configuration.runLabel, spacing: "tuned", request: request,
-                            reason: .modelTuning(configuration, tuning, budget: budget))
+                            reason: .modelTuning(configuration, tuning, budget: budget), schedule: schedule)
             }
         }
         let name: String, reason: SamplingReason, choice: RecommendedConfiguration.Choice?
@@ -138,9 +146,9 @@ public enum SamplingResolver {
                                                       schedule: schedule, stepsOffset: stepsOffset, flowSigmas: flowSigmas),
                                          schedule: schedule)
         if let decisions = choice?.decisions, decisions.steps == grid.steps {
-            return plan(try decisions.solver(), grid: grid, label: "\(name) [\(decisions.summary)]", spacing: spacing, request: request, reason: reason)
+            return plan(try decisions.solver(), grid: grid, label: "\(name) [\(decisions.summary)]", spacing: spacing, request: request, reason: reason, schedule: schedule)
         }
-        return plan(named, grid: grid, label: name, spacing: spacing, request: request, reason: reason)
+        return plan(named, grid: grid, label: name, spacing: spacing, request: request, reason: reason, schedule: schedule)
     }
 
     /// The spacing a diffusers scheduler config asks for (`timestep_spacing`), else `karras`.
@@ -153,9 +161,9 @@ public enum SamplingResolver {
     }
 
     private static func plan(_ solver: any Solver, grid: TimeGrid, label: String, spacing: String, request: SamplingRequest,
-                             reason: SamplingReason) -> SamplingPlan {
+                             reason: SamplingReason, schedule: any NoiseSchedule) -> SamplingPlan {
         SamplingPlan(solver: solver, grid: grid, label: label, spacing: spacing, stepNoise: request.stepNoise ?? solver.stepNoise,
-                     reason: reason)
+                     reason: reason, schedule: schedule)
     }
 
     private static func invalid(_ message: String) -> SamplingError { .invalidConfiguration(message) }
