@@ -78,3 +78,38 @@ struct TimeFrameCommandTests {
         try BadInputTests().expectFailure(["--time", "banana"], mentions: ["--time", "banana"])
     }
 }
+
+/// ComfyUI's schedule names on a flow scheduler config take the config's own shift, as ComfyUI's
+/// `ModelSamplingDiscreteFlow` takes the model's.
+@Suite("diffuse sample, ComfyUI schedules with a flow config's shift")
+struct ComfyConfigShiftCommandTests {
+    func config(_ json: String) throws -> String {
+        let url = try temporaryDirectory().appendingPathComponent("scheduler_config.json")
+        try Data(json.utf8).write(to: url)
+        return url.path
+    }
+
+    @Test("a FlowMatchEuler config with shift 3 and --schedule beta gives ComfyUI's shift-3 beta sigmas; --shift overrides it")
+    func configShift() throws {
+        let file = try #require(try Fixtures.json("comfy_schedules.json") as? [String: Any])
+        func golden(_ model: String) throws -> [Double] {
+            let c = try #require((file["cases"] as? [[String: Any]])?.first {
+                $0["model"] as? String == model && $0["schedule"] as? String == "beta" && $0["steps"] as? Int == 10
+            })
+            return try #require(c["sigmas"] as? [Double])
+        }
+        let path = try config(#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0}"#)
+        for (arguments, expected) in [([String](), try golden("flow_shift3")), (["--shift", "1"], try golden("flow"))] {
+            let ours = try reportedSigmas(["--scheduler-config", path, "--schedule", "beta", "--solver", "euler", "--steps", "10"] + arguments)
+            try #require(ours.count == expected.count)
+            for (a, b) in zip(ours, expected) { #expect(abs(a - b) <= 3 * 0x1p-24 * b, "\(arguments): \(a) vs \(b)") }
+        }
+    }
+
+    @Test("a config that shifts by the image size needs --shift with a ComfyUI name")
+    func dynamicRefused() throws {
+        let path = try config(#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": true}"#)
+        try BadInputTests().expectFailure(["--scheduler-config", path, "--schedule", "beta", "--solver", "euler"],
+                                          mentions: ["beta", "use_dynamic_shifting", "--shift"])
+    }
+}

@@ -143,7 +143,8 @@ public enum SamplingResolver {
         }
         let spacing = flowSigmas.map { "flow-" + $0.rule.label } ?? spacingName(request, default: choice?.spacing.name ?? defaultSpacing)
         let grid = try named.adaptedGrid(try makeGrid(request, spacing: spacing, solver: named, budget: choice == nil ? request.nfe : budget,
-                                                      schedule: schedule, stepsOffset: stepsOffset, flowSigmas: flowSigmas),
+                                                      schedule: schedule, stepsOffset: stepsOffset, flowSigmas: flowSigmas,
+                                                      comfyShift: try comfyShift(request, flow: flow)),
                                          schedule: schedule)
         if let decisions = choice?.decisions, decisions.steps == grid.steps {
             return plan(try decisions.solver(), grid: grid, label: "\(name) [\(decisions.summary)]", spacing: spacing, request: request, reason: reason, schedule: schedule)
@@ -167,6 +168,19 @@ public enum SamplingResolver {
     }
 
     private static func invalid(_ message: String) -> SamplingError { .invalidConfiguration(message) }
+
+    /// The shift ComfyUI's named schedules take on a flow schedule: `--shift`, else the flow
+    /// config's own constant shift, as ComfyUI's `ModelSamplingDiscreteFlow` takes the model's. A
+    /// config that shifts by the image size has no constant to give, so it needs `--shift`.
+    private static func comfyShift(_ r: SamplingRequest, flow: FlowConfiguration?) throws -> Double? {
+        if let shift = r.shift { return shift }
+        guard let flow, let name = r.spacing, case .comfy? = StepSpacing(name: name) else { return nil }
+        if flow.dynamicShifting != nil {
+            throw invalid("--schedule \(name) takes a constant shift, and the scheduler config shifts by the image size (use_dynamic_shifting); give --shift")
+        }
+        if case .constant(let shift) = flow.sigmas.shift { return shift }
+        return nil
+    }
 
     private static func spacingName(_ request: SamplingRequest, default name: String) -> String {
         if request.sigmas != nil { return "explicit sigmas" }
@@ -213,7 +227,8 @@ public enum SamplingResolver {
     }
 
     private static func makeGrid(_ request: SamplingRequest, spacing name: String, solver: any Solver, budget: Int?,
-                                 schedule: any NoiseSchedule, stepsOffset: Int, flowSigmas: FlowSigmas? = nil) throws -> TimeGrid {
+                                 schedule: any NoiseSchedule, stepsOffset: Int, flowSigmas: FlowSigmas? = nil,
+                                 comfyShift: Double? = nil) throws -> TimeGrid {
         if request.sigmas != nil && request.timesteps != nil { throw invalid("give either --sigmas or --timesteps, not both") }
         if (request.sigmas != nil || request.timesteps != nil) && request.nfe != nil {
             throw invalid("--nfe does not apply to an explicit --sigmas or --timesteps grid")
@@ -227,7 +242,7 @@ public enum SamplingResolver {
             guard var spacing = StepSpacing(name: name) else {
                 throw invalid("unknown step schedule '\(name)' (known: \(StepSpacing.names.joined(separator: ", ")))")
             }
-            if case .comfy(var comfy) = spacing, let shift = request.shift { comfy.shift = shift; spacing = .comfy(comfy) }
+            if case .comfy(var comfy) = spacing, let shift = comfyShift { comfy.shift = shift; spacing = .comfy(comfy) }
             make = { (steps: Int) in
                 try StepSchedule(spacing: spacing, steps: steps, sigmaMin: request.sigmaMin, sigmaMax: request.sigmaMax, final: request.final,
                                  stepsOffset: stepsOffset).grid(on: schedule)
