@@ -46,7 +46,7 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "The time the solver steps in: native (the schedule's own), flow (tau = sigma/(alpha+sigma); --shift then applies to any model) or sigma (k-diffusion's sigma/alpha; Karras grids for flow models).")
     var time: String = "native"
 
-    @Option(parsing: .unconditional, help: "si_sde's diffusion coefficient eps(t) in flow time: C (constant) or C*t (proportional); 0 is the ODE. Default 1.")
+    @Option(parsing: .unconditional, help: "si_sde's diffusion coefficient eps(t) in flow time: C (constant) or C*t (proportional); 0 is the ODE. Default 1*t.")
     var interpolantEps: String?
 
     @Option(help: "Step noise: auto (a Brownian tree for the *_sde samplers, else independent draws), gaussian or brownian.")

@@ -17,7 +17,7 @@ public enum SolverCatalog {
         public var statistics: ModelStatistics?
         /// DC-Solver's compensation ratios, one per step.
         public var compensationRatios: [Double]?
-        /// The diffusion coefficient `ε(τ)` of `si_sde` (`--interpolant-eps`), 1 when `nil`.
+        /// The diffusion coefficient `ε(τ)` of `si_sde` (`--interpolant-eps`), `1·τ` when `nil`.
         public var interpolantDiffusion: InterpolantDiffusion?
 
         public init(eta: Double? = nil, order: Int? = nil, sNoise: Double = 1, churn: Churn? = nil, variance: String? = nil,

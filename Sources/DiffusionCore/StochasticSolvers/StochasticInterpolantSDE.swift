@@ -21,7 +21,7 @@ public struct StochasticInterpolantSDE: Solver {
     public init(diffusion: InterpolantDiffusion) { self.diffusion = diffusion }
 
     init(options: SolverCatalog.Options) throws {
-        self.init(diffusion: options.interpolantDiffusion ?? .constant(1))
+        self.init(diffusion: options.interpolantDiffusion ?? .proportional(1))
     }
 
     public var name: String { "si_sde" }

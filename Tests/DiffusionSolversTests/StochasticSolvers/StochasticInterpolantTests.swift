@@ -37,8 +37,14 @@ struct StochasticInterpolantTests {
         let a = try run(si, model: model, schedule: flow, grid: shifted, count: 64, seed: 3)
         let b = try run(try SolverCatalog.solver(named: "euler"), model: model, schedule: flow, grid: shifted, count: 64, seed: 3)
         #expect(Compare.relativeRMS(a, b.scalars.map(Double.init)) <= 1e-6)
-        let (a2, b2) = (try run(StochasticInterpolantSDE(diffusion: .proportional(0)), model: model, schedule: flow, grid: shifted, count: 64, seed: 3), b)
-        #expect(Compare.relativeRMS(a2, b2.scalars.map(Double.init)) <= 1e-6)
+        let a2 = try run(StochasticInterpolantSDE(diffusion: .proportional(0)), model: model, schedule: flow, grid: shifted, count: 64, seed: 3)
+        #expect(Compare.relativeRMS(a2, b.scalars.map(Double.init)) <= 1e-6)
+        // DDIM, which Euler is in either frame, is exact for a constant x̂₀ in any time, so on VP too.
+        let vp = ContinuousVPSchedule.linear()
+        let karras = try StepSchedule(spacing: .karras(rho: 7), steps: 12, final: .zero).grid(on: vp)
+        let a3 = try run(si, model: model, schedule: vp, grid: karras, count: 64, seed: 3)
+        let b3 = try run(try SolverCatalog.solver(named: "euler"), model: model, schedule: vp, grid: karras, count: 64, seed: 3)
+        #expect(Compare.relativeRMS(a3, b3.scalars.map(Double.init)) <= 1e-5)
     }
 
     @Test("eps -> 0: the distance to the ODE's endpoint shrinks like sqrt(eps)")
@@ -58,16 +64,31 @@ struct StochasticInterpolantTests {
     /// n = 4000 samples of the exact mixture's SDE. Bounds: 5 standard errors of the sample mean
     /// (sd/√n), variance (var·√(2/(n−1)), the Gaussian-theory error, which a mixture's heavier
     /// tails widen; measured excess kurtosis here is below 1, so the bound uses √3 times it),
-    /// component share (√(p(1−p)/n)), each plus 0.01 for the Euler–Maruyama bias at 200 steps
+    /// component share (√(p(1−p)/n)), each plus 0.01 for the Euler–Maruyama bias
     /// and the misclassification of separated components.
     @Test("samples have the mixture's mean, covariance and component shares for several eps",
           arguments: [InterpolantDiffusion.constant(0.1), .constant(0.5), .constant(1), .proportional(1), .proportional(3)])
     func distribution(_ eps: InterpolantDiffusion) throws {
-        let model = try Self.mixture(), flow = RectifiedFlowSchedule()
+        let flow = RectifiedFlowSchedule()
+        try expectMixtureLaw(StochasticInterpolantSDE(diffusion: eps), model: try Self.mixture(), schedule: flow,
+                             grid: try Self.uniformGrid(200, schedule: flow), label: "\(eps)")
+    }
+
+    @Test("the default eps (1*t) samples mixture_2d, whose narrowest component has std 0.05, at 100 shift-3 steps")
+    func defaultOnNarrowData() throws {
+        let flow = RectifiedFlowSchedule()
+        let grid = try StepSchedule.grid(sigmas: (0...100).map { i -> Double in let t = 1 - Double(i) / 100; return 3 * t / (1 + 2 * t) },
+                                         on: flow)
+        let solver = try SolverCatalog.solver(named: "si_sde")
+        try expectMixtureLaw(solver, model: try GaussianMixture(contentsOf: Fixtures.url("mixture_2d.safetensors")), schedule: flow,
+                             grid: grid, label: "default", shares: false)
+    }
+
+    func expectMixtureLaw<S: Solver>(_ solver: S, model: GaussianMixture, schedule: any NoiseSchedule, grid: TimeGrid, label: String,
+                                     shares: Bool = true, sourceLocation: SourceLocation = #_sourceLocation) throws {
         let n = 4000
-        let out = try run(StochasticInterpolantSDE(diffusion: eps), model: model, schedule: flow, grid: try Self.uniformGrid(200, schedule: flow),
-                          count: n, seed: 11).scalars.map(Double.init)
-        #expect(out.allSatisfy { $0.isFinite })
+        let out = try run(solver, model: model, schedule: schedule, grid: grid, count: n, seed: 11).scalars.map(Double.init)
+        #expect(out.allSatisfy { $0.isFinite }, sourceLocation: sourceLocation)
         let (m, c) = Metrics.moments(out, dimension: 2)
         let w = model.weights, mu = model.means, sd = model.stds
         var mean = [0.0, 0.0], second = [0.0, 0.0, 0.0, 0.0]
@@ -80,13 +101,15 @@ struct StochasticInterpolantTests {
         let cov = (0..<4).map { second[$0] - mean[$0 / 2] * mean[$0 % 2] }
         let root = Double(n).squareRoot()
         for i in 0..<2 {
-            #expect(abs(m[i] - mean[i]) <= 5 * cov[3 * i].squareRoot() / root + 0.01, "\(eps): mean[\(i)] \(m[i]) vs \(mean[i])")
+            #expect(abs(m[i] - mean[i]) <= 5 * cov[3 * i].squareRoot() / root + 0.01, "\(label): mean[\(i)] \(m[i]) vs \(mean[i])",
+                    sourceLocation: sourceLocation)
             for j in 0..<2 {
                 let scale = (cov[3 * i] * cov[3 * j]).squareRoot()
                 #expect(abs(c[2 * i + j] - cov[2 * i + j]) <= 5 * 3.0.squareRoot() * scale * (2 / Double(n - 1)).squareRoot() + 0.01,
-                        "\(eps): cov[\(i)][\(j)] \(c[2 * i + j]) vs \(cov[2 * i + j])")
+                        "\(label): cov[\(i)][\(j)] \(c[2 * i + j]) vs \(cov[2 * i + j])", sourceLocation: sourceLocation)
             }
         }
+        guard shares else { return }
         var counts = [Int](repeating: 0, count: w.count)
         for b in 0..<n {
             let point = [out[2 * b], out[2 * b + 1]]
@@ -99,7 +122,8 @@ struct StochasticInterpolantTests {
         }
         for k in w.indices {
             let share = Double(counts[k]) / Double(n)
-            #expect(abs(share - w[k]) <= 5 * (w[k] * (1 - w[k])).squareRoot() / root + 0.01, "\(eps): share[\(k)] \(share) vs \(w[k])")
+            #expect(abs(share - w[k]) <= 5 * (w[k] * (1 - w[k])).squareRoot() / root + 0.01, "\(label): share[\(k)] \(share) vs \(w[k])",
+                    sourceLocation: sourceLocation)
         }
     }
 
