@@ -212,12 +212,7 @@ struct SampleCommand: ParsableCommand {
                                       stepNoise: stepNoise)
         (request.shift, request.imageSequenceLength, request.shiftTerminal) = (shift, imageSeqLen, shiftTerminal)
         request.options.interpolantDiffusion = try interpolantEps.map { try InterpolantDiffusion(parsing: $0) }
-        switch time {
-        case "native": request.time = nil
-        case "flow": request.time = .rectifiedFlow
-        case "sigma": request.time = .varianceExploding
-        default: throw CLIError("unknown --time '\(time)' (known: native, flow, sigma)")
-        }
+        request.time = try SamplingResolver.time(named: time)
         return request
     }
 

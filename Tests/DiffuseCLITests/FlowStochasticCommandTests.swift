@@ -73,6 +73,31 @@ struct TimeFrameCommandTests {
         #expect(sigma.sigmas.first! > 100 && sigma.samples.allSatisfy { $0.isFinite }, "\(sigma.sigmas)")
     }
 
+    @Test("compare --times native,flow shows both times for one model, each row against the model's own ground truth")
+    func compareBoth() throws {
+        let dir = try temporaryDirectory()
+        let result = try Diffuse.run(["compare", "--model", "mixture-2d", "--noise-schedule", "vp-linear", "--solvers", "euler,heun",
+                                      "--schedules", "karras", "--nfe", "8,64", "--times", "native,flow", "--count", "16",
+                                      "--output-dir", dir.path, "--no-cache"])
+        try #require(result.status == 0, "\(result.stderr)")
+        struct Document: Decodable {
+            struct Row: Decodable { var solver: String; var schedule: String; var nfe: Int; var rmse: Double }
+            var results: [Row]
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        let rows = try decoder.decode(Document.self, from: Data(contentsOf: dir.appendingPathComponent("results.json"))).results
+        #expect(Set(rows.map(\.schedule)) == ["karras", "karras in flow time"])
+        #expect(rows.count == 8)
+        for time in ["karras", "karras in flow time"] {
+            // More steps, smaller error: each time converges to the same ODE solution.
+            let heun = rows.filter { $0.schedule == time && $0.solver == "heun" }.sorted { $0.nfe < $1.nfe }
+            #expect(heun.count == 2 && heun[1].rmse < heun[0].rmse / 4 && heun[1].rmse < 0.05, "\(time): \(heun)")
+        }
+        let bad = try Diffuse.run(["compare", "--model", "mixture-2d", "--times", "later", "--output-dir", dir.path])
+        #expect(bad.status != 0 && bad.stderr.contains("--time"))
+    }
+
     @Test("an unknown --time is refused in one line")
     func refusals() throws {
         try BadInputTests().expectFailure(["--time", "banana"], mentions: ["--time", "banana"])

@@ -106,9 +106,9 @@ public enum SamplingResolver {
     public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule native: any NoiseSchedule,
                                defaultSpacing: String, stepsOffset: Int, flow: FlowConfiguration? = nil) throws -> SamplingPlan {
         if request.nfe != nil && request.steps != nil { throw invalid("give either --steps or --nfe, not both") }
-        let reframed = request.time.map { $0 != native.frame } ?? false
+        let schedule = Self.schedule(native, time: request.time)
+        let reframed = schedule is ReframedSchedule
         if reframed && request.tunedFile != nil { throw invalid("--time: a --tuned configuration runs in the time it was tuned in") }
-        let schedule: any NoiseSchedule = reframed ? ReframedSchedule(native, frame: request.time!) : native
         let flowSigmas = try flowSigmas(request, schedule: schedule, flow: flow)
         if let steps = request.steps, steps < 1 { throw invalid("--steps must be at least 1, got \(steps)") }
         if let nfe = request.nfe, !(1...100_000).contains(nfe) { throw invalid("--nfe must be between 1 and 100000, got \(nfe)") }
@@ -168,6 +168,22 @@ public enum SamplingResolver {
     }
 
     private static func invalid(_ message: String) -> SamplingError { .invalidConfiguration(message) }
+
+    /// `schedule` stepped in `time` (``ReframedSchedule``); itself for `nil` or its own frame.
+    public static func schedule(_ schedule: any NoiseSchedule, time: ODEFrame?) -> any NoiseSchedule {
+        guard let time, time != schedule.frame else { return schedule }
+        return ReframedSchedule(schedule, frame: time)
+    }
+
+    /// The time named on the command line: `native` (`nil`), `flow` or `sigma`.
+    public static func time(named name: String) throws -> ODEFrame? {
+        switch name {
+        case "native": return nil
+        case "flow": return .rectifiedFlow
+        case "sigma": return .varianceExploding
+        default: throw invalid("unknown --time '\(name)' (known: native, flow, sigma)")
+        }
+    }
 
     /// The shift ComfyUI's named schedules take on a flow schedule: `--shift`, else the flow
     /// config's own constant shift, as ComfyUI's `ModelSamplingDiscreteFlow` takes the model's. A
