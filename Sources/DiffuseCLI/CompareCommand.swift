@@ -81,7 +81,7 @@ struct CompareCommand: ParsableCommand {
             guard let n = Int(text), n >= 1, n <= 10_000 else { throw CLIError("--nfe: '\(text)' is not a whole number from 1 to 10000") }
             return n
         }
-        let timeFrames = try list(times, flag: "--times").map { try SamplingResolver.time(named: $0) }
+        let timeFrames = try list(times, flag: "--times").map { try SamplingResolver.time(named: $0, flag: "--times") }
         let tolerance = self.tolerance ?? GroundTruth.defaultTolerance(for: model)
         guard tolerance > 0, tolerance < 1 else { throw CLIError("--tolerance must lie in (0, 1), got \(tolerance)") }
         let featureClassifier = try classifier.map { try FeatureClassifier(contentsOf: URL(fileURLWithPath: $0)) }

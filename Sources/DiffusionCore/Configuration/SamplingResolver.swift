@@ -175,13 +175,13 @@ public enum SamplingResolver {
         return ReframedSchedule(schedule, frame: time)
     }
 
-    /// The time named on the command line: `native` (`nil`), `flow` or `sigma`.
-    public static func time(named name: String) throws -> ODEFrame? {
+    /// The time named on the command line (`flag`): `native` (`nil`), `flow` or `sigma`.
+    public static func time(named name: String, flag: String = "--time") throws -> ODEFrame? {
         switch name {
         case "native": return nil
         case "flow": return .rectifiedFlow
         case "sigma": return .varianceExploding
-        default: throw invalid("unknown --time '\(name)' (known: native, flow, sigma)")
+        default: throw invalid("unknown \(flag) '\(name)' (known: native, flow, sigma)")
         }
     }
 

@@ -65,6 +65,32 @@ struct ReframedScheduleTests {
         #expect(abs(sigmaTime.displaySigma(sigmaTime.level(at: sigmaTime.timeRange.upperBound)) - 999) < 1e-6)
     }
 
+    @Test("SolverScheduler(plan:) steps in the plan's time: the ask/tell loop equals SamplingRun on the reframed schedule")
+    func schedulerFollowsThePlan() throws {
+        let model = try Self.mixture(), vp = ContinuousVPSchedule.linear()
+        var request = SamplingRequest(solver: "heun", steps: 6)  // Heun depends on the frame; exponential integrators do not
+        request.time = .rectifiedFlow
+        request.shift = 3
+        let plan = try SamplingResolver.resolve(request, model: model, schedule: vp)
+        #expect(plan.schedule.frame == .rectifiedFlow)
+        let x = SampleTensor.initialSample(noise: TestModels.noise([8] + model.sampleShape, seed: 2), schedule: vp, level: plan.grid[0])
+        func pulled(_ schedule: any NoiseSchedule) throws -> SampleTensor {
+            func run<S: Solver>(_ solver: S) throws -> SampleTensor {
+                try SamplingRun(model: model, schedule: schedule, solver: solver, grid: plan.grid, initialSample: x).finish()
+            }
+            return try run(plan.solver)
+        }
+        let scheduler = try SolverScheduler(plan: plan, schedule: vp, parameterization: model.parameterization, sampleShape: model.sampleShape)
+        var y = x, output = SampleTensor(zeros: x.shape)
+        for (t, level) in zip(scheduler.timeSteps, scheduler.levels) {
+            try model.predict(try scheduler.scaleModelInput(timeStep: t, sample: y), at: level, into: &output)
+            y = try scheduler.step(output: output, timeStep: t, sample: y)
+        }
+        #expect(y.scalars == (try pulled(plan.schedule)).scalars)
+        // The same levels stepped in the native (sigma) frame end elsewhere: the frame is not a no-op.
+        #expect(Compare.relativeRMS(y, (try pulled(vp)).scalars.map(Double.init)) > 1e-4)
+    }
+
     @Test("a VP eps- and v-model on a shifted flow grid converge to their ODE at the solver's order",
           arguments: [Parameterization.noise, .velocity])
     func vpModelOnFlowTime(_ parameterization: Parameterization) throws {
