@@ -108,9 +108,10 @@ class ComfyModel:
         return self.denoiser(x, sigma)
 
 
-def run(C, fn_name, mix, x, sig_t, kwargs, seed, replay=None):
+def run(C, fn_name, mix, x, sig_t, kwargs, seed, replay=None, make_model=None):
+    """One run of ComfyUI's `fn_name`; `make_model(calls)` builds the model (default: the EDM mixture denoiser)."""
     calls = []
-    model = ComfyModel(kd_model(mix, calls))
+    model = make_model(calls) if make_model else ComfyModel(kd_model(mix, calls))
     g = torch.Generator().manual_seed(seed)
     draws, levels = [], []
     it = iter(replay) if replay is not None else None

@@ -58,6 +58,9 @@ struct CompareCommand: ParsableCommand {
     @Flag(help: "Do not read or write the ground-truth cache.")
     var noCache = false
 
+    @Option(help: "Comma-separated times the named solvers step in: native, flow, sigma (as `diffuse sample --time`); each non-native time adds its own rows, its schedule labelled with the time.")
+    var times: String = "native"
+
     @Option(help: "Directory for results.json and the plots.")
     var outputDir: String = "compare-results"
 
@@ -78,6 +81,7 @@ struct CompareCommand: ParsableCommand {
             guard let n = Int(text), n >= 1, n <= 10_000 else { throw CLIError("--nfe: '\(text)' is not a whole number from 1 to 10000") }
             return n
         }
+        let timeFrames = try list(times, flag: "--times").map { try SamplingResolver.time(named: $0, flag: "--times") }
         let tolerance = self.tolerance ?? GroundTruth.defaultTolerance(for: model)
         guard tolerance > 0, tolerance < 1 else { throw CLIError("--tolerance must lie in (0, 1), got \(tolerance)") }
         let featureClassifier = try classifier.map { try FeatureClassifier(contentsOf: URL(fileURLWithPath: $0)) }
@@ -106,6 +110,16 @@ struct CompareCommand: ParsableCommand {
                                            groundTruth: GroundTruth(tolerance: tolerance, cacheDirectory: noCache ? nil : GroundTruth.defaultCacheDirectory),
                                            sigmaMin: sigmaMin, sigmaMax: sigmaMax, stepsOffset: config?.stepsOffset ?? 0)
         comparison.classifier = featureClassifier
+        // The same model stepped in other times (SamplingResolver.schedule); the ODE and its ground truth are the model's.
+        let timedComparisons: [(ODEFrame?, SamplerComparison)] = timeFrames.map { time in
+            let timed = SamplingResolver.schedule(schedule, time: time)
+            guard timed is ReframedSchedule else { return (nil, comparison) }
+            let c = SamplerComparison(model: model, schedule: timed, noise: noise,
+                                      groundTruth: GroundTruth(tolerance: tolerance, cacheDirectory: noCache ? nil : GroundTruth.defaultCacheDirectory),
+                                      sigmaMin: sigmaMin, sigmaMax: sigmaMax, stepsOffset: config?.stepsOffset ?? 0)
+            c.classifier = featureClassifier
+            return (time, c)
+        }
         var results: [SamplerComparison.Result] = []
         var skipped: [String] = []
         var defaults: [String] = []
@@ -128,13 +142,17 @@ struct CompareCommand: ParsableCommand {
                 }
                 continue
             }
-            for spacing in spacings {
-                for budget in budgets {
-                    do {
-                        results.append(try comparison.run(.init(solver: name, spacing: spacing, nfe: budget,
-                                                                options: .init(statistics: modelStatistics))))
-                    } catch {
-                        skipped.append("\(name) \(spacing.name) NFE \(budget): \(error)")
+            for (time, timed) in timedComparisons {
+                let suffix = time.map { $0 == .rectifiedFlow ? " in flow time" : " in sigma time" } ?? ""
+                for spacing in spacings {
+                    for budget in budgets {
+                        do {
+                            var r = try timed.run(.init(solver: name, spacing: spacing, nfe: budget, options: .init(statistics: modelStatistics)))
+                            r.schedule += suffix
+                            results.append(r)
+                        } catch {
+                            skipped.append("\(name) \(spacing.name)\(suffix) NFE \(budget): \(error)")
+                        }
                     }
                 }
             }
@@ -158,14 +176,15 @@ struct CompareCommand: ParsableCommand {
         }
         for line in defaults { print(line) }
         for line in skipped { print("skipped: \(line)") }
-        for (_, r) in comparison.references.sorted(by: { $0.key < $1.key }) {
+        let allComparisons = [comparison] + timedComparisons.filter { $0.0 != nil }.map(\.1)
+        for (_, r) in allComparisons.flatMap({ $0.references }).sorted(by: { $0.key < $1.key }) {
             print(String(format: "ground truth: %d evaluations, error estimate %.2e, %@, %.2f s", r.evaluations, r.errorEstimate,
                          r.cached ? "from cache" : "computed", r.seconds) +
                   (r.frechetToData.map { String(format: ", its FD to the data %.4g", $0) } ?? "") +
                   (r.featureFrechetToData.map { String(format: ", its feature FD to the data %.4g", $0) } ?? ""))
         }
         print(String(format: "%d configurations in %.2f s", results.count, seconds))
-        try CompareReport.write(results: results, references: Array(comparison.references.values), model: model, schedule: schedule,
+        try CompareReport.write(results: results, references: allComparisons.flatMap { $0.references.values }, model: model, schedule: schedule,
                                 samples: noise.batchSize, seconds: seconds, skipped: skipped, to: directory)
         print("wrote \(directory.appendingPathComponent("results.json").path), error-vs-nfe.svg, error-vs-nfe.png")
     }

@@ -44,6 +44,12 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "DDPM posterior variance: fixed_small or fixed_large.")
     var variance: String?
 
+    @Option(help: "The time the solver steps in: native (the schedule's own), flow (tau = sigma/(alpha+sigma); --shift then applies to any model) or sigma (k-diffusion's sigma/alpha; Karras grids for flow models).")
+    var time: String = "native"
+
+    @Option(parsing: .unconditional, help: "si_sde's diffusion coefficient eps(t) in flow time: C (constant) or C*t (proportional); 0 is the ODE. Default 1*t.")
+    var interpolantEps: String?
+
     @Option(help: "Step noise: auto (a Brownian tree for the *_sde samplers, else independent draws), gaussian or brownian.")
     var noiseSampler: String = "auto"
 
@@ -169,19 +175,19 @@ struct SampleCommand: ParsableCommand {
         default: throw CLIError("unknown --rng '\(rng)' (known: philox, torch)")
         }
         let noise = try initialNoiseTensor(for: model, torch: torch)
-        let x = SampleTensor.initialSample(noise: noise, schedule: noiseSchedule, level: plan.grid[0])
-        let stepNoiseSource = try stepNoiseSource(plan, shape: noise.shape, schedule: noiseSchedule, torch: torch)
-        let (samples, evaluations, grid) = try sample(plan.solver, model: sampled, schedule: noiseSchedule, grid: plan.grid, x: x,
+        let x = SampleTensor.initialSample(noise: noise, schedule: plan.schedule, level: plan.grid[0])
+        let stepNoiseSource = try stepNoiseSource(plan, shape: noise.shape, schedule: plan.schedule, torch: torch)
+        let (samples, evaluations, grid) = try sample(plan.solver, model: sampled, schedule: plan.schedule, grid: plan.grid, x: x,
                                                       image: image.map { ($0, noise) }, noise: stepNoiseSource, thresholding: threshold)
         try outputKind.write(samples, model: model, to: output)
         let seconds = (ContinuousClock.now - started).seconds
         if let report {
-            try RunReport(model: model, schedule: noiseSchedule, solverName: plan.label, spacing: plan.spacing,
+            try RunReport(model: model, schedule: plan.schedule, solverName: plan.label, spacing: plan.spacing,
                           grid: grid, evaluations: evaluations, seconds: seconds, samples: samples, seed: initialNoise == nil ? seed : nil,
                           output: output, guidance: classLabel.map { ($0, guidance ?? 1, guidanceRescale) }).write(to: report)
         }
         let shape = model.sampleShape.map(String.init).joined(separator: "x")
-        print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(plan.label)" + Self.why(plan) + " on \(noiseSchedule.name): "
+        print("sampled \(samples.batchSize) x \(shape) from \(sampled.name) with \(plan.label)" + Self.why(plan) + " on \(plan.schedule.name): "
               + "\(grid.steps) steps, \(evaluations) model evaluations, \(String(format: "%.3f", seconds)) s")
         print("wrote \(output)")
     }
@@ -213,6 +219,8 @@ struct SampleCommand: ParsableCommand {
                                       tunedFile: tuned.map { URL(fileURLWithPath: $0) }, guided: classLabel != nil || guidance != nil,
                                       stepNoise: stepNoise)
         (request.shift, request.imageSequenceLength, request.shiftTerminal) = (shift, imageSeqLen, shiftTerminal)
+        request.options.interpolantDiffusion = try interpolantEps.map { try InterpolantDiffusion(parsing: $0) }
+        request.time = try SamplingResolver.time(named: time)
         return request
     }
 

@@ -60,6 +60,7 @@ public struct ParityCase: Decodable, Sendable, CustomStringConvertible {
             return try DiscreteVPSchedule(betaSchedule: kind, betaStart: noise_schedule.beta_start!, betaEnd: noise_schedule.beta_end!,
                                           trainingSteps: noise_schedule.num_train_timesteps!)
         case "edm": return VESchedule()
+        case "flow": return RectifiedFlowSchedule()
         default: throw ScheduleError("fixture \(name): unknown noise schedule \(noise_schedule.kind)")
         }
     }
@@ -160,5 +161,16 @@ public struct ParityFile: Decodable, Sendable {
 
     public static func load(_ name: String) throws -> ParityFile {
         try JSONDecoder().decode(ParityFile.self, from: Data(contentsOf: Fixtures.url(name)))
+    }
+}
+
+extension Fixtures {
+    /// The sigma of every model call of each case of a parity file, in call order (its
+    /// `model_sigma` lists), by case name; empty if the file is missing.
+    public static func modelCallSigmas(_ fileName: String) -> [String: [Double]] {
+        struct Calls: Decodable { var name: String; var model_sigma: [Double] }
+        struct CallsFile: Decodable { var cases: [Calls] }
+        guard let data = try? Data(contentsOf: url(fileName)), let file = try? JSONDecoder().decode(CallsFile.self, from: data) else { return [:] }
+        return Dictionary(file.cases.map { ($0.name, $0.model_sigma) }, uniquingKeysWith: { a, _ in a })
     }
 }

@@ -30,6 +30,9 @@ public struct SamplingRequest: Sendable {
     public var shift: Double?
     public var imageSequenceLength: Int?
     public var shiftTerminal: Double?
+    /// The time the solver steps in (`--time`): the model's schedule in another ODE frame
+    /// (``ReframedSchedule``), `nil` for its own.
+    public var time: ODEFrame?
 
     public init(solver: String? = nil, options: SolverCatalog.Options = .init(), steps: Int? = nil, nfe: Int? = nil,
                 spacing: String? = nil, sigmaMin: Double? = nil, sigmaMax: Double? = nil, final: FinalNoise = .zero,
@@ -73,6 +76,8 @@ public struct SamplingPlan: Sendable {
     public var spacing: String
     public var stepNoise: StepNoiseKind
     public var reason: SamplingReason
+    /// The schedule the run steps on: the model's, or the model's in another frame (`--time`).
+    public var schedule: any NoiseSchedule
 }
 
 /// Decides what `diffuse sample` runs. In order: a `--tuned` file's configuration; a named
@@ -98,26 +103,29 @@ public enum SamplingResolver {
     /// The plan for `request`, with the spacing used when neither the request nor the table names
     /// one, the offset of discrete timesteps (diffusers' `steps_offset`), and the flow options of a
     /// flow scheduler config, whose sigmas are then the grid unless the request gives its own.
-    public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
+    public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule native: any NoiseSchedule,
                                defaultSpacing: String, stepsOffset: Int, flow: FlowConfiguration? = nil) throws -> SamplingPlan {
         if request.nfe != nil && request.steps != nil { throw invalid("give either --steps or --nfe, not both") }
+        let schedule = Self.schedule(native, time: request.time)
+        let reframed = schedule is ReframedSchedule
+        if reframed && request.tunedFile != nil { throw invalid("--time: a --tuned configuration runs in the time it was tuned in") }
         let flowSigmas = try flowSigmas(request, schedule: schedule, flow: flow)
         if let steps = request.steps, steps < 1 { throw invalid("--steps must be at least 1, got \(steps)") }
         if let nfe = request.nfe, !(1...100_000).contains(nfe) { throw invalid("--nfe must be between 1 and 100000, got \(nfe)") }
         if let url = request.tunedFile {
             let (label, solver) = try tunedFileChoice(url, request: request, model: model, schedule: schedule, stepsOffset: stepsOffset)
-            return plan(solver.solver, grid: solver.grid, label: label, spacing: "tuned", request: request, reason: .tunedFile(url))
+            return plan(solver.solver, grid: solver.grid, label: label, spacing: "tuned", request: request, reason: .tunedFile(url), schedule: schedule)
         }
         let budget = request.nfe ?? request.steps ?? defaultBudget
         var notApplied: String?
         if request.solver == nil && !request.stepsSetByHand && request.sigmaMin == nil && request.sigmaMax == nil
-            && request.final == .zero && !request.guided && flowSigmas == nil {
+            && request.final == .zero && !request.guided && flowSigmas == nil && !reframed {
             let (recommendation, why) = RecommendedConfiguration.recommendation(forNFE: budget, model: model, schedule: schedule)
             notApplied = why
             if case let .tuned(configuration, tuning) = recommendation {
                 let (solver, grid) = try configuration.prepared(on: schedule, relativeTo: tuning.directory)
                 return plan(solver, grid: grid, label: configuration.runLabel, spacing: "tuned", request: request,
-                            reason: .modelTuning(configuration, tuning, budget: budget))
+                            reason: .modelTuning(configuration, tuning, budget: budget), schedule: schedule)
             }
         }
         let name: String, reason: SamplingReason, choice: RecommendedConfiguration.Choice?
@@ -130,14 +138,18 @@ public enum SamplingResolver {
             (name, reason, choice) = (table.solver, .recommendedTable(table, budget: budget, modelTuningNotApplied: notApplied), table)
         }
         let named = try SolverCatalog.solver(named: name, options: request.options)
+        if request.options.interpolantDiffusion != nil && !(named is StochasticInterpolantSDE) {
+            throw invalid("--interpolant-eps sets si_sde's diffusion coefficient; \(name) has none")
+        }
         let spacing = flowSigmas.map { "flow-" + $0.rule.label } ?? spacingName(request, default: choice?.spacing.name ?? defaultSpacing)
         let grid = try named.adaptedGrid(try makeGrid(request, spacing: spacing, solver: named, budget: choice == nil ? request.nfe : budget,
-                                                      schedule: schedule, stepsOffset: stepsOffset, flowSigmas: flowSigmas),
+                                                      schedule: schedule, stepsOffset: stepsOffset, flowSigmas: flowSigmas,
+                                                      comfyShift: try comfyShift(request, flow: flow)),
                                          schedule: schedule)
         if let decisions = choice?.decisions, decisions.steps == grid.steps {
-            return plan(try decisions.solver(), grid: grid, label: "\(name) [\(decisions.summary)]", spacing: spacing, request: request, reason: reason)
+            return plan(try decisions.solver(), grid: grid, label: "\(name) [\(decisions.summary)]", spacing: spacing, request: request, reason: reason, schedule: schedule)
         }
-        return plan(named, grid: grid, label: name, spacing: spacing, request: request, reason: reason)
+        return plan(named, grid: grid, label: name, spacing: spacing, request: request, reason: reason, schedule: schedule)
     }
 
     /// The spacing a diffusers scheduler config asks for (`timestep_spacing`), else `karras`.
@@ -150,12 +162,41 @@ public enum SamplingResolver {
     }
 
     private static func plan(_ solver: any Solver, grid: TimeGrid, label: String, spacing: String, request: SamplingRequest,
-                             reason: SamplingReason) -> SamplingPlan {
+                             reason: SamplingReason, schedule: any NoiseSchedule) -> SamplingPlan {
         SamplingPlan(solver: solver, grid: grid, label: label, spacing: spacing, stepNoise: request.stepNoise ?? solver.stepNoise,
-                     reason: reason)
+                     reason: reason, schedule: schedule)
     }
 
     private static func invalid(_ message: String) -> SamplingError { .invalidConfiguration(message) }
+
+    /// `schedule` stepped in `time` (``ReframedSchedule``); itself for `nil` or its own frame.
+    public static func schedule(_ schedule: any NoiseSchedule, time: ODEFrame?) -> any NoiseSchedule {
+        guard let time, time != schedule.frame else { return schedule }
+        return ReframedSchedule(schedule, frame: time)
+    }
+
+    /// The time named on the command line (`flag`): `native` (`nil`), `flow` or `sigma`.
+    public static func time(named name: String, flag: String = "--time") throws -> ODEFrame? {
+        switch name {
+        case "native": return nil
+        case "flow": return .rectifiedFlow
+        case "sigma": return .varianceExploding
+        default: throw invalid("unknown \(flag) '\(name)' (known: native, flow, sigma)")
+        }
+    }
+
+    /// The shift ComfyUI's named schedules take on a flow schedule: `--shift`, else the flow
+    /// config's own constant shift, as ComfyUI's `ModelSamplingDiscreteFlow` takes the model's. A
+    /// config that shifts by the image size has no constant to give, so it needs `--shift`.
+    private static func comfyShift(_ r: SamplingRequest, flow: FlowConfiguration?) throws -> Double? {
+        if let shift = r.shift { return shift }
+        guard let flow, let name = r.spacing, case .comfy? = StepSpacing(name: name) else { return nil }
+        if flow.dynamicShifting != nil {
+            throw invalid("--schedule \(name) takes a constant shift, and the scheduler config shifts by the image size (use_dynamic_shifting); give --shift")
+        }
+        if case .constant(let shift) = flow.sigmas.shift { return shift }
+        return nil
+    }
 
     private static func spacingName(_ request: SamplingRequest, default name: String) -> String {
         if request.sigmas != nil { return "explicit sigmas" }
@@ -202,7 +243,8 @@ public enum SamplingResolver {
     }
 
     private static func makeGrid(_ request: SamplingRequest, spacing name: String, solver: any Solver, budget: Int?,
-                                 schedule: any NoiseSchedule, stepsOffset: Int, flowSigmas: FlowSigmas? = nil) throws -> TimeGrid {
+                                 schedule: any NoiseSchedule, stepsOffset: Int, flowSigmas: FlowSigmas? = nil,
+                                 comfyShift: Double? = nil) throws -> TimeGrid {
         if request.sigmas != nil && request.timesteps != nil { throw invalid("give either --sigmas or --timesteps, not both") }
         if (request.sigmas != nil || request.timesteps != nil) && request.nfe != nil {
             throw invalid("--nfe does not apply to an explicit --sigmas or --timesteps grid")
@@ -216,7 +258,7 @@ public enum SamplingResolver {
             guard var spacing = StepSpacing(name: name) else {
                 throw invalid("unknown step schedule '\(name)' (known: \(StepSpacing.names.joined(separator: ", ")))")
             }
-            if case .comfy(var comfy) = spacing, let shift = request.shift { comfy.shift = shift; spacing = .comfy(comfy) }
+            if case .comfy(var comfy) = spacing, let shift = comfyShift { comfy.shift = shift; spacing = .comfy(comfy) }
             make = { (steps: Int) in
                 try StepSchedule(spacing: spacing, steps: steps, sigmaMin: request.sigmaMin, sigmaMax: request.sigmaMax, final: request.final,
                                  stepsOffset: stepsOffset).grid(on: schedule)

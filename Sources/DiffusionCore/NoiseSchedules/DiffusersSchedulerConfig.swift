@@ -198,7 +198,7 @@ public struct FlowConfiguration: Sendable, Equatable {
         }
         if className == "FlowMatchEulerDiscreteScheduler" {
             if try bool("invert_sigmas") == true { throw refuse("invert_sigmas (sampling from data to noise) is not supported") }
-            if try bool("stochastic_sampling") == true { throw refuse("stochastic_sampling is not supported") }
+            if try bool("stochastic_sampling") == true { throw refuse("stochastic_sampling is not read from a config; its update is --solver lcm on the same config without it") }
         }
         switch className {
         case "DEISMultistepScheduler", "SASolverScheduler":

@@ -108,11 +108,13 @@ public final class SolverScheduler {
         }
     }
 
-    /// A scheduler for what the resolver decided (``SamplingResolver``): its solver and grid.
+    /// A scheduler for what the resolver decided (``SamplingResolver``): its solver and grid, and
+    /// the plan's schedule when it steps in another time (``SamplingRequest/time``).
     public convenience init(plan: SamplingPlan, schedule: any NoiseSchedule, parameterization: Parameterization,
                             sampleShape: [Int], noise: (any NoiseSource)? = nil, convention: TimestepConvention = .time,
                             sampleFrame: SampleFrame = .model) throws {
-        try self.init(solver: plan.solver, grid: plan.grid, schedule: schedule, parameterization: parameterization,
+        try self.init(solver: plan.solver, grid: plan.grid, schedule: plan.schedule is ReframedSchedule ? plan.schedule : schedule,
+                      parameterization: parameterization,
                       sampleShape: sampleShape, noise: noise, convention: convention, sampleFrame: sampleFrame)
     }
 

@@ -17,11 +17,15 @@ public enum SolverCatalog {
         public var statistics: ModelStatistics?
         /// DC-Solver's compensation ratios, one per step.
         public var compensationRatios: [Double]?
+        /// The diffusion coefficient `ε(τ)` of `si_sde` (`--interpolant-eps`), `1·τ` when `nil`.
+        public var interpolantDiffusion: InterpolantDiffusion?
 
         public init(eta: Double? = nil, order: Int? = nil, sNoise: Double = 1, churn: Churn? = nil, variance: String? = nil,
-                    statistics: ModelStatistics? = nil, compensationRatios: [Double]? = nil) {
+                    statistics: ModelStatistics? = nil, compensationRatios: [Double]? = nil,
+                    interpolantDiffusion: InterpolantDiffusion? = nil) {
             self.eta = eta; self.order = order; self.sNoise = sNoise; self.churn = churn; self.variance = variance
             self.statistics = statistics; self.compensationRatios = compensationRatios
+            self.interpolantDiffusion = interpolantDiffusion
         }
 
         /// η, checked to lie in `[0, maximum]`, or the solver's default.

@@ -136,6 +136,10 @@ public struct FlowSigmas: Sendable, Equatable {
         }
         var s = try sigmas(steps: n)
         if ending == .lastSigma { s.removeLast() }
+        // A model in flow time that cannot reach pure noise (a VP model, ``ReframedSchedule``):
+        // the sigmas scaled by its largest flow time, which keeps their spacing.
+        let top = schedule.displaySigma(schedule.level(at: schedule.timeRange.upperBound))
+        if top < 1 { s = s.map { $0 * top } }
         return try TimeGrid(levels: s.map { schedule.level(sigma: $0) })
     }
 

@@ -8,7 +8,8 @@ import RealModule
 /// y₂ = (σ_s/σ)·y − (e^{−h/2} − 1)·x̂₀(y, σ)
 /// y′ = (σ_down/σ)·y − (e^{−h} − 1)·x̂₀(y₂, σ_s) + s_noise·σ_up·z
 /// ```
-/// With `η = 0` it is the deterministic `dpmpp_2s`. NFE per step: 2 (1 when `σ_down = 0`).
+/// With `η = 0` it is the deterministic `dpmpp_2s`. On a flow schedule it is ComfyUI's
+/// `_RF` form (``flowStep(_:x:state:context:levels:)``). NFE per step: 2 (1 when `σ_down = 0`).
 public struct DPMSolverPlusPlus2SAncestral: Solver {
     public var eta: Double
     public var sNoise: Double
@@ -22,6 +23,7 @@ public struct DPMSolverPlusPlus2SAncestral: Solver {
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         let l = try Ancestral.begin(step, x: x, state: &state, context: context, eta: eta, noise: false, solver: name)
+        if l.frame == .rectifiedFlow { return try flowStep(step, x: &x, state: &state, context: context, levels: l) }
         let (from, to, sigma, next, down, up) = (l.from, l.to, l.sigma, l.next, l.down, l.up)
         let a = to.alpha
         if down == 0 {
@@ -39,5 +41,24 @@ public struct DPMSolverPlusPlus2SAncestral: Solver {
             try context.drawNoise(&state.z, step: step, from: sigma, to: next, for: name)
             x.update(scale: 1, (a * sNoise * up, state.z))
         }
+    }
+
+    /// ComfyUI's `sample_dpmpp_2s_ancestral_RF`: the stage at the half-way `λ = log((1 − τ)/τ)`
+    /// between `τ` and `τ_down` (`τ_s = 0.9999` when `τ = 1`, where `λ = −∞`), both stages
+    /// flow-frame Euler steps `y + (τ′ − τ)·(y − x̂₀)/τ` (the second with the stage's `x̂₀`), then
+    /// the flow split; a draw only when `η > 0`.
+    func flowStep(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext, levels l: Ancestral.Levels) throws {
+        let (s, s2) = l.scales
+        guard !l.to.isClean else { x.set((s2, state.first.data)); return }
+        let tau = l.sigma
+        let mid = tau == 1 ? 0.9999 : 1 / (1 + Double.exp((l.frame.lambda(tau: tau) + l.frame.lambda(tau: l.down)) / 2))
+        let midLevel = context.denoiser.schedule.level(sigma: mid)
+        let sMid = l.frame.scale(midLevel), r = mid / tau, rDown = l.down / tau
+        state.stage.set((sMid * r / s, x), (sMid * (1 - r), state.first.data))
+        try context.predict(state.stage, at: midLevel, step: step, into: &state.second, needs: .data)
+        guard eta > 0 else { x.update(scale: s2 * rDown / s, (s2 * (1 - rDown), state.second.data)); return }
+        try context.drawNoise(&state.z, step: step, from: tau, to: l.next, for: name)
+        let g = s2 * l.rescale
+        x.update(scale: g * rDown / s, (g * (1 - rDown), state.second.data), (s2 * sNoise * l.up, state.z))
     }
 }

@@ -42,6 +42,10 @@ extension SolverCatalog {
             }
             return DDPM(variance: variance)
         },
+        Entry(name: "lcm", summary: "consistency-model sampling: denoise, renoise to the next level (flow: diffusers' stochastic_sampling)",
+              evaluationsPerStep: 1, reference: "ComfyUI sample_lcm; diffusers FlowMatchEulerDiscreteScheduler(stochastic_sampling=True)") { _ in LCM() },
+        Entry(name: "si_sde", summary: "stochastic-interpolant SDE, Euler-Maruyama, drift v + eps(t)*score; --interpolant-eps", evaluationsPerStep: 1,
+              reference: "Albergo, Boffi, Vanden-Eijnden 2023, stochastic interpolants") { o in try StochasticInterpolantSDE(options: o) },
     ]
 }
 

@@ -14,13 +14,7 @@ struct ComfyParityTests {
     static let file: ParityFile? = try? ParityFile.load("parity_comfy.json")
     static let cases: [ParityCase] = (file?.cases ?? []).filter { solverNames.contains($0.solver) }
     /// The VE sigma of every model call of the reference, in order.
-    struct Calls: Decodable, Sendable { var name: String; var model_sigma: [Double] }
-    struct CallsFile: Decodable { var cases: [Calls] }
-    static let calls: [String: [Double]] = {
-        guard let data = try? Data(contentsOf: Fixtures.url("parity_comfy.json")),
-              let file = try? JSONDecoder().decode(CallsFile.self, from: data) else { return [:] }
-        return Dictionary(file.cases.map { ($0.name, $0.model_sigma) }, uniquingKeysWith: { a, _ in a })
-    }()
+    static let calls = Fixtures.modelCallSigmas("parity_comfy.json")
 
     @Test("the fixture file has Karras and exponential cases for every solver")
     func coverage() throws {
