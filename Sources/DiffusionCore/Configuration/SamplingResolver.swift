@@ -133,8 +133,9 @@ public enum SamplingResolver {
             (name, reason, choice) = (table.solver, .recommendedTable(table, budget: budget, modelTuningNotApplied: notApplied), table)
         }
         let named = try SolverCatalog.solver(named: name, options: request.options)
-        if schedule.trainingTimesteps != nil, !request.stepsSetByHand, request.sigmaMin == nil, request.sigmaMax == nil, request.final == .zero,
-           let own = SolverCatalog.ownStepSchedule(of: named, steps: budget, originalSteps: originalInferenceSteps) {
+        if schedule.trainingTimesteps != nil, !request.stepsSetByHand,
+           var own = SolverCatalog.ownStepSchedule(of: named, steps: budget, originalSteps: originalInferenceSteps, final: request.final) {
+            (own.sigmaMin, own.sigmaMax) = (request.sigmaMin, request.sigmaMax)   // refused by the rule, not dropped
             return plan(named, grid: try own.grid(on: schedule), label: name, spacing: own.spacing.name, request: request, reason: reason)
         }
         let spacing = flowSigmas.map { "flow-" + $0.rule.label } ?? spacingName(request, default: choice?.spacing.name ?? defaultSpacing)

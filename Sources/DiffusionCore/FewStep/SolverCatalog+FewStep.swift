@@ -11,12 +11,13 @@ extension SolverCatalog {
     ]
 
     /// The step schedule a few-step sampler runs on by its own rule when the user gives no spacing
-    /// or grid and the schedule is discrete: LCM's time steps, ending at `σ = 0` for LCM and at
-    /// timestep 0 for TCD (whose last step targets timestep 0); `nil` for every other solver.
-    public static func ownStepSchedule(of solver: any Solver, steps: Int, originalSteps: Int?) -> StepSchedule? {
+    /// or grid and the schedule is discrete: LCM's time steps, ending where `final` says for LCM and
+    /// at timestep 0 for TCD (whose last step targets timestep 0 in diffusers); `nil` for every
+    /// other solver.
+    public static func ownStepSchedule(of solver: any Solver, steps: Int, originalSteps: Int?, final: FinalNoise = .zero) -> StepSchedule? {
         let spacing = StepSpacing.lcm(originalSteps: originalSteps ?? 50)
         switch solver {
-        case is LCM: return StepSchedule(spacing: spacing, steps: steps, final: .zero)
+        case is LCM: return StepSchedule(spacing: spacing, steps: steps, final: final)
         case is TCD: return StepSchedule(spacing: spacing, steps: steps, final: .minimum)
         default: return nil
         }

@@ -117,3 +117,77 @@ struct ExactFlowMapTests {
         }
     }
 }
+
+/// Segmented consistency sampling (Hyper-SD, SCott) on the exact flow map split into segments:
+/// every jump the segment model is asked for stays inside one segment, and both the deterministic
+/// k-step form and the stochastic multistep form sample the mixture (the same 4-standard-error test).
+@Suite("Segmented flow maps: Hyper-SD and SCott multistep sampling")
+struct SegmentedFlowMapTests {
+    /// Records the jumps it is asked for and passes them on.
+    final class Recording: FlowMapModel, @unchecked Sendable {
+        let inner: any FlowMapModel
+        var jumps: [(Double, Double)] = []
+        init(_ inner: any FlowMapModel) { self.inner = inner }
+        var sampleShape: [Int] { inner.sampleShape }
+        var name: String { inner.name }
+        func jump(_ x: SampleTensor, from: NoiseLevel, to: NoiseLevel, into output: inout SampleTensor) throws {
+            jumps.append((from.sigma / from.alpha, to.isClean ? 0 : to.sigma / to.alpha))
+            try inner.jump(x, from: from, to: to, into: &output)
+        }
+    }
+
+    static let boundaries = [80, 2.5, 0.4, 0]
+
+    @Test("jumps stay inside segments; k-step (γ = 0) and stochastic multistep (γ = 1) sampling give the mixture", arguments: [0.0, 1.0])
+    func sampling(gamma: Double) throws {
+        let schedule = ExactFlowMapTests.schedule
+        let recording = Recording(ExactFlowMap(model: ExactFlowMapTests.mixture, schedule: schedule))
+        let segmented = try SegmentedFlowMap(recording, boundaries: Self.boundaries, schedule: schedule)
+        let grid = try segmented.grid(on: schedule)
+        let prior = ExactFlowMapTests.marginalSamples(sigma: 80, count: ExactFlowMapTests.count, seed: 40 + UInt64(gamma))
+        let out = try ConsistencyTrajectorySampler(gamma: gamma).sample(segmented, schedule: schedule, grid: grid, from: prior,
+                                                                        noise: SeededNoise(seed: 8))
+        let result = ExactFlowMapTests.worstDeviation(out)
+        #expect(result.z < 4, "gamma \(gamma): \(result.what)")
+        for (from, to) in recording.jumps {
+            let segment = Self.boundaries.firstIndex { $0 < from * (1 - 1e-9) } ?? Self.boundaries.count
+            #expect(segment > 0 && to >= Self.boundaries[segment] * (1 - 1e-9), "jump \(from) → \(to) leaves its segment")
+        }
+        // γ = 0: one jump per segment; γ = 1: every step jumps through the remaining segments to the data.
+        #expect(recording.jumps.count == (gamma == 0 ? 3 : 3 + 2 + 1))
+        #expect(throws: (any Error).self) { try SegmentedFlowMap(recording, boundaries: [1, 2, 0], schedule: schedule) }
+    }
+}
+
+/// The few-step samplers that read `x̂₀` sample an exact consistency model (the exact flow map's
+/// jump to the data, ``ConsistencyFunction``) exactly: `cm_multistep` on EDM and `lcm` on LCM's own
+/// time steps give the mixture (the same 4-standard-error test).
+@Suite("Few-step samplers on an exact consistency model")
+struct ExactConsistencySamplingTests {
+    @Test("cm_multistep at the time points [22, 10, 0] samples the mixture")
+    func consistencyMultistep() throws {
+        let schedule = ExactFlowMapTests.schedule, mixture = ExactFlowMapTests.mixture
+        let model = ConsistencyFunction(ExactFlowMap(model: mixture, schedule: schedule), schedule: schedule)
+        let grid = try StepSchedule.grid(sigmas: try ConsistencyMultistep.karrasSigmas(timePoints: [22, 10, 0]), on: schedule)
+        let prior = ExactFlowMapTests.marginalSamples(sigma: schedule.displaySigma(grid[0]), count: 1000, seed: 60)
+        let out = try SamplingRun(model: model, schedule: schedule, solver: ConsistencyMultistep(), grid: grid, initialSample: prior,
+                                  noise: SeededNoise(seed: 61)).finish()
+        let result = ExactFlowMapTests.worstDeviation(out)
+        #expect(result.z < 4, "\(result.what)")
+    }
+
+    @Test("lcm on SD's schedule and LCM's 4 time steps samples the mixture")
+    func latentConsistency() throws {
+        let schedule = try DiscreteVPSchedule(betaSchedule: .scaledLinear, betaStart: 0.00085, betaEnd: 0.012, trainingSteps: 1000)
+        let mixture = ExactFlowMapTests.mixture
+        let model = ConsistencyFunction(ExactFlowMap(model: mixture, schedule: schedule), schedule: schedule)
+        let grid = try StepSchedule(spacing: .lcm(originalSteps: 50), steps: 4).grid(on: schedule)
+        // The exact marginal at the first level: x = α·(x₀ + (σ/α)·z).
+        var prior = ExactFlowMapTests.marginalSamples(sigma: schedule.displaySigma(grid[0]), count: 1000, seed: 62)
+        prior.scale(by: grid[0].alpha)
+        let out = try SamplingRun(model: model, schedule: schedule, solver: LCM(), grid: grid, initialSample: prior,
+                                  noise: SeededNoise(seed: 63)).finish()
+        let result = ExactFlowMapTests.worstDeviation(out)
+        #expect(result.z < 4, "\(result.what)")
+    }
+}

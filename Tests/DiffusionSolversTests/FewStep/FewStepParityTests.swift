@@ -85,6 +85,10 @@ struct FewStepParityTests {
         let karras = try SamplingResolver.resolve(SamplingRequest(solver: "lcm", steps: 4, spacing: "karras"), model: model, schedule: schedule,
                                                   config: config)
         #expect(karras.spacing == "karras")
+        // LCM's rule places no sigma range: --sigma-min is refused, not dropped.
+        #expect(throws: (any Error).self) {
+            try SamplingResolver.resolve(SamplingRequest(solver: "lcm", steps: 4, sigmaMin: 0.1), model: model, schedule: schedule, config: config)
+        }
         #expect(throws: (any Error).self) { try SamplingResolver.resolve(SamplingRequest(solver: "lcm", steps: 26), model: model, schedule: schedule, config: config) }
         #expect(throws: (any Error).self) { try SolverCatalog.solver(named: "tcd", options: .init(eta: 1.5)) }
         #expect(throws: (any Error).self) { try ConsistencyMultistep.karrasSigmas(timePoints: [10, 20]) }
