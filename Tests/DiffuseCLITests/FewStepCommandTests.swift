@@ -5,7 +5,8 @@ import DiffusionTestSupport
 
 /// `diffuse sample --scheduler-config C --solver lcm|tcd --steps N --step-noise Z.npy` reproduces
 /// diffusers' `LCMScheduler` and `TCDScheduler` (the cases of `parity_fewstep.json`), on the
-/// schedulers' own time steps, and bad few-step options are refused in one line.
+/// schedulers' own time steps, `--solver cm_multistep --sigmas …` its
+/// `CMStochasticIterativeScheduler`, and bad few-step options are refused in one line.
 @Suite("diffuse sample, few-step samplers")
 struct FewStepCommandTests {
     static let file = try! ParityFile.load("parity_fewstep.json")
@@ -36,6 +37,25 @@ struct FewStepCommandTests {
         #expect(result.status == 0, "\(result.stderr)")
         let values = try NPYArray(contentsOf: out).float32Values.map(Double.init)
         let error = Compare.relativeRMS(values, c.expected)
+        #expect(error <= 5e-5, "relative RMS \(error)")
+    }
+
+    @Test("cm_multistep on EDM with the consistency model's sigmas matches diffusers", arguments: ["cm_multistep_mixture_2d_points_22-0", "cm_multistep_mixture_16d_n4"])
+    func consistencyMultistep(_ name: String) throws {
+        let c = try #require(Self.file.cases.first { $0.name == name })
+        let dir = try temporaryDirectory()
+        let b = c.x_init.count, d = c.x_init[0].count
+        let initURL = dir.appendingPathComponent("z.npy"), stepURL = dir.appendingPathComponent("steps.npy")
+        // --initial-noise is standard normal, scaled by the first sigma (80) as the scheduler's init_noise_sigma.
+        try NPYArray(shape: [b, d], float32: c.x_init.flatMap { $0 }.map { $0 / Float(c.sigmas[0]) }).write(to: initURL)
+        let draws = try #require(c.step_noise)
+        try NPYArray(shape: [draws.count, b, d], float32: draws.flatMap { $0.flatMap { $0 } }).write(to: stepURL)
+        let out = dir.appendingPathComponent("o.npy")
+        let result = try Diffuse.run(["sample", "--model", Fixtures.url("\(c.mixture).safetensors").path, "--noise-schedule", "edm",
+                                      "--solver", "cm_multistep", "--sigmas", c.sigmas.map { "\($0)" }.joined(separator: ","),
+                                      "--initial-noise", initURL.path, "--step-noise", stepURL.path, "--output", out.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let error = Compare.relativeRMS(try NPYArray(contentsOf: out).float32Values.map(Double.init), c.expected)
         #expect(error <= 5e-5, "relative RMS \(error)")
     }
 
