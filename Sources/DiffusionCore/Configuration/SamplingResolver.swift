@@ -98,7 +98,7 @@ public enum SamplingResolver {
     /// The plan for `request`, with the spacing used when neither the request nor the table names
     /// one, the offset of discrete timesteps (diffusers' `steps_offset`), and the flow options of a
     /// flow scheduler config, whose sigmas are then the grid unless the request gives its own. A
-    /// few-step sampler with its own time steps (``SolverCatalog/ownStepSchedule(of:steps:originalSteps:)``)
+    /// few-step sampler with its own time steps (``SolverCatalog/ownStepSchedule(of:steps:originalSteps:final:)``)
     /// runs on them when the request places no steps, with LCM's `originalInferenceSteps`.
     public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
                                defaultSpacing: String, stepsOffset: Int, flow: FlowConfiguration? = nil,

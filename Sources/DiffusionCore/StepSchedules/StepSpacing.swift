@@ -163,6 +163,7 @@ public struct StepSchedule: Sendable, Equatable {
             let ratio = t / n
             return (0..<n).reversed().map { Double($0 * ratio + stepsOffset) }
         case .lcm(let m):
+            guard n >= 1, m >= 1 else { return [] }
             // numpy: floor(linspace(0, M, N, endpoint=False)) = floor(i·(M/N)).
             let k = t / m, step = Double(m) / Double(n)
             return (0..<n).map { i in Double((m - Int((Double(i) * step).rounded(.down))) * k - 1) }
