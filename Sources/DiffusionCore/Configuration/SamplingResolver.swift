@@ -97,14 +97,17 @@ public enum SamplingResolver {
     public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
                                config: DiffusersSchedulerConfig? = nil) throws -> SamplingPlan {
         try resolve(request, model: model, schedule: schedule, defaultSpacing: defaultSpacingName(for: config),
-                    stepsOffset: config?.stepsOffset ?? 0, flow: config?.flow)
+                    stepsOffset: config?.stepsOffset ?? 0, flow: config?.flow, originalInferenceSteps: config?.originalInferenceSteps)
     }
 
     /// The plan for `request`, with the spacing used when neither the request nor the table names
     /// one, the offset of discrete timesteps (diffusers' `steps_offset`), and the flow options of a
-    /// flow scheduler config, whose sigmas are then the grid unless the request gives its own.
+    /// flow scheduler config, whose sigmas are then the grid unless the request gives its own. A
+    /// few-step sampler with its own time steps (``SolverCatalog/ownStepSchedule(of:steps:originalSteps:final:)``)
+    /// runs on them when the request places no steps, with LCM's `originalInferenceSteps`.
     public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule native: any NoiseSchedule,
-                               defaultSpacing: String, stepsOffset: Int, flow: FlowConfiguration? = nil) throws -> SamplingPlan {
+                               defaultSpacing: String, stepsOffset: Int, flow: FlowConfiguration? = nil,
+                               originalInferenceSteps: Int? = nil) throws -> SamplingPlan {
         if request.nfe != nil && request.steps != nil { throw invalid("give either --steps or --nfe, not both") }
         let schedule = Self.schedule(native, time: request.time)
         let reframed = schedule is ReframedSchedule
@@ -137,9 +140,15 @@ public enum SamplingResolver {
                 : RecommendedConfiguration.choice(forNFE: budget)
             (name, reason, choice) = (table.solver, .recommendedTable(table, budget: budget, modelTuningNotApplied: notApplied), table)
         }
-        let named = try SolverCatalog.solver(named: name, options: request.options)
+        var named = try SolverCatalog.solver(named: name, options: request.options)
+        if named is LCM, !reframed, schedule.trainingTimesteps != nil { named = LCM(timestepScaling: 10) }  // LCMScheduler's domain
         if request.options.interpolantDiffusion != nil && !(named is StochasticInterpolantSDE) {
             throw invalid("--interpolant-eps sets si_sde's diffusion coefficient; \(name) has none")
+        }
+        if !reframed, schedule.trainingTimesteps != nil, !request.stepsSetByHand,
+           var own = SolverCatalog.ownStepSchedule(of: named, steps: budget, originalSteps: originalInferenceSteps, final: request.final) {
+            (own.sigmaMin, own.sigmaMax) = (request.sigmaMin, request.sigmaMax)   // refused by the rule, not dropped
+            return plan(named, grid: try own.grid(on: schedule), label: name, spacing: own.spacing.name, request: request, reason: reason, schedule: schedule)
         }
         let spacing = flowSigmas.map { "flow-" + $0.rule.label } ?? spacingName(request, default: choice?.spacing.name ?? defaultSpacing)
         let grid = try named.adaptedGrid(try makeGrid(request, spacing: spacing, solver: named, budget: choice == nil ? request.nfe : budget,

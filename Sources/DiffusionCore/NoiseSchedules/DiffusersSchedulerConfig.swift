@@ -20,6 +20,8 @@ public struct DiffusersSchedulerConfig: Sendable, Equatable {
     public var stepsOffset: Int = 0
     public var rescaleBetasZeroSNR: Bool = false
     public var setAlphaToOne: Bool?
+    /// LCM's and TCD's `original_inference_steps` (their time steps' rule, ``StepSpacing/lcm(originalSteps:)``).
+    public var originalInferenceSteps: Int?
     /// The flow sigma rule of a flow-matching config; `nil` for a VP schedule.
     public var flow: FlowConfiguration?
 
@@ -85,6 +87,15 @@ public struct DiffusersSchedulerConfig: Sendable, Equatable {
         if let name = className, !Self.vpClasses.contains(name), !Self.flowClasses.contains(name) {
             throw ScheduleError("scheduler config: _class_name '\(name)' is not supported (flow: \(Self.flowClasses.sorted().joined(separator: ", ")); "
                                 + "VP: \(Self.vpClasses.sorted().joined(separator: ", ")))")
+        }
+        if let v = try number("original_inference_steps") {
+            guard v >= 1, v <= Double(numTrainTimesteps), v == v.rounded() else {
+                throw ScheduleError("scheduler config: original_inference_steps must be an integer from 1 to num_train_timesteps, got \(v)")
+            }
+            originalInferenceSteps = Int(v)
+        }
+        if let v = try number("timestep_scaling"), v != 10 {
+            throw ScheduleError("scheduler config: timestep_scaling \(v) is not supported (LCM's boundary scalings use 10)")
         }
         flow = try FlowConfiguration.read(className: className, trainingSteps: numTrainTimesteps, reader: reader)
         if flow != nil, Self.flowClasses.contains(className ?? "") { predictionType = .flowVelocity }

@@ -58,7 +58,7 @@ public enum SolverCatalog {
     }
 
     public static let entries: [Entry] = foundationEntries + exponentialEntries + classicalEntries + tunedEntries + stochasticEntries
-        + predictorCorrectorEntries + comfyEntries + comfyStochasticEntries
+        + predictorCorrectorEntries + comfyEntries + comfyStochasticEntries + fewStepEntries
 
     static let foundationEntries: [Entry] = [
         Entry(name: "ddim", aliases: [], summary: "DDIM (Song et al. 2021); --eta > 0 adds fresh noise",

@@ -18,6 +18,7 @@ import RealModule
 /// | `trailing` *D* | `round(arange(T, 0, −T/N)) − 1` | same, and DDIM, Euler |
 /// | `ddim-linspace` *D* | `round(linspace(0, T−1, N))` reversed (includes t = 0) | diffusers DDIMScheduler |
 /// | `ddim-leading` *D* | `arange(N)·(T ÷ N)` reversed, `+ steps_offset` | diffusers DDIMScheduler, Euler, Heun |
+/// | `lcm`, `lcm-M` *D* | of `M` (50) points `k·(T ÷ M) − 1`, `k = M…1`, those at indices `⌊i·M/N⌋` | diffusers LCMScheduler, TCDScheduler |
 /// | `time-uniform` | uniform in the schedule's time `t` | DPM-Solver `time_uniform`; diffusers Euler/Heun `linspace` |
 /// | `time-quadratic` | uniform in `√t` | DPM-Solver `time_quadratic` |
 /// | `logsnr` | uniform in `λ` | DPM-Solver `logSNR`, diffusers `use_lu_lambdas` |
@@ -46,9 +47,11 @@ public enum StepSpacing: Sendable, Equatable {
     case karrasRamp(KarrasRamp)
     /// ComfyUI's named schedulers, under ComfyUI's names (``ComfySchedule``).
     case comfy(ComfySchedule)
+    /// LCM's and TCD's rule: `N` of the `originalSteps` points a consistency model was distilled on.
+    case lcm(originalSteps: Int)
 
     /// The command-line names, in the order they are listed to users.
-    public static let names = ["linspace", "leading", "trailing", "ddim-linspace", "ddim-leading",
+    public static let names = ["linspace", "leading", "trailing", "ddim-linspace", "ddim-leading", "lcm",
                                "karras", "exponential", "time-uniform", "logsnr", "time-quadratic", "ays", "ays-sdxl", "ays-svd"] + KarrasRamp.searched.map(\.name)
         + ComfySchedule.Kind.allCases.map(\.rawValue)
 
@@ -68,6 +71,10 @@ public enum StepSpacing: Sendable, Equatable {
         case "ays": self = .alignYourSteps(.sd1)
         case "ays-sdxl": self = .alignYourSteps(.sdxl)
         case "ays-svd": self = .alignYourSteps(.svd)
+        case "lcm": self = .lcm(originalSteps: 50)
+        case let lcm where lcm.hasPrefix("lcm-"):
+            guard let m = Int(lcm.dropFirst(4)), m >= 1 else { return nil }
+            self = .lcm(originalSteps: m)
         default:
             if let kind = ComfySchedule.Kind(rawValue: name) { self = .comfy(ComfySchedule(kind)); return }
             guard let ramp = KarrasRamp.searched.first(where: { $0.name == name }) else { return nil }
@@ -91,13 +98,14 @@ public enum StepSpacing: Sendable, Equatable {
         case .alignYourSteps(let table): "ays-" + table.rawValue
         case .karrasRamp(let ramp): ramp.name
         case .comfy(let schedule): schedule.name
+        case .lcm(let m): m == 50 ? "lcm" : "lcm-\(m)"
         }
     }
 
     /// Whether the spacing is one of diffusers' integer-timestep rules.
     public var isTimestepRule: Bool {
         switch self {
-        case .linspace, .leading, .trailing, .ddimLinspace, .ddimLeading: true
+        case .linspace, .leading, .trailing, .ddimLinspace, .ddimLeading, .lcm: true
         default: false
         }
     }
@@ -154,6 +162,11 @@ public struct StepSchedule: Sendable, Equatable {
         case .ddimLeading:
             let ratio = t / n
             return (0..<n).reversed().map { Double($0 * ratio + stepsOffset) }
+        case .lcm(let m):
+            guard n >= 1, m >= 1 else { return [] }
+            // numpy: floor(linspace(0, M, N, endpoint=False)) = floor(i·(M/N)).
+            let k = t / m, step = Double(m) / Double(n)
+            return (0..<n).map { i in Double((m - Int((Double(i) * step).rounded(.down))) * k - 1) }
         default:
             return []
         }
@@ -201,6 +214,9 @@ public struct StepSchedule: Sendable, Equatable {
             }
             if sigmaMin != nil || sigmaMax != nil {
                 throw ScheduleError("--sigma-min and --sigma-max apply to karras, the searched ramps, exponential, time-uniform, logsnr and time-quadratic spacing, not '\(spacing.name)'")
+            }
+            if case .lcm(let m) = spacing, !(m <= trainingSteps && steps <= m) {
+                throw ScheduleError("spacing '\(spacing.name)' takes at most \(m) steps of its \(m) original ones, which must not exceed the \(trainingSteps) training steps; got \(steps)")
             }
             let ts = Self.diffusersTimesteps(spacing, steps: steps, trainingSteps: trainingSteps, stepsOffset: stepsOffset)
             for t in ts where !(t >= 0 && t <= Double(trainingSteps - 1)) {

@@ -42,8 +42,6 @@ extension SolverCatalog {
             }
             return DDPM(variance: variance)
         },
-        Entry(name: "lcm", summary: "consistency-model sampling: denoise, renoise to the next level (flow: diffusers' stochastic_sampling)",
-              evaluationsPerStep: 1, reference: "ComfyUI sample_lcm; diffusers FlowMatchEulerDiscreteScheduler(stochastic_sampling=True)") { _ in LCM() },
         Entry(name: "si_sde", summary: "stochastic-interpolant SDE, Euler-Maruyama, drift v + eps(t)*score; --interpolant-eps", evaluationsPerStep: 1,
               reference: "Albergo, Boffi, Vanden-Eijnden 2023, stochastic interpolants") { o in try StochasticInterpolantSDE(options: o) },
     ]
@@ -63,5 +61,5 @@ extension SolverCatalog {
     }
 
     /// The names of the samplers that draw fresh noise every step.
-    public static var stochasticNames: [String] { (stochasticEntries + predictorCorrectorEntries + comfyStochasticEntries).map(\.name) }
+    public static var stochasticNames: [String] { (stochasticEntries + predictorCorrectorEntries + comfyStochasticEntries + fewStepEntries).map(\.name) }
 }
