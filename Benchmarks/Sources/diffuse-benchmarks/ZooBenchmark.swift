@@ -6,16 +6,16 @@ import Foundation
 /// (``BenchmarkModels/peerSolvers`` on Karras, `linspace` and `trailing` steps; the timestep rules
 /// run on continuous-time schedules as ``RecommendedConfiguration/spacing(_:on:)`` says), and of the candidates a rule chooses from.
 ///
-/// A rule gives each ``RecommendedConfiguration/ScheduleClass`` and budget one candidate: the
-/// one whose worst ratio, over the models it is chosen on, to the best peer configuration picked
-/// afterwards for each model (by median per-draw error and by RMSE, whichever is worse) is
-/// smallest; a class with no model to choose on takes the choice over all of them. The reported
-/// figures are leave-one-family-out: the rule is chosen on the other families and measured on
-/// the held-out one, against the best single peer configuration (one configuration for all
-/// models, chosen the same way on the other families) and the best peer picked afterwards.
+/// The best single peer configuration is the peer configuration, one for all models, with the
+/// smallest geometric-mean ratio to the best peer picked afterwards for each model. A rule gives
+/// each ``RecommendedConfiguration/ScheduleClass`` and budget one configuration (``rule(on:nfe:)``).
+/// The reported figures are leave-one-family-out: the best single peer and the rule are chosen on
+/// the other families and measured on the held-out one, against that peer and against the best
+/// peer picked afterwards.
 ///
-/// Usage: `swift run -c release diffuse-benchmarks --zoo [--per-family 3] [--draws 64] [--seed 2512]`;
-/// the report goes to standard output (`docs/ZOO.md`).
+/// Usage: `swift run -c release diffuse-benchmarks --zoo [--per-family 3] [--draws 64] [--seed 2512]
+/// [--scores FILE]`; the report goes to standard output (`docs/ZOO.md`), and with `--scores` every
+/// configuration's median per-draw error and RMSE per model and budget to FILE (JSON).
 struct ZooBenchmark {
     func progress(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
