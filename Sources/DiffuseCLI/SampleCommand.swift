@@ -164,7 +164,7 @@ struct SampleCommand: ParsableCommand {
         let image = try imageToImage(for: model)
         let plan = try SamplingResolver.resolve(try request(for: model), model: model, schedule: noiseSchedule, config: config)
         if case let .recommendedTable(_, _, notApplied?) = plan.reason {
-            FileHandle.standardError.write(Data("note: the model's \(ModelTuning.fileName) does not apply (\(notApplied)); using the recommended table\n".utf8))
+            FileHandle.standardError.write(Data("note: the model's \(ModelTuning.fileName) does not apply (\(notApplied)); using the default rule\n".utf8))
         }
         let sampled = try guidedModel(model)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
@@ -230,8 +230,18 @@ struct SampleCommand: ParsableCommand {
         case .namedSolver, .tunedFile: ""
         case let .modelTuning(_, _, budget): " (the model's own \(ModelTuning.fileName), recommended for \(budget) NFE),"
         case let .recommendedTable(choice, budget, _):
-            plan.spacing == choice.spacing.name ? ", \(plan.spacing) steps (recommended for \(budget) NFE),"
-                : " (recommended for \(budget) NFE), \(plan.spacing) steps,"
+            plan.spacing == choice.spacing.name ? ", \(plan.spacing) steps (recommended for \(budget) NFE\(onClass(choice))),"
+                : " (recommended for \(budget) NFE\(onClass(choice))), \(plan.spacing) steps,"
+        }
+    }
+
+    /// ` on a wide VP/VE schedule` and the like: the class of schedule the default rule chose for.
+    static func onClass(_ choice: RecommendedConfiguration.Choice) -> String {
+        switch choice.scheduleClass {
+        case .narrow?: " on a VP/VE schedule with σ_max ≤ \(Int(RecommendedConfiguration.ScheduleClass.wideThreshold))"
+        case .wide?: " on a VP/VE schedule with σ_max > \(Int(RecommendedConfiguration.ScheduleClass.wideThreshold))"
+        case .flow?: " on a flow schedule"
+        case nil: ""
         }
     }
 

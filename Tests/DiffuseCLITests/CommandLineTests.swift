@@ -187,13 +187,14 @@ struct CompareCommandTests {
         let r = try Diffuse.run(["sample", "--model", "mixture-2d", "--nfe", "6", "--count", "4", "--output", out, "--report", report])
         #expect(r.status == 0 && r.stdout.contains("recommended for 6 NFE"), "\(r.stdout) \(r.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
-        #expect(json["solver"] as? String == RecommendedConfiguration.choice(forNFE: 6).solver)
+        #expect(json["solver"] as? String == RecommendedConfiguration.choice(forNFE: 6, schedule: VESchedule()).solver)
         #expect((json["nfe"] as? Int ?? 99) <= 6)
     }
 
     @Test("a recommended choice with searched decisions runs them on its own steps, and the named solver when the steps are set by hand")
     func recommendedDecisions() throws {
-        let choice = try #require(RecommendedConfiguration.table.first { $0.decisions != nil })
+        // mixture-2d runs on EDM's schedule, whose rule keeps the table's choices below 8 NFE.
+        let choice = try #require(RecommendedConfiguration.rule[.narrow]?.first { $0.decisions != nil })
         let nfe = choice.fromNFE, decisions = try #require(choice.decisions)
         let dir = try temporaryDirectory()
         let out = dir.appendingPathComponent("o.npy").path
@@ -201,7 +202,7 @@ struct CompareCommandTests {
         #expect(r.status == 0 && r.stdout.contains("[\(decisions.summary)]") && r.stdout.contains("\(nfe) model evaluations"), "\(r.stdout) \(r.stderr)")
         for flags in [["--schedule", "logsnr"], ["--order", "2"]] {
             let h = try Diffuse.run(["sample", "--model", "mixture-2d", "--nfe", "\(nfe)", "--count", "4", "--output", out] + flags)
-            let named = RecommendedConfiguration.namedChoice(forNFE: nfe).solver
+            let named = RecommendedConfiguration.namedChoice(forNFE: nfe, schedule: VESchedule()).solver
             #expect(h.status == 0 && h.stdout.contains("with \(named)") && !h.stdout.contains("["), "\(flags): \(h.stdout) \(h.stderr)")
         }
     }
@@ -244,11 +245,14 @@ struct SampleResolutionCommandTests {
     func summaryLines() throws {
         let (named, _) = try run(["--model", "mixture-2d", "--solver", "heun", "--steps", "4"])
         #expect(named.status == 0 && named.stdout.contains("with heun on edm: 4 steps"), "\(named.stdout) \(named.stderr)")
-        let choice = RecommendedConfiguration.choice(forNFE: 7)
+        // mixture-2d runs on EDM's schedule (σ_max = 80): the rule's class for VP/VE schedules up to σ_max 300.
+        let choice = RecommendedConfiguration.choice(forNFE: 7, schedule: VESchedule())
         let (table, _) = try run(["--model", "mixture-2d", "--nfe", "7"])
-        #expect(table.stdout.contains("with \(choice.solver), \(choice.spacing.name) steps (recommended for 7 NFE), on edm"), "\(table.stdout)")
+        #expect(table.stdout.contains("with \(choice.solver), \(choice.spacing.name) steps (recommended for 7 NFE on a VP/VE schedule with σ_max ≤ 300), on edm"),
+                "\(table.stdout)")
         let (byHand, _) = try run(["--model", "mixture-2d", "--nfe", "7", "--schedule", "logsnr"])
-        #expect(byHand.stdout.contains("with \(choice.solver) (recommended for 7 NFE), logsnr steps, on edm"), "\(byHand.stdout)")
+        #expect(byHand.stdout.contains("with \(choice.solver) (recommended for 7 NFE on a VP/VE schedule with σ_max ≤ 300), logsnr steps, on edm"),
+                "\(byHand.stdout)")
     }
 
     @Test("auto step noise is the Brownian tree for an SDE solver and independent draws for an ancestral one")

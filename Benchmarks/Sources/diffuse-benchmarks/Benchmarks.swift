@@ -53,6 +53,10 @@ struct Benchmarks {
             try DefaultSearch(root: URL(fileURLWithPath: FileManager.default.currentDirectoryPath), arguments: CommandLine.arguments).run()
             return
         }
+        if CommandLine.arguments.contains("--zoo") {
+            try ZooBenchmark(root: URL(fileURLWithPath: FileManager.default.currentDirectoryPath), arguments: CommandLine.arguments).run()
+            return
+        }
         if CommandLine.arguments.contains("--neural") {
             try NeuralBenchmarks.run(arguments: CommandLine.arguments)
             return

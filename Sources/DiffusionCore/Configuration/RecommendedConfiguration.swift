@@ -1,8 +1,9 @@
 /// The configuration `diffuse sample` runs when no solver is named and the model carries no
-/// tuned configuration for the budget: a solver and step spacing per evaluation budget, chosen on
-/// the project's benchmark suite. Why each entry won, with the measurements and the searches
-/// behind it, is in `docs/DEFAULT-CONFIGURATION.md`; ``SamplingResolver`` decides when the table
-/// applies.
+/// tuned configuration for the budget: the default rule (``rule``, ``choice(forNFE:schedule:)``),
+/// a solver and step spacing per class of schedule and budget, chosen on the benchmark's model
+/// zoo. ``table``, the previous default searched on Stable Diffusion's schedule, stays as a
+/// candidate of the rule and the start of the searches. Why, with the measurements, is in
+/// `docs/DEFAULT-CONFIGURATION.md`; ``SamplingResolver`` decides when the rule applies.
 public enum RecommendedConfiguration {
     public struct Choice: Sendable, Equatable {
         public var solver: String
@@ -12,6 +13,8 @@ public enum RecommendedConfiguration {
         /// Searched per-step UniPC decisions (USF), applied when the budget gives exactly as many
         /// steps (the table then has the next entry from the following budget); `solver` is `uni_pc`.
         public var decisions: SolverDecisions?
+        /// The class of schedule the default rule chose for (``choice(forNFE:schedule:)``); `nil` in ``table``.
+        public var scheduleClass: ScheduleClass?
 
         public init(solver: String, spacing: StepSpacing, fromNFE: Int, decisions: SolverDecisions? = nil) {
             self.solver = solver; self.spacing = spacing; self.fromNFE = fromNFE; self.decisions = decisions
@@ -21,7 +24,9 @@ public enum RecommendedConfiguration {
         public var label: String { "\(solver) \(spacing.name)" + (decisions.map { " [\($0.summary)]" } ?? "") }
     }
 
-    /// Budget thresholds, ascending; the last entry whose `fromNFE` is at most the budget applies.
+    /// The previous default, searched on Stable Diffusion's schedule (a candidate of the rule's
+    /// choice on the zoo, and what `--search-default` starts from). Budget thresholds, ascending;
+    /// the last entry whose `fromNFE` is at most the budget applies.
     /// Solvers are catalog names (``SolverCatalog``; a test checks each). The table minimizes the
     /// worst error ratio over the benchmark models to the best peer configuration, among spacings
     /// defined by noise levels, so an entry means the same steps on any schedule.
@@ -48,7 +53,8 @@ public enum RecommendedConfiguration {
         variant: .bh2, orders: [1, 2, 2, 2, 1], predictions: [.noise, .data, .noise, .data, .noise],
         correctors: [true, true, true, true, true])
 
-    /// The recommended choice for at most `nfe` model evaluations.
+    /// The previous table's choice for at most `nfe` model evaluations (the default rule's is
+    /// ``choice(forNFE:schedule:)``).
     public static func choice(forNFE nfe: Int) -> Choice {
         table.last { $0.fromNFE <= nfe } ?? table[0]
     }

@@ -61,7 +61,8 @@ public enum SamplingReason: Sendable {
     case tunedFile(URL)
     /// The model folder's own `tuned.json` (``ModelTuning``) has this configuration for `budget`.
     case modelTuning(TunedConfiguration, ModelTuning, budget: Int)
-    /// The recommended table's choice for `budget`; `modelTuningNotApplied` says why the model's
+    /// The default rule's choice for `budget` on the schedule (``RecommendedConfiguration/choice(forNFE:schedule:)``,
+    /// whose ``RecommendedConfiguration/Choice/scheduleClass`` says which class of schedule it chose for); `modelTuningNotApplied` says why the model's
     /// `tuned.json`, when it has one, was not used (other weights, skip scales or schedule).
     case recommendedTable(RecommendedConfiguration.Choice, budget: Int, modelTuningNotApplied: String?)
 }
@@ -82,8 +83,9 @@ public struct SamplingPlan: Sendable {
 
 /// Decides what `diffuse sample` runs. In order: a `--tuned` file's configuration; a named
 /// solver; without one, the model's own tuned configuration for exactly the budget (unless the
-/// steps are set by hand or guidance samples another model); else the recommended table
-/// (``RecommendedConfiguration``), its named solver when the steps are set by hand.
+/// steps are set by hand or guidance samples another model); else the default rule's choice for
+/// the schedule and budget (``RecommendedConfiguration/choice(forNFE:schedule:)``), its named
+/// solver when the steps are set by hand.
 /// The reasons behind the order are in `docs/DEFAULT-CONFIGURATION.md`.
 public enum SamplingResolver {
     /// The default budget without `--nfe` or `--steps`.
@@ -136,8 +138,10 @@ public enum SamplingResolver {
             (name, reason, choice) = (solver, .namedSolver, nil)
         } else {
             // Flow sigmas place the steps as the spacing does when set by hand: the table names the solver only.
-            let table = request.stepsSetByHand || flowSigmas != nil ? RecommendedConfiguration.namedChoice(forNFE: budget)
-                : RecommendedConfiguration.choice(forNFE: budget)
+            var table = request.stepsSetByHand || flowSigmas != nil ? RecommendedConfiguration.namedChoice(forNFE: budget, schedule: schedule)
+                : RecommendedConfiguration.choice(forNFE: budget, schedule: schedule)
+            // A noise range set by hand needs a spacing defined by noise levels; time-uniform is trailing's own in continuous time.
+            if table.spacing.isTimestepRule && (request.sigmaMin != nil || request.sigmaMax != nil) { table.spacing = .timeUniform }
             (name, reason, choice) = (table.solver, .recommendedTable(table, budget: budget, modelTuningNotApplied: notApplied), table)
         }
         var named = try SolverCatalog.solver(named: name, options: request.options)
@@ -316,7 +320,7 @@ public enum SamplingResolver {
 
 extension RecommendedConfiguration {
     /// What runs for a budget without a named solver: the model's own tuned configuration, or the
-    /// table's choice.
+    /// default rule's choice.
     public enum Recommendation: Sendable {
         /// The configuration the model carries for exactly this budget (``ModelTuning``).
         case tuned(TunedConfiguration, ModelTuning)
@@ -336,7 +340,7 @@ extension RecommendedConfiguration {
 
     /// The recommendation for `nfe` evaluations of `model` on `schedule`: the configuration the
     /// model carries for exactly that budget (``TunedDiffusionModel``), when it was tuned for these
-    /// weights and skip scales on this schedule, else the table's ``choice(forNFE:)``. This is the
+    /// weights and skip scales on this schedule, else the default rule's ``choice(forNFE:schedule:)``. This is the
     /// default step of ``SamplingResolver``, and what `diffuse compare --solvers default` runs.
     ///
     /// - Returns: the recommendation, and why the model's tuned file does not apply when it has one
@@ -344,14 +348,14 @@ extension RecommendedConfiguration {
     ///   is not such a reason.
     public static func recommendation(forNFE nfe: Int, model: any DiffusionModel, schedule: any NoiseSchedule)
         -> (recommendation: Recommendation, notApplied: String?) {
-        guard let tuning = (model as? any TunedDiffusionModel)?.tuning else { return (.table(choice(forNFE: nfe)), nil) }
+        guard let tuning = (model as? any TunedDiffusionModel)?.tuning else { return (.table(choice(forNFE: nfe, schedule: schedule)), nil) }
         do {
             if let configuration = try tuning.configuration(nfe: nfe, model: model, schedule: schedule) {
                 return (.tuned(configuration, tuning), nil)
             }
-            return (.table(choice(forNFE: nfe)), nil)
+            return (.table(choice(forNFE: nfe, schedule: schedule)), nil)
         } catch {
-            return (.table(choice(forNFE: nfe)), "\(error)")
+            return (.table(choice(forNFE: nfe, schedule: schedule)), "\(error)")
         }
     }
 }

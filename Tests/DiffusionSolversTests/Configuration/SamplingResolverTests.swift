@@ -24,11 +24,11 @@ struct SamplingResolverTests {
         #expect(explicit.spacing == "explicit sigmas" && explicit.grid.steps == 3)
     }
 
-    @Test("--nfe without a solver runs the recommended table's choice for the budget, with its decisions at their own budget",
+    @Test("--nfe without a solver runs the default rule's choice for the schedule and budget",
           arguments: [3, 5, 6, 10, 12, 20])
     func recommendedTable(nfe: Int) throws {
         let plan = try Self.resolve(SamplingRequest(nfe: nfe))
-        let choice = RecommendedConfiguration.choice(forNFE: nfe)
+        let choice = RecommendedConfiguration.choice(forNFE: nfe, schedule: Self.sd)
         guard case let .recommendedTable(used, budget, note) = plan.reason else { Issue.record("reason \(plan.reason)"); return }
         #expect(used == choice && budget == nfe && note == nil)
         #expect(plan.spacing == choice.spacing.name && plan.solver.evaluations(on: plan.grid) <= nfe)
@@ -40,24 +40,24 @@ struct SamplingResolverTests {
         guard case let .recommendedTable(choice, budget, _) = try Self.resolve(SamplingRequest(steps: 6)).reason else {
             Issue.record("not the table"); return
         }
-        #expect(budget == 6 && choice == RecommendedConfiguration.choice(forNFE: 6))
+        #expect(budget == 6 && choice == RecommendedConfiguration.choice(forNFE: 6, schedule: Self.sd))
         guard case .recommendedTable(_, 20, _) = try Self.resolve(SamplingRequest()).reason else { Issue.record("default budget"); return }
     }
 
-    @Test("with steps or orders set by hand, the table's named solver runs, without searched decisions")
+    @Test("with steps or orders set by hand, the rule's named solver runs, without searched decisions")
     func setByHand() throws {
         let requests = [SamplingRequest(nfe: 5, spacing: "karras"), SamplingRequest(options: .init(order: 2), nfe: 5),
                         SamplingRequest(nfe: 10, spacing: "logsnr")]
         for request in requests {
             let plan = try Self.resolve(request)
             let budget = request.nfe ?? 0
-            let named = RecommendedConfiguration.namedChoice(forNFE: budget)
+            let named = RecommendedConfiguration.namedChoice(forNFE: budget, schedule: Self.sd)
             guard case let .recommendedTable(choice, _, _) = plan.reason else { Issue.record("reason \(plan.reason)"); continue }
             #expect(choice == named && choice.decisions == nil && plan.label == named.solver)
         }
-        // A range set by hand keeps the table's own choice (and its spacing name in the summary).
+        // A range set by hand keeps the rule's own solver.
         let ranged = try Self.resolve(SamplingRequest(nfe: 6, sigmaMax: 10))
-        #expect(ranged.label == RecommendedConfiguration.choice(forNFE: 6).solver)
+        #expect(ranged.label == RecommendedConfiguration.choice(forNFE: 6, schedule: Self.sd).solver)
     }
 
     @Test("the digits network runs its own tuned.json at the budgets it has, the table elsewhere and under guidance")

@@ -56,7 +56,7 @@ struct ModelTuningTests {
         let (result, used) = try comparison.runRecommended(nfe: 5)
         #expect(result.solver == "tuned" && result.nfe <= 5 && result.rmse.isFinite, "\(result)")
         guard case .tuned = used else { Issue.record("runRecommended ran \(used.label)"); return }
-        #expect(try comparison.runRecommended(nfe: 6).result.solver == RecommendedConfiguration.choice(forNFE: 6).solver)
+        #expect(try comparison.runRecommended(nfe: 6).result.solver == RecommendedConfiguration.choice(forNFE: 6, schedule: schedule).solver)
 
         // Scaled skip connections change the model: its tuned steps no longer apply, and the reason is given.
         let scaled = try model.withSkipScales(Array(repeating: 0.9, count: model.skipLevelCount))

@@ -1,0 +1,281 @@
+import DiffusionSolvers
+import Foundation
+
+/// The default configuration on the model zoo (``ModelZoo``): per model and budget, the error to
+/// the ground truth of what the resolver picks without `--solver`, of every peer configuration
+/// (``BenchmarkModels/peerSolvers`` on Karras, `linspace` and `trailing` steps; the timestep rules
+/// run on continuous-time schedules as ``RecommendedConfiguration/spacing(_:on:)`` says), and of the candidates a rule chooses from.
+///
+/// The best single peer configuration is the peer configuration, one for all models, with the
+/// smallest geometric-mean ratio to the best peer picked afterwards for each model. A rule gives
+/// each ``RecommendedConfiguration/ScheduleClass`` and budget one configuration (``rule(on:nfe:)``).
+/// The reported figures are leave-one-family-out: the best single peer and the rule are chosen on
+/// the other families and measured on the held-out one, against that peer and against the best
+/// peer picked afterwards.
+///
+/// Usage: `swift run -c release diffuse-benchmarks --zoo [--per-family 3] [--draws 64] [--seed 2512]
+/// [--scores FILE]`; the report goes to standard output (`docs/ZOO.md`), and with `--scores` every
+/// configuration's median per-draw error and RMSE per model and budget to FILE (JSON).
+struct ZooBenchmark {
+    func progress(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+
+    let root: URL
+    var seed: UInt64 = 2512
+    var perFamily = 3
+    var draws = 64
+    let budgets = [5, 10, 20]
+    static let candidateSolvers = ["uni_pc_bh2", "uni_pc", "dpmpp_2m", "dpmpp_3m", "ipndm", "deis"]
+    static let candidateSpacings: [StepSpacing] = [.trailing, .timeUniform, .logSNR, .karras(rho: 7)]
+    static let peerSpacings: [StepSpacing] = [.karras(rho: 7), .linspace, .trailing]
+    /// The label of the old table's choice among the candidates.
+    static let tableLabel = "table"
+    static let defaultLabel = "default"
+
+    let arguments: [String]
+
+    init(root: URL, arguments: [String]) throws {
+        self.root = root
+        self.arguments = arguments
+        func value(_ flag: String) throws -> Int? {
+            guard let i = arguments.firstIndex(of: flag) else { return nil }
+            guard i + 1 < arguments.count, let v = Int(arguments[i + 1]), v > 0 else {
+                throw SamplingError.invalidConfiguration("\(flag) needs a positive integer")
+            }
+            return v
+        }
+        perFamily = try value("--per-family") ?? perFamily
+        draws = try value("--draws") ?? draws
+        seed = try value("--seed").map(UInt64.init) ?? seed
+    }
+
+    /// One configuration's errors on one model's draws.
+    struct Score { var median: Double; var rmse: Double; var errors: [Double] }
+
+    /// A measured model: its family, class, and scores by budget and label (`P:` peers, `C:` candidates).
+    struct Measured {
+        var model: ModelZoo.Model
+        var scheduleClass: RecommendedConfiguration.ScheduleClass
+        var scores: [Int: [String: Score]] = [:]
+        var defaultLabel: [Int: String] = [:]
+    }
+
+    /// The spacing a configuration runs with on `schedule` (the timestep rules on continuous-time
+    /// schedules as the default rule runs them).
+    static func spacing(_ s: StepSpacing, on schedule: any NoiseSchedule) -> StepSpacing {
+        RecommendedConfiguration.spacing(s, on: schedule)
+    }
+
+    func run() throws {
+        let models = try ModelZoo.generate(seed: seed, perFamily: perFamily)
+        let cache = BenchmarkModels.groundTruthCache(root: root)
+        var measured: [Measured] = []
+        for (index, model) in models.enumerated() {
+            let began = ContinuousClock.now
+            let comparison = BenchmarkModels.comparison(model.mixture, schedule: model.schedule, seed: seed &+ UInt64(index), count: draws, cache: cache)
+            var m = Measured(model: model, scheduleClass: .init(model.schedule))
+            for nfe in budgets {
+                var scores: [String: Score] = [:]
+                func score(_ r: SamplerComparison.Result?) -> Score {
+                    guard let r else { return Score(median: .infinity, rmse: .infinity, errors: []) }
+                    return Score(median: r.medianError, rmse: r.rmse, errors: r.sampleErrors ?? [])
+                }
+                func configuration(_ solver: String, _ spacing: StepSpacing) -> Score {
+                    score(try? comparison.run(.init(solver: solver, spacing: Self.spacing(spacing, on: model.schedule), nfe: nfe)))
+                }
+                for solver in BenchmarkModels.peerSolvers { for spacing in Self.peerSpacings {
+                    scores["P:\(solver) \(spacing.name)"] = configuration(solver, spacing)
+                } }
+                for solver in Self.candidateSolvers { for spacing in Self.candidateSpacings {
+                    scores["C:\(solver) \(spacing.name)"] = configuration(solver, spacing)
+                } }
+                scores["C:" + Self.tableLabel] = score(try? comparison.run(.recommended(nfe: nfe)))
+                let recommended = try comparison.runRecommended(nfe: nfe)
+                scores[Self.defaultLabel] = score(recommended.result)
+                m.defaultLabel[nfe] = recommended.recommendation.label
+                m.scores[nfe] = scores
+            }
+            measured.append(m)
+            progress("\(index + 1)/\(models.count) \(model.name): \(String(format: "%.1f", (ContinuousClock.now - began).seconds)) s")
+        }
+        print(report(measured))
+        if let i = arguments.firstIndex(of: "--scores"), i + 1 < arguments.count {
+            // Per model, budget and label: [median, RMSE], for analysis outside the run.
+            var rows: [[String: Any]] = []
+            for m in measured { for nfe in budgets { for (label, score) in m.scores[nfe]! {
+                rows.append(["model": m.model.name, "family": m.model.family, "class": m.scheduleClass.rawValue, "nfe": nfe,
+                             "label": label, "median": score.median.isFinite ? score.median : -1, "rmse": score.rmse.isFinite ? score.rmse : -1])
+            } } }
+            try JSONSerialization.data(withJSONObject: rows).write(to: URL(fileURLWithPath: arguments[i + 1]))
+        }
+    }
+
+    // MARK: choosing
+
+    /// The best peer picked afterwards for `m` at `nfe`: its smallest median and smallest RMSE.
+    static func postHoc(_ m: Measured, nfe: Int) -> (median: Double, rmse: Double) {
+        let peers = m.scores[nfe]!.filter { $0.key.hasPrefix("P:") }.values
+        return (peers.map(\.median).min()!, peers.map(\.rmse).min()!)
+    }
+
+    /// The worse of the two ratios (median per-draw error, RMSE) of `label` to `reference`
+    /// (a label, or the best peer picked afterwards when `nil`), worst over `models`.
+    static func worstRatio(_ label: String, to reference: String?, on models: [Measured], nfe: Int) -> Double {
+        models.map { m in
+            let s = m.scores[nfe]![label]!
+            let r = reference.map { m.scores[nfe]![$0]! }.map { ($0.median, $0.rmse) } ?? postHoc(m, nfe: nfe)
+            return Swift.max(s.median / r.0, s.rmse / r.1)
+        }.max() ?? .infinity
+    }
+
+    /// The geometric mean over `models` of `√(median ratio · RMSE ratio)` of `label` to `reference`
+    /// (a label, or the best peer picked afterwards when `nil`).
+    static func meanRatio(_ label: String, to reference: String?, on models: [Measured], nfe: Int) -> Double {
+        let logs = models.map { m in
+            let s = m.scores[nfe]![label]!
+            let r = reference.map { m.scores[nfe]![$0]! }.map { ($0.median, $0.rmse) } ?? postHoc(m, nfe: nfe)
+            return 0.5 * (log(s.median / r.0) + log(s.rmse / r.1))
+        }
+        return exp(logs.reduce(0, +) / Double(Swift.max(logs.count, 1)))
+    }
+
+    /// The labels other than the default's on `models` at `nfe`, sorted.
+    static func labels(on models: [Measured], nfe: Int) -> [String] {
+        models[0].scores[nfe]!.keys.filter { $0 != defaultLabel }.sorted()
+    }
+
+    /// The best single peer configuration on `models`: the smallest geometric-mean ratio to the
+    /// best peer picked afterwards for each model.
+    static func bestSinglePeer(on models: [Measured], nfe: Int) -> String {
+        let peers = labels(on: models, nfe: nfe).filter { $0.hasPrefix("P:") }
+        let mean = Dictionary(uniqueKeysWithValues: peers.map { ($0, meanRatio($0, to: nil, on: models, nfe: nfe)) })
+        return peers.min { mean[$0]! < mean[$1]! }!
+    }
+
+    /// A rule chosen on `training`: per class at `nfe`, among the configurations (candidates and
+    /// peers) at most ``margin`` times the best single peer configuration on `training` on each
+    /// of the class's models, by both measures, the one with the smallest geometric-mean ratio to
+    /// it there. A class without a model in `training` takes the choice over all of them among
+    /// the spacings defined on every schedule (not `logsnr`, which needs a finite log-SNR at the
+    /// start).
+    static func rule(on training: [Measured], nfe: Int) -> [RecommendedConfiguration.ScheduleClass: String] {
+        let single = bestSinglePeer(on: training, nfe: nfe)
+        func choose(_ include: (String) -> Bool, on models: [Measured]) -> String {
+            let allowed = labels(on: models, nfe: nfe).filter { include($0) && worstRatio($0, to: single, on: models, nfe: nfe) <= margin }
+            let mean = Dictionary(uniqueKeysWithValues: allowed.map { ($0, meanRatio($0, to: single, on: models, nfe: nfe)) })
+            return allowed.min { mean[$0]! < mean[$1]! } ?? single
+        }
+        let overall = choose({ !$0.contains("logsnr") }, on: training)
+        var rule: [RecommendedConfiguration.ScheduleClass: String] = [:]
+        for c in RecommendedConfiguration.ScheduleClass.allCases {
+            let members = training.filter { $0.scheduleClass == c }
+            rule[c] = members.isEmpty ? overall : choose({ _ in true }, on: members)
+        }
+        return rule
+    }
+
+    /// The most a rule's configuration may lose to the best single peer configuration on any
+    /// model it is chosen on: a little, for configurations much better on average (held out, 1.0
+    /// keeps the worst ratios at 1.00 / 1.08 at 10 NFE but the geometric mean at 0.89; 1.25 gives
+    /// 1.00 / 1.20 and 0.58, and above 1.5 the worst ratios grow fast).
+    static let margin = 1.25
+
+    // MARK: reporting
+
+    /// The ratio of medians of `a` to `b` with a 90% paired bootstrap interval.
+    static func medianRatio(_ a: [Double], _ b: [Double], seed: UInt64) -> String {
+        guard a.count == b.count, !a.isEmpty else { return "–" }
+        let value = Metrics.median(a) / Metrics.median(b)
+        var rng = SplitMix64(seed: seed)
+        var ratios: [Double] = []
+        for _ in 0..<1000 {
+            let idx = (0..<a.count).map { _ in rng.below(a.count) }
+            ratios.append(Metrics.median(idx.map { a[$0] }) / Metrics.median(idx.map { b[$0] }))
+        }
+        ratios.sort()
+        return String(format: "%.2f [%.2f–%.2f]", value, ratios[50], ratios[949])
+    }
+
+    /// `median-ratio; RMSE-ratio` of `a` to `b`, each with its interval.
+    static func ratios(_ a: Score, _ b: Score, seed: UInt64) -> (median: Double, rmse: Double, text: String) {
+        let m = a.median / b.median, r = a.rmse / b.rmse
+        let text = medianRatio(a.errors, b.errors, seed: seed) + "; "
+            + BenchmarkModels.ratioWithInterval(r, errors: a.errors, reference: b.errors, seed: seed)
+        return (m, r, text)
+    }
+
+    /// The peer with the smallest median (or RMSE) on `m` at `nfe`.
+    static func bestPeer(_ m: Measured, nfe: Int, byRMSE: Bool) -> Score {
+        m.scores[nfe]!.filter { $0.key.hasPrefix("P:") }.values.min { byRMSE ? $0.rmse < $1.rmse : $0.median < $1.median }!
+    }
+
+    func report(_ measured: [Measured]) -> String {
+        var out: [String] = []
+        var families: [String] = []
+        for m in measured where !families.contains(m.model.family) { families.append(m.model.family) }
+        out.append("# The default on the model zoo\n")
+        out.append("Generated by `swift run -c release diffuse-benchmarks --zoo --per-family \(perFamily) --draws \(draws) --seed \(seed)`: "
+                   + "\(measured.count) exact Gaussian mixtures (`ModelZoo`) in \(families.count) schedule families, \(draws) draws each, "
+                   + "errors to the ground truth (tolerance 1e-7). Ratios are `median per-draw error; RMSE`, each with a 90% paired "
+                   + "bootstrap interval over the draws.\n")
+        out.append("| model | class | σ̃_max |\n|---|---|---|")
+        for m in measured {
+            let top = m.model.schedule.level(at: m.model.schedule.timeRange.upperBound)
+            out.append("| \(m.model.name) | \(m.scheduleClass.rawValue) | \(String(format: "%.4g", top.sigma / top.alpha)) |")
+        }
+        var summary: [String] = []
+        for nfe in budgets {
+            out.append("\n## \(nfe) NFE\n")
+            let full = Self.rule(on: measured, nfe: nfe)
+            out.append("Rule chosen on all families: " + RecommendedConfiguration.ScheduleClass.allCases
+                .map { "\($0.rawValue) → `\(full[$0]!)`" }.joined(separator: ", ")
+                + "; best single peer on all families: `\(Self.bestSinglePeer(on: measured, nfe: nfe))`.\n")
+            let ranked = Self.labels(on: measured, nfe: nfe).map { ($0, Self.meanRatio($0, to: nil, on: measured, nfe: nfe)) }.sorted { $0.1 < $1.1 }
+            out.append("Geometric-mean ratio to the best peer picked afterwards, over all models, the first eight: "
+                       + ranked.prefix(8).map { String(format: "`%@` %.2f", $0.0, $0.1) }.joined(separator: ", ") + ".\n")
+            out.append("Held out (leave one family out): the rule and the best single peer configuration are chosen on the other families; "
+                       + "per family the worst model, and the geometric mean over its models of √(median ratio · RMSE ratio).\n")
+            out.append("| family (held out) | rule's pick | best single peer | rule / best single peer: worst | mean | rule / best peer afterwards: worst | default / best single peer: worst | mean |")
+            out.append("|---|---|---|---|---|---|---|---|")
+            var detail: [String] = ["\n| model | rule / best single peer | rule / best peer afterwards | default / best single peer | default / best peer afterwards |",
+                                    "|---|---|---|---|---|"]
+            var worst = (ruleMedian: 0.0, ruleRMSE: 0.0, postMedian: 0.0, postRMSE: 0.0, defMedian: 0.0, defRMSE: 0.0)
+            for family in families {
+                let training = measured.filter { $0.model.family != family }
+                let held = measured.filter { $0.model.family == family }
+                let rule = Self.rule(on: training, nfe: nfe)
+                let single = Self.bestSinglePeer(on: training, nfe: nfe)
+                var f = (ruleMedian: 0.0, ruleRMSE: 0.0, postMedian: 0.0, postRMSE: 0.0, defMedian: 0.0, defRMSE: 0.0)
+                var ruleLogs = 0.0, defLogs = 0.0
+                for (i, m) in held.enumerated() {
+                    let scores = m.scores[nfe]!
+                    let pick = scores[rule[m.scheduleClass]!]!, reference = scores[single]!, def = scores[Self.defaultLabel]!
+                    let s = UInt64(nfe * 1000 + i)
+                    let r = Self.ratios(pick, reference, seed: s), d = Self.ratios(def, reference, seed: s)
+                    let best = Self.postHoc(m, nfe: nfe)
+                    let post = (pick.median / best.median, pick.rmse / best.rmse), defPost = (def.median / best.median, def.rmse / best.rmse)
+                    f.ruleMedian = Swift.max(f.ruleMedian, r.median); f.ruleRMSE = Swift.max(f.ruleRMSE, r.rmse)
+                    f.postMedian = Swift.max(f.postMedian, post.0); f.postRMSE = Swift.max(f.postRMSE, post.1)
+                    f.defMedian = Swift.max(f.defMedian, d.median); f.defRMSE = Swift.max(f.defRMSE, d.rmse)
+                    ruleLogs += 0.5 * log(r.median * r.rmse); defLogs += 0.5 * log(d.median * d.rmse)
+                    detail.append("| \(m.model.name) | \(r.text) | " + String(format: "%.2f; %.2f", post.0, post.1) + " | \(d.text) | "
+                                  + String(format: "%.2f; %.2f", defPost.0, defPost.1) + " |")
+                }
+                let n = Double(held.count)
+                out.append("| \(family) | `\(rule[held[0].scheduleClass]!)` | `\(single)` | " + String(format: "%.2f; %.2f | %.2f | %.2f; %.2f | %.2f; %.2f | %.2f |",
+                           f.ruleMedian, f.ruleRMSE, exp(ruleLogs / n), f.postMedian, f.postRMSE, f.defMedian, f.defRMSE, exp(defLogs / n)))
+                worst.ruleMedian = Swift.max(worst.ruleMedian, f.ruleMedian); worst.ruleRMSE = Swift.max(worst.ruleRMSE, f.ruleRMSE)
+                worst.postMedian = Swift.max(worst.postMedian, f.postMedian); worst.postRMSE = Swift.max(worst.postRMSE, f.postRMSE)
+                worst.defMedian = Swift.max(worst.defMedian, f.defMedian); worst.defRMSE = Swift.max(worst.defRMSE, f.defRMSE)
+            }
+            let line = String(format: "%d NFE: held-out worst ratio of the rule to the best single peer configuration %.2f (median per-draw), %.2f (RMSE); "
+                              + "to the best peer picked afterwards %.2f, %.2f. The resolver's default to the best single peer: %.2f, %.2f.",
+                              nfe, worst.ruleMedian, worst.ruleRMSE, worst.postMedian, worst.postRMSE, worst.defMedian, worst.defRMSE)
+            out.append("\n" + line + " The resolver ran: " + Set(measured.compactMap { $0.defaultLabel[nfe] }).sorted().map { "`\($0)`" }.joined(separator: ", ") + ".")
+            summary.append("- " + line)
+            out.append(contentsOf: detail)
+        }
+        out.append("\n## Summary\n")
+        out.append(contentsOf: summary)
+        return out.joined(separator: "\n")
+    }
+}
