@@ -19,6 +19,8 @@ struct SampleCommand: ParsableCommand {
 
     @OptionGroup var source: ModelOptions
 
+    @OptionGroup var steering: SteeringOptions
+
     @Option(help: "Solver name, as in k-diffusion and ComfyUI. Default: the recommended configuration for the NFE budget.")
     var solver: String?
 
@@ -160,11 +162,14 @@ struct SampleCommand: ParsableCommand {
         case "torch": torch = TorchGenerator(seed: seed)
         default: throw CLIError("unknown --rng '\(rng)' (known: philox, torch)")
         }
-        let noise = try initialNoiseTensor(for: model, torch: torch)
+        let steer = try steering.steering(for: model)
+        let noise = try initialNoiseTensor(for: model, torch: torch, particles: steer.map { $0.sharesInitialSample ? 1 : $0.particles } ?? 1)
         let x = SampleTensor.initialSample(noise: noise, schedule: noiseSchedule, level: plan.grid[0])
         let stepNoiseSource = try stepNoiseSource(plan, shape: noise.shape, schedule: noiseSchedule, torch: torch)
-        let (samples, evaluations, grid) = try sample(plan.solver, model: sampled, schedule: noiseSchedule, grid: plan.grid, x: x,
-                                                      image: image.map { ($0, noise) }, noise: stepNoiseSource, thresholding: threshold)
+        let (samples, evaluations, grid) = try steer.map {
+            try steered($0, plan: plan, model: sampled, schedule: noiseSchedule, x: x, noise: stepNoiseSource, thresholding: threshold)
+        } ?? sample(plan.solver, model: sampled, schedule: noiseSchedule, grid: plan.grid, x: x,
+                    image: image.map { ($0, noise) }, noise: stepNoiseSource, thresholding: threshold)
         try outputKind.write(samples, model: model, to: output)
         let seconds = (ContinuousClock.now - started).seconds
         if let report {
@@ -237,12 +242,17 @@ struct SampleCommand: ParsableCommand {
         }
     }
 
-    private func initialNoiseTensor(for model: any DiffusionModel, torch: TorchGenerator?) throws -> SampleTensor {
+    /// `particles` initial draws per sample for FK steering (1 otherwise).
+    private func initialNoiseTensor(for model: any DiffusionModel, torch: TorchGenerator?, particles: Int = 1) throws -> SampleTensor {
         let defaultCount = model.sampleShape == [2] ? 512 : 16
         if let torch, initialNoise == nil {
             let batch = count ?? defaultCount
             guard batch >= 1, batch <= 1_000_000 else { throw CLIError("--count must be between 1 and 1000000, got \(batch)") }
-            return torch.randn(shape: [batch] + model.sampleShape)
+            return torch.randn(shape: [batch * particles] + model.sampleShape)
+        }
+        if particles > 1, let batch = count ?? (initialNoise == nil ? defaultCount : nil) {
+            guard batch >= 1, batch * particles <= 1_000_000 else { throw CLIError("--count x --particles must be between 1 and 1000000, got \(batch) x \(particles)") }
+            return try NoiseInput.tensor(path: nil, count: batch * particles, defaultCount: defaultCount, seed: seed, model: model)
         }
         return try NoiseInput.tensor(path: initialNoise, count: count, defaultCount: defaultCount, seed: seed, model: model)
     }
