@@ -44,7 +44,13 @@ public struct ClassifierFreeGuidance: DiffusionModel {
     public var name: String { "\(base.name) class \(classLabel), guidance \(scale)" }
 
     public func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {
-        var unconditional = SampleTensor(zeros: x.shape), conditional = SampleTensor(zeros: x.shape)
+        var unconditional = SampleTensor(zeros: x.shape)
+        try predict(x, at: level, into: &output, unconditional: &unconditional)
+    }
+
+    /// The guided `ε` into `output` and the unconditional `ε_u` into `unconditional` (for CFG++).
+    public func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor, unconditional: inout SampleTensor) throws {
+        var conditional = SampleTensor(zeros: x.shape)
         try base.predict(x, at: level, classLabel: nil, into: &unconditional)
         try base.predict(x, at: level, classLabel: classLabel, into: &conditional)
         // Both to ε: ε = c₃·x + c₄·m.

@@ -59,5 +59,5 @@ extension SolverCatalog {
     }
 
     /// The names of the samplers that draw fresh noise every step.
-    public static var stochasticNames: [String] { (stochasticEntries + predictorCorrectorEntries + comfyStochasticEntries).map(\.name) }
+    public static var stochasticNames: [String] { (stochasticEntries + predictorCorrectorEntries + comfyStochasticEntries + cfgPlusPlusStochasticEntries).map(\.name) }
 }
