@@ -21,6 +21,8 @@ struct SampleCommand: ParsableCommand {
 
     @OptionGroup var steering: SteeringOptions
 
+    @OptionGroup var guidanceRules: GuidanceOptions
+
     @Option(help: "Solver name, as in k-diffusion and ComfyUI. Default: the recommended configuration for the NFE budget.")
     var solver: String?
 
@@ -154,7 +156,7 @@ struct SampleCommand: ParsableCommand {
         if case let .recommendedTable(_, _, notApplied?) = plan.reason {
             FileHandle.standardError.write(Data("note: the model's \(ModelTuning.fileName) does not apply (\(notApplied)); using the recommended table\n".utf8))
         }
-        let sampled = try guidedModel(model)
+        let sampled = try guidedModel(model, frame: noiseSchedule.frame)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
         let torch: TorchGenerator?
         switch rng {
@@ -281,15 +283,17 @@ struct SampleCommand: ParsableCommand {
     }
 
     /// The model itself, or its classifier-free-guided conditional model for `--class`.
-    private func guidedModel(_ model: any DiffusionModel) throws -> any DiffusionModel {
+    private func guidedModel(_ model: any DiffusionModel, frame: ODEFrame) throws -> any DiffusionModel {
         guard let classLabel else {
             if guidance != nil || guidanceRescale != 0 { throw CLIError("--guidance and --guidance-rescale need --class") }
+            if guidanceRules.isSet { throw CLIError("--guidance-interval, --apg-* and --cfg-zero-star need --class") }
             return model
         }
         guard let conditional = model as? any ConditionalDiffusionModel else {
             throw CLIError("--class needs a class-conditional model; '\(model.name)' is not one")
         }
-        return try ClassifierFreeGuidance(base: conditional, classLabel: classLabel, scale: guidance ?? 1, rescale: guidanceRescale)
+        let guided = try ClassifierFreeGuidance(base: conditional, classLabel: classLabel, scale: guidance ?? 1, rescale: guidanceRescale)
+        return try guidanceRules.apply(to: guided, frame: frame)
     }
 
     /// `--init-image`, `--strength` and `--mask` as an ``ImageToImage``, or `nil` without `--init-image`.
