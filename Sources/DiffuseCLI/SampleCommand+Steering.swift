@@ -22,6 +22,6 @@ extension SampleCommand {
             progress.finish()
             return (try run.finish(), run.evaluations, run.grid)
         }
-        return try run(plan.solver)
+        return try run(AncestralTransitions<Euler>.forSteering(plan.solver))
     }
 }

@@ -149,3 +149,19 @@ struct SteeringTests {
         #expect(throws: SamplingError.self) { try Self.steered(fk, count: 4, solver: DPMSolverPlusPlusMultistepSDE()) }
     }
 }
+
+extension SteeringTests {
+    /// Euler with ancestral transitions (η = 1) is Euler ancestral: the same update, reached in two
+    /// parts (an Euler step to σ_down, then σ_up of noise), so equal to float32 rounding.
+    @Test("deterministic solvers take ancestral transitions under steering; Euler's equal Euler ancestral")
+    func ancestralTransitions() throws {
+        let wrapped = AncestralTransitions<Euler>.forSteering(Euler())
+        #expect(wrapped.name == "euler with ancestral transitions")
+        #expect(AncestralTransitions<Euler>.forSteering(EulerAncestral()).name == "euler_ancestral")
+        let a = try Self.steered(nil, count: 64, solver: wrapped), b = try Self.steered(nil, count: 64, solver: EulerAncestral())
+        #expect(Compare.relativeRMS(a, b.scalars.map(Double.init)) < 1e-5)
+        let fk = try FeynmanKacSteering(particles: 8, reward: LinearReward(weights: Self.w), scale: 1)
+        let steered = Self.statistics(try Self.steered(fk, count: 200, solver: AncestralTransitions<Heun>.forSteering(Heun())))
+        #expect(steered.projection > Self.statistics(try Self.steered(nil, count: 200)).projection + 0.5)
+    }
+}
