@@ -164,7 +164,7 @@ struct SampleCommand: ParsableCommand {
         case "torch": torch = TorchGenerator(seed: seed)
         default: throw CLIError("unknown --rng '\(rng)' (known: philox, torch)")
         }
-        let steer = try steering.steering(for: model)
+        let steer = try steering.steering(for: model, sampled: sampled, schedule: noiseSchedule, seed: seed)
         let noise = try initialNoiseTensor(for: model, torch: torch, particles: steer.map { $0.sharesInitialSample ? 1 : $0.particles } ?? 1)
         let x = SampleTensor.initialSample(noise: noise, schedule: noiseSchedule, level: plan.grid[0])
         let stepNoiseSource = try stepNoiseSource(plan, shape: noise.shape, schedule: noiseSchedule, torch: torch)

@@ -10,7 +10,7 @@ struct SteeringOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Particles (candidates) per sample for --steer; NFE is particles x steps.")
     var particles: Int?
 
-    @Option(help: "Reward of the clean estimate: linear:FILE.npy (w.x, w of the sample's size) or class:C (the shipped classifier's log-probability of class C).")
+    @Option(help: "Reward of the clean estimate: linear:FILE.npy (w.x, w of the sample's size), class:C (the shipped classifier's log-probability of class C) or minority:SIGMA (the minority score: reconstruction error after noising to SIGMA).")
     var reward: String?
 
     @Option(parsing: .unconditional, help: "Reward scale lambda: the target is p(x) exp(lambda r(x)) (default 1).")
@@ -26,7 +26,7 @@ struct SteeringOptions: ParsableArguments {
     var select: String?
 
     /// The steering method the flags name, or `nil` without `--steer`.
-    func steering(for model: any DiffusionModel) throws -> (any ParticleSteering)? {
+    func steering(for model: any DiffusionModel, sampled: any DiffusionModel, schedule: any NoiseSchedule, seed: UInt64) throws -> (any ParticleSteering)? {
         guard let steer else {
             if particles != nil || reward != nil || rewardScale != nil || potential != nil || resampleEvery != nil || select != nil {
                 throw CLIError("--particles, --reward, --reward-scale, --potential, --resample-every and --select need --steer")
@@ -38,7 +38,7 @@ struct SteeringOptions: ParsableArguments {
         guard let reward else { throw CLIError("--steer needs --reward (linear:FILE.npy or class:C)") }
         let scale = rewardScale ?? 1
         guard scale.isFinite else { throw CLIError("--reward-scale must be a finite number, got \(scale)") }
-        let parsed = try Self.reward(reward, for: model)
+        let parsed = try Self.reward(reward, for: model, sampled: sampled, schedule: schedule, seed: seed)
         switch steer {
         case "fk":
             guard let potential = FeynmanKacSteering.Potential(rawValue: potential ?? "difference") else {
@@ -61,7 +61,8 @@ struct SteeringOptions: ParsableArguments {
     }
 
     /// `linear:FILE.npy` or `class:C`.
-    static func reward(_ text: String, for model: any DiffusionModel) throws -> any Reward {
+    static func reward(_ text: String, for model: any DiffusionModel, sampled: any DiffusionModel, schedule: any NoiseSchedule,
+                       seed: UInt64) throws -> any Reward {
         let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
         guard parts.count == 2, !parts[1].isEmpty else { throw CLIError("--reward '\(text)': expected KIND:VALUE (linear:FILE.npy or class:C)") }
         switch parts[0] {
@@ -81,8 +82,13 @@ struct SteeringOptions: ParsableArguments {
                 throw CLIError("--reward class:C needs a shipped classifier for the model; '\(model.name)' has none")
             }
             do { return try ClassifierReward(classifier: classifier, target: target) } catch { throw CLIError("--reward: \(error)") }
+        case "minority":
+            guard let sigma = Double(parts[1]), sigma.isFinite, sigma > 0 else {
+                throw CLIError("--reward '\(text)': minority:SIGMA needs a positive noise level, got '\(parts[1])'")
+            }
+            do { return try MinorityReward(model: sampled, level: schedule.level(sigma: sigma), seed: seed) } catch { throw CLIError("--reward: \(error)") }
         default:
-            throw CLIError("unknown --reward kind '\(parts[0])' (known: linear, class)")
+            throw CLIError("unknown --reward kind '\(parts[0])' (known: linear, class, minority)")
         }
     }
 }

@@ -116,3 +116,17 @@ struct GuidanceVariantCommandTests {
         try bad.expectFailure(["--model", "mixture-2d", "--cfg-zero-star"], mentions: ["--class"])
     }
 }
+
+extension SteeringCommandTests {
+    @Test("minority reward from the command line; a bad noise level is refused")
+    func minorityReward() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("m.npy")
+        let result = try Diffuse.run(["sample", "--model", "mixture-2d", "--solver", "euler_ancestral", "--steps", "8", "--count", "16",
+                                      "--steer", "fk", "--particles", "4", "--reward", "minority:1", "--reward-scale", "10", "--output", out.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let bad = BadInputTests()
+        try bad.expectFailure(["--model", "mixture-2d", "--solver", "euler_ancestral", "--steer", "fk", "--reward", "minority:-1"],
+                              mentions: ["minority:SIGMA", "-1"])
+    }
+}
