@@ -9,6 +9,9 @@ extension SampleCommand {
         if initImage != nil || stepNoise != nil || (initialNoise != nil && !steering.sharesInitialSample && steering.particles > 1) {
             throw CLIError("--steer does not combine with --init-image, --step-noise, or (for fk) --initial-noise")
         }
+        if guidanceRules.apgMomentum != nil {
+            throw CLIError("--apg-momentum does not combine with --steer: resampling reorders the samples the momentum belongs to")
+        }
         let k = steering.particles
         let particles = steering.sharesInitialSample ? x.gathering((0..<(x.batchSize * k)).map { $0 / k }) : x
         func run<S: Solver>(_ solver: S) throws -> (SampleTensor, Int, TimeGrid) {

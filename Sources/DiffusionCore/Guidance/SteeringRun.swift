@@ -26,8 +26,8 @@ public final class SteeringRun<S: Solver> {
                 noise: (any NoiseSource)?, steering: any ParticleSteering, label: Int? = nil, seed: UInt64,
                 thresholding: DynamicThresholding? = nil) throws {
         guard S.State.self == StageState.self else {
-            throw SamplingError.invalidConfiguration("steering resamples particles between steps, but \(solver.name) keeps a history across steps; "
-                                                     + "use a single-step sampler (euler_ancestral, ddpm, dpmpp_2s_ancestral, dpm_2_ancestral, euler, heun)")
+            throw SamplingError.invalidConfiguration("steering resamples particles between steps, which needs a sampler whose state keeps nothing across steps; "
+                                                     + "\(solver.name) is not one (use euler_ancestral, ddpm, dpmpp_2s_ancestral, dpm_2_ancestral, euler, heun)")
         }
         let k = steering.particles
         guard initialSample.batchSize % k == 0 else {
