@@ -20,6 +20,10 @@ struct SampleCommand: ParsableCommand {
 
     @OptionGroup var source: ModelOptions
 
+    @OptionGroup var steering: SteeringOptions
+
+    @OptionGroup var guidanceRules: GuidanceOptions
+
     @Option(help: "Solver name, as in k-diffusion and ComfyUI. Default: the recommended configuration for the NFE budget.")
     var solver: String?
 
@@ -166,7 +170,7 @@ struct SampleCommand: ParsableCommand {
         if case let .recommendedTable(_, _, notApplied?) = plan.reason {
             FileHandle.standardError.write(Data("note: the model's \(ModelTuning.fileName) does not apply (\(notApplied)); using the default rule\n".utf8))
         }
-        let sampled = try guidedModel(model)
+        let sampled = try guidedModel(model, frame: noiseSchedule.frame)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
         let torch: TorchGenerator?
         switch rng {
@@ -174,11 +178,14 @@ struct SampleCommand: ParsableCommand {
         case "torch": torch = TorchGenerator(seed: seed)
         default: throw CLIError("unknown --rng '\(rng)' (known: philox, torch)")
         }
-        let noise = try initialNoiseTensor(for: model, torch: torch)
+        let steer = try steering.steering(for: model, sampled: sampled, schedule: plan.schedule, seed: seed)
+        let noise = try initialNoiseTensor(for: model, torch: torch, particles: steer.map { $0.sharesInitialSample ? 1 : $0.particles } ?? 1)
         let x = SampleTensor.initialSample(noise: noise, schedule: plan.schedule, level: plan.grid[0])
         let stepNoiseSource = try stepNoiseSource(plan, shape: noise.shape, schedule: plan.schedule, torch: torch)
-        let (samples, evaluations, grid) = try sample(plan.solver, model: sampled, schedule: plan.schedule, grid: plan.grid, x: x,
-                                                      image: image.map { ($0, noise) }, noise: stepNoiseSource, thresholding: threshold)
+        let (samples, evaluations, grid) = try steer.map {
+            try steered($0, plan: plan, model: sampled, schedule: plan.schedule, x: x, noise: stepNoiseSource, thresholding: threshold)
+        } ?? sample(plan.solver, model: sampled, schedule: plan.schedule, grid: plan.grid, x: x,
+                    image: image.map { ($0, noise) }, noise: stepNoiseSource, thresholding: threshold)
         try outputKind.write(samples, model: model, to: output)
         let seconds = (ContinuousClock.now - started).seconds
         if let report {
@@ -263,12 +270,17 @@ struct SampleCommand: ParsableCommand {
         }
     }
 
-    private func initialNoiseTensor(for model: any DiffusionModel, torch: TorchGenerator?) throws -> SampleTensor {
+    /// `particles` initial draws per sample for FK steering (1 otherwise).
+    private func initialNoiseTensor(for model: any DiffusionModel, torch: TorchGenerator?, particles: Int = 1) throws -> SampleTensor {
         let defaultCount = model.sampleShape == [2] ? 512 : 16
         if let torch, initialNoise == nil {
             let batch = count ?? defaultCount
             guard batch >= 1, batch <= 1_000_000 else { throw CLIError("--count must be between 1 and 1000000, got \(batch)") }
-            return torch.randn(shape: [batch] + model.sampleShape)
+            return torch.randn(shape: [batch * particles] + model.sampleShape)
+        }
+        if particles > 1, let batch = count ?? (initialNoise == nil ? defaultCount : nil) {
+            guard batch >= 1, batch * particles <= 1_000_000 else { throw CLIError("--count x --particles must be between 1 and 1000000, got \(batch) x \(particles)") }
+            return try NoiseInput.tensor(path: nil, count: batch * particles, defaultCount: defaultCount, seed: seed, model: model)
         }
         return try NoiseInput.tensor(path: initialNoise, count: count, defaultCount: defaultCount, seed: seed, model: model)
     }
@@ -297,15 +309,17 @@ struct SampleCommand: ParsableCommand {
     }
 
     /// The model itself, or its classifier-free-guided conditional model for `--class`.
-    private func guidedModel(_ model: any DiffusionModel) throws -> any DiffusionModel {
+    private func guidedModel(_ model: any DiffusionModel, frame: ODEFrame) throws -> any DiffusionModel {
         guard let classLabel else {
             if guidance != nil || guidanceRescale != 0 { throw CLIError("--guidance and --guidance-rescale need --class") }
+            if guidanceRules.isSet { throw CLIError("--guidance-interval, --apg-* and --cfg-zero-star need --class") }
             return model
         }
         guard let conditional = model as? any ConditionalDiffusionModel else {
             throw CLIError("--class needs a class-conditional model; '\(model.name)' is not one")
         }
-        return try ClassifierFreeGuidance(base: conditional, classLabel: classLabel, scale: guidance ?? 1, rescale: guidanceRescale)
+        let guided = try ClassifierFreeGuidance(base: conditional, classLabel: classLabel, scale: guidance ?? 1, rescale: guidanceRescale)
+        return try guidanceRules.apply(to: guided, frame: frame)
     }
 
     /// `--init-image`, `--strength` and `--mask` as an ``ImageToImage``, or `nil` without `--init-image`.

@@ -25,6 +25,10 @@ public struct ClassifierFreeGuidance: DiffusionModel {
     public let classLabel: Int
     public let scale: Double
     public let rescale: Double
+    /// Guide only at these noise levels (``GuidanceInterval``); elsewhere the conditional model.
+    public var interval: GuidanceInterval?
+    /// A rule that replaces the linear combination (``AdaptiveProjectedGuidance``, ``CFGZeroStar``).
+    public var combination: (any GuidanceCombination)?
 
     public init(base: any ConditionalDiffusionModel, classLabel: Int, scale: Double, rescale: Double = 0) throws {
         guard (0..<base.classCount).contains(classLabel) else {
@@ -44,14 +48,29 @@ public struct ClassifierFreeGuidance: DiffusionModel {
     public var name: String { "\(base.name) class \(classLabel), guidance \(scale)" }
 
     public func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {
-        var unconditional = SampleTensor(zeros: x.shape), conditional = SampleTensor(zeros: x.shape)
+        var unconditional = SampleTensor(zeros: x.shape)
+        try predict(x, at: level, into: &output, unconditional: &unconditional)
+    }
+
+    /// The guided `ε` into `output` and the unconditional `ε_u` into `unconditional` (for CFG++).
+    public func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor, unconditional: inout SampleTensor) throws {
+        var conditional = SampleTensor(zeros: x.shape)
         try base.predict(x, at: level, classLabel: nil, into: &unconditional)
         try base.predict(x, at: level, classLabel: classLabel, into: &conditional)
         // Both to ε: ε = c₃·x + c₄·m.
         let (_, _, c3, c4) = base.parameterization.coefficients(at: level)
         unconditional.update(scale: c4, (c3, x))
         conditional.update(scale: c4, (c3, x))
-        output.set((1 - scale, unconditional), (scale, conditional))
+        if let interval, !interval.contains(level) {
+            output.assign(conditional)
+            unconditional.assign(conditional)
+            return
+        }
+        if let combination {
+            combination.combine(conditional: conditional, unconditional: unconditional, scale: scale, into: &output)
+        } else {
+            output.set((1 - scale, unconditional), (scale, conditional))
+        }
         guard rescale > 0 else { return }
         let per = x.sampleCount
         for b in 0..<x.batchSize {

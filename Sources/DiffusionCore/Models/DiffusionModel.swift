@@ -45,7 +45,7 @@ public final class Denoiser {
     /// The model being sampled.
     public let model: any DiffusionModel
     /// The number of model evaluations so far (the NFE).
-    public private(set) var evaluations = 0
+    public package(set) var evaluations = 0
     /// The step (0-based) that the next evaluations belong to; set by the sampling loop so
     /// errors can name it.
     public var currentStep = 0

@@ -58,7 +58,8 @@ public enum SolverCatalog {
     }
 
     public static let entries: [Entry] = foundationEntries + exponentialEntries + classicalEntries + tunedEntries + stochasticEntries
-        + predictorCorrectorEntries + comfyEntries + comfyStochasticEntries + fewStepEntries
+        + predictorCorrectorEntries + comfyEntries + comfyStochasticEntries + cfgPlusPlusEntries
+        + cfgPlusPlusStochasticEntries + fewStepEntries
 
     static let foundationEntries: [Entry] = [
         Entry(name: "ddim", aliases: [], summary: "DDIM (Song et al. 2021); --eta > 0 adds fresh noise",

@@ -61,5 +61,5 @@ extension SolverCatalog {
     }
 
     /// The names of the samplers that draw fresh noise every step.
-    public static var stochasticNames: [String] { (stochasticEntries + predictorCorrectorEntries + comfyStochasticEntries + fewStepEntries).map(\.name) }
+    public static var stochasticNames: [String] { (stochasticEntries + predictorCorrectorEntries + comfyStochasticEntries + cfgPlusPlusStochasticEntries + fewStepEntries).map(\.name) }
 }
