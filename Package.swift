@@ -71,6 +71,12 @@ let package = Package(
             dependencies: ["DiffusionSolvers", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             path: "Examples/scheduler-loop"
         ),
+        // Inpainting in the pipeline's own loop: the bottom half of a digit regenerated, `swift run inpaint`.
+        .executableTarget(
+            name: "inpaint",
+            dependencies: ["DiffusionSolvers", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/inpaint"
+        ),
         // Helpers shared by the test targets: fixture loading, tolerances, order fitting.
         .target(name: "DiffusionTestSupport", dependencies: ["DiffusionSolvers"], path: "Tests/DiffusionTestSupport"),
         .testTarget(
