@@ -31,9 +31,12 @@ let package = Package(
         .target(name: "DiffusionDiscrete", dependencies: ["DiffusionCore", "DiffusionFormats"]),
         // The U-Net runtime, the shipped networks and their feature classifiers (Resources/Models,
         // each with a model card), and the built-in models.
+        // Matrix-multiply micro-kernels for AVX2+FMA and AVX-512, chosen at run time (C: per-function
+        // `target` attributes, so no flags); empty of kernels off x86-64.
+        .target(name: "CDiffusionKernels"),
         .target(
             name: "DiffusionNeural",
-            dependencies: ["DiffusionCore", "DiffusionFormats", .product(name: "RealModule", package: "swift-numerics")],
+            dependencies: ["CDiffusionKernels", "DiffusionCore", "DiffusionFormats", .product(name: "RealModule", package: "swift-numerics")],
             resources: [.copy("Resources")]
         ),
         // Ground truth, metrics, Fréchet distances and seeded comparisons of samplers.

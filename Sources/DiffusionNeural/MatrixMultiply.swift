@@ -21,8 +21,9 @@ import DiffusionCore
 /// task; a task runs every depth block of its tile in order. Each element is therefore summed by
 /// one thread, in blocks of `depthBlock` taken in increasing `k`, each block accumulated in one
 /// register lane in increasing `k`: the same bits for any thread count, tiling, batch size (every
-/// column of `C` is computed independently) or position of the element in its tile. There is no
-/// fused multiply-add: baseline x86-64 has none, and Swift does not contract `a * b + c`.
+/// column of `C` is computed independently) or position of the element in its tile. This Swift kernel
+/// has no fused multiply-add (baseline x86-64 has none, and Swift does not contract `a * b + c`);
+/// CPUs with AVX2+FMA or AVX-512 run a C kernel on the same panels instead (``MicroKernel``).
 public enum MatrixMultiply {
     /// Rows of `C` per micro-kernel call (`MR`).
     static let rowTile = 8
@@ -47,6 +48,13 @@ public enum MatrixMultiply {
     /// call (the network layers pack their weights once instead).
     public static func multiply(_ a: [Float], _ b: [Float], into c: inout [Float], m: Int, n: Int, k: Int,
                                 bias: [Float]? = nil, accumulate: Bool = false) {
+        multiply(a, b, into: &c, m: m, n: n, k: k, bias: bias, accumulate: accumulate, kernel: .best)
+    }
+
+    /// The same product with a given micro-kernel (one the CPU supports), to compare the kernels.
+    package static func multiply(_ a: [Float], _ b: [Float], into c: inout [Float], m: Int, n: Int, k: Int,
+                                 bias: [Float]? = nil, accumulate: Bool = false, kernel: MicroKernel) {
+        precondition(kernel.isSupported, "MatrixMultiply: this CPU cannot run the \(kernel.rawValue) kernel")
         precondition(m >= 0 && n >= 0 && k >= 0, "MatrixMultiply: negative size")
         precondition(a.count == m * k && b.count == k * n && c.count == m * n,
                      "MatrixMultiply: \(a.count), \(b.count), \(c.count) values for \(m)×\(k) · \(k)×\(n)")
@@ -62,7 +70,7 @@ public enum MatrixMultiply {
                         let source = StridedMatrix(bp.baseAddress ?? UnsafePointer(scratch.base), rows: k, columns: n, rowStride: n)
                         let destination = MatrixDestination(cp.baseAddress!, rowStride: n, bias: bias == nil ? nil : biasPointer.baseAddress,
                                                             accumulate: accumulate)
-                        multiply(packed.panels, source, into: destination, scratch: buffers)
+                        multiply(packed.panels, source, into: destination, scratch: buffers, kernel: kernel)
                     }
                 }
             }
@@ -73,7 +81,7 @@ public enum MatrixMultiply {
     ///
     /// - Parameter scratch: one buffer of at least ``panelScratchCount`` floats per worker.
     static func multiply<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
-                                                    scratch: WorkerBuffers) {
+                                                    scratch: WorkerBuffers, kernel: MicroKernel = .best) {
         precondition(a.depth == b.rows, "MatrixMultiply: inner dimensions \(a.depth) and \(b.rows) differ")
         let m = a.rows, n = b.columns
         guard m > 0, n > 0 else { return }
@@ -88,7 +96,7 @@ public enum MatrixMultiply {
             let (rowBlockIndex, columnBlock) = task.quotientAndRemainder(dividingBy: columnBlocks)
             let rowRange = (rowBlockIndex * panelsPerRowBlock)..<min(rowPanels, (rowBlockIndex + 1) * panelsPerRowBlock)
             let columnRange = (columnBlock * panelsPerTask)..<min(panels, (columnBlock + 1) * panelsPerTask)
-            tile(a, b, into: c, rowPanels: rowRange, columnPanels: columnRange, panels: scratch.buffer(worker))
+            tile(a, b, into: c, rowPanels: rowRange, columnPanels: columnRange, panels: scratch.buffer(worker), kernel: kernel)
         }
     }
 
@@ -99,17 +107,17 @@ public enum MatrixMultiply {
                                                             panels: UnsafeMutablePointer<Float>) {
         precondition(a.depth == b.rows, "MatrixMultiply: inner dimensions \(a.depth) and \(b.rows) differ")
         tile(a, b, into: c, rowPanels: 0..<((a.rows + rowTile - 1) / rowTile),
-             columnPanels: 0..<((b.columns + columnTile - 1) / columnTile), panels: panels)
+             columnPanels: 0..<((b.columns + columnTile - 1) / columnTile), panels: panels, kernel: .best)
     }
 
     /// One block of `C`, in chunks of ``chunkPanels`` column panels: for each depth block the chunk of
     /// `B` is packed (reading its rows in order, which keeps power-of-two row strides from thrashing
-    /// the cache) and each of its panels is multiplied by every `A` panel of the block. A zero depth
-    /// leaves `C` as `bias`, zero, or unchanged (`accumulate`).
+    /// the cache) and each of its panels is multiplied by every `A` panel of the block, by `kernel`. A
+    /// zero depth leaves `C` as `bias`, zero, or unchanged (`accumulate`).
     @inline(__always)
     private static func tile<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
                                                         rowPanels: Range<Int>, columnPanels: Range<Int>,
-                                                        panels: UnsafeMutablePointer<Float>) {
+                                                        panels: UnsafeMutablePointer<Float>, kernel: MicroKernel) {
         let m = a.rows, n = b.columns, depth = a.depth, bias = c.bias
         if depth == 0 {
             for p in rowPanels {
@@ -132,14 +140,40 @@ public enum MatrixMultiply {
                 for q in chunk..<chunkEnd {
                     let panel = panels + (q - chunk) * kc * columnTile * 4
                     let column = q * columnTile
+                    if kernel != .portable {
+                        wideKernel(kernel, depth: kc, a: a, k0: k0, b: panel, into: c, rowPanels: rowPanels, column: column, n: n)
+                        continue
+                    }
                     for p in rowPanels {
                         let m0 = p * rowTile
-                        kernel(depth: kc, a: a.base + (p * depth + k0) * rowTile, b: panel, c: c.base + m0 * c.rowStride + column,
-                               rowStride: c.rowStride, rows: min(rowTile, m - m0), columns: min(columnTile, n - column),
-                               bias: k0 == 0 ? bias.map { $0 + m0 } : nil, overwrite: k0 == 0 && !c.accumulate)
+                        Self.kernel(depth: kc, a: a.base + (p * depth + k0) * rowTile, b: panel, c: c.base + m0 * c.rowStride + column,
+                                    rowStride: c.rowStride, rows: min(rowTile, m - m0), columns: min(columnTile, n - column),
+                                    bias: k0 == 0 ? bias.map { $0 + m0 } : nil, overwrite: k0 == 0 && !c.accumulate)
                     }
                 }
                 k0 += kc
+            }
+        }
+    }
+
+    /// One `B` panel against every `A` panel of `rowPanels` with a C kernel (``MicroKernel``), a few
+    /// panels per call; the tiles are stored as the portable kernel stores its own.
+    private static func wideKernel(_ kernel: MicroKernel, depth kc: Int, a: PackedPanels, k0: Int, b panel: UnsafePointer<Float>,
+                                   into c: MatrixDestination, rowPanels: Range<Int>, column: Int, n: Int) {
+        let m = a.rows, bias = c.bias, columns = min(columnTile, n - column)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * rowTile * columnTile) { buffer in
+            let tiles = buffer.baseAddress!
+            var p = rowPanels.lowerBound
+            while p < rowPanels.upperBound {
+                let taken = kernel.tiles(depth: kc, a: a.base + (p * a.depth + k0) * rowTile, panelStride: a.depth * rowTile,
+                                         available: rowPanels.upperBound - p, b: panel, into: tiles)
+                for t in 0..<taken {
+                    let m0 = (p + t) * rowTile
+                    storeTile(tiles + t * rowTile * columnTile, to: c.base + m0 * c.rowStride + column, rowStride: c.rowStride,
+                              rows: min(rowTile, m - m0), columns: columns, bias: k0 == 0 ? bias.map { $0 + m0 } : nil,
+                              overwrite: k0 == 0 && !c.accumulate)
+                }
+                p += taken
             }
         }
     }
@@ -175,12 +209,19 @@ public enum MatrixMultiply {
         // Column j of the tile is accumulators (c0j, c1j): element (i, j) at j·8 + i.
         var accumulators = (c00, c10, c01, c11, c02, c12, c03, c13, c04, c14, c05, c15)
         withUnsafeBytes(of: &accumulators) { raw in
-            let tile = raw.baseAddress!.assumingMemoryBound(to: Float.self)
-            if rows == rowTile && columns == columnTile {
-                store(tile, to: c, rowStride: rowStride, rows: rowTile, columns: columnTile, bias: bias, overwrite: overwrite)
-            } else {
-                store(tile, to: c, rowStride: rowStride, rows: rows, columns: columns, bias: bias, overwrite: overwrite)
-            }
+            storeTile(raw.baseAddress!.assumingMemoryBound(to: Float.self), to: c, rowStride: rowStride, rows: rows, columns: columns,
+                      bias: bias, overwrite: overwrite)
+        }
+    }
+
+    /// Stores an 8×6 tile (`tile[j·8 + i]`) on the `rows × columns` corner of `C` that lies inside it.
+    @inline(__always)
+    private static func storeTile(_ tile: UnsafePointer<Float>, to c: UnsafeMutablePointer<Float>, rowStride: Int, rows: Int, columns: Int,
+                                  bias: UnsafePointer<Float>?, overwrite: Bool) {
+        if rows == rowTile && columns == columnTile {
+            store(tile, to: c, rowStride: rowStride, rows: rowTile, columns: columnTile, bias: bias, overwrite: overwrite)
+        } else {
+            store(tile, to: c, rowStride: rowStride, rows: rows, columns: columns, bias: bias, overwrite: overwrite)
         }
     }
 

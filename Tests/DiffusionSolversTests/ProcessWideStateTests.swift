@@ -47,6 +47,19 @@ struct ProcessWideStateTests {
         #expect(serial == parallel)
     }
 
+    @Test("matrix multiplication: every micro-kernel gives the same bits for one thread and all threads")
+    func microKernelThreads() {
+        let (m, n, k) = (300, 97, 600)
+        typealias Values = Neural.MatrixMultiplyTests
+        let a = Values.values(m * k, seed: 5), b = Values.values(k * n, seed: 6), bias = Values.values(m, seed: 7)
+        for kernel in MicroKernel.supported {
+            var serial = [Float](repeating: 0, count: m * n), parallel = serial
+            Self.withThreads(1) { MatrixMultiply.multiply(a, b, into: &serial, m: m, n: n, k: k, bias: bias, kernel: kernel) }
+            Self.withThreads(0) { MatrixMultiply.multiply(a, b, into: &parallel, m: m, n: n, k: k, bias: bias, kernel: kernel) }
+            #expect(serial == parallel, "\(kernel.rawValue)")
+        }
+    }
+
     @Test("UNet2D: the same bits for one thread and all threads, and for a sample alone or in a batch")
     func unetThreads() throws {
         let fixture = try NeuralFixtures.file("tiny-unet-forward.safetensors")

@@ -171,7 +171,8 @@ def main() -> None:
         one, all_ = g["oneThread"] / ours["peakOneThread"], g["allThreads"] / ours["peakAllThreads"]
         ok = "yes" if min(one, all_) >= PEAK_TARGET else ("1 thread only" if one >= PEAK_TARGET else "no")
         gemm.append(f"| {g['n']} | {g['oneThread']:.1f} | {one:.0%} | {g['allThreads']:.1f} | {all_:.0%} | {ok} |")
-    peak = (f"SIMD multiply-add peak (six `SIMD8<Float>` chains, separate multiply and add) in the same run: "
+    peak = (f"Multiply-add peak of the unit of the micro-kernel in use (`{ours.get('kernel', 'portable')}`; "
+            f"`MicroKernel` in `diffuse-benchmarks`) in the same run: "
             f"{ours['peakOneThread']:.1f} GFLOP/s on 1 thread, {ours['peakAllThreads']:.1f} GFLOP/s on {cores} threads.")
 
     m = machine()

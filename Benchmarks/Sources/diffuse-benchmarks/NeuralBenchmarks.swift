@@ -8,15 +8,22 @@ import Foundation
 /// repeated; `--json` prints one JSON object (`BenchmarkReport`) instead of the Markdown tables, for
 /// `tools/neural/bench_forward.py`.
 ///
-/// The peak is what independent chains of SIMD multiply-adds reach (`a = a·m + d` on six `SIMD8<Float>`
-/// accumulators, the same separate multiply and add the micro-kernel issues: the package builds for
-/// baseline x86-64, which has no fused multiply-add), on one thread and on every core at once.
+/// The peak is what independent chains of multiply-adds reach in the registers of the micro-kernel in
+/// use (``MicroKernel/best``): fused multiply-adds on twelve AVX2 or AVX-512 registers when the CPU has
+/// them, else `a = a·m + d` on six `SIMD8<Float>` accumulators (the separate multiply and add of the
+/// portable kernel, baseline x86-64 having no fused multiply-add), on one thread and on every core at
+/// once. The GEMM rows are given for every kernel the CPU runs, each against its own unit's peak.
 enum NeuralBenchmarks {
     /// What `--json` prints. Times are medians in milliseconds, rates in GFLOP/s.
     struct BenchmarkReport: Encodable {
         var threads: Int
+        /// The micro-kernel of `gemm` and of the forward passes, whose unit `peak…` measures.
+        var kernel = MicroKernel.best.rawValue
         var peakOneThread = 0.0, peakAllThreads = 0.0
+        var baselinePeakOneThread = 0.0, baselinePeakAllThreads = 0.0
         var gemm: [GEMM] = []
+        /// The same products with the portable kernel.
+        var gemmPortable: [GEMM] = []
         var unets: [UNet] = []
         struct GEMM: Encodable { var n: Int; var oneThread: Double; var allThreads: Double }
         struct UNet: Encodable { var path: String; var name: String; var sampleShape: [Int]; var gflopPerSample: Double; var forward: [Forward] }
@@ -27,26 +34,41 @@ enum NeuralBenchmarks {
         let json = arguments.contains("--json")
         func say(_ line: String) { if !json { print(line) } }
         let cores = ProcessInfo.processInfo.activeProcessorCount
-        let peakOne = peak(threads: 1), peakAll = peak(threads: cores)
-        var report = BenchmarkReport(threads: cores, peakOneThread: peakOne, peakAllThreads: peakAll)
-        say(String(format: "Peak (SIMD multiply-add chains): %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads\n", peakOne, peakAll, cores))
-        say("| GEMM n×n×n | 1 thread GFLOP/s | / peak | \(cores) threads GFLOP/s | / peak |")
-        say("|---|---|---|---|---|")
-        for n in [256, 512, 1024] {
+        let baseOne = peak(threads: 1), baseAll = peak(threads: cores)
+        let peakOne = peak(threads: 1, kernel: .best) ?? baseOne, peakAll = peak(threads: cores, kernel: .best) ?? baseAll
+        var report = BenchmarkReport(threads: cores, peakOneThread: peakOne, peakAllThreads: peakAll,
+                                     baselinePeakOneThread: baseOne, baselinePeakAllThreads: baseAll)
+        say(String(format: "Peak (SIMD multiply-add chains): %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads\n", baseOne, baseAll, cores))
+        // The peak of each kernel's unit: the baseline's for the portable kernel.
+        var peaks: [MicroKernel: (one: Double, all: Double)] = [.portable: (baseOne, baseAll), .best: (peakOne, peakAll)]
+        for kernel in MicroKernel.supported where kernel != .portable {
+            if kernel != .best { peaks[kernel] = (peak(threads: 1, kernel: kernel)!, peak(threads: cores, kernel: kernel)!) }
+            say(String(format: "Peak (%@ fused multiply-add chains): %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d threads\n",
+                       kernel.rawValue, peaks[kernel]!.one, peaks[kernel]!.all, cores))
+        }
+        say("| GEMM n×n×n | kernel | 1 thread GFLOP/s | / peak | \(cores) threads GFLOP/s | / peak |")
+        say("|---|---|---|---|---|---|")
+        for n in [256, 512, 1024] { for kernel in MicroKernel.supported {
             let a = SeededNoise(seed: 1).initialNoise(shape: [1, n * n]).scalars
             let b = SeededNoise(seed: 2).initialNoise(shape: [1, n * n]).scalars
             var c = [Float](repeating: 0, count: n * n)
             let flops = 2 * pow(Double(n), 3)
             let saved = Parallelism.maximumThreads
             Parallelism.maximumThreads = 1
-            let serial = Benchmarks.measure(iterations: 1, rounds: n == 1024 ? 3 : 7) { MatrixMultiply.multiply(a, b, into: &c, m: n, n: n, k: n) }
+            let serial = Benchmarks.measure(iterations: 1, rounds: n == 1024 ? 3 : 7) {
+                MatrixMultiply.multiply(a, b, into: &c, m: n, n: n, k: n, kernel: kernel)
+            }
             Parallelism.maximumThreads = 0
-            let parallel = Benchmarks.measure(iterations: 1, rounds: n == 1024 ? 3 : 7) { MatrixMultiply.multiply(a, b, into: &c, m: n, n: n, k: n) }
+            let parallel = Benchmarks.measure(iterations: 1, rounds: n == 1024 ? 3 : 7) {
+                MatrixMultiply.multiply(a, b, into: &c, m: n, n: n, k: n, kernel: kernel)
+            }
             Parallelism.maximumThreads = saved
             let (one, all) = (flops / serial / 1e9, flops / parallel / 1e9)
-            report.gemm.append(.init(n: n, oneThread: one, allThreads: all))
-            say(String(format: "| %d | %.1f | %.2f | %.1f | %.2f |", n, one, one / peakOne, all, all / peakAll))
-        }
+            let (unitOne, unitAll) = peaks[kernel]!
+            if kernel == .best { report.gemm.append(.init(n: n, oneThread: one, allThreads: all)) }
+            if kernel == .portable { report.gemmPortable.append(.init(n: n, oneThread: one, allThreads: all)) }
+            say(String(format: "| %d | %@ | %.1f | %.2f | %.1f | %.2f |", n, kernel.rawValue, one, one / unitOne, all, all / unitAll))
+        } }
         for (flag, path) in zip(arguments, arguments.dropFirst()) where flag == "--unet" {
             report.unets.append(try unet(URL(fileURLWithPath: path), peaks: (peakOne, peakAll), cores: cores, say: say))
         }
@@ -134,6 +156,21 @@ enum NeuralBenchmarks {
             }
         }
         return total + conv(channels, c.outChannels)
+    }
+
+    /// GFLOP/s of `threads` threads each running `kernel`'s fused multiply-add chains (nil for the portable kernel).
+    static func peak(threads: Int, kernel: MicroKernel) -> Double? {
+        guard let perRound = kernel.chainFlopsPerRound else { return nil }
+        let iterations = 20_000_000
+        var best = 0.0
+        for _ in 0..<5 {
+            let start = ContinuousClock.now
+            DispatchQueue.concurrentPerform(iterations: threads) { _ in kernel.peakChains(iterations) }
+            let d = (ContinuousClock.now - start).components
+            let seconds = Double(d.seconds) + Double(d.attoseconds) * 1e-18
+            best = max(best, Double(threads * iterations) * perRound / seconds / 1e9)
+        }
+        return best
     }
 
     /// GFLOP/s of `threads` threads each running six independent `SIMD8<Float>` multiply-add chains.

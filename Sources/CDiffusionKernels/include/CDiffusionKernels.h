@@ -1,0 +1,37 @@
+#ifndef C_DIFFUSION_KERNELS_H
+#define C_DIFFUSION_KERNELS_H
+
+#include <stddef.h>
+
+/// Vector units the matrix-multiply micro-kernels can use, as bits of `dk_supported_kernels()`.
+enum {
+    /// AVX2 with fused multiply-add (x86-64, Haswell and later).
+    DK_KERNEL_AVX2_FMA = 1,
+    /// AVX-512 Foundation and DQ (x86-64, Skylake-SP and later).
+    DK_KERNEL_AVX512 = 2,
+};
+
+/// The kernels this CPU and operating system can run (0 off x86-64: only the portable Swift kernel).
+int dk_supported_kernels(void);
+
+/// The 8×6 micro-kernel with AVX2 fused multiply-adds, in the packing of `MatrixMultiply`:
+/// `tile[j·8 + i] = Σₖ a[k·8 + i] · b[(k·6 + j)·4]` for `k` in `0..<depth`, summed in increasing `k`
+/// with one rounding per step (`fma`). Call only when `dk_supported_kernels()` has `DK_KERNEL_AVX2_FMA`.
+void dk_gemm_8x6_avx2(ptrdiff_t depth, const float *a, const float *b, float *tile);
+
+/// Two 8×6 tiles that share `b` (rows of two `A` panels), the same sums as two `dk_gemm_8x6_avx2` calls.
+void dk_gemm_16x6_avx2(ptrdiff_t depth, const float *a0, const float *a1, const float *b, float *tile0, float *tile1);
+
+/// Four 8×6 tiles that share `b`, in AVX-512 registers (two panels per register); the same sums as four
+/// `dk_gemm_8x6_avx2` calls. Call only when `dk_supported_kernels()` has `DK_KERNEL_AVX512`.
+void dk_gemm_32x6_avx512(ptrdiff_t depth, const float *a0, const float *a1, const float *a2, const float *a3,
+                         const float *b, float *tile0, float *tile1, float *tile2, float *tile3);
+
+/// `iterations` rounds of `x ← x·m + d` (fused) on twelve independent AVX2 registers, 192 flops a round:
+/// the peak the AVX2 kernels can approach. Returns a sum of the chains so they are not optimized away.
+float dk_fma_chains_avx2(ptrdiff_t iterations);
+
+/// The same on twelve AVX-512 registers, 384 flops a round.
+float dk_fma_chains_avx512(ptrdiff_t iterations);
+
+#endif

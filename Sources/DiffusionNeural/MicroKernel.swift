@@ -1,0 +1,81 @@
+import CDiffusionKernels
+
+/// The register micro-kernel of ``MatrixMultiply``, chosen at run time for the widest vector unit the
+/// CPU has.
+///
+/// The package builds for the baseline of its platform (4-wide SSE without fused multiply-add on
+/// x86-64) and cannot set a target CPU for its users, so the wider kernels live in the
+/// `CDiffusionKernels` C target, each function compiled for its unit with a `target` attribute, and
+/// are called only when the CPU reports that unit (the way BLAS libraries and PyTorch dispatch). All
+/// of them read the same packed panels and sum each element of `C` in increasing `k`:
+/// ```
+/// portable:        acc ← round(acc + round(a·b))     (SIMD4, separate multiply and add)
+/// avx2FMA, avx512: acc ← round(acc + a·b)            (fused multiply-add)
+/// ```
+/// so the two fused kernels give the same bits, and the portable one differs from them by float32
+/// rounding alone, below `4(k+1)·2⁻²⁴·Σ|terms|` per element (`terms`: the products, the bias and the
+/// accumulated `C`). Which kernel a machine uses never depends on the thread count or the tiling.
+package enum MicroKernel: String, CaseIterable, Sendable {
+    /// The Swift 8×6 kernel on `SIMD4<Float>`: every platform.
+    case portable
+    /// 16×6 (two panels) in 8-wide AVX2 registers with fused multiply-adds.
+    case avx2FMA = "avx2-fma"
+    /// 32×6 (four panels) in 16-wide AVX-512 registers with fused multiply-adds.
+    case avx512
+
+    private static let supportedBits = Int(dk_supported_kernels())
+
+    /// Whether this CPU can run the kernel.
+    package var isSupported: Bool {
+        switch self {
+        case .portable: true
+        case .avx2FMA: Self.supportedBits & Int(DK_KERNEL_AVX2_FMA) != 0
+        case .avx512: Self.supportedBits & Int(DK_KERNEL_AVX512) != 0
+        }
+    }
+
+    /// The kernels this CPU can run, portable first.
+    package static var supported: [MicroKernel] { allCases.filter(\.isSupported) }
+
+    /// The widest kernel this CPU can run: what every product uses unless told otherwise.
+    package static let best: MicroKernel = supported.last!
+
+    /// Flops per round of ``peakChains(_:)``: twelve fused multiply-adds on full registers (nil for
+    /// the portable kernel, whose peak the benchmarks measure in Swift).
+    package var chainFlopsPerRound: Double? {
+        switch self {
+        case .portable: nil
+        case .avx2FMA: 12 * 8 * 2
+        case .avx512: 12 * 16 * 2
+        }
+    }
+
+    /// Runs `iterations` rounds of independent fused multiply-add chains in this kernel's registers,
+    /// for measuring the unit's peak (nothing for the portable kernel).
+    package func peakChains(_ iterations: Int) {
+        switch self {
+        case .portable: break
+        case .avx2FMA: _ = dk_fma_chains_avx2(iterations)
+        case .avx512: _ = dk_fma_chains_avx512(iterations)
+        }
+    }
+
+    /// Accumulates the 8×6 tiles of up to four consecutive `A` panels against one `B` panel (the
+    /// fused kernels only): panel `t` starts at `a + t·panelStride`, its tile goes to `tiles + 48·t` as
+    /// `tile[j·8 + i]`. Returns how many panels it took (at most `available`).
+    @inline(__always)
+    func tiles(depth: Int, a: UnsafePointer<Float>, panelStride: Int, available: Int, b: UnsafePointer<Float>,
+               into tiles: UnsafeMutablePointer<Float>) -> Int {
+        if self == .avx512 && available >= 4 {
+            dk_gemm_32x6_avx512(depth, a, a + panelStride, a + 2 * panelStride, a + 3 * panelStride, b,
+                                tiles, tiles + 48, tiles + 96, tiles + 144)
+            return 4
+        }
+        if available >= 2 {
+            dk_gemm_16x6_avx2(depth, a, a + panelStride, b, tiles, tiles + 48)
+            return 2
+        }
+        dk_gemm_8x6_avx2(depth, a, b, tiles)
+        return 1
+    }
+}
