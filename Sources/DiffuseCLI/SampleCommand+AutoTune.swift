@@ -1,0 +1,50 @@
+import Foundation
+import DiffusionSolvers
+
+extension SampleCommand {
+    /// Set to `0` or `off`, the environment variable turns the automatic tuning off as
+    /// `--no-auto-tune` does (for scripts and test suites that sample many models briefly).
+    static let autoTuneEnvironment = "DIFFUSE_AUTO_TUNE"
+
+    /// `request` with the automatic tuning's configuration (``AutoTuning``, ``AutoTune``) as its
+    /// `--tuned` file when the policy says a tuning runs; else `request` itself. The bound and
+    /// whether the result came from the cache are stated on standard error.
+    func autoTuned(_ request: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
+                   config: DiffusersSchedulerConfig?) throws -> SamplingRequest {
+        if let seconds = autoTuneSeconds, !(seconds.isFinite && seconds > 0 && seconds <= 1e6) {
+            throw CLIError("--auto-tune-seconds must be a number of seconds in (0, 1000000], got \(seconds)")
+        }
+        let off = ProcessInfo.processInfo.environment[Self.autoTuneEnvironment].map { ["0", "off", "false", "no"].contains($0.lowercased()) } ?? false
+        guard !noAutoTune, !off, let budget = AutoTuning.budget(for: request, model: model, schedule: schedule, config: config) else {
+            return request
+        }
+        let bound = try autoTuneSeconds ?? AutoTuning.bound(runSeconds: estimatedRunSeconds(model: model, schedule: schedule, nfe: budget))
+        let tune = AutoTune(model: model, schedule: schedule, nfe: budget, seconds: bound)
+        let began = ContinuousClock.now
+        let (url, tuned) = try tune.cachedOrTuned(cacheDirectory: AutoTune.cacheDirectory) { Self.note($0) }
+        if tuned {
+            Self.note(String(format: "auto-tune: tuned %@ for %d NFE in %.1f s (bound %.1f s: at most %.0f s or %.0f%% of the sampling run's estimated time); cached in %@ (--no-auto-tune: the default rule)",
+                             model.name, budget, (ContinuousClock.now - began).seconds, bound, AutoTuning.minimumSeconds,
+                             100 * AutoTuning.runShare, url.path))
+        } else {
+            Self.note("auto-tune: using the cached tuning \(url.path) (--no-auto-tune: the default rule)")
+        }
+        var tunedRequest = request
+        (tunedRequest.tunedFile, tunedRequest.nfe, tunedRequest.steps) = (url, budget, nil)
+        return tunedRequest
+    }
+
+    /// The sampling run's time: one model evaluation on the run's batch at the middle of the
+    /// schedule, timed, times the budget.
+    private func estimatedRunSeconds(model: any DiffusionModel, schedule: any NoiseSchedule, nfe: Int) throws -> Double {
+        let batch = count ?? (model.sampleShape == [2] ? 512 : 16)
+        let x = SampleTensor(shape: [batch] + model.sampleShape, scalars: [Float](repeating: 0, count: batch * model.sampleShape.reduce(1, *)))
+        var output = x
+        let level = schedule.level(at: 0.5 * (schedule.timeRange.lowerBound + schedule.timeRange.upperBound))
+        let began = ContinuousClock.now
+        try model.predict(x, at: level, into: &output)
+        return (ContinuousClock.now - began).seconds * Double(nfe)
+    }
+
+    private static func note(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
+}
