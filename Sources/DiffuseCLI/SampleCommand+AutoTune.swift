@@ -20,6 +20,12 @@ extension SampleCommand {
         }
         let bound = try autoTuneSeconds ?? AutoTuning.bound(runSeconds: estimatedRunSeconds(model: model, schedule: schedule, nfe: budget))
         let tune = AutoTune(model: model, schedule: schedule, nfe: budget, seconds: bound)
+        let fixed = tune.fixedSeconds(evaluationSeconds: try evaluationSeconds(model: model, schedule: schedule, batch: tune.groundTruthDraws))
+        guard AutoTuning.affordable(fixedSeconds: fixed, bound: bound) else {
+            Self.note(String(format: "auto-tune: skipped, its ground truth would take about %.0f s of its %.0f s bound; using the default rule (tune with `diffuse tune`)",
+                             fixed, bound))
+            return request
+        }
         let began = ContinuousClock.now
         let (url, tuned) = try tune.cachedOrTuned(cacheDirectory: AutoTune.cacheDirectory) { Self.note($0) }
         if tuned {
@@ -34,16 +40,19 @@ extension SampleCommand {
         return tunedRequest
     }
 
-    /// The sampling run's time: one model evaluation on the run's batch at the middle of the
-    /// schedule, timed, times the budget.
+    /// The sampling run's time: one model evaluation on the run's batch, timed, times the budget.
     private func estimatedRunSeconds(model: any DiffusionModel, schedule: any NoiseSchedule, nfe: Int) throws -> Double {
-        let batch = count ?? (model.sampleShape == [2] ? 512 : 16)
+        try evaluationSeconds(model: model, schedule: schedule, batch: count ?? (model.sampleShape == [2] ? 512 : 16)) * Double(nfe)
+    }
+
+    /// One model evaluation on `batch` draws at the middle of the schedule, timed.
+    private func evaluationSeconds(model: any DiffusionModel, schedule: any NoiseSchedule, batch: Int) throws -> Double {
         let x = SampleTensor(shape: [batch] + model.sampleShape, scalars: [Float](repeating: 0, count: batch * model.sampleShape.reduce(1, *)))
         var output = x
         let level = schedule.level(at: 0.5 * (schedule.timeRange.lowerBound + schedule.timeRange.upperBound))
         let began = ContinuousClock.now
         try model.predict(x, at: level, into: &output)
-        return (ContinuousClock.now - began).seconds * Double(nfe)
+        return (ContinuousClock.now - began).seconds
     }
 
     private static func note(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }

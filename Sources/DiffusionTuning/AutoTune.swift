@@ -41,7 +41,16 @@ public struct AutoTune {
         return "tuned-" + String(h.value, radix: 16) + ".json"
     }
 
-    /// The tuner's settings for this bound: half of it for the searches, the rest for the ground
+    /// The draws whose ground truth the tuning solves: tuning, validation and held-out noise.
+    public var groundTruthDraws: Int { settings.tuningSamples + (settings.validationSamples ?? settings.tuningSamples) + settings.holdoutSamples }
+
+    /// The time the tuning spends outside its searches, from one model evaluation on
+    /// ``groundTruthDraws`` draws: the ground-truth solutions of the three noise sets at the
+    /// tolerance (a few hundred evaluations each), the step search's teacher and DC-Solver's
+    /// trajectories, which grow with the budget.
+    public func fixedSeconds(evaluationSeconds: Double) -> Double { evaluationSeconds * Double(1500 + 10 * nfe) }
+
+    /// The tuner's settings for this bound: 40% of it for the searches, the rest for the ground
     /// truth, the baseline, the fits and the validation.
     public var settings: Tuner.Settings {
         let entries = RecommendedConfiguration.rule[RecommendedConfiguration.ScheduleClass(schedule)] ?? RecommendedConfiguration.table
@@ -52,11 +61,11 @@ public struct AutoTune {
         for spacing in [rule.spacing, .karras(rho: 7), .logSNR, .timeUniform] where !spacings.contains(spacing) { spacings.append(spacing) }
         var search = EvolutionarySearch()
         search.population = 16
-        search.generations = 12
-        var s = Tuner.Settings(budgets: [nfe], tuningSamples: 16, seed: 0, holdoutSamples: 16, holdoutSeed: 1,
-                               tolerance: GroundTruth.defaultTolerance(for: model), budgetSeconds: 0.5 * seconds, search: search,
+        search.generations = 200
+        var s = Tuner.Settings(budgets: [nfe], tuningSamples: 32, seed: 0, holdoutSamples: 16, holdoutSeed: 1,
+                               tolerance: GroundTruth.defaultTolerance(for: model), budgetSeconds: 0.4 * seconds, search: search,
                                fineSteps: Swift.max(64, 2 * nfe), untunedSolvers: solvers, untunedSpacings: spacings)
-        s.validationSamples = 32
+        s.validationSamples = 64
         s.compensationSamples = 8
         return s
     }

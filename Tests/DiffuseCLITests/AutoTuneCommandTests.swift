@@ -72,6 +72,17 @@ struct AutoTuneCommandTests {
                 == NPYArray(contentsOf: dir.appendingPathComponent("named.npy")).float32Values)
     }
 
+    @Test("no tuning runs with a named solver, a budget above the policy's largest, or on a network",
+          arguments: [["--model", "mixture-2d", "--solver", "euler", "--nfe", "8"], ["--model", "mixture-2d", "--nfe", "\(AutoTuning.maximumBudget + 1)"],
+                      ["--model", "digits", "--nfe", "8", "--count", "1"]])
+    func policy(arguments: [String]) throws {
+        let dir = try temporaryDirectory(), cache = dir.appendingPathComponent("cache")
+        let result = try Diffuse.run(["sample", "--output", dir.appendingPathComponent("o.npy").path] + arguments,
+                                     environment: ["DIFFUSE_AUTO_TUNE": "on", "XDG_CACHE_HOME": cache.path])
+        try #require(result.status == 0, "\(result.stderr)")
+        #expect(!result.stderr.contains("auto-tune") && Self.cachedFiles(cache).isEmpty, "\(result.stderr)")
+    }
+
     @Test("a corrupt cache file is ignored with a one-line note and rewritten")
     func corruptCache() throws {
         let dir = try temporaryDirectory(), cache = dir.appendingPathComponent("cache")
