@@ -61,7 +61,7 @@ public struct AutoTune {
         for spacing in [rule.spacing, .karras(rho: 7), .logSNR, .timeUniform] where !spacings.contains(spacing) { spacings.append(spacing) }
         var search = EvolutionarySearch()
         search.population = 16
-        search.generations = 200
+        search.generations = 30
         var s = Tuner.Settings(budgets: [nfe], tuningSamples: 32, seed: 0, holdoutSamples: 16, holdoutSeed: 1,
                                tolerance: GroundTruth.defaultTolerance(for: model), budgetSeconds: 0.4 * seconds, search: search,
                                fineSteps: Swift.max(64, 2 * nfe), untunedSolvers: solvers, untunedSpacings: spacings)
