@@ -7,9 +7,9 @@ import DiffusionEvaluation
 /// the model's fingerprint, schedule and budget.
 ///
 /// The search is small so that it ends within the bound: the solvers of the default rule's class
-/// of schedule (``RecommendedConfiguration/rule``) on the rule's spacing and the three
-/// schedule-free ones, on 16 tuning draws; a short step search on a coarse grid, seeded with
-/// them; DC-Solver's ratios; the finalists ranked on 32 validation draws. The rule's own choice
+/// of schedule (``RecommendedConfiguration/rule``), DPM-Solver++(2M) and UniPC-bh2, on the rule's
+/// spacing and Karras, log-SNR and time-uniform steps, on 32 tuning draws; a short step search on a coarse grid, seeded with
+/// them; DC-Solver's ratios; the finalists ranked on 64 validation draws. The rule's own choice
 /// is among the untuned configurations, and a searched one replaces the best of them only when it
 /// beats it beyond chance (``Tuner/Settings/replacementConfidence``), so the result is at least as
 /// good as the default up to that chance.
