@@ -2,8 +2,9 @@ import Foundation
 import DiffusionSolvers
 
 extension SampleCommand {
-    /// Set to `0` or `off`, the environment variable turns the automatic tuning off as
-    /// `--no-auto-tune` does (for scripts and test suites that sample many models briefly).
+    /// Set to `off` (or `0`, `false`, `no`), the environment variable turns the automatic tuning
+    /// off as `--no-auto-tune` does (for scripts and test suites that sample many models briefly);
+    /// `on` (`1`, `true`, `yes`) or unset leaves it to the policy; other values are refused.
     static let autoTuneEnvironment = "DIFFUSE_AUTO_TUNE"
 
     /// `request` with the automatic tuning's configuration (``AutoTuning``, ``AutoTune``) as its
@@ -14,7 +15,11 @@ extension SampleCommand {
         if let seconds = autoTuneSeconds, !(seconds.isFinite && seconds > 0 && seconds <= 1e6) {
             throw CLIError("--auto-tune-seconds must be a number of seconds in (0, 1000000], got \(seconds)")
         }
-        let off = ProcessInfo.processInfo.environment[Self.autoTuneEnvironment].map { ["0", "off", "false", "no"].contains($0.lowercased()) } ?? false
+        let setting = ProcessInfo.processInfo.environment[Self.autoTuneEnvironment]?.lowercased() ?? "on"
+        guard ["0", "off", "false", "no", "1", "on", "true", "yes", ""].contains(setting) else {
+            throw CLIError("\(Self.autoTuneEnvironment) must be on or off, got '\(setting)'")
+        }
+        let off = ["0", "off", "false", "no"].contains(setting)
         guard !noAutoTune, !off, let budget = AutoTuning.budget(for: request, model: model, schedule: schedule, config: config) else {
             return request
         }
