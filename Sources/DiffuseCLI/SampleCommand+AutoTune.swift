@@ -23,6 +23,15 @@ extension SampleCommand {
         guard !noAutoTune, !off, let budget = AutoTuning.budget(for: request, model: model, schedule: schedule, config: config) else {
             return request
         }
+        var tunedRequest = request
+        (tunedRequest.nfe, tunedRequest.steps) = (budget, nil)
+        let cacheDirectory = AutoTune.cacheDirectory
+        let lookup = AutoTune(model: model, schedule: schedule, nfe: budget, seconds: AutoTuning.minimumSeconds)  // the cache key has no bound
+        if let url = lookup.cached(in: cacheDirectory, note: Self.note) {
+            Self.note("auto-tune: using the cached tuning \(url.path) (--no-auto-tune: the default rule)")
+            tunedRequest.tunedFile = url
+            return tunedRequest
+        }
         let bound = try autoTuneSeconds ?? AutoTuning.bound(runSeconds: estimatedRunSeconds(model: model, schedule: schedule, nfe: budget))
         let tune = AutoTune(model: model, schedule: schedule, nfe: budget, seconds: bound)
         let fixed = tune.fixedSeconds(evaluationSeconds: try evaluationSeconds(model: model, schedule: schedule, batch: tune.groundTruthDraws))
@@ -32,16 +41,11 @@ extension SampleCommand {
             return request
         }
         let began = ContinuousClock.now
-        let (url, tuned) = try tune.cachedOrTuned(cacheDirectory: AutoTune.cacheDirectory) { Self.note($0) }
-        if tuned {
-            Self.note(String(format: "auto-tune: tuned %@ for %d NFE in %.1f s (bound %.1f s: at most %.0f s or %.0f%% of the sampling run's estimated time); cached in %@ (--no-auto-tune: the default rule)",
-                             model.name, budget, (ContinuousClock.now - began).seconds, bound, AutoTuning.minimumSeconds,
-                             100 * AutoTuning.runShare, url.path))
-        } else {
-            Self.note("auto-tune: using the cached tuning \(url.path) (--no-auto-tune: the default rule)")
-        }
-        var tunedRequest = request
-        (tunedRequest.tunedFile, tunedRequest.nfe, tunedRequest.steps) = (url, budget, nil)
+        let url = try tune.tuned(cacheDirectory: cacheDirectory)
+        Self.note(String(format: "auto-tune: tuned %@ for %d NFE in %.1f s (bound %.1f s: at most %.0f s or %.0f%% of the sampling run's estimated time); cached in %@ (--no-auto-tune: the default rule)",
+                         model.name, budget, (ContinuousClock.now - began).seconds, bound, AutoTuning.minimumSeconds,
+                         100 * AutoTuning.runShare, url.path))
+        tunedRequest.tunedFile = url
         return tunedRequest
     }
 

@@ -70,32 +70,33 @@ public struct AutoTune {
         return s
     }
 
-    /// The cached configuration file when it holds one for this model, schedule and budget, else a
-    /// new tuning, written to the cache. A cache file that cannot be read or does not fit is not
-    /// trusted: `note` receives one line naming it, and it is replaced.
-    ///
-    /// - Returns: the file's location (where `--tuned` reads it from) and whether it was tuned now.
-    public func cachedOrTuned(cacheDirectory: URL?, note: (String) -> Void) throws -> (url: URL, tuned: Bool) {
-        let url = cacheName.flatMap { name in cacheDirectory?.appendingPathComponent(name) }
-        if let url, FileManager.default.fileExists(atPath: url.path) {
-            do {
-                let file = try TunedFile(contentsOf: url)
-                try file.check(model: model, schedule: schedule)
-                _ = try file.configuration(nfe: nfe)
-                return (url, false)
-            } catch {
-                note("note: ignoring the auto-tune cache \(url.path) (\(error)); tuning again")
-            }
+    /// The cached configuration file when it holds one for this model, schedule and budget. A
+    /// cache file that cannot be read or does not fit is not trusted: `note` receives one line
+    /// naming it, and ``tuned(cacheDirectory:)`` replaces it.
+    public func cached(in cacheDirectory: URL?, note: (String) -> Void) -> URL? {
+        guard let url = cacheName.flatMap({ cacheDirectory?.appendingPathComponent($0) }),
+              FileManager.default.fileExists(atPath: url.path) else { return nil }
+        do {
+            let file = try TunedFile(contentsOf: url)
+            try file.check(model: model, schedule: schedule)
+            _ = try file.configuration(nfe: nfe)
+            return url
+        } catch {
+            note("note: ignoring the auto-tune cache \(url.path) (\(error)); tuning again")
+            return nil
         }
-        let file = try Tuner(model: model, schedule: schedule, settings: settings).run()
-        let data = try file.encoded()
-        if let url, let directory = cacheDirectory {
+    }
+
+    /// Runs the tuning and writes its file to the cache (to a temporary file when there is no
+    /// cache to keep it in); returns where it is, for `--tuned`.
+    public func tuned(cacheDirectory: URL?) throws -> URL {
+        let data = try Tuner(model: model, schedule: schedule, settings: settings).run().encoded()
+        if let url = cacheName.flatMap({ cacheDirectory?.appendingPathComponent($0) }), let directory = cacheDirectory {
             try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            if (try? data.write(to: url, options: .atomic)) != nil { return (url, true) }
+            if (try? data.write(to: url, options: .atomic)) != nil { return url }
         }
-        // No cache to keep it in: the run still uses it, from a temporary file.
         let temporary = FileManager.default.temporaryDirectory.appendingPathComponent("diffuse-auto-tuned-\(UUID().uuidString).json")
         try data.write(to: temporary, options: .atomic)
-        return (temporary, true)
+        return temporary
     }
 }
