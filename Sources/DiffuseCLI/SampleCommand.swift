@@ -120,6 +120,12 @@ struct SampleCommand: ParsableCommand {
     @Option(help: "A file written by `diffuse tune`: sample with its configuration for --nfe (solver and time steps tuned to this model).")
     var tuned: String?
 
+    @Flag(help: "Without --solver on a mixture without a tuned.json: do not tune it first (at most 10 s or 10% of the run, cached by its fingerprint); use the default rule. DIFFUSE_AUTO_TUNE=off does the same.")
+    var noAutoTune = false
+
+    @Option(parsing: .unconditional, help: .hidden)
+    var autoTuneSeconds: Double?
+
     @Option(parsing: .unconditional, help: "Random seed for the initial and step noise.")
     var seed: UInt64 = 0
 
@@ -166,7 +172,8 @@ struct SampleCommand: ParsableCommand {
         let (model, noiseSchedule, config) = (resolved.model, resolved.schedule, resolved.config)
         try outputKind.check(for: model)
         let image = try imageToImage(for: model)
-        let plan = try SamplingResolver.resolve(try request(for: model), model: model, schedule: noiseSchedule, config: config)
+        let plan = try SamplingResolver.resolve(try autoTuned(try request(for: model), model: model, schedule: noiseSchedule, config: config),
+                                                model: model, schedule: noiseSchedule, config: config)
         if case let .recommendedTable(_, _, notApplied?) = plan.reason {
             FileHandle.standardError.write(Data("note: the model's \(ModelTuning.fileName) does not apply (\(notApplied)); using the default rule\n".utf8))
         }

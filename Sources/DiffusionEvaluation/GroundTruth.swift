@@ -23,13 +23,16 @@ public struct GroundTruth: Sendable {
     }
 
     /// `$XDG_CACHE_HOME/diffuse/ground-truth`, or `~/.cache/diffuse/ground-truth`.
-    public static var defaultCacheDirectory: URL? {
+    public static var defaultCacheDirectory: URL? { userCacheDirectory(named: "ground-truth") }
+
+    /// `$XDG_CACHE_HOME/diffuse/NAME`, or `~/.cache/diffuse/NAME`; `nil` without either variable.
+    public static func userCacheDirectory(named name: String) -> URL? {
         let env = ProcessInfo.processInfo.environment
         if let xdg = env["XDG_CACHE_HOME"], !xdg.isEmpty {
-            return URL(fileURLWithPath: xdg).appendingPathComponent("diffuse/ground-truth")
+            return URL(fileURLWithPath: xdg).appendingPathComponent("diffuse/" + name)
         }
         guard let home = env["HOME"], !home.isEmpty else { return nil }
-        return URL(fileURLWithPath: home).appendingPathComponent(".cache/diffuse/ground-truth")
+        return URL(fileURLWithPath: home).appendingPathComponent(".cache/diffuse/" + name)
     }
 
     /// The cache key, or `nil` when the model has no fingerprint.

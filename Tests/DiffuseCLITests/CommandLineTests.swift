@@ -3,17 +3,19 @@ import Foundation
 import DiffusionSolvers
 import DiffusionTestSupport
 
-/// Runs the built `diffuse` binary, as a user would.
+/// Runs the built `diffuse` binary, as a user would; with the automatic tuning off (`DIFFUSE_AUTO_TUNE=off`)
+/// unless `environment` turns it on, so that tests of other features sample with the default rule, quickly.
 struct Diffuse {
     static let binary: URL = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         .deletingLastPathComponent().appendingPathComponent("diffuse")
 
     struct Result { var status: Int32; var stdout: String; var stderr: String }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["DIFFUSE_AUTO_TUNE": "off"].merging(environment) { $1 }) { $1 }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

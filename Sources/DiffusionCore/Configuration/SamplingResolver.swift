@@ -51,6 +51,12 @@ public struct SamplingRequest: Sendable {
 
     /// Steps or orders set by hand: a model's tuning and searched per-step decisions do not apply.
     var stepsSetByHand: Bool { spacing != nil || sigmas != nil || timesteps != nil || options.order != nil }
+
+    /// No solver, steps, noise range or guidance set: the model's tuning or the default rule chooses
+    /// (when flow sigmas and `--time` leave the steps to it too).
+    var leavesChoiceToDefault: Bool {
+        solver == nil && !stepsSetByHand && sigmaMin == nil && sigmaMax == nil && final == .zero && !guided
+    }
 }
 
 /// Why the resolver chose what runs.
@@ -123,8 +129,7 @@ public enum SamplingResolver {
         }
         let budget = request.nfe ?? request.steps ?? defaultBudget
         var notApplied: String?
-        if request.solver == nil && !request.stepsSetByHand && request.sigmaMin == nil && request.sigmaMax == nil
-            && request.final == .zero && !request.guided && flowSigmas == nil && !reframed {
+        if request.leavesChoiceToDefault && flowSigmas == nil && !reframed {
             let (recommendation, why) = RecommendedConfiguration.recommendation(forNFE: budget, model: model, schedule: schedule)
             notApplied = why
             if case let .tuned(configuration, tuning) = recommendation {
