@@ -54,6 +54,9 @@ struct SampleCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "si_sde's diffusion coefficient eps(t) in flow time: C (constant) or C*t (proportional); 0 is the ODE. Default 1*t.")
     var interpolantEps: String?
 
+    @Option(help: "ts_ddim's WINDOW,CUTOFF in training time steps (Li et al. 2024); default 5,550.")
+    var timeShift: String?
+
     @Option(help: "Step noise: auto (a Brownian tree for the *_sde samplers, else independent draws), gaussian or brownian.")
     var noiseSampler: String = "auto"
 
@@ -234,6 +237,7 @@ struct SampleCommand: ParsableCommand {
                                       stepNoise: stepNoise)
         (request.shift, request.imageSequenceLength, request.shiftTerminal) = (shift, imageSeqLen, shiftTerminal)
         request.options.interpolantDiffusion = try interpolantEps.map { try InterpolantDiffusion(parsing: $0) }
+        request.options.timeShift = try timeShift.map { try TimeShift(parsing: $0) }
         request.time = try SamplingResolver.time(named: time)
         return request
     }

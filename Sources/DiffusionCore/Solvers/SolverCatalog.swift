@@ -19,6 +19,8 @@ public enum SolverCatalog {
         public var compensationRatios: [Double]?
         /// The diffusion coefficient `ε(τ)` of `si_sde` (`--interpolant-eps`), `1·τ` when `nil`.
         public var interpolantDiffusion: InterpolantDiffusion?
+        /// The window and cutoff of `ts_ddim` (`--time-shift`), the paper's defaults when `nil`.
+        public var timeShift: TimeShift?
 
         public init(eta: Double? = nil, order: Int? = nil, sNoise: Double = 1, churn: Churn? = nil, variance: String? = nil,
                     statistics: ModelStatistics? = nil, compensationRatios: [Double]? = nil,
@@ -59,7 +61,7 @@ public enum SolverCatalog {
 
     public static let entries: [Entry] = foundationEntries + exponentialEntries + classicalEntries + tunedEntries + stochasticEntries
         + predictorCorrectorEntries + comfyEntries + comfyStochasticEntries + cfgPlusPlusEntries
-        + cfgPlusPlusStochasticEntries + fewStepEntries
+        + cfgPlusPlusStochasticEntries + fewStepEntries + timeShiftEntries
 
     static let foundationEntries: [Entry] = [
         Entry(name: "ddim", aliases: [], summary: "DDIM (Song et al. 2021); --eta > 0 adds fresh noise",

@@ -1,0 +1,37 @@
+import Testing
+import Foundation
+import DiffusionSolvers
+import DiffusionTestSupport
+
+/// `diffuse sample --solver ts_ddim [--time-shift WINDOW,CUTOFF]` on a discrete VP schedule.
+@Suite("diffuse sample, time-shift DDIM")
+struct TimeShiftCommandTests {
+    static let config = Fixtures.url("neural/tiny-unet/scheduler_config.json").path
+
+    func sample(_ arguments: [String]) throws -> [Float] {
+        let npy = try temporaryDirectory().appendingPathComponent("out.npy")
+        let result = try Diffuse.run(["sample", "--model", "mixture-2d", "--scheduler-config", Self.config, "--count", "16",
+                                      "--seed", "4", "--steps", "10", "--output", npy.path] + arguments)
+        try #require(result.status == 0, "\(result.stderr)")
+        return try NPYArray(contentsOf: npy).float32Values
+    }
+
+    @Test("ts_ddim runs; with window 0 it writes ddim's samples bit for bit, with a wide window it moves them")
+    func run() throws {
+        let ddim = try sample(["--solver", "ddim"])
+        #expect(try sample(["--solver", "ts_ddim", "--time-shift", "0,0"]) == ddim)
+        let shifted = try sample(["--solver", "ts_ddim", "--time-shift", "60,100"])
+        #expect(shifted.count == 32 && shifted.allSatisfy { $0.isFinite })
+        #expect(shifted != ddim)
+    }
+
+    @Test("a malformed --time-shift, --time-shift on another solver, or a continuous schedule is refused in one line")
+    func refusals() throws {
+        let bad = BadInputTests()
+        for value in ["5", "x,550", "-4,550"] {
+            try bad.expectFailure(["--model", "mixture-2d", "--scheduler-config", Self.config, "--solver", "ts_ddim", "--time-shift", value], mentions: ["--time-shift"])
+        }
+        try bad.expectFailure(["--model", "mixture-2d", "--scheduler-config", Self.config, "--solver", "euler", "--time-shift", "5,550"], mentions: ["--time-shift", "euler"])
+        try bad.expectFailure(["--model", "mixture-2d", "--solver", "ts_ddim"], mentions: ["ts_ddim", "discrete VP schedule"])
+    }
+}
