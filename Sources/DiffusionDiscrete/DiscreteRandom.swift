@@ -1,7 +1,7 @@
 import DiffusionCore
 
 /// The random numbers of one sample of a discrete run: a Philox-4x32-10 stream keyed by the seed
-/// and counted per sample (``Philox4x32``, the package's counter-based generator), so sample `b`
+/// and counted per sample (`Philox4x32`, the package's counter-based generator), so sample `b`
 /// draws the same numbers whatever the batch size, the thread count or the order of the samples.
 public struct DiscreteRandom: Sendable {
     private let generator: Philox4x32

@@ -10,6 +10,7 @@ public protocol MaskedSampler: Sendable {
 /// A batch of samples, each from its own random stream (``DiscreteRandom`` of the seed and the
 /// sample's index), spread over threads: the tokens are the same bits for any thread count.
 public enum MaskedSampling {
+    /// The sampled token ids and the model evaluations each sample used.
     public struct Result: Sendable, Equatable {
         /// `[count, L]` token ids, row-major.
         public var tokens: [Int32]

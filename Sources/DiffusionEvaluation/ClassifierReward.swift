@@ -9,7 +9,7 @@ public struct ClassifierReward: Reward {
     public let classifier: FeatureClassifier
     public let target: Int
 
-    /// - Throws: ``ModelError`` when `target` is not one of the classifier's classes.
+    /// - Throws: `ModelError` when `target` is not one of the classifier's classes.
     public init(classifier: FeatureClassifier, target: Int) throws {
         guard (0..<classifier.classCount).contains(target) else {
             throw ModelError("class reward: class \(target) is not one of classifier \(classifier.name)'s (0...\(classifier.classCount - 1))")

@@ -2,7 +2,7 @@ import DiffusionCore
 
 /// The probability-flow ODE's own flow map of any diffusion model, `G(x_t, t, s)` = the ODE's
 /// solution from `x_t` at `t` to `s`, computed by the ground-truth integrator (``ReferenceSolver``,
-/// Dormand–Prince 5(4) at a tight tolerance). For an exact model (a ``GaussianMixture``) this is an
+/// Dormand–Prince 5(4) at a tight tolerance). For an exact model (a `GaussianMixture`) this is an
 /// exact consistency / trajectory model: jumping from the prior to `σ = 0` transports the noise
 /// distribution onto the data distribution, which makes every flow-map sampler testable against
 /// the exact distribution rather than only against a peer's arithmetic.

@@ -23,7 +23,7 @@ import DiffusionCore
 /// register lane in increasing `k`: the same bits for any thread count, tiling, batch size (every
 /// column of `C` is computed independently) or position of the element in its tile. This Swift kernel
 /// has no fused multiply-add (baseline x86-64 has none, and Swift does not contract `a * b + c`);
-/// CPUs with AVX2+FMA or AVX-512 run a C kernel on the same panels instead (``MicroKernel``).
+/// CPUs with AVX2+FMA or AVX-512 run a C kernel on the same panels instead (`MicroKernel`).
 public enum MatrixMultiply {
     /// Rows of `C` per micro-kernel call (`MR`).
     static let rowTile = 8
@@ -156,7 +156,7 @@ public enum MatrixMultiply {
         }
     }
 
-    /// One `B` panel against every `A` panel of `rowPanels` with a C kernel (``MicroKernel``), a few
+    /// One `B` panel against every `A` panel of `rowPanels` with a C kernel (`MicroKernel`), a few
     /// panels per call; the tiles are stored as the portable kernel stores its own.
     private static func wideKernel(_ kernel: MicroKernel, depth kc: Int, a: PackedPanels, k0: Int, b panel: UnsafePointer<Float>,
                                    into c: MatrixDestination, rowPanels: Range<Int>, column: Int, n: Int) {

@@ -2,12 +2,12 @@ import Foundation
 import DiffusionCore
 import DiffusionEvaluation
 
-/// The bounded tuning `diffuse sample` runs before sampling when ``AutoTuning`` says so: the
+/// The bounded tuning `diffuse sample` runs before sampling when `AutoTuning` says so: the
 /// ``Tuner`` cut down to fit a time bound of seconds, and its `diffuse-tuned/1` file cached by
 /// the model's fingerprint, schedule and budget.
 ///
 /// The search is small so that it ends within the bound: the solvers of the default rule's class
-/// of schedule (``RecommendedConfiguration/rule``), DPM-Solver++(2M) and UniPC-bh2, on the rule's
+/// of schedule (`RecommendedConfiguration/rule`), DPM-Solver++(2M) and UniPC-bh2, on the rule's
 /// spacing and Karras, log-SNR and time-uniform steps, on 32 tuning draws; a short step search on a coarse grid, seeded with
 /// them; DC-Solver's ratios; the finalists ranked on 64 validation draws. The rule's own choice
 /// is among the untuned configurations, and a searched one replaces the best of them only when it
@@ -17,7 +17,7 @@ public struct AutoTune {
     public let model: any DiffusionModel
     public let schedule: any NoiseSchedule
     public let nfe: Int
-    /// The wall-clock bound in seconds (``AutoTuning/bound(runSeconds:)``).
+    /// The wall-clock bound in seconds (`AutoTuning/bound(runSeconds:)`).
     public let seconds: Double
 
     public init(model: any DiffusionModel, schedule: any NoiseSchedule, nfe: Int, seconds: Double) {

@@ -5,6 +5,7 @@
 /// candidate of the rule and the start of the searches. Why, with the measurements, is in
 /// `docs/DEFAULT-CONFIGURATION.md`; ``SamplingResolver`` decides when the rule applies.
 public enum RecommendedConfiguration {
+    /// One entry of the default: the solver, its step spacing and the schedule class it was chosen for.
     public struct Choice: Sendable, Equatable {
         public var solver: String
         public var spacing: StepSpacing

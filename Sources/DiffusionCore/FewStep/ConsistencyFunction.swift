@@ -1,7 +1,7 @@
 /// A model that jumps (``FlowMapModel``) used as a consistency model: its clean estimate is the
 /// jump to the data, the consistency function `f(x, t) = G(x, t, 0)` of Song et al. 2023
 /// ("Consistency Models"). The samplers that read `x̂₀` (``ConsistencyMultistep``, ``LCM``) then
-/// sample it as they sample a distilled network; with an ``ExactFlowMap`` of an exact model their
+/// sample it as they sample a distilled network; with an `ExactFlowMap` of an exact model their
 /// samples must follow the model's distribution exactly.
 public struct ConsistencyFunction: DiffusionModel {
     public let flowMap: any FlowMapModel

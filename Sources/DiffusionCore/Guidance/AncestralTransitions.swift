@@ -1,5 +1,5 @@
 /// A deterministic single-step solver made stochastic for particle steering: each step runs the
-/// solver to `σ_down` and adds fresh noise of scale `σ_up` (``Ancestral/step(from:to:eta:)``), in the
+/// solver to `σ_down` and adds fresh noise of scale `σ_up` (`Ancestral.step(from:to:eta:)`), in the
 /// VE frame `y = x/α`:
 /// ```
 /// y_down = solver step σ → σ_down;    y′ = y_down + σ_up·z

@@ -10,7 +10,9 @@
 /// Resampling is multinomial every `resampleEvery` steps; `selection = .best` returns the particle
 /// of highest reward instead (best-of-K along the steered paths).
 public struct FeynmanKacSteering: ParticleSteering {
+    /// How FK steering turns the rewards along a particle's path into its weight (the paper's potentials).
     public enum Potential: String, Sendable, CaseIterable { case difference, max, sum }
+    /// How a sample's final particle is picked: drawn in proportion to the weights, or the best reward.
     public enum Selection: String, Sendable, CaseIterable { case sample, best }
 
     public let particles: Int

@@ -19,7 +19,17 @@ public final class SteeringRun<S: Solver> {
     private let draws: CategoricalDraws
     private var weights: ParticleWeights
 
-    /// - Parameter initialSample: `samples × K` particles, those of sample `i` at `i·K ..< (i+1)·K`.
+    /// - Parameters:
+    ///   - model: The model the particles sample (its evaluations are the rewards' `x̂₀` too).
+    ///   - schedule: The noise schedule the model was trained on.
+    ///   - solver: A solver whose state keeps nothing across steps.
+    ///   - grid: The noise levels of the steps, largest first.
+    ///   - initialSample: `samples × K` particles, those of sample `i` at `i·K ..< (i+1)·K`.
+    ///   - noise: The step noise of stochastic solvers.
+    ///   - steering: The method (FK steering or SVDD) with its reward, scale and particle count.
+    ///   - label: The class label passed to the reward, if any.
+    ///   - seed: The seed of the resampling draws.
+    ///   - thresholding: Dynamic thresholding of every clean estimate.
     /// - Throws: ``SamplingError/invalidConfiguration(_:)`` when the solver keeps a history across
     ///   steps or the batch is not a multiple of `K`.
     public init(model: any DiffusionModel, schedule: any NoiseSchedule, solver: S, grid: TimeGrid, initialSample: SampleTensor,

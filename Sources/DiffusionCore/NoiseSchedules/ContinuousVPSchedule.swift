@@ -9,6 +9,7 @@ import RealModule
 ///   (Nichol & Dhariwal 2021), `t ∈ [10⁻³, 0.9946]` as in DPM-Solver, whose `t(λ)` formulas
 ///   both cases use (Lu et al. 2022, Appendix D).
 public struct ContinuousVPSchedule: NoiseSchedule, Equatable {
+    /// The form of `log α(t)`: linear β (DDPM's continuous limit) or cosine (Nichol & Dhariwal).
     public enum Kind: Sendable, Equatable {
         case linear(betaMin: Double, betaMax: Double)
         case cosine(s: Double)

@@ -18,6 +18,7 @@ import RealModule
 ///
 /// NFE per step: 1. Matches diffusers' `DDIMScheduler` (`clip_sample=False`) on the same grid.
 public struct DDIM: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var prediction: ModelPrediction
         var noise: SampleTensor?

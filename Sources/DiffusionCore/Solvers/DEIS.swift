@@ -20,6 +20,7 @@ import RealModule
 /// NFE per step: 1. `deis` = order 3. Matches diffusers' `DEISMultistepScheduler`
 /// (`algorithm_type="deis"`, `solver_type="logrho"`).
 public struct DEIS: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var history: MultistepHistory
         public var denoised: SampleTensor { history.prediction(0).data }

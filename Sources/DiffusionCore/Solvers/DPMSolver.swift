@@ -20,6 +20,7 @@ import RealModule
 /// The official code has no installable package; `dpm_solver_1` equals DDIM, and the data and
 /// noise forms agree to third order (tests).
 public struct DPMSolver: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var first: ModelPrediction
         var second: ModelPrediction

@@ -78,6 +78,7 @@ public struct DPMSolverAdaptive: WholeIntervalSolver {
         }
     }
 
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: WholeIntervalState {
         var stages: DPMSolverStages
         var low: SampleTensor

@@ -31,6 +31,7 @@
 /// `[σ_max, σ_min]` with `budget = n`. VP schedules run in the VE frame; rectified flow in the
 /// flow frame with `σ = t`, as ComfyUI runs it on flow models.
 public struct DPMSolverFast: WholeIntervalSolver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: WholeIntervalState {
         var stages: DPMSolverStages
         var next: SampleTensor

@@ -34,6 +34,7 @@ public struct DPMSolverMultistep: Solver {
     /// uses `2·D₂` and is third order.
     public enum ThirdOrderForm: String, Sendable { case reference, taylor }
 
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var history: MultistepHistory
         var z: SampleTensor

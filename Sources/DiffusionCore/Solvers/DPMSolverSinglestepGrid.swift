@@ -16,6 +16,7 @@
 /// Names: `dpmpp_2s_diffusers`, `dpmpp_3s_diffusers` (data), `dpm_solver_2_diffusers`,
 /// `dpm_solver_3_diffusers` (noise). Matches diffusers' `DPMSolverSinglestepScheduler`.
 public struct DPMSolverSinglestepGrid: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var history: MultistepHistory
         var start: SampleTensor

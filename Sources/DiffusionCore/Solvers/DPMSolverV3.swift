@@ -96,6 +96,7 @@ public struct DPMSolverV3: Solver {
         }
     }
 
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         /// The latest model evaluation (only `data` is written).
         var prediction: ModelPrediction

@@ -13,6 +13,7 @@
 /// NFE per step: 1. First order: on equal steps the extrapolated slope exceeds the step's mean
 /// slope by `(γ − 3/2)·h·d′`, which vanishes only for Adams–Bashforth's `γ = 3/2`.
 public struct GradientEstimation: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var history: DerivativeHistory
         var coefficients: [Double]

@@ -14,6 +14,7 @@
 /// NFE per step: 3, then 2 and 1 on the last two steps. The weights are not those of a Runge–Kutta
 /// method: at low noise they tend to `(1, 0, 0)`, so the method is first order (Euler's) as steps shrink.
 public struct HeunPlusPlus2: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var first: ModelPrediction
         var second: ModelPrediction

@@ -21,6 +21,7 @@
 /// ODE-based Sampling for Diffusion Models in Around 5 Steps", CVPR). VP schedules run in the VE
 /// frame, rectified flow in the flow frame (ComfyUI's CONST models).
 public struct IPNDM: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var history: DerivativeHistory
         /// The clean estimate of the latest evaluation (written when the run shows previews, for

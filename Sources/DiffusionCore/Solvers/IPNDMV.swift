@@ -23,6 +23,7 @@
 /// NFE per step: 1. Order 4 on grids uniform in `σ`; 2 on smoothly varying steps (the three- and
 /// four-point weights reproduce linear slopes, not quadratic ones), as ``IPNDM``.
 public struct IPNDMV: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var history: DerivativeHistory
         var coefficients: [Double]

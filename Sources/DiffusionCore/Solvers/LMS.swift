@@ -25,6 +25,7 @@
 /// schedules it runs in the VE frame as k-diffusion's VP wrappers do; for rectified flow in the
 /// flow frame as ComfyUI runs it on flow models.
 public struct LMS: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var history: DerivativeHistory
         /// The step's coefficients `c_{ij}` (then scaled by `s_{i+1}`), one per history slot.

@@ -36,6 +36,7 @@
 /// Rectified flow runs the same recursion in the flow frame (`d = ε̂ − x̂₀`); diffusers has no
 /// flow PLMS to compare with.
 public struct PLMS: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var history: DerivativeHistory
         var predictor: SampleTensor

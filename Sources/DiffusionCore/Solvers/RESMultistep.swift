@@ -23,6 +23,7 @@ import RealModule
 /// schedule's first point (pure noise) takes a DDIM step. The ancestral form needs a VP or VE
 /// schedule.
 public struct RESMultistep: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var history: MultistepHistory
         var z: SampleTensor

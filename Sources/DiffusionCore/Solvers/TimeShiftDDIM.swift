@@ -78,6 +78,7 @@ public struct TimeShift: Sendable, Equatable {
 /// least two elements per sample. The model is evaluated only at grid levels, so the run can be
 /// listed ahead; the levels the samples reach depend on the samples. NFE per step: 1.
 public struct TimeShiftDDIM: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var prediction: ModelPrediction
         /// The training time each sample was moved to in the latest step.

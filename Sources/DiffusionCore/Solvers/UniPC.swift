@@ -23,6 +23,7 @@ import RealModule
 ///
 /// NFE per step: 1. `uni_pc` = bh1, order 3; `uni_pc_bh2` = bh2, order 2 (diffusers' defaults).
 public struct UniPC: Solver {
+    /// UniPC's `B(h)`: `bh1` (`B(h) = h`) or `bh2` (`B(h) = e^h − 1`).
     public enum Variant: String, Sendable { case bh1, bh2 }
 
     /// The sample the state carries is the predicted one, where the model is evaluated; the

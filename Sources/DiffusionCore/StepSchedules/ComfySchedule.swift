@@ -21,6 +21,7 @@ import RealModule
 /// rounding repeats a timestep. `linear_quadratic` only scales by `σ_max`, so a flow shift leaves it
 /// unchanged. With one step `kl_optimal` gives `[σ_max, 0]` (ComfyUI divides by zero).
 public struct ComfySchedule: Sendable, Equatable {
+    /// ComfyUI's schedule names.
     public enum Kind: String, Sendable, CaseIterable {
         case simple
         case sgmUniform = "sgm_uniform"

@@ -9,6 +9,7 @@
 /// As diffusers' `DDPMScheduler`, noise is drawn whenever the current timestep is above 0 (also on
 /// a last step whose variance is 0). `fixedSmall` equals DDIM with `η = 1`. NFE per step: 1.
 public struct DDPM: Solver {
+    /// The posterior variance of a step, as diffusers' `variance_type`.
     public enum Variance: String, Sendable { case fixedSmall = "fixed_small", fixedLarge = "fixed_large" }
 
     public var variance: Variance

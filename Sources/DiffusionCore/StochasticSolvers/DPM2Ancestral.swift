@@ -9,7 +9,7 @@ import RealModule
 /// When `σ_down = 0` the step is Euler to the clean estimate and, as in k-diffusion, adds no
 /// noise. On a flow schedule it is ComfyUI's `sample_dpm_2_ancestral_RF`: the same midpoint
 /// `τ_mid = √(τ·τ_down)` with flow-frame Euler stages `y + (τ′ − τ)·(y − x̂₀)/τ`, then the flow
-/// split of ``Ancestral/flowStep(from:to:eta:)``. NFE per step: 2 (1 when `σ_down = 0`).
+/// split of `Ancestral.flowStep(from:to:eta:)`. NFE per step: 2 (1 when `σ_down = 0`).
 public struct DPM2Ancestral: Solver {
     public var eta: Double
     public var sNoise: Double

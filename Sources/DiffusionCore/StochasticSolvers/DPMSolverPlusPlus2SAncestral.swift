@@ -9,7 +9,7 @@ import RealModule
 /// y′ = (σ_down/σ)·y − (e^{−h} − 1)·x̂₀(y₂, σ_s) + s_noise·σ_up·z
 /// ```
 /// With `η = 0` it is the deterministic `dpmpp_2s`. On a flow schedule it is ComfyUI's
-/// `_RF` form (``flowStep(_:x:state:context:levels:)``). NFE per step: 2 (1 when `σ_down = 0`).
+/// `_RF` form (`flowStep(_:x:state:context:levels:)`). NFE per step: 2 (1 when `σ_down = 0`).
 public struct DPMSolverPlusPlus2SAncestral: Solver {
     public var eta: Double
     public var sNoise: Double

@@ -10,8 +10,10 @@ import RealModule
 /// warming up from first order; the step to `σ = 0` returns `x̂₀`. `η = 0` makes 2M the ODE
 /// solver DPM-Solver++(2M). NFE per step: 1.
 public struct DPMSolverPlusPlusMultistepSDE: Solver {
+    /// The multistep update: k-diffusion's 2M midpoint, its `heun` form, or 3M.
     public enum Variant: String, Sendable { case midpoint, heun, thirdOrder }
 
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var history: MultistepHistory
         var z: SampleTensor

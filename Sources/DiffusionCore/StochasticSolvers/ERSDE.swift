@@ -15,6 +15,7 @@ import RealModule
 /// uses the first `min(i + 1, maxStage)` terms; the step to `σ = 0` returns `x̂₀`. NFE per step: 1.
 /// Needs a VP or VE schedule.
 public struct ERSDE: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var history: MultistepHistory
         /// `D₁` of the previous step.

@@ -6,7 +6,7 @@
 /// ```
 /// On a flow schedule it is ComfyUI's `sample_euler_ancestral_RF`, in the flow frame
 /// `y = (1 − τ)·x₀ + τ·ε`: `y′ = r·((τ_down/τ)·y + (1 − τ_down/τ)·x̂₀) + s_noise·σ_up·z`, with `r`
-/// the signal rescale of ``Ancestral/flowStep(from:to:eta:)``.
+/// the signal rescale of `Ancestral.flowStep(from:to:eta:)`.
 /// `η = 1` samples the reverse SDE's marginals; `η = 0` is Euler. NFE per step: 1.
 public struct EulerAncestral: Solver {
     public var eta: Double

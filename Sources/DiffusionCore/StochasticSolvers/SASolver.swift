@@ -77,6 +77,7 @@ public struct SASolver: Solver {
         }
     }
 
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var history: MultistepHistory
         /// The sample at the start of the latest predictor (corrected), which the corrector restarts from.

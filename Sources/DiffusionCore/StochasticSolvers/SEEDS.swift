@@ -20,6 +20,7 @@ import RealModule
 /// and is the data-prediction exponential Runge–Kutta method of that many stages (order 2, 3).
 /// Needs a VP or VE schedule.
 public struct SEEDS: Solver {
+    /// What the solver keeps between steps (explicit solver state).
     public struct State: SolverState {
         var first: ModelPrediction
         var second: ModelPrediction
