@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-numerics", from: "1.0.0"),
         // `swift package generate-documentation` (the DocC catalogs under Sources/*/*.docc); no code of it is linked.
         .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
+        // Property-based tests (generated seeds, batch sizes and splits); used by the tests only.
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
     ],
     targets: [
         // The modules and what each may import: docs/ARCHITECTURE.md. Lower layers never import higher ones.
@@ -84,7 +86,7 @@ let package = Package(
         .target(name: "DiffusionTestSupport", dependencies: ["DiffusionSolvers"], path: "Tests/DiffusionTestSupport"),
         .testTarget(
             name: "DiffusionSolversTests",
-            dependencies: ["DiffusionSolvers", "DiffusionTestSupport"],
+            dependencies: ["DiffusionSolvers", "DiffusionTestSupport", .product(name: "PropertyBased", package: "swift-property-based")],
             exclude: ["Fixtures"]
         ),
         .testTarget(
