@@ -174,3 +174,17 @@ extension Fixtures {
         return Dictionary(file.cases.map { ($0.name, $0.model_sigma) }, uniquingKeysWith: { a, _ in a })
     }
 }
+
+extension ParityCase {
+    /// Runs `solver` on `grid` from this case's initial sample, fed `noise` (default: the case's
+    /// recorded step noise), as the reference did; returns the endpoint and the model evaluations.
+    public func run(_ solver: any Solver, model: any DiffusionModel, schedule: any NoiseSchedule, grid: TimeGrid,
+                    noise: (any NoiseSource)? = nil) throws -> (SampleTensor, Int) {
+        func pull<S: Solver>(_ solver: S) throws -> (SampleTensor, Int) {
+            let r = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: initialSample,
+                                    noise: noise ?? recordedNoise)
+            return (try r.finish(), r.evaluations)
+        }
+        return try pull(solver)
+    }
+}

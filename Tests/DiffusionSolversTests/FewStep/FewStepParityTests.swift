@@ -36,11 +36,7 @@ struct FewStepParityTests {
         if c.solver != "cm_multistep" { #expect((grid.endsClean ? grid.levels.dropLast() : grid.levels[...]).map(\.t) == c.timesteps) }
         let solver = try SolverCatalog.solver(named: c.solver, options: .init(eta: c.solver == "tcd" ? c.number("gamma") : nil))
         let model = try #require(Self.mixtures[c.mixture])
-        func run<S: Solver>(_ solver: S) throws -> (SampleTensor, Int) {
-            let r = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: c.initialSample, noise: c.recordedNoise)
-            return (try r.finish(), r.evaluations)
-        }
-        let (out, nfe) = try run(solver)
+        let (out, nfe) = try c.run(solver, model: model, schedule: schedule, grid: grid)
         let error = Compare.relativeRMS(out, c.expected)
         #expect(error <= Swift.max(5e-5, 3 * (c.f64_check_rel_rms ?? 0)), "relative RMS \(error)")
         #expect(nfe == c.nfe)

@@ -24,19 +24,14 @@ struct CFGPlusPlusParityTests {
         let model = try ClassifierFreeGuidance(base: Self.mixture, classLabel: try #require(c.number("class_label").map { Int($0) }),
                                                scale: try #require(c.number("guidance_scale")))
         let solver = try SolverCatalog.solver(named: c.solver)
-        func run<S: Solver>(_ solver: S) throws -> (SampleTensor, Int) {
-            let r = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: c.initialSample,
-                                    noise: c.recordedNoise)
-            return (try r.finish(), r.evaluations)
-        }
-        let (out, nfe) = try run(solver)
+        let (out, nfe) = try c.run(solver, model: model, schedule: schedule, grid: grid)
         #expect(nfe == c.nfe, "NFE \(nfe), reference \(c.nfe)")
         let error = Compare.relativeRMS(out, c.expected)
         #expect(error <= 5e-5, "relative RMS \(error)")
         // The unconditional direction matters: plain guidance with the base sampler ends elsewhere.
         let plain: [String: String] = ["euler_cfg_pp": "euler", "euler_ancestral_cfg_pp": "euler_ancestral", "dpmpp_2m_cfg_pp": "dpmpp_2m",
                                        "dpmpp_2s_ancestral_cfg_pp": "dpmpp_2s_ancestral"]
-        let (other, _) = try run(try SolverCatalog.solver(named: plain[c.solver]!))
+        let (other, _) = try c.run(try SolverCatalog.solver(named: plain[c.solver]!), model: model, schedule: schedule, grid: grid)
         #expect(Compare.relativeRMS(other, c.expected) > 1e-3, "\(c.solver) equals its plain sampler")
     }
 }

@@ -36,12 +36,7 @@ struct ComfyParityTests {
         let options = SolverCatalog.Options(eta: c.number("eta"), sNoise: c.number("s_noise") ?? 1)
         let solver = try SolverCatalog.solver(named: c.solver, options: options)
         let model = LevelRecordingModel(try Self.mixture(c.mixture))
-        func run<S: Solver>(_ solver: S) throws -> (SampleTensor, Int) {
-            let r = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: c.initialSample,
-                                    noise: c.recordedNoise)
-            return (try r.finish(), r.evaluations)
-        }
-        let (out, nfe) = try run(solver)
+        let (out, nfe) = try c.run(solver, model: model, schedule: schedule, grid: grid)
         #expect(nfe == c.nfe, "NFE \(nfe), reference \(c.nfe)")
         let expectedCalls = try #require(Self.calls[c.name])
         try #require(model.sigmas.count == expectedCalls.count)

@@ -31,11 +31,7 @@ struct FlowStochasticParityTests {
         let solver = try SolverCatalog.solver(named: c.solver, options: options)
         let model = LevelRecordingModel(try GaussianMixture(contentsOf: Fixtures.url("\(c.mixture).safetensors")))
         let noise = try #require(c.recordedNoise)
-        func run<S: Solver>(_ solver: S) throws -> (SampleTensor, Int) {
-            let r = try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: c.initialSample, noise: noise)
-            return (try r.finish(), r.evaluations)
-        }
-        let (out, nfe) = try run(solver)
+        let (out, nfe) = try c.run(solver, model: model, schedule: schedule, grid: grid, noise: noise)
         #expect(nfe == c.nfe, "NFE \(nfe), reference \(c.nfe)")
         // ComfyUI consumes every draw; diffusers also draws on the last step, where σ′ = 0 multiplies it.
         let draws = c.step_noise?.count ?? 0
