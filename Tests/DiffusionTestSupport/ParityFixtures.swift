@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 import DiffusionSolvers
 
 /// One reference trajectory written by `tools/fixtures_foundation.py` (and later scripts):
@@ -11,6 +12,8 @@ public struct ParityCase: Decodable, Sendable, CustomStringConvertible {
         public var beta_end: Double?
         public var num_train_timesteps: Int?
         public var steps_offset: Int?
+        public var beta_min: Double?
+        public var beta_max: Double?
     }
     public var name: String
     public var reference: String
@@ -59,6 +62,8 @@ public struct ParityCase: Decodable, Sendable, CustomStringConvertible {
             }
             return try DiscreteVPSchedule(betaSchedule: kind, betaStart: noise_schedule.beta_start!, betaEnd: noise_schedule.beta_end!,
                                           trainingSteps: noise_schedule.num_train_timesteps!)
+        case "vp-continuous-linear":
+            return ContinuousVPSchedule.linear(betaMin: noise_schedule.beta_min ?? 0.1, betaMax: noise_schedule.beta_max ?? 20)
         case "edm": return VESchedule()
         case "flow": return RectifiedFlowSchedule()
         default: throw ScheduleError("fixture \(name): unknown noise schedule \(noise_schedule.kind)")
@@ -186,5 +191,26 @@ extension ParityCase {
             return (try r.finish(), r.evaluations)
         }
         return try pull(solver)
+    }
+}
+
+extension ParityCase {
+    /// Runs `solver` on this case's own sigmas from its mixture and checks what a reference run
+    /// fixes: the NFE, the level (`σ/α`) of every model call within `callTolerance` relative, and
+    /// the endpoint within `tolerance` relative RMS.
+    public func expectReferenceRun(_ solver: any Solver, calls expectedCalls: [Double]?, callTolerance: Double = 1e-4,
+                                   tolerance: Double = 5e-5, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let schedule = try schedule()
+        let grid = try StepSchedule.grid(sigmas: sigmas, on: schedule)
+        let model = LevelRecordingModel(try GaussianMixture(contentsOf: Fixtures.url("\(mixture).safetensors")))
+        let (out, evaluations) = try run(solver, model: model, schedule: schedule, grid: grid)
+        #expect(evaluations == nfe, "NFE \(evaluations), reference \(nfe)", sourceLocation: sourceLocation)
+        let calls = try #require(expectedCalls, "no model-call levels recorded for \(name)", sourceLocation: sourceLocation)
+        try #require(model.sigmas.count == calls.count, sourceLocation: sourceLocation)
+        for (a, b) in zip(model.sigmas, calls) where abs(a - b) > callTolerance * b {
+            Issue.record("model called at \(a), reference \(b)", sourceLocation: sourceLocation)
+        }
+        let error = Compare.relativeRMS(out, expected)
+        #expect(error <= tolerance, "relative RMS \(error)", sourceLocation: sourceLocation)
     }
 }

@@ -25,23 +25,9 @@ struct ComfyParityTests {
         }
     }
 
-    static func mixture(_ name: String) throws -> GaussianMixture {
-        try GaussianMixture(contentsOf: Fixtures.url("\(name).safetensors"))
-    }
-
     @Test("endpoint within 5e-5 relative RMS of ComfyUI's, same NFE and model-call sigmas", arguments: cases)
     func parity(_ c: ParityCase) throws {
-        let schedule = try c.schedule()
-        let grid = try StepSchedule.grid(sigmas: c.sigmas, on: schedule)
         let options = SolverCatalog.Options(eta: c.number("eta"), sNoise: c.number("s_noise") ?? 1)
-        let solver = try SolverCatalog.solver(named: c.solver, options: options)
-        let model = LevelRecordingModel(try Self.mixture(c.mixture))
-        let (out, nfe) = try c.run(solver, model: model, schedule: schedule, grid: grid)
-        #expect(nfe == c.nfe, "NFE \(nfe), reference \(c.nfe)")
-        let expectedCalls = try #require(Self.calls[c.name])
-        try #require(model.sigmas.count == expectedCalls.count)
-        for (a, b) in zip(model.sigmas, expectedCalls) { #expect(abs(a - b) <= 1e-4 * b, "model called at \(a), reference \(b)") }
-        let error = Compare.relativeRMS(out, c.expected)
-        #expect(error <= 5e-5, "relative RMS \(error)")
+        try c.expectReferenceRun(try SolverCatalog.solver(named: c.solver, options: options), calls: Self.calls[c.name])
     }
 }
