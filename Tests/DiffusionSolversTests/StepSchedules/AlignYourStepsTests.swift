@@ -1,5 +1,7 @@
 import Testing
+import Foundation
 import DiffusionSolvers
+import DiffusionTestSupport
 
 @Suite("Align Your Steps spacing")
 struct AlignYourStepsTests {
@@ -10,36 +12,48 @@ struct AlignYourStepsTests {
         try StepSchedule(spacing: spacing, steps: steps, final: final).grid(on: schedule).levels.map { schedule.displaySigma($0) }
     }
 
-    @Test("10 steps ending at the smallest sigma are the published levels", arguments: [AlignYourSteps.sd1, .sdxl])
-    func published(table: AlignYourSteps) throws {
-        let ours = try sigmas(.alignYourSteps(table), steps: 10, final: .minimum)
-        #expect(ours.count == 11)
-        for (a, b) in zip(ours, table.publishedSigmas) { #expect(abs(a - b) <= 1e-6 * b, "\(a) vs \(b)") }
+    /// ComfyUI's `nodes_align_your_steps.py` (`tools/fixtures_ays.py`, `ays_sigmas.json`): its
+    /// published levels, `loglinear_interp` in float64, and `get_sigmas` (float32, last level 0).
+    struct Reference: Decodable {
+        struct Case: Decodable { var table: String; var steps: Int; var interpolated: [Double]; var comfy_sigmas: [Double] }
+        var published: [String: [Double]]
+        var cases: [Case]
     }
+    static let reference = try! JSONDecoder().decode(Reference.self, from: Data(contentsOf: Fixtures.url("ays_sigmas.json")))
+    static let tables: [String: AlignYourSteps] = ["sd1": .sd1, "sdxl": .sdxl, "svd": .svd]
 
-    @Test("20 steps interpolate log-linearly: every other level is a published one, the ones between their geometric means")
+    @Test("the published levels are ComfyUI's, and every step count interpolates them log-linearly as ComfyUI does")
     func interpolation() throws {
-        let published = AlignYourSteps.sd1.publishedSigmas
-        let ours = AlignYourSteps.sd1.sigmas(count: 21)
-        for (i, p) in published.enumerated() { #expect(abs(ours[2 * i] - p) <= 1e-12 * p) }
-        for i in 0..<(published.count - 1) {
-            let mean = (published[i] * published[i + 1]).squareRoot()
-            #expect(abs(ours[2 * i + 1] - mean) <= 1e-12 * mean)
+        for (name, table) in Self.tables {
+            #expect(table.publishedSigmas == Self.reference.published[name], "\(name)")
         }
-        for n in [2, 5, 7, 30] {
-            let s = AlignYourSteps.sd1.sigmas(count: n + 1)
-            #expect(s.count == n + 1)
-            #expect(abs(s[0] - published[0]) <= 1e-12 * published[0] && abs(s[n] - published[10]) <= 1e-12 * published[10])
-            #expect(zip(s, s.dropFirst()).allSatisfy { $0 > $1 }, "\(n) steps not decreasing")
+        try #require(Self.reference.cases.count == 15)
+        for c in Self.reference.cases {
+            let table = try #require(Self.tables[c.table])
+            let ours = table.sigmas(count: c.steps + 1)
+            try #require(ours.count == c.interpolated.count)
+            for (a, b) in zip(ours, c.interpolated) { #expect(abs(a - b) <= 1e-12 * b, "\(c.table) \(c.steps) steps: \(a) vs \(b)") }
         }
     }
 
-    @Test("ending at sigma = 0 replaces the last level by the clean one (ComfyUI's rule)")
-    func finalZero() throws {
-        let ours = try sigmas(.alignYourSteps(.sd1), steps: 10, final: .zero)
-        let published = AlignYourSteps.sd1.publishedSigmas
-        #expect(ours.count == 11 && ours.last == 0)
-        #expect(abs(ours[9] - published[9]) <= 1e-6 * published[9])
+    @Test("on Stable Diffusion's schedule the grid ending at sigma = 0 is ComfyUI's get_sigmas (last level replaced by 0)")
+    func comfyGrid() throws {
+        for c in Self.reference.cases where c.table != "svd" {
+            let table = try #require(Self.tables[c.table])
+            let ours = try sigmas(.alignYourSteps(table), steps: c.steps, final: .zero)
+            try #require(ours.count == c.comfy_sigmas.count)
+            #expect(ours.last == 0 && c.comfy_sigmas.last == 0)
+            // ComfyUI returns float32.
+            for (a, b) in zip(ours, c.comfy_sigmas) { #expect(abs(a - b) <= 1e-6 * b, "\(c.table) \(c.steps) steps: \(a) vs \(b)") }
+        }
+    }
+
+    @Test("10 steps ending at the smallest sigma are the published levels")
+    func published() throws {
+        for c in Self.reference.cases where c.table != "svd" && c.steps == 10 {
+            let ours = try sigmas(.alignYourSteps(try #require(Self.tables[c.table])), steps: 10, final: .minimum)
+            for (a, b) in zip(ours, try #require(Self.reference.published[c.table])) { #expect(abs(a - b) <= 1e-6 * b, "\(a) vs \(b)") }
+        }
     }
 
     @Test("a schedule that cannot hold the levels, and sigma bounds, are one-line errors")

@@ -65,64 +65,17 @@ struct SASolverTests {
     }
 
     /// diffusers' update coefficients, read off `stochastic_adams_bashforth_update` and
-    /// `stochastic_adams_moulton_update` fed unit vectors: `SASolverScheduler(predictor_order=4,
-    /// corrector_order=4, algorithm_type=…)` with `sigmas` set to the float64 tensor below,
-    /// `_step_index = 4`, and sample, model outputs and noise the rows of an identity matrix
-    /// (torch float64). Each row is `[scale of x, weights of the outputs newest first, scale of z]`.
-    /// They cover orders 3 and 4, which the trajectory fixtures do not. The predictor
+    /// `stochastic_adams_moulton_update` fed unit vectors (`tools/fixtures_sa_solver_coefficients.py`,
+    /// `sa_solver_coefficients.json`). Each row is `[scale of x, weights of the outputs newest first,
+    /// scale of z]`. They cover orders 3 and 4, which the trajectory fixtures do not. The predictor
     /// steps from σ̃ = 0.45 to 0.2, the corrector from 1.1 to 0.45, through the outputs at
     /// 0.45, 1.1, 2.5, 6.0.
-    static let coefficientSigmas = [14.6, 6.0, 2.5, 1.1, 0.45, 0.2]
-    static let goldenCoefficients: [(String, PredictionKind, Double, Int, [Double])] = [
-        ("predictor", .data, 0.0, 1, [0.47790695928014604, 0.5447670420505111, 0.0]),
-        ("corrector", .data, 0.0, 1, [0.5545917731491895, 0.5388627076034719, 0.0]),
-        ("predictor", .data, 0.0, 2, [0.47790695928014604, 0.9054879078065733, -0.3607208657560621, 0.0]),
-        ("corrector", .data, 0.0, 2, [0.5545917731491895, 0.40754587142724347, 0.1313168361762285, 0.0]),
-        ("predictor", .data, 0.0, 3, [0.47790695928014604, 1.0649179844622474, -0.7814296690654517, 0.2612787266537156, 0.0]),
-        ("corrector", .data, 0.0, 3, [0.5545917731491895, 0.2628430670755859, 0.32631949623855927, -0.05029985571067327, 0.0]),
-        ("predictor", .data, 0.0, 4, [0.47790695928014604, 1.2791096436506268, -1.4645330590971297, 0.9512367033826813, -0.22104624588566707, 0.0]),
-        ("corrector", .data, 0.0, 4, [0.5545917731491895, 0.23952009272302238, 0.40070149087937756, -0.12542823492287986, 0.02406935892395179, 0.0]),
-        ("predictor", .data, 1.0, 1, [0.21240309301339824, 0.7868857274062938, 0.17568209223157663]),
-        ("corrector", .data, 1.0, 1, [0.22687845265194115, 0.7593065425321649, 0.37445515478350094]),
-        ("predictor", .data, 1.0, 2, [0.21240309301339824, 1.508327458918418, -0.7214417315121242, 0.17568209223157663]),
-        ("corrector", .data, 1.0, 2, [0.22687845265194115, 0.8150917428544869, -0.05578520032232187, 0.37445515478350094]),
-        ("predictor", .data, 1.0, 3, [0.21240309301339824, 1.6292343359951997, -1.2700890802253042, 0.4277404716363982, 0.17568209223157663]),
-        ("corrector", .data, 1.0, 3, [0.22687845265194115, 0.4244693626338517, 0.40309722247943813, -0.06826004258112489, 0.37445515478350094]),
-        ("predictor", .data, 1.0, 4, [0.21240309301339824, 1.9839248769762383, -2.401273701860012, 1.570275941726526, -0.3660413894364591, 0.17568209223157663]),
-        ("corrector", .data, 1.0, 4, [0.22687845265194115, 0.39188891004345866, 0.5070033115288259, -0.1732087751104874, 0.033623096070367745, 0.37445515478350094]),
-        ("predictor", .data, 0.7, 1, [0.3211988050320501, 0.6876725779456473, 0.1452171471702834]),
-        ("corrector", .data, 0.7, 1, [0.35790283536774725, 0.6711700049290815, 0.3134741037240672]),
-        ("predictor", .data, 0.7, 2, [0.3211988050320501, 1.2251466679221799, -0.5374740899765326, 0.1452171471702834]),
-        ("corrector", .data, 0.7, 2, [0.35790283536774725, 0.6072433484265927, 0.06392665650248891, 0.3134741037240672]),
-        ("predictor", .data, 0.7, 3, [0.3211988050320501, 1.384056107709166, -1.0481370122109255, 0.35175348244740673, 0.1452171471702834]),
-        ("corrector", .data, 0.7, 3, [0.35790283536774725, 0.35130751531898574, 0.38154134158310227, -0.061678851973006515, 0.3134741037240672]),
-        ("predictor", .data, 0.7, 4, [0.3211988050320501, 1.6741105612325093, -1.9731832126389348, 1.2860820396494566, -0.2993368102973834, 0.1452171471702834]),
-        ("corrector", .data, 0.7, 4, [0.35790283536774725, 0.32229147962216154, 0.4740797365182125, -0.15514582149897213, 0.02994461028767954, 0.3134741037240672]),
-        ("predictor", .noise, 0.0, 1, [1.0752906583803283, -0.24514516892272994, 0.0]),
-        ("corrector", .noise, 0.0, 1, [1.35566877880913, -0.5927489783638192, 0.0]),
-        ("predictor", .noise, 0.0, 2, [1.0752906583803283, -0.34148321648431496, 0.09633804756158504, 0.0]),
-        ("corrector", .noise, 0.0, 2, [1.35566877880913, -0.2528005985793396, -0.33994837978447967, 0.0]),
-        ("predictor", .noise, 0.0, 3, [1.0752906583803283, -0.41991600232609594, 0.2601621692576089, -0.08539133585424288, 0.0]),
-        ("corrector", .noise, 0.0, 3, [1.35566877880913, -0.2019795925780047, -0.44609922706755495, 0.05532984128174048, 0.0]),
-        ("predictor", .noise, 0.0, 4, [1.0752906583803283, -0.4879155734665939, 0.4770274652396594, -0.3044327621185234, 0.07017570142272796, 0.0]),
-        ("corrector", .noise, 0.0, 4, [1.35566877880913, -0.17788291580700516, -0.5229487255640884, 0.13295048446555643, -0.02486782145828201, 0.0]),
-        ("predictor", .noise, 1.0, 1, [1.0752906583803283, -0.4902903378454599, 0.39528470752104744]),
-        ("corrector", .noise, 1.0, 1, [1.35566877880913, -1.1854979567276385, 0.9153348228041134]),
-        ("predictor", .noise, 1.0, 2, [1.0752906583803283, -0.6829664329686299, 0.19267609512317008, 0.39528470752104744]),
-        ("corrector", .noise, 1.0, 2, [1.35566877880913, -0.5056011971586792, -0.6798967595689593, 0.9153348228041134]),
-        ("predictor", .noise, 1.0, 3, [1.0752906583803283, -0.8398320046521919, 0.5203243385152178, -0.17078267170848577, 0.39528470752104744]),
-        ("corrector", .noise, 1.0, 3, [1.35566877880913, -0.4039591851560094, -0.8921984541351099, 0.11065968256348097, 0.9153348228041134]),
-        ("predictor", .noise, 1.0, 4, [1.0752906583803283, -0.9758311469331878, 0.9540549304793188, -0.6088655242370468, 0.1403514028454559, 0.39528470752104744]),
-        ("corrector", .noise, 1.0, 4, [1.35566877880913, -0.3557658316140103, -1.045897451128177, 0.26590096893111287, -0.04973564291656402, 0.9153348228041134]),
-        ("predictor", .noise, 0.7, 1, [1.0752906583803283, -0.3652663016948676, 0.2766992952647332]),
-        ("corrector", .noise, 0.7, 1, [1.35566877880913, -0.8831959777620906, 0.6407343759628793]),
-        ("predictor", .noise, 0.7, 2, [1.0752906583803283, -0.5088099925616293, 0.1435436908667617, 0.2766992952647332]),
-        ("corrector", .noise, 0.7, 2, [1.35566877880913, -0.37667289188321607, -0.5065230858788747, 0.6407343759628793]),
-        ("predictor", .noise, 0.7, 3, [1.0752906583803283, -0.625674843465883, 0.38764163219383724, -0.12723309042282188, 0.2766992952647332]),
-        ("corrector", .noise, 0.7, 3, [1.35566877880913, -0.30094959294122703, -0.6646878483306569, 0.08244146350979331, 0.6407343759628793]),
-        ("predictor", .noise, 0.7, 4, [1.0752906583803283, -0.7269942044652249, 0.7107709232070925, -0.4536048155565998, 0.10456179511986466, 0.2766992952647332]),
-        ("corrector", .noise, 0.7, 4, [1.35566877880913, -0.2650455445524377, -0.7791936010904917, 0.1980962218536791, -0.03705305397284019, 0.6407343759628793]),
-    ]
+    struct CoefficientFile: Decodable {
+        struct Row: Decodable { var kind: String; var prediction: String; var tau: Double; var order: Int; var coefficients: [Double] }
+        var sigmas: [Double]
+        var step_index: Int
+        var cases: [Row]
+    }
 
     @Test("update coefficients equal diffusers' for predictor and corrector orders 1-4, data and noise prediction, tau 0, 0.7, 1")
     func coefficients() throws {
@@ -130,10 +83,14 @@ struct SASolverTests {
             let alpha = 1 / (s * s + 1).squareRoot(), sigma = s * alpha
             return NoiseLevel(t: 0, alpha: alpha, sigma: sigma, lambda: Double.log(alpha) - Double.log(sigma))
         }
-        let levels = Self.coefficientSigmas.map(level)
+        let file = try JSONDecoder().decode(CoefficientFile.self, from: Data(contentsOf: Fixtures.url("sa_solver_coefficients.json")))
+        try #require(file.step_index == 4 && file.sigmas.count == 6 && file.cases.count == 48)
+        let levels = file.sigmas.map(level)
         var history = MultistepHistory(capacity: 4, like: SampleTensor(zeros: [1, 1]))
         for i in 1...4 { history.advance(to: levels[i]) }
-        for (kind, prediction, tau, order, expected) in Self.goldenCoefficients {
+        for row in file.cases {
+            let (kind, tau, order, expected) = (row.kind, row.tau, row.order, row.coefficients)
+            let prediction: PredictionKind = row.prediction == "data" ? .data : .noise
             let solver = SASolver(solverOrder: 4, correctorOrder: 4, prediction: prediction)
             let (from, to) = kind == "predictor" ? (levels[4], levels[5]) : (levels[3], levels[4])
             let w = solver.coefficients(from: from, to: to, nodes: history, count: order, tau: tau)
