@@ -30,7 +30,7 @@ let package = Package(
         ),
         // Masked (discrete) diffusion: token sequences, masking schedules, the exact categorical
         // mixture, the ancestral and first-hitting samplers. Beside the core: its noise sources only.
-        .target(name: "DiffusionDiscrete", dependencies: ["DiffusionCore", "DiffusionFormats"]),
+        .target(name: "DiffusionDiscrete", dependencies: ["DiffusionCore", "DiffusionFormats", "DiffusionNeural"]),
         // The U-Net runtime, the shipped networks and their feature classifiers (Resources/Models,
         // each with a model card), and the built-in models.
         // Matrix-multiply micro-kernels for AVX2+FMA and AVX-512, chosen at run time (C: per-function

@@ -7,15 +7,26 @@ extension SampleCommand {
     /// Samples and returns `true` if `--model` names a discrete model; otherwise checks that no
     /// discrete-only flag was given and returns `false`.
     func sampleDiscrete(started: ContinuousClock.Instant) throws -> Bool {
-        guard let model = try ModelResolution.discreteModel(source.model) else {
-            if categoricalPrecision != nil { throw CLIError("--categorical-precision applies to discrete (categorical-mixture) models only") }
-            if tokensPerStep != nil { throw CLIError("--tokens-per-step applies to discrete (categorical-mixture) models only") }
+        let model: any MaskedDiffusionModel
+        var imageShape: [Int]?
+        if let mixture = try ModelResolution.discreteModel(source.model) {
+            model = mixture
+            if classLabel != nil { throw CLIError("--class applies to class-conditional models; '\(mixture.name)' is a categorical mixture without labels") }
+        } else if let network = try ModelResolution.maskedNetwork(source.model) {
+            model = try network.conditioned(on: classLabel)
+            imageShape = network.imageShape
+        } else {
+            if categoricalPrecision != nil { throw CLIError("--categorical-precision applies to discrete (masked-diffusion) models only") }
+            if tokensPerStep != nil { throw CLIError("--tokens-per-step applies to discrete (masked-diffusion) models only") }
             return false
         }
         if let flag = continuousFlags.first(where: \.set)?.name {
-            throw CLIError("\(flag) applies to continuous models; '\(model.name)' is a discrete categorical mixture")
+            throw CLIError("\(flag) applies to continuous models; '\(model.name)' is a discrete (masked-diffusion) model")
         }
-        guard output.hasSuffix(".npy") else { throw CLIError("--output '\(output)': a discrete model writes token ids to .npy") }
+        let extensionName = URL(fileURLWithPath: output).pathExtension.lowercased()
+        guard extensionName == "npy" || (extensionName == "png" && imageShape != nil) else {
+            throw CLIError("--output '\(output)': a discrete model writes token ids to .npy" + (imageShape != nil ? " or a picture to .png" : ""))
+        }
         try OutputKind.checkDirectory(of: output)
         if let report { try OutputKind.checkDirectory(of: report) }
         let batch = count ?? 16
@@ -25,7 +36,15 @@ extension SampleCommand {
         }
         let sampler = try Self.discreteSampler(solver ?? "fhs", steps: steps, tokensPerStep: tokensPerStep)
         let result = try MaskedSampling.run(sampler, model: model, precision: precision, count: batch, seed: seed)
-        try NPYArray(shape: [batch, model.length], int32: result.tokens).write(to: URL(fileURLWithPath: output))
+        if extensionName == "png", let imageShape {
+            // Token v of V is grey level v/(V − 1).
+            let scale = Float(2) / Float(max(model.vocabularySize - 1, 1))
+            let values = result.tokens.map { Float($0) * scale - 1 }
+            try ImageGrid.render(values: values, count: batch, channels: 1, height: imageShape[0], width: imageShape[1],
+                                 scale: max(1, 64 / max(imageShape[0], imageShape[1]))).write(to: URL(fileURLWithPath: output))
+        } else {
+            try NPYArray(shape: [batch, model.length], int32: result.tokens).write(to: URL(fileURLWithPath: output))
+        }
         let seconds = (ContinuousClock.now - started).seconds
         let maxNFE = result.evaluations.max() ?? 0
         if let report {
@@ -63,7 +82,7 @@ extension SampleCommand {
         [("--eta", eta != nil), ("--s-noise", sNoise != 1), ("--s-churn", sChurn != 0), ("--s-tmin", sTmin != 0),
          ("--s-tmax", sTmax != .infinity), ("--variance", variance != nil), ("--noise-sampler", noiseSampler != "auto"),
          ("--order", order != nil), ("--statistics", statistics != nil), ("--dc-ratios", dcRatios != nil),
-         ("--class", classLabel != nil), ("--guidance", guidance != nil), ("--guidance-rescale", guidanceRescale != 0),
+         ("--guidance", guidance != nil), ("--guidance-rescale", guidanceRescale != 0),
          ("--thresholding", thresholding), ("--thresholding-ratio", thresholdingRatio != 0.995), ("--sample-max-value", sampleMaxValue != 1),
          ("--nfe", nfe != nil), ("--schedule", schedule != nil), ("--sigma-min", sigmaMin != nil), ("--sigma-max", sigmaMax != nil),
          ("--final-sigma", finalSigma != "zero"), ("--shift", shift != nil), ("--image-seq-len", imageSeqLen != nil),

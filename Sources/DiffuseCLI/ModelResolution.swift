@@ -73,6 +73,17 @@ enum ModelResolution {
         return try CategoricalMixture(contentsOf: url)
     }
 
+    /// The masked-diffusion network `argument` names: a built-in name or a folder with a
+    /// `masked_config.json`; `nil` for anything else.
+    static func maskedNetwork(_ argument: String) throws -> UNetMaskedModel? {
+        if let directory = BuiltInModels.maskedNetworkDirectory(named: argument) {
+            return try UNetMaskedModel(directory: directory, name: argument)
+        }
+        let url = URL(fileURLWithPath: argument, isDirectory: true)
+        guard FileManager.default.fileExists(atPath: url.appendingPathComponent("masked_config.json").path) else { return nil }
+        return try UNetMaskedModel(directory: url)
+    }
+
     static func discreteOnly(_ argument: String) -> String {
         "'\(argument)' is a discrete categorical mixture: only `diffuse sample` and `diffuse compare-discrete` take it"
     }

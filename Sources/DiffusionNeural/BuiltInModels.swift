@@ -20,6 +20,15 @@ public enum BuiltInModels {
         "photos": (folder: "photos-unet", classifier: "photos-classifier.safetensors"),
     ]
 
+    /// The built-in masked-diffusion networks (token models; `DiffusionDiscrete`'s
+    /// `UNetMaskedModel` runs them).
+    public static let maskedNetworkNames = ["digits-masked"]
+
+    /// The resource folder of the built-in masked network `name`, or `nil` for other names.
+    public static func maskedNetworkDirectory(named name: String) -> URL? {
+        maskedNetworkNames.contains(name) ? modelsDirectory.appendingPathComponent(name, isDirectory: true) : nil
+    }
+
     /// Where the shipped networks are.
     static var modelsDirectory: URL {
         Bundle.module.bundleURL.appendingPathComponent("Resources/Models", isDirectory: true)

@@ -146,15 +146,17 @@ public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionM
 }
 
 /// Workspaces for concurrent evaluations of one model: taken and returned under a lock.
-private final class WorkspacePool: @unchecked Sendable {
+package final class WorkspacePool: @unchecked Sendable {
     private let lock = NSLock()
     private var available: [NeuralWorkspace] = []
 
-    func take() -> NeuralWorkspace {
+    package init() {}
+
+    package func take() -> NeuralWorkspace {
         lock.withLock { available.popLast() } ?? NeuralWorkspace()
     }
 
-    func put(_ workspace: NeuralWorkspace) {
+    package func put(_ workspace: NeuralWorkspace) {
         lock.withLock { available.append(workspace) }
     }
 }

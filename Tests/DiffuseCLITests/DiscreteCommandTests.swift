@@ -98,3 +98,38 @@ struct DiscreteCommandTests {
         try expectFailure(["sample", "--model", bad.path, "--output", out], mentions: ["probs[0, 1, :]", "sums to"])
     }
 }
+
+@Suite("diffuse sample, the masked-diffusion network")
+struct MaskedNetworkCommandTests {
+    @Test func digitsMaskedWritesAPictureAndTokens() throws {
+        let dir = try temporaryDirectory()
+        let png = dir.appendingPathComponent("d.png").path
+        let result = try Diffuse.run(["sample", "--model", "digits-masked", "--solver", "fhs", "--tokens-per-step", "8", "--count", "2",
+                                      "--class", "3", "--seed", "1", "--output", png])
+        try #require(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("8.00 model evaluations per sample"), "\(result.stdout)")
+        let header = try Data(contentsOf: URL(fileURLWithPath: png)).prefix(8)
+        #expect(header == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]))
+        let npy = dir.appendingPathComponent("d.npy").path
+        let again = try Diffuse.run(["sample", "--model", "digits-masked", "--solver", "fhs", "--tokens-per-step", "8", "--count", "2",
+                                     "--class", "3", "--seed", "1", "--output", npy])
+        try #require(again.status == 0, "\(again.stderr)")
+        let array = try NPYArray(contentsOf: URL(fileURLWithPath: npy))
+        #expect(array.shape == [2, 64])
+        #expect(try #require(array.int32Values).allSatisfy { (0..<4).contains($0) })
+    }
+
+    @Test func badInputIsOneLine() throws {
+        let dir = try temporaryDirectory()
+        let out = dir.appendingPathComponent("x.png").path
+        for (flags, cause) in [(["--class", "10"], "class 10"), (["--eta", "0.5"], "--eta"), (["--output", dir.appendingPathComponent("x.txt").path], ".npy")] {
+            var arguments = ["sample", "--model", "digits-masked", "--solver", "fhs", "--count", "1"] + flags
+            if !flags.contains("--output") { arguments += ["--output", out] }
+            let result = try Diffuse.run(arguments)
+            #expect(result.status != 0)
+            #expect(result.stderr.contains(cause), "\(result.stderr)")
+            #expect(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1, "\(result.stderr)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: out))
+    }
+}

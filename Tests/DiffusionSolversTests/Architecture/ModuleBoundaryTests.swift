@@ -12,7 +12,7 @@ struct ModuleBoundaryTests {
         "CDiffusionKernels": [],
         "DiffusionFormats": [],
         "DiffusionCore": ["DiffusionFormats", "RealModule"],
-        "DiffusionDiscrete": ["DiffusionCore", "DiffusionFormats"],
+        "DiffusionDiscrete": ["DiffusionCore", "DiffusionFormats", "DiffusionNeural"],
         "DiffusionNeural": ["CDiffusionKernels", "DiffusionCore", "DiffusionFormats", "RealModule"],
         "DiffusionEvaluation": ["DiffusionCore", "DiffusionNeural", "DiffusionFormats", "RealModule"],
         "DiffusionTuning": ["DiffusionCore", "DiffusionEvaluation", "DiffusionNeural", "DiffusionFormats", "RealModule"],
