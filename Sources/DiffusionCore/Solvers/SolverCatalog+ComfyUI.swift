@@ -16,10 +16,8 @@ extension SolverCatalog {
         Entry(name: "exp_heun_2_x0", summary: "exponential Heun in data prediction and log-SNR time: exponential Euler to the step's end, then the exponential trapezoid rule",
               evaluationsPerStep: 2, reference: "ComfyUI sample_exp_heun_2_x0") { _ in ExponentialHeun() },
         Entry(name: "deis_comfy", summary: "ComfyUI's deis: DEIS tAB in the time of a fixed VP SDE (Zhang & Chen 2023), order 3 (--order 1-4); `deis` is diffusers' form",
-              evaluationsPerStep: 1, reference: "ComfyUI sample_deis deis_mode=tab (zju-pi diff-sampler)") { options in
-            let order = options.order ?? 3
-            guard (1...4).contains(order) else { throw SamplingError.invalidConfiguration("--order for deis_comfy must be between 1 and 4, got \(order)") }
-            return DEISVPTime(solverOrder: order)
+              evaluationsPerStep: 1, reference: "ComfyUI sample_deis deis_mode=tab (zju-pi diff-sampler)") { o in
+            DEISVPTime(solverOrder: try order(o, default: 3, maximum: 4))
         },
     ]
 

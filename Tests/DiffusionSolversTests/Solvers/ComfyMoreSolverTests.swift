@@ -27,7 +27,7 @@ struct ComfyMoreSolverTests {
     func refusals() throws {
         for order in [0, 5] {
             #expect { try SolverCatalog.solver(named: "deis_comfy", options: .init(order: order)) } throws: {
-                "\($0)".contains("--order for deis_comfy must be between 1 and 4, got \(order)")
+                "\($0)".contains("--order must be between 1 and 4, got \(order)")
             }
         }
         // t_max below the level nearest t_min.
