@@ -34,7 +34,8 @@ public struct Restart: Solver {
             self.levels = levels; self.repeats = repeats; self.tMin = tMin; self.tMax = tMax
         }
 
-        /// The official code's example for EDM models (README, `{"0": [3, 2, 0.06, 0.30]}`).
+        /// The segment of the official README's example `restart_info`, `{"0": [3, 2, 0.06, 0.30]}`,
+        /// for its EDM-style (VE sigma) samplers.
         public static let paperDefault = Segment(levels: 3, repeats: 2, tMin: 0.06, tMax: 0.30)
     }
 
