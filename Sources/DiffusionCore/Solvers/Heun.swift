@@ -25,7 +25,13 @@ public struct Heun: Solver {
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout StageState, context: SolverContext) throws {
         guard let from = try state.begin(step, x: &x, context: context, churn: churn) else { return }
-        let to = context.grid[step + 1]
+        try Self.complete(&x, from: from, to: context.grid[step + 1], state: &state, step: step, context: context)
+    }
+
+    /// The step from `from` to `to` (not `σ = 0`) once `state.first` holds the prediction at `x`:
+    /// the Euler predictor, the model at its end and the trapezoidal corrector.
+    static func complete(_ x: inout SampleTensor, from: NoiseLevel, to: NoiseLevel, state: inout StageState, step: Int,
+                         context: SolverContext) throws {
         FrameStep.euler(into: &state.stage, from: x, levels: (from, to), frame: context.frame, prediction: state.first)
         try context.predict(state.stage, at: to, step: step, into: &state.second, needs: FrameStep.needs(to: to, frame: context.frame))
         let frame = context.frame

@@ -13,6 +13,12 @@ extension SolverCatalog {
         },
         Entry(name: "heunpp2", summary: "Heun with a third stage one grid step further, weighted by noise level (sd-webui-samplers-scheduler)",
               evaluationsPerStep: 3, reference: "ComfyUI sample_heunpp2") { _ in HeunPlusPlus2() },
+        Entry(name: "exp_heun_2_x0", summary: "exponential Heun in data prediction and log-SNR time: exponential Euler to the step's end, then the exponential trapezoid rule",
+              evaluationsPerStep: 2, reference: "ComfyUI sample_exp_heun_2_x0") { _ in ExponentialHeun() },
+        Entry(name: "deis_comfy", summary: "ComfyUI's deis: DEIS tAB in the time of a fixed VP SDE (Zhang & Chen 2023), order 3 (--order 1-4); `deis` is diffusers' form",
+              evaluationsPerStep: 1, reference: "ComfyUI sample_deis deis_mode=tab (zju-pi diff-sampler)") { o in
+            DEISVPTime(solverOrder: try order(o, default: 3, maximum: 4))
+        },
     ]
 
     /// ComfyUI's stochastic samplers beyond k-diffusion's.
@@ -27,5 +33,11 @@ extension SolverCatalog {
               evaluationsPerStep: 3, reference: "ComfyUI sample_seeds_3") { o in SEEDS(stages: 3, eta: try o.eta(default: 1), sNoise: o.sNoise) },
         Entry(name: "er_sde", summary: "ER-SDE-Solver-3: extended reverse-time SDE solver, three stages (Cui et al. 2025); --s-noise",
               evaluationsPerStep: 1, reference: "ComfyUI sample_er_sde") { o in ERSDE(sNoise: o.sNoise) },
+        Entry(name: "exp_heun_2_x0_sde", summary: "exp_heun_2_x0 with SEEDS noise (SEEDS-2 at r = 1, phi_2 weights); --eta, --s-noise",
+              evaluationsPerStep: 2, reference: "ComfyUI sample_exp_heun_2_x0_sde") { o in ExponentialHeun(eta: try o.eta(default: 1), sNoise: o.sNoise) },
+        Entry(name: "sa_solver_pece", summary: "SA-Solver predictor 3, corrector 4, re-evaluated after each correction (PECE); tau = --eta within ComfyUI's 20-80% window; --s-noise",
+              evaluationsPerStep: 2, reference: "ComfyUI sample_sa_solver_pece") { o in
+            SASolverPECE(eta: try o.eta(default: 1), sNoise: o.sNoise)
+        },
     ]
 }

@@ -44,6 +44,8 @@ extension SolverCatalog {
         },
         Entry(name: "si_sde", summary: "stochastic-interpolant SDE, Euler-Maruyama, drift v + eps(t)*score; --interpolant-eps", evaluationsPerStep: 1,
               reference: "Albergo, Boffi, Vanden-Eijnden 2023, stochastic interpolants") { o in try StochasticInterpolantSDE(options: o) },
+        Entry(name: "restart", summary: "Restart (Xu et al. 2023): Heun steps; from the grid level nearest 0.06, two jumps forward to 0.30 with fresh noise, each followed by 2 Heun steps back; --s-noise",
+              evaluationsPerStep: 2, reference: "Newbeeer/diffusion_restart_sampling restart_sampler") { o in Restart(sNoise: o.sNoise) },
     ]
 }
 

@@ -108,9 +108,9 @@ struct SamplingResolverTests {
         let needInputs = Set(SolverCatalog.entries.filter { $0.needs != nil }.flatMap { [$0.name] + $0.aliases })
         for name in SolverCatalog.names where !needInputs.contains(name) {
             let solver = try SolverCatalog.solver(named: name)
-            // diffusers' sde-dpmsolver++ and ComfyUI's er_sde draw independent Gaussian noise, as their references do.
+            // diffusers' sde-dpmsolver++ and ComfyUI's er_sde and exp_heun_2_x0_sde draw independent Gaussian noise, as their references do.
             let byName = (name.hasSuffix("_sde") || name.contains("_sde_")) && name != "score_sde_pc" && !name.hasSuffix("_diffusers")
-                && name != "er_sde"
+                && name != "er_sde" && name != "exp_heun_2_x0_sde"
             #expect(solver.stepNoise == (byName ? .brownianTree : .independent), "\(name)")
         }
         #expect(try Self.resolve(SamplingRequest(solver: "dpmpp_2m_sde", steps: 4)).stepNoise == .brownianTree)

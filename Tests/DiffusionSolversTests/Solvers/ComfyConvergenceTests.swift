@@ -16,6 +16,13 @@ import DiffusionTestSupport
 /// | heunpp2 | the four standard studies, 16…128 | 1.0, 1.0, 1.0, 1.0 |
 /// | seeds_2, η = 0 | vp-linear/logsnr, edm/karras, vp-discrete/karras, 16…128 | 1.8, 1.8, 1.8 |
 /// | seeds_3, η = 0 | the same three, 16…128 | 2.8, 2.8, 2.7 |
+/// | exp_heun_2_x0 | vp-linear/logsnr, edm/karras, vp-discrete/karras, 16…128 | 1.79, 1.78, 1.81 |
+/// | deis_comfy k = 2 | vp-linear/logsnr, edm/karras, vp-discrete/karras, 16…128 | 1.76, 1.73, 1.75 |
+/// | deis_comfy k = 3 | edm/uniform 32…128; flow/time-uniform 8…32; vp-linear/logsnr 32…256 | 2.77, 2.18, 2.65 |
+/// | deis_comfy k = 4 | the same three | 4.12, 4.20, 3.64 |
+/// | deis_comfy k = 3, 4 | vp-linear/logsnr, edm/karras, vp-discrete/karras, 16…128 | 2.3, 2.3, 2.4; 3.0, 3.0, 3.3 |
+/// | deis_comfy k = 3 | edm/karras 128…256 and 128…512; flow/time-uniform 32…128 | 2.87, 2.87, 2.74 |
+/// | sa_solver_pece, τ = 0 | vp-linear/logsnr, edm/karras, vp-discrete/karras, 16…128 | 4.06, 4.19, 3.94 |
 @Suite("ComfyUI samplers: convergence order")
 struct ComfyConvergenceTests {
     func check<S: Solver>(_ solver: S, expected: Double, tolerance: Double = 0.3, _ runs: [(ClassicalGridStudy, [Int])]) throws {
@@ -61,5 +68,29 @@ struct ComfyConvergenceTests {
         let studies = [ClassicalGridStudy.vpLogSNR, .edmKarras, .discreteKarras]
         try check(SEEDS(stages: 2, eta: 0), expected: 2, studies.map { ($0, [16, 32, 64, 128]) })
         try check(SEEDS(stages: 3, eta: 0), expected: 3, studies.map { ($0, [16, 32, 64, 128]) })
+    }
+
+    /// exp_heun_2_x0: the two-stage exponential Runge–Kutta method with `c₂ = 1` and the `φ₂`
+    /// weights satisfies the stiff order-2 conditions (Hochbruck & Ostermann 2005, Sec. 5.1): order 2.
+    @Test func exponentialHeun() throws {
+        try check(ExponentialHeun(), expected: 2, [ClassicalGridStudy.vpLogSNR, .edmKarras, .discreteKarras].map { ($0, [16, 32, 64, 128]) })
+    }
+
+    /// ComfyUI's DEIS: Adams–Bashforth in `t` through `k` derivatives has order `k` (Zhang & Chen
+    /// 2023, Sec. 4.2). Asserted where the fits show it: `k = 2` on the log-SNR and Karras grids;
+    /// `k = 3` on EDM grids uniform in `σ` and, from 128 steps on, on Karras grids (at 16–128 steps
+    /// it fits 2.3–2.4 there: the asymptotic regime starts late); `k = 4` on grids uniform in `σ`
+    /// (EDM) and in time (flow). On Karras and log-SNR grids `k = 4` fits 3.0–3.6 at 16–256 steps
+    /// (not asserted; the numbers are in docs/CONVERGENCE.md).
+    @Test func deisVPTime() throws {
+        try check(DEISVPTime(solverOrder: 2), expected: 2, [ClassicalGridStudy.vpLogSNR, .edmKarras, .discreteKarras].map { ($0, [16, 32, 64, 128]) })
+        try check(DEISVPTime(solverOrder: 3), expected: 3, [(ClassicalGridStudy.edmUniform, [32, 64, 128]), (ClassicalGridStudy.edmKarras, [128, 256])])
+        try check(DEISVPTime(solverOrder: 4), expected: 4, [(ClassicalGridStudy.edmUniform, [32, 64, 128]), (ClassicalGridStudy.flowUniform, [8, 16, 32])])
+    }
+
+    /// SA-Solver in PECE mode with `τ = 0`: predictor 3 and corrector 4, so order `min(4, 3 + 1) = 4`
+    /// (Xue et al. 2023, Theorem 5.2 for the corrector after a predictor one order lower).
+    @Test func saSolverPECE() throws {
+        try check(SASolverPECE(eta: 0), expected: 4, [ClassicalGridStudy.vpLogSNR, .edmKarras, .discreteKarras].map { ($0, [16, 32, 64, 128]) })
     }
 }
