@@ -38,8 +38,9 @@ public struct AdjointDPM: Sendable {
         public var noise: [Double]
         /// `∂r/∂w` per sample, when the denoiser is guided.
         public var guidanceScale: [Double]?
-        /// Model evaluations per sample: the forward run's and the pullbacks'.
+        /// Model evaluations per sample of the forward run.
         public var forwardEvaluations: Int
+        /// Model evaluations per sample of the pullbacks.
         public var backwardEvaluations: Int
     }
 

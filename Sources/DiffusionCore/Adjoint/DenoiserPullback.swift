@@ -40,6 +40,7 @@ public struct DenoiserCotangents: Sendable, Equatable {
 /// `x̂₀_w = x̂₀_u + w·(x̂₀_c − x̂₀_u)`, so `∂x̂₀_w/∂x = (1 − w)J_u + w·J_c` and
 /// `∂x̂₀_w/∂w = x̂₀_c − x̂₀_u`.
 public struct MixturePullback: DenoiserPullback {
+    /// The mixture whose exact denoiser is differentiated.
     public let mixture: GaussianMixture
     /// The class the mixture is restricted to (or guided toward), `nil` for the whole mixture.
     public let classLabel: Int?

@@ -14,6 +14,7 @@ import RealModule
 /// For a ``ClassifierFreeGuidance`` model with the plain linear rule (no interval, rescale or
 /// combination rule), `uᵀ∂x̂₀/∂w = u·(x̂₀_c − x̂₀_u)` from two more evaluations of its base model.
 public struct FiniteDifferencePullback: DenoiserPullback {
+    /// The model differentiated (any parameterization; a guided model gives the scale's gradient).
     public let model: any DiffusionModel
 
     public init(model: any DiffusionModel) { self.model = model }

@@ -10,8 +10,11 @@
 /// the draw it started from (`‖ε‖ ≈ √D`), instead of drifting to atypical norms. Each sample of
 /// the batch is optimized on its own.
 public struct NoiseOptimization: Sendable {
+    /// The gradient's method (and the forward map it differentiates).
     public var adjoint: AdjointDPM
+    /// Gradient steps.
     public var iterations: Int
+    /// `η`, roughly the angle in radians each step turns the noise by.
     public var learningRate: Double
 
     /// - Throws: `SamplingError.invalidConfiguration` for a negative iteration count or a step
@@ -24,13 +27,15 @@ public struct NoiseOptimization: Sendable {
         self.adjoint = adjoint; self.iterations = iterations; self.learningRate = learningRate
     }
 
+    /// The optimized noise, its sample, and the rewards along the way.
     public struct Result: Sendable {
         /// The optimized noise `ε` (before the prior scale), `batch × D`.
         public var noise: [Double]
         /// The sample from it.
         public var sample: [Double]
-        /// The rewards per sample before the first step and after the last.
+        /// The rewards per sample before the first step.
         public var initialRewards: [Double]
+        /// The rewards per sample after the last step.
         public var finalRewards: [Double]
         /// The mean reward after each iteration (the first entry before any step).
         public var meanRewards: [Double]

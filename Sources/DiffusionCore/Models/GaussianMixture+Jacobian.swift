@@ -32,20 +32,7 @@ extension GaussianMixture {
         var uDotM = [Double](repeating: 0, count: k)
         for b in 0..<batch {
             let base = b * d
-            var best = -Double.infinity
-            for c in 0..<k {
-                if offset[c] == -.infinity { r[c] = -.infinity; continue }
-                var q = 0.0
-                for j in 0..<d {
-                    let e = x[base + j] - a * means[c * d + j]
-                    q += e * e * invV[c * d + j]
-                }
-                r[c] = offset[c] - 0.5 * q
-                best = Swift.max(best, r[c])
-            }
-            var norm = 0.0
-            for c in 0..<k { r[c] = Double.exp(r[c] - best); norm += r[c] }
-            for c in 0..<k { r[c] /= norm }
+            responsibilities(of: x, sample: b, alpha: a, invV: invV, offset: offset, into: &r)
             var uDotData = 0.0
             for c in 0..<k {
                 var dot = 0.0
@@ -71,5 +58,25 @@ extension GaussianMixture {
             }
         }
         return (data, vjp)
+    }
+
+    /// The responsibilities `rₖ ∝ wₖ·N(x; αμₖ, diag(vₖ))` of sample `b` of `x`, normalized in log
+    /// space, from ``levelTables(alpha:sigmaSquared:mask:)``'s `1/vₖ` and offsets.
+    func responsibilities(of x: [Double], sample b: Int, alpha a: Double, invV: [Double], offset: [Double], into r: inout [Double]) {
+        let d = dimension
+        var best = -Double.infinity
+        for c in 0..<componentCount {
+            if offset[c] == -.infinity { r[c] = -.infinity; continue }
+            var q = 0.0
+            for j in 0..<d {
+                let e = x[b * d + j] - a * means[c * d + j]
+                q += e * e * invV[c * d + j]
+            }
+            r[c] = offset[c] - 0.5 * q
+            best = Swift.max(best, r[c])
+        }
+        var norm = 0.0
+        for c in 0..<componentCount { r[c] = Double.exp(r[c] - best); norm += r[c] }
+        for c in 0..<componentCount { r[c] /= norm }
     }
 }
