@@ -24,13 +24,13 @@ struct OptimizeNoiseCommand: ParsableCommand {
     var reward: String
 
     @Option(parsing: .unconditional, help: "Gradient steps.")
-    var iterations: Int = 10
+    var iterations: Int = 5
 
     @Option(parsing: .unconditional, help: "Step size: roughly the angle (radians) each step turns the noise by.")
     var learningRate: Double = 0.2
 
     @Option(parsing: .unconditional, help: "Sampling steps of the deterministic run being differentiated.")
-    var steps: Int = 10
+    var steps: Int = 5
 
     @Option(parsing: .unconditional, help: "1 (DDIM) or 2 (DPM-Solver++(2S)).")
     var order: Int = 1

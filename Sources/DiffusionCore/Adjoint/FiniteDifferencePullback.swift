@@ -3,7 +3,8 @@ import RealModule
 /// The pullback of any model's denoiser by a central-difference Jacobian, for networks (the
 /// runtime has no automatic differentiation).
 ///
-/// Per sample, one batch of `2D` perturbed inputs `x ± hⱼeⱼ` (plus `x` itself) gives every column
+/// Per sample, one model call on the `2D` perturbed inputs `x ± hⱼeⱼ` (plus `x` itself) gives
+/// every column
 /// ```
 /// ∂x̂₀/∂xⱼ ≈ (x̂₀(x + hⱼeⱼ) − x̂₀(x − hⱼeⱼ)) / (2hⱼ),    hⱼ = ε^{1/3}·max(1, |xⱼ|)
 /// ```
@@ -42,28 +43,25 @@ public struct FiniteDifferencePullback: DenoiserPullback {
         }
         let h = Double.pow(Double(Float.ulpOfOne), 1.0 / 3)
         let rows = 2 * d + 1
-        var inputs = [Float](repeating: 0, count: batch * rows * d)
-        var steps = [Double](repeating: 0, count: batch * d)
+        var result = DenoiserCotangents(data: [Double](repeating: 0, count: batch * d), input: [Double](repeating: 0, count: batch * d))
+        // One model call per sample: row 0 is x, rows 1…D are x + hⱼeⱼ, rows D+1…2D are x − hⱼeⱼ.
         for b in 0..<batch {
-            let block = b * rows * d
-            for r in 0..<rows { for j in 0..<d { inputs[block + r * d + j] = Float(x[b * d + j]) } }
+            var inputs = [Float](repeating: 0, count: rows * d)
+            var steps = [Double](repeating: 0, count: d)
+            for r in 0..<rows { for j in 0..<d { inputs[r * d + j] = Float(x[b * d + j]) } }
             for j in 0..<d {
                 let xj = x[b * d + j], hj = h * Swift.max(1, abs(xj))
                 let plus = Float(xj + hj), minus = Float(xj - hj)
-                inputs[block + (1 + j) * d + j] = plus
-                inputs[block + (1 + d + j) * d + j] = minus
-                steps[b * d + j] = Double(plus) - Double(minus)
+                inputs[(1 + j) * d + j] = plus
+                inputs[(1 + d + j) * d + j] = minus
+                steps[j] = Double(plus) - Double(minus)
             }
-        }
-        let out = try Self.data(of: model, inputs, batch: batch * rows, level: level, classLabel: .none)
-        var result = DenoiserCotangents(data: [Double](repeating: 0, count: batch * d), input: [Double](repeating: 0, count: batch * d))
-        for b in 0..<batch {
-            let block = b * rows * d
-            for i in 0..<d { result.data[b * d + i] = out[block + i] }
+            let out = try Self.data(of: model, inputs, batch: rows, level: level, classLabel: .none)
+            for i in 0..<d { result.data[b * d + i] = out[i] }
             for j in 0..<d {
                 var dot = 0.0
-                for i in 0..<d { dot += u[b * d + i] * (out[block + (1 + j) * d + i] - out[block + (1 + d + j) * d + i]) }
-                result.input[b * d + j] = dot / steps[b * d + j]
+                for i in 0..<d { dot += u[b * d + i] * (out[(1 + j) * d + i] - out[(1 + d + j) * d + i]) }
+                result.input[b * d + j] = dot / steps[j]
             }
         }
         if let guided = linearGuidance {
