@@ -1,5 +1,3 @@
-import RealModule
-
 /// AdjointDPM (Pan et al. 2024, "AdjointDPM: Adjoint Sensitivity Method for Gradient
 /// Backpropagation of Diffusion Probabilistic Models", ICLR): the gradient of a reward of the
 /// sample, `∂r(x₀)/∂x_T` and `∂r/∂w` for a guidance scale, by solving the adjoint of the
@@ -44,7 +42,8 @@ public struct AdjointDPM: Sendable {
         public var backwardEvaluations: Int
     }
 
-    /// One forward step: `x′ = keep·x + weight·x̂₀(at)`, from the stage input.
+    /// One stage of a step from `x`: `keep·x + weight·x̂₀`, with `x̂₀` evaluated at `level` on the
+    /// stage's input (`x` itself, or the midpoint state).
     struct Stage {
         var level: NoiseLevel
         var keep: Double
