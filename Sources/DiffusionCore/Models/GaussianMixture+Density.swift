@@ -40,20 +40,7 @@ extension GaussianMixture {
         var trace = [Double](repeating: 0, count: batch)
         var r = [Double](repeating: 0, count: k)
         for b in 0..<batch {
-            var best = -Double.infinity
-            for c in 0..<k {
-                if offset[c] == -.infinity { r[c] = -.infinity; continue }
-                var q = 0.0
-                for j in 0..<d {
-                    let e = x[b * d + j] - a * means[c * d + j]
-                    q += e * e * invV[c * d + j]
-                }
-                r[c] = offset[c] - 0.5 * q
-                best = Swift.max(best, r[c])
-            }
-            var norm = 0.0
-            for c in 0..<k { r[c] = Double.exp(r[c] - best); norm += r[c] }
-            for c in 0..<k { r[c] /= norm }
+            responsibilities(of: x, sample: b, alpha: a, invV: invV, offset: offset, into: &r)
             var tr = 0.0
             for j in 0..<d {
                 let xj = x[b * d + j]
