@@ -12,8 +12,8 @@ import DiffusionTestSupport
 struct ComfyParityTests {
     /// The solvers this library implements from the fixture files (the files may hold more).
     static let solverNames: Set<String> = ["res_multistep", "res_multistep_ancestral", "gradient_estimation", "ipndm_v", "heunpp2", "seeds_2", "seeds_3", "er_sde",
-                                           "exp_heun_2_x0", "exp_heun_2_x0_sde", "sa_solver_pece", "deis_comfy", "restart"]
-    static let fileNames = ["parity_comfy.json", "parity_comfy_more.json"]
+                                           "exp_heun_2_x0", "exp_heun_2_x0_sde", "sa_solver_pece", "deis_comfy", "restart", "ipndm"]
+    static let fileNames = ["parity_comfy.json", "parity_comfy_more.json", "parity_ipndm.json"]
     static let files: [ParityFile?] = fileNames.map { try? ParityFile.load($0) }
     static let cases: [ParityCase] = files.flatMap { $0?.cases ?? [] }.filter { solverNames.contains($0.solver) }
     /// The VE sigma of every model call of the reference, in order.
