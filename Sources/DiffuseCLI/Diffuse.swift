@@ -6,7 +6,7 @@ public struct Diffuse: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "diffuse",
         abstract: "Sample diffusion and flow models with fast, training-free solvers.",
-        subcommands: [SampleCommand.self, CompareCommand.self, TuneCommand.self, SkipTuneCommand.self, TuneStepsCommand.self, ExportModelCommand.self, LikelihoodCommand.self,
+        subcommands: [SampleCommand.self, CompareCommand.self, TuneCommand.self, SkipTuneCommand.self, TuneStepsCommand.self, ExportModelCommand.self, LikelihoodCommand.self, RestoreCommand.self,
                       CompareDiscreteCommand.self],
         defaultSubcommand: SampleCommand.self
     )

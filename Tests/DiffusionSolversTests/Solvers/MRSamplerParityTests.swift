@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+import DiffusionSolvers
+import DiffusionTestSupport
+
+/// The official MR Sampler's formulas (grrrute/mr-sampler, re-stated in numpy by
+/// `tools/fixtures_mrs.py` on its own exact mixture), and the reduction to DDIM / DPM-Solver(++)
+/// when μ = 0 and σ_∞ = 1.
+@Suite("MR Sampler parity")
+struct MRSamplerParityTests {
+    struct Schedule: Decodable {
+        var theta: String, T: Int, sigma_inf: Double, eps: Double, lambda_min: Double
+        var alphas: [Double], sigmas: [Double], max_timestep: Int
+    }
+    struct Case: Decodable {
+        var name: String, schedule: Int, kind: String, prediction: String, fit_target: String, order: Int, steps: Int
+        var t: [Double], alpha: [Double], sigma: [Double], lambda: [Double]
+        var mu: [Double], x_T: [Double], noise: [[Double]], expected: [Double]
+    }
+    struct Mixture: Decodable { var weights: [Double], means: [Double], stds: [Double] }
+    struct File: Decodable { var mixture: Mixture, schedules: [Schedule], batch: Int, cases: [Case] }
+
+    static let file = try? JSONDecoder().decode(File.self, from: Data(contentsOf: Fixtures.url("parity_mrs.json")))
+
+    static func tensor(_ values: [Double], batch: Int) -> SampleTensor {
+        SampleTensor(shape: [batch, values.count / batch], scalars: values.map { Float($0) })
+    }
+
+    @Test func scheduleMatchesIRSDE() throws {
+        let file = try #require(Self.file)
+        for s in file.schedules {
+            let schedule = try MeanRevertingSchedule(thetaSchedule: #require(.init(rawValue: s.theta)), trainingSteps: s.T,
+                                                     sigmaInfinity: s.sigma_inf, terminalAlpha: s.eps)
+            for k in 0...s.T {
+                let level = schedule.level(at: Double(k))
+                #expect(abs(level.alpha - s.alphas[k]) <= 1e-12 * s.alphas[k], "\(s.theta) alpha[\(k)]")
+                #expect(abs(level.sigma - s.sigmas[k]) <= 1e-12 * s.sigmas[k], "\(s.theta) sigma[\(k)]")
+                #expect(abs(level.lambda - (Foundation.log(s.alphas[k]) - Foundation.log(s.sigmas[k]))) <= 1e-10)
+            }
+            #expect(schedule.maximumTime(lambdaMin: s.lambda_min) == s.max_timestep, "\(s.theta)")
+        }
+    }
+
+    @Test func officialFormulas() throws {
+        let file = try #require(Self.file)
+        #expect(file.cases.count == 100)
+        let mixture = try GaussianMixture(weights: file.mixture.weights, means: file.mixture.means, stds: file.mixture.stds)
+        for c in file.cases {
+            let sInf = file.schedules[c.schedule].sigma_inf
+            let model = MeanRevertingMixture(mixture: mixture, parameterization: try #require(.init(rawValue: c.fit_target)),
+                                             sigmaInfinity: sInf)
+            let grid = try TimeGrid(levels: c.t.indices.map { NoiseLevel(t: c.t[$0], alpha: c.alpha[$0], sigma: c.sigma[$0], lambda: c.lambda[$0]) })
+            let sampler = try MRSampler(.init(kind: try #require(.init(rawValue: c.kind)), order: c.order,
+                                              prediction: try #require(.init(rawValue: c.prediction))))
+            let noise = RecordedNoise(draws: c.noise.map { Self.tensor($0, batch: file.batch) })
+            let out = try sampler.sample(model: model, mean: Self.tensor(c.mu, batch: file.batch), from: Self.tensor(c.x_T, batch: file.batch),
+                                         grid: grid, noise: noise)
+            let error = Compare.rms(out.scalars.map(Double.init), c.expected)
+            // Float32 samples against float64 formulas: the first steps from λ = −5 scale by
+            // α_i/α_{i−1} = O(e^h) in the noise form and cancel, which costs up to ~1.5e-5 here.
+            #expect(error <= 3e-5 * (1 + c.expected.map(abs).max()!), "\(c.name): RMS difference \(error)")
+            #expect(noise.used == c.noise.count, "\(c.name)")
+        }
+    }
+
+    /// μ = 0, σ_∞ = 1 makes `α² + σ² = 1`: the MR steps are the package's own DDIM, DPM-Solver
+    /// (noise) and DPM-Solver++ (data) multistep and SDE-DPM-Solver++, run on the same levels.
+    @Test func reducesToDPMSolverOnVP() throws {
+        let schedule = try MeanRevertingSchedule(thetaSchedule: .cosine, trainingSteps: 100, sigmaInfinity: 1)
+        let mixture = TestModels.mixture2D()
+        let model = MeanRevertingMixture(mixture: mixture, parameterization: .noise, sigmaInfinity: 1)
+        let batch = 16
+        let mu = SampleTensor(zeros: [batch, 2])
+        for steps in [6, 12] {
+            let grid = try schedule.grid(steps: steps, lambdaMin: -5)
+            for level in grid.levels { #expect(abs(level.alpha * level.alpha + level.sigma * level.sigma - 1) < 1e-12) }
+            let x = TestModels.noise([batch, 2], seed: 3)
+            func draws() -> RecordedNoise { RecordedNoise(draws: (0..<steps).map { TestModels.noise([batch, 2], seed: 100 + UInt64($0)) }) }
+            func peer<S: Solver>(_ solver: S, noise: RecordedNoise? = nil) throws -> SampleTensor {
+                let run = try SamplingRun(model: mixture, schedule: ContinuousVPSchedule.linear(), solver: solver, grid: grid,
+                                          initialSample: x, noise: noise)
+                return try run.finish()
+            }
+            for (kind, orders) in [(MRSampler.Kind.ode, 1...3), (.sde, 1...2)] {
+                for prediction in [PredictionKind.data, .noise] where kind == .ode || prediction == .data {
+                    for order in orders {
+                        let sampler = try MRSampler(.init(kind: kind, order: order, prediction: prediction))
+                        var solver = DPMSolverMultistep(prediction: prediction, solverOrder: order, secondOrderForm: .heun,
+                                                        stepOrders: (1...steps).map { sampler.order(atStep: $0, of: steps) })
+                        solver.stochastic = kind == .sde
+                        let ours = try sampler.sample(model: model, mean: mu, from: x, grid: grid, noise: draws())
+                        let theirs = try peer(solver, noise: kind == .sde ? draws() : nil)
+                        let error = Compare.relativeRMS(ours, theirs.scalars.map(Double.init))
+                        #expect(error < 2e-6, "mrs_\(kind) \(prediction) order \(order), \(steps) steps: relative RMS \(error) against \(solver.name)")
+                        if kind == .ode, order == 1 {
+                            let ddim = try peer(DDIM())
+                            #expect(Compare.relativeRMS(ours, ddim.scalars.map(Double.init)) < 2e-6, "mrs_ode \(prediction) order 1 against ddim")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test func refusesWhatTheOfficialSamplerDoesNotDefine() throws {
+        #expect(throws: SamplingError.self) { try MRSampler(.init(kind: .sde, order: 3)) }
+        #expect(throws: SamplingError.self) { try MRSampler(.init(kind: .ode, order: 4)) }
+        let schedule = try MeanRevertingSchedule(sigmaInfinity: 0.2)
+        let model = MeanRevertingMixture(mixture: TestModels.mixture2D(), sigmaInfinity: 0.2)
+        let x = SampleTensor(zeros: [1, 2])
+        let sampler = try MRSampler(.init(kind: .ode, order: 3))
+        #expect(throws: SamplingError.self) { try sampler.sample(model: model, mean: x, from: x, grid: schedule.grid(steps: 2)) }
+        let sde = try MRSampler(.init(kind: .sde, order: 1))
+        #expect(throws: SamplingError.self) { try sde.sample(model: model, mean: x, from: x, grid: schedule.grid(steps: 4)) }
+        #expect(throws: ScheduleError.self) { try MeanRevertingSchedule(sigmaInfinity: 0) }
+        #expect(throws: ScheduleError.self) { try schedule.grid(steps: 4, lambdaMin: 50) }
+    }
+}
