@@ -3,7 +3,7 @@ import Foundation
 import DiffusionSolvers
 
 /// `diffuse restore`: samples a mean-reverting model (IR-SDE) from degraded inputs `μ` with the MR
-/// Sampler (``MRSampler``), from the official prior `x = μ + σ_∞·ε` on the official `linspace` grid.
+/// Sampler (`MRSampler`), from the official prior `x = μ + σ_∞·ε` on the official `linspace` grid.
 struct RestoreCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "restore",

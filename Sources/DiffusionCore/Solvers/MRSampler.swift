@@ -47,7 +47,7 @@ public struct MRSampler: Sendable {
         var outputs: [SampleTensor] = []
         var raw: SampleTensor
         var z: SampleTensor
-        /// The most recent converted output (`x̂₀` or `ε̂`, as ``Options/prediction``).
+        /// The most recent converted output (`x̂₀` or `ε̂`, as ``MRSampler/Options/prediction``).
         public var latest: SampleTensor? { outputs.first }
     }
 
