@@ -79,7 +79,7 @@ struct RestoreCommand: ParsableCommand {
                                                  terminalAlpha: eps)
         let grid = try schedule.grid(steps: steps, lambdaMin: lambdaMin)
         let mrModel = MeanRevertingMixture(mixture: mixture, parameterization: parameterization, sigmaInfinity: sigmaInf)
-        let mu = try Self.read(mean, shape: mixture.sampleShape)
+        let mu = try LikelihoodCommand.read(mean, model: mixture)  // [B] + the sample shape, finite
         let noise = SeededNoise(seed: seed)
         var x = noise.initialNoise(shape: mu.shape)
         x.update(scale: sigmaInf, (1, mu))
@@ -88,18 +88,5 @@ struct RestoreCommand: ParsableCommand {
         let start = grid[0]
         print("\(sampler.name) order \(order) (\(prediction) steps, \(fit) model) on \(schedule.name); \(mu.batchSize) inputs, "
               + "\(grid.steps) steps from t = \(start.t) (lambda \(String(format: "%.3f", start.lambda))) to t = 0; NFE \(grid.steps); wrote \(output)")
-    }
-
-    /// `μ` as `[B] + shape`, refusing other shapes and non-finite values.
-    static func read(_ path: String, shape: [Int]) throws -> SampleTensor {
-        let dimension = shape.reduce(1, *)
-        let array = try NPYArray(contentsOf: URL(fileURLWithPath: path))
-        let fits = (array.shape.count == 2 && array.shape[1] == dimension) || Array(array.shape.dropFirst()) == shape
-        guard fits, array.shape.count >= 2, array.shape[0] >= 1 else {
-            throw CLIError("--mean '\(path)' has shape \(array.shape); the model needs [B, \(dimension)] or [B, \(shape.map(String.init).joined(separator: ", "))]")
-        }
-        let values = array.float64Values
-        guard values.allSatisfy(\.isFinite) else { throw CLIError("--mean '\(path)' contains NaN or Inf") }
-        return SampleTensor(shape: [array.shape[0]] + shape, scalars: values.map { Float($0) })
     }
 }

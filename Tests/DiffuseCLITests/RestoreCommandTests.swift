@@ -7,11 +7,17 @@ import DiffusionTestSupport
 struct RestoreCommandTests {
     static let mu: [Float] = [1.5, 0.2, -0.3, 1.4, 0.0, 0.0]
 
-    @Test("writes the MR Sampler's samples from the documented prior, reproducibly")
-    func writesSamples() throws {
+    /// A fresh directory holding `mu.npy` with ``mu``.
+    func meanFile() throws -> (dir: URL, mean: URL) {
         let dir = try temporaryDirectory()
         let mean = dir.appendingPathComponent("mu.npy")
         try NPYArray(shape: [3, 2], float32: Self.mu).write(to: mean)
+        return (dir, mean)
+    }
+
+    @Test("writes the MR Sampler's samples from the documented prior, reproducibly")
+    func writesSamples() throws {
+        let (dir, mean) = try meanFile()
         let out = dir.appendingPathComponent("x.npy")
         let arguments = ["restore", "--model", "mixture-2d", "--mean", mean.path, "--solver", "mrs_sde", "--order", "2",
                          "--steps", "12", "--sigma-inf", "0.3", "--seed", "4", "--output", out.path]
@@ -35,9 +41,7 @@ struct RestoreCommandTests {
 
     @Test("bad input gives one line and no file")
     func badInput() throws {
-        let dir = try temporaryDirectory()
-        let good = dir.appendingPathComponent("mu.npy")
-        try NPYArray(shape: [3, 2], float32: Self.mu).write(to: good)
+        let (dir, good) = try meanFile()
         let wrong = dir.appendingPathComponent("wrong.npy")
         try NPYArray(shape: [2, 3], float32: Array(repeating: 0, count: 6)).write(to: wrong)
         let cases: [([String], [String])] = [
