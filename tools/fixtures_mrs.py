@@ -91,14 +91,23 @@ def convert(score, x, a, s, mu, parameterization, fit_target, s_inf):
     return (score * a + (x - mu) * s / s_inf) / s_inf
 
 
+def clip_output(out, ratio=0.995, s_max=1.5):
+    """MRSampler._clip_output: per sample s = clamp(quantile(|out|, ratio), 1, s_max), clip to [-s, s], divide by s."""
+    s = np.clip(np.quantile(np.abs(out), ratio, axis=1), 1, s_max)[:, None]
+    return np.clip(out, -s, s) / s
+
+
 def run(case, al, sg, lm, mu, x, noises, s_inf):
     kind, par, order, fit = case["kind"], case["prediction"], case["order"], case["fit_target"]
+    thresholding = case.get("thresholding", False)
     q = [None] * order
     draws = iter(noises)
 
     def step(x, i, k):
         score = model(x, mu, al[i - 1], sg[i - 1], fit, s_inf)
         out = convert(score, x, al[i - 1], sg[i - 1], mu, par, fit, s_inf)
+        if thresholding:
+            out = clip_output(out)
         for j in reversed(range(order)):
             q[j] = out if j == 0 else q[j - 1]
         h = lm[i] - lm[i - 1]
@@ -180,6 +189,21 @@ def main():
                                     "noise": [n.ravel().tolist() for n in noises]}
                             case["expected"] = run(case, al, sg, lm, mu, xT.copy(), noises, s_inf).ravel().tolist()
                             cases.append(case)
+        if si == 0:
+            # Dynamic thresholding of the data predictions (official threshold_ratio 0.995, threshold_max 1.5).
+            for kind, order in (("ode", 2), ("ode", 3), ("sde", 2)):
+                M = 13
+                ts, al, sg, lm, max_t = official_grid(alpha, sigma, M, lam_min)
+                mu = rng.normal(size=(batch, 2)) * 0.8
+                xT = mu + rng.normal(size=(batch, 2)) * s_inf
+                noises = [rng.normal(size=(batch, 2)) for _ in range(M)] if kind == "sde" else []
+                case = {"name": f"{sched}/{kind}/data/noise/order{order}/M{M}/thresholding", "schedule": si, "kind": kind,
+                        "prediction": "data", "fit_target": "noise", "order": order, "steps": M, "thresholding": True,
+                        "t": ts.tolist(), "alpha": al.tolist(), "sigma": sg.tolist(), "lambda": lm.tolist(),
+                        "mu": mu.ravel().tolist(), "x_T": xT.ravel().tolist(), "noise": [n.ravel().tolist() for n in noises]}
+                case["expected"] = run(case, al, sg, lm, mu, xT.copy(), noises, s_inf).ravel().tolist()
+                case["unthresholded"] = run(dict(case, thresholding=False), al, sg, lm, mu, xT.copy(), noises, s_inf).ravel().tolist()
+                cases.append(case)
         schedules.append(sched_entry)
     doc = {"generator": "tools/fixtures_mrs.py: the official MRSampler/IRSDE formulas (grrrute/mr-sampler) in float64 numpy",
            "mixture": {"weights": WEIGHTS.tolist(), "means": MEANS.ravel().tolist(), "stds": STDS.ravel().tolist()},

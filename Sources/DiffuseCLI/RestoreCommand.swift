@@ -34,6 +34,9 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "What the model outputs (its fit target): noise, data or velocity.")
     var fit = "noise"
 
+    @Flag(help: "Dynamic thresholding of every data prediction (the official quantile 0.995, max 1.5); data steps only.")
+    var thresholding = false
+
     @Option(parsing: .unconditional, help: "Number of steps (= NFE).")
     var steps = 20
 
@@ -74,7 +77,8 @@ struct RestoreCommand: ParsableCommand {
         guard let mixture = BuiltInModels.mixture(named: model) else {
             throw CLIError("'\(model)' is not a mean-reverting model (built-in exact mean-reverting mixtures: \(BuiltInModels.mixtureNames.joined(separator: ", ")))")
         }
-        let sampler = try MRSampler(.init(kind: kind, order: order, prediction: predictionKind))
+        let sampler = try MRSampler(.init(kind: kind, order: order, prediction: predictionKind,
+                                          thresholding: thresholding ? DynamicThresholding(ratio: 0.995, maxValue: 1.5) : nil))
         let schedule = try MeanRevertingSchedule(thetaSchedule: thetaSchedule, trainingSteps: trainingSteps, sigmaInfinity: sigmaInf,
                                                  terminalAlpha: eps)
         let grid = try schedule.grid(steps: steps, lambdaMin: lambdaMin)

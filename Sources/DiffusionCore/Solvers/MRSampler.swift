@@ -36,9 +36,12 @@ public struct MRSampler: Sendable {
         /// Whether the steps extrapolate data or noise predictions (the official `parameterization`;
         /// the model's own output, its `fit_target`, is converted to it).
         public var prediction: PredictionKind
+        /// Dynamic thresholding of every `x̂₀` before it enters the history (the official
+        /// `thresholding`, `threshold_ratio` 0.995 and `threshold_max` 1.5); data steps only.
+        public var thresholding: DynamicThresholding?
 
-        public init(kind: Kind = .ode, order: Int = 2, prediction: PredictionKind = .data) {
-            self.kind = kind; self.order = order; self.prediction = prediction
+        public init(kind: Kind = .ode, order: Int = 2, prediction: PredictionKind = .data, thresholding: DynamicThresholding? = nil) {
+            self.kind = kind; self.order = order; self.prediction = prediction; self.thresholding = thresholding
         }
     }
 
@@ -47,6 +50,7 @@ public struct MRSampler: Sendable {
         var outputs: [SampleTensor] = []
         var raw: SampleTensor
         var z: SampleTensor
+        var scratch: [Float] = []
         /// The most recent converted output (`x̂₀` or `ε̂`, as ``MRSampler/Options/prediction``).
         public var latest: SampleTensor? { outputs.first }
     }
@@ -54,11 +58,14 @@ public struct MRSampler: Sendable {
     public let options: Options
 
     /// - Throws: ``SamplingError/invalidConfiguration(_:)`` for an order the official sampler does
-    ///   not define.
+    ///   not define, or thresholding with noise steps.
     public init(_ options: Options) throws {
         let orders = options.kind == .ode ? 1...3 : 1...2
         guard orders.contains(options.order) else {
             throw SamplingError.invalidConfiguration("mrs_\(options.kind.rawValue) is defined for orders \(orders.lowerBound)-\(orders.upperBound), got \(options.order)")
+        }
+        if options.thresholding != nil, options.prediction != .data {
+            throw SamplingError.invalidConfiguration("mrs_\(options.kind.rawValue): thresholding applies to data predictions only, not to noise steps")
         }
         self.options = options
     }
@@ -110,6 +117,7 @@ public struct MRSampler: Sendable {
             : model.parameterization.noiseCoefficients(at: s, sigmaInfinity: sInf)
         var q = state.outputs.count == options.order ? state.outputs.removeLast() : SampleTensor(zeros: x.shape)
         q.set((cx, x), (cm, state.raw), (cmu, mu))
+        options.thresholding?.apply(to: &q, scratch: &state.scratch)
         guard q.isFinite else { throw SamplingError.nonFiniteModelOutput(step: i - 1, t: s.t, sigma: s.sigma / s.alpha) }
         state.outputs.insert(q, at: 0)
 

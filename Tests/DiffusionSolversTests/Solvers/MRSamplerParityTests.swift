@@ -16,6 +16,8 @@ struct MRSamplerParityTests {
         var name: String, schedule: Int, kind: String, prediction: String, fit_target: String, order: Int, steps: Int
         var t: [Double], alpha: [Double], sigma: [Double], lambda: [Double]
         var mu: [Double], x_T: [Double], noise: [[Double]], expected: [Double]
+        /// Dynamic thresholding of x̂₀ (0.995, max 1.5), and the run without it.
+        var thresholding: Bool?, unthresholded: [Double]?
     }
     struct Mixture: Decodable { var weights: [Double], means: [Double], stds: [Double] }
     struct File: Decodable { var mixture: Mixture, schedules: [Schedule], batch: Int, cases: [Case] }
@@ -43,7 +45,7 @@ struct MRSamplerParityTests {
 
     @Test func officialFormulas() throws {
         let file = try #require(Self.file)
-        #expect(file.cases.count == 100)
+        #expect(file.cases.count == 103)
         let mixture = try GaussianMixture(weights: file.mixture.weights, means: file.mixture.means, stds: file.mixture.stds)
         for c in file.cases {
             let sInf = file.schedules[c.schedule].sigma_inf
@@ -51,7 +53,8 @@ struct MRSamplerParityTests {
                                              sigmaInfinity: sInf)
             let grid = try TimeGrid(levels: c.t.indices.map { NoiseLevel(t: c.t[$0], alpha: c.alpha[$0], sigma: c.sigma[$0], lambda: c.lambda[$0]) })
             let sampler = try MRSampler(.init(kind: try #require(.init(rawValue: c.kind)), order: c.order,
-                                              prediction: try #require(.init(rawValue: c.prediction))))
+                                              prediction: try #require(.init(rawValue: c.prediction)),
+                                              thresholding: c.thresholding == true ? DynamicThresholding(ratio: 0.995, maxValue: 1.5) : nil))
             let noise = RecordedNoise(draws: c.noise.map { Self.tensor($0, batch: file.batch) })
             let out = try sampler.sample(model: model, mean: Self.tensor(c.mu, batch: file.batch), from: Self.tensor(c.x_T, batch: file.batch),
                                          grid: grid, noise: noise)
@@ -60,6 +63,9 @@ struct MRSamplerParityTests {
             // α_i/α_{i−1} = O(e^h) in the noise form and cancel, which costs up to ~1.5e-5 here.
             #expect(error <= 3e-5 * (1 + c.expected.map(abs).max()!), "\(c.name): RMS difference \(error)")
             #expect(noise.used == c.noise.count, "\(c.name)")
+            if let unthresholded = c.unthresholded {
+                #expect(Compare.rms(unthresholded, c.expected) > 1e-2, "\(c.name): thresholding should change the result")
+            }
         }
     }
 
@@ -105,6 +111,7 @@ struct MRSamplerParityTests {
     @Test func refusesWhatTheOfficialSamplerDoesNotDefine() throws {
         #expect(throws: SamplingError.self) { try MRSampler(.init(kind: .sde, order: 3)) }
         #expect(throws: SamplingError.self) { try MRSampler(.init(kind: .ode, order: 4)) }
+        #expect(throws: SamplingError.self) { try MRSampler(.init(prediction: .noise, thresholding: DynamicThresholding())) }
         let schedule = try MeanRevertingSchedule(sigmaInfinity: 0.2)
         let model = MeanRevertingMixture(mixture: TestModels.mixture2D(), sigmaInfinity: 0.2)
         let x = SampleTensor(zeros: [1, 2])
