@@ -34,6 +34,9 @@ struct RestoreCommand: ParsableCommand {
     @Option(help: "What the model outputs (its fit target): noise, data or velocity.")
     var fit = "noise"
 
+    @Option(parsing: .unconditional, help: "The inputs are clean samples plus noise of this standard deviation: the model's clean data is then the mixture's posterior given each input (an exact restoration model).")
+    var degradationSigma: Double?
+
     @Flag(help: "Dynamic thresholding of every data prediction (the official quantile 0.995, max 1.5); data steps only.")
     var thresholding = false
 
@@ -82,7 +85,11 @@ struct RestoreCommand: ParsableCommand {
         let schedule = try MeanRevertingSchedule(thetaSchedule: thetaSchedule, trainingSteps: trainingSteps, sigmaInfinity: sigmaInf,
                                                  terminalAlpha: eps)
         let grid = try schedule.grid(steps: steps, lambdaMin: lambdaMin)
-        let mrModel = MeanRevertingMixture(mixture: mixture, parameterization: parameterization, sigmaInfinity: sigmaInf)
+        if let degradationSigma, !(degradationSigma > 0 && degradationSigma.isFinite) {
+            throw CLIError("--degradation-sigma must be positive, got \(degradationSigma)")
+        }
+        let mrModel = MeanRevertingMixture(mixture: mixture, parameterization: parameterization, sigmaInfinity: sigmaInf,
+                                           degradationSigma: degradationSigma)
         let mu = try LikelihoodCommand.read(mean, model: mixture)  // [B] + the sample shape, finite
         let noise = SeededNoise(seed: seed)
         var x = noise.initialNoise(shape: mu.shape)

@@ -51,6 +51,7 @@ struct RestoreCommandTests {
             (["--model", "mixture-2d", "--mean", good.path, "--solver", "dpmpp_2m"], ["unknown solver"]),
             (["--model", "mixture-2d", "--mean", good.path, "--order", "3", "--steps", "2"], ["at least 3 steps"]),
             (["--model", "mixture-2d", "--mean", good.path, "--fit", "score"], ["--fit"]),
+            (["--model", "mixture-2d", "--mean", good.path, "--degradation-sigma", "-1"], ["--degradation-sigma"]),
             (["--model", "mixture-2d", "--mean", good.path, "--prediction", "noise", "--thresholding"], ["thresholding", "data"]),
             (["--model", "mixture-2d", "--mean", good.path, "--sigma-inf", "0"], ["sigma_inf"]),
             (["--model", "mixture-2d", "--mean", good.path, "--lambda-min", "40"], ["lambda_min"]),

@@ -108,6 +108,31 @@ struct MRSamplerParityTests {
         }
     }
 
+    /// The restoration form of the exact model (clean data given `μ = x₀ + s·n`) against a 1-D
+    /// quadrature of `∫ x₀ p(x₀) N(μ; x₀, s²) N(x; μ + α(x₀ − μ), σ²) dx₀` over its normalizer.
+    @Test func restorationPosteriorMatchesQuadrature() throws {
+        let weights = [0.6, 0.4], means = [-1.0, 1.2], stds = [0.3, 0.5], s = 0.7
+        let mixture = try GaussianMixture(weights: weights, means: means, stds: stds)
+        let model = MeanRevertingMixture(mixture: mixture, sigmaInfinity: 0.5, degradationSigma: s)
+        let schedule = try MeanRevertingSchedule(sigmaInfinity: 0.5)
+        func normal(_ v: Double, _ m: Double, _ sd: Double) -> Double { Foundation.exp(-0.5 * (v - m) * (v - m) / (sd * sd)) / sd }
+        for t in [5.0, 40.0, 90.0] {
+            let level = schedule.level(at: t)
+            for (x, mu) in [(0.3, -0.8), (1.5, 0.2), (-2.0, 1.9)] {
+                var num = 0.0, den = 0.0
+                for i in 0...60_000 {
+                    let x0 = -6 + Double(i) * 2e-4
+                    let prior = zip(weights, zip(means, stds)).reduce(0) { $0 + $1.0 * normal(x0, $1.1.0, $1.1.1) }
+                    let w = prior * normal(mu, x0, s) * normal(x, mu + level.alpha * (x0 - mu), level.sigma) * (i == 0 || i == 60_000 ? 0.5 : 1)
+                    num += x0 * w; den += w
+                }
+                let exact = num / den
+                let ours = model.predictData([x], mean: [mu], at: level)[0]
+                #expect(abs(ours - exact) < 1e-7, "t = \(t), x = \(x), mu = \(mu): \(ours) vs quadrature \(exact)")
+            }
+        }
+    }
+
     @Test func refusesWhatTheOfficialSamplerDoesNotDefine() throws {
         #expect(throws: SamplingError.self) { try MRSampler(.init(kind: .sde, order: 3)) }
         #expect(throws: SamplingError.self) { try MRSampler(.init(kind: .ode, order: 4)) }
