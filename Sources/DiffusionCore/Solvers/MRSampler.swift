@@ -96,9 +96,10 @@ public struct MRSampler: Sendable {
         guard !grid.endsClean else {
             throw SamplingError.invalidConfiguration("\(name) ends at the schedule's smallest time (sigma > 0), not at sigma = 0")
         }
-        guard mu.shape == x.shape, x.sampleCount == model.sampleShape.reduce(1, *) else {
-            throw SamplingError.shapeMismatch(expected: x.shape, got: mu.shape)
+        guard x.sampleCount == model.sampleShape.reduce(1, *) else {
+            throw SamplingError.shapeMismatch(expected: model.sampleShape, got: x.sampleShape)
         }
+        guard mu.shape == x.shape else { throw SamplingError.shapeMismatch(expected: x.shape, got: mu.shape) }
         var x = x, state = makeState(for: x)
         for i in 1...grid.steps {
             try step(i, x: &x, mean: mu, state: &state, model: model, grid: grid, noise: noise)

@@ -24,14 +24,14 @@ struct MRSamplerConvergenceTests {
 
     /// Endpoint RMS errors of `options` at each step count, from the same start, and the fitted order.
     static func study(_ options: MRSampler.Options, parameterization: MeanRevertingParameterization,
-                      steps: [Int], lambdaMin: Double = -5,
-                      mixture: GaussianMixture = TestModels.mixture2D()) throws -> (order: Double, errors: [Double]) {
+                      steps: [Int], lambdaMin: Double = -5) throws -> (order: Double, errors: [Double]) {
+        let mixture = TestModels.mixture2D()
         let model = MeanRevertingMixture(mixture: mixture, parameterization: parameterization, sigmaInfinity: sigmaInfinity)
         let batch = 16
         let mu = TestModels.noise([batch, 2], seed: 11)
         let eps = TestModels.noise([batch, 2], seed: 12)
         let start = try schedule.grid(steps: steps[0], lambdaMin: lambdaMin)[0]
-        // Start on the sample's own prior: x = μ + σ_start·ε (α_start is e⁻⁵σ_start/… small, not zero).
+        // Start from the official prior at the first level, x = μ + σ_start·ε (α_start is small, not zero).
         let x = SampleTensor(shape: [batch, 2], scalars: zip(mu.scalars, eps.scalars).map { Float(Double($0) + start.sigma * Double($1)) })
         let ms = mu.scalars.map(Double.init)
         let truth = try reference(mixture, x: x.scalars.map(Double.init), mu: ms, from: start, to: schedule.level(at: 0))
@@ -44,7 +44,7 @@ struct MRSamplerConvergenceTests {
     }
 
     /// Expected orders, written here, over the step counts where each is measured (λ ≥ −3 on the
-    /// official linspace grid; beyond these counts the errors reach the float32 floor, ~3e-6):
+    /// official linspace grid; beyond these counts the errors approach the float32 floor):
     /// 1 and 2 for orders 1 and 2; 2 for the official third order with noise steps, whose `D₂`
     /// carries half the weight the φ₃ term needs (as DPM-Solver's 3M reference form), and 3 with data
     /// steps, where that term's constant is small enough that the second-order tail stays below

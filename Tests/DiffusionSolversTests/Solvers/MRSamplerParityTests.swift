@@ -60,7 +60,7 @@ struct MRSamplerParityTests {
                                          grid: grid, noise: noise)
             let error = Compare.rms(out.scalars.map(Double.init), c.expected)
             // Float32 samples against float64 formulas: the first steps from λ = −5 scale by
-            // α_i/α_{i−1} = O(e^h) in the noise form and cancel, which costs up to ~1.5e-5 here.
+            // α_i/α_{i−1} = O(e^h) in the noise form and cancel, which amplifies float32 rounding.
             #expect(error <= 3e-5 * (1 + c.expected.map(abs).max()!), "\(c.name): RMS difference \(error)")
             #expect(noise.used == c.noise.count, "\(c.name)")
             if let unthresholded = c.unthresholded {
