@@ -100,6 +100,9 @@ public struct MRSampler: Sendable {
             throw SamplingError.shapeMismatch(expected: model.sampleShape, got: x.sampleShape)
         }
         guard mu.shape == x.shape else { throw SamplingError.shapeMismatch(expected: x.shape, got: mu.shape) }
+        if options.kind == .sde, noise == nil {
+            throw SamplingError.invalidConfiguration("\(name) needs a noise source (a seed or recorded step noise)")
+        }
         var x = x, state = makeState(for: x)
         for i in 1...grid.steps {
             try step(i, x: &x, mean: mu, state: &state, model: model, grid: grid, noise: noise)
@@ -165,8 +168,7 @@ public struct MRSampler: Sendable {
             c = SIMD4(phi1 + a / r0, -a / r0 + b / r1, -b / r1, 0)
         }
         let outputs = state.outputs
-        x.update(scale: scale, count: k) { (coefficient * c[$0], outputs[$0]) }
-        x.update(scale: 1, (cMu, mu))
+        x.update(scale: scale, count: k + 1) { $0 < k ? (coefficient * c[$0], outputs[$0]) : (cMu, mu) }
         if cZ != 0 {
             guard let noise else { throw SamplingError.invalidConfiguration("\(name) needs a noise source (a seed or recorded step noise)") }
             try noise.fill(&state.z, step: i - 1, from: s.sigma / s.alpha, to: t.sigma / t.alpha)
