@@ -7,6 +7,7 @@ public struct Diffuse: ParsableCommand {
         commandName: "diffuse",
         abstract: "Sample diffusion and flow models with fast, training-free solvers.",
         subcommands: [SampleCommand.self, CompareCommand.self, TuneCommand.self, SkipTuneCommand.self, TuneStepsCommand.self, ExportModelCommand.self, LikelihoodCommand.self, OptimizeNoiseCommand.self,
+                      RestoreCommand.self,
                       CompareDiscreteCommand.self],
         defaultSubcommand: SampleCommand.self
     )
