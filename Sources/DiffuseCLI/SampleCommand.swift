@@ -54,7 +54,7 @@ struct SampleCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "si_sde's diffusion coefficient eps(t) in flow time: C (constant) or C*t (proportional); 0 is the ODE. Default 1*t.")
     var interpolantEps: String?
 
-    @Option(help: "ts_ddim's WINDOW,CUTOFF in training time steps (Li et al. 2024); default 5,550.")
+    @Option(help: "WINDOW,CUTOFF of ts_ddim (default 5,550) and ts_dpm_solver (default 30,300), in training time steps (Li et al. 2024).")
     var timeShift: String?
 
     @Option(help: "Step noise: auto (a Brownian tree for the *_sde samplers, else independent draws), gaussian or brownian.")

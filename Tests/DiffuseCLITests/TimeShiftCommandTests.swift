@@ -25,6 +25,17 @@ struct TimeShiftCommandTests {
         #expect(shifted != ddim)
     }
 
+    @Test("ts_dpm_solver runs; with window 0 it writes dpm_2m's samples bit for bit, with its default window it moves them")
+    func runDPMSolver() throws {
+        let dpm = try sample(["--solver", "dpm_2m"])
+        #expect(try sample(["--solver", "ts_dpm_solver", "--time-shift", "0,0"]) == dpm)
+        let shifted = try sample(["--solver", "ts_dpm_solver"])
+        #expect(shifted.count == 32 && shifted.allSatisfy { $0.isFinite })
+        #expect(shifted != dpm)
+        try BadInputTests().expectFailure(["--model", "mixture-2d", "--scheduler-config", Self.config, "--solver", "ts_dpm_solver", "--order", "3"],
+                                          mentions: ["ts_dpm_solver", "--order 2"])
+    }
+
     @Test("a malformed --time-shift, --time-shift on another solver, or a continuous schedule is refused in one line")
     func refusals() throws {
         let bad = BadInputTests()
