@@ -38,6 +38,7 @@ struct DenoisingMCMCTests {
         let broken = try DenoisingMCMC(options: Self.options { $0.tweedieSigma = 0.5 })
             .run(model: Self.mixture, posterior: Self.mixture, schedule: Self.schedule, chains: 1200, seed: 3)
         let wrong = ExactFlowMapTests.worstDeviation(broken.samples)
+        print("mcmc figure: worst deviation \(String(format: "%.1f", worst.z)) SE (\(worst.what)); broken variant \(String(format: "%.1f", wrong.z)) SE (\(wrong.what))")
         #expect(wrong.z > 4, "the broken variant passed: \(wrong.what)")
     }
 

@@ -94,12 +94,14 @@ struct TimeShiftDPMSolverTests {
     func refusals() throws {
         #expect { _ = try SolverCatalog.solver(named: "ts_dpm_solver", options: .init(eta: 0.3)) } throws: { "\($0)".contains("--eta must be 0") }
         #expect { _ = try SolverCatalog.solver(named: "ts_dpm_solver", options: .init(order: 3)) } throws: { "\($0)".contains("--order 2") }
-        let continuous = ContinuousVPSchedule.cosine
+        // A first step on a continuous schedule.
+        let continuous = ContinuousVPSchedule.cosine, solver = TimeShiftDPMSolver()
         let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 4).grid(on: continuous)
-        #expect {
-            _ = try SamplingRun(model: Self.mixture, schedule: continuous, solver: TimeShiftDPMSolver(), grid: grid,
-                                initialSample: TestModels.noise([2, 16])).finish()
-        } throws: { "\($0)".contains("ts_dpm_solver") && "\($0)".contains("discrete VP schedule") }
+        var x = TestModels.noise([2, 16]), state = solver.makeState(for: x, grid: grid)
+        let context = SolverContext(grid: grid, denoiser: Denoiser(model: Self.mixture, schedule: continuous), noise: nil, frame: continuous.frame)
+        #expect { try solver.step(0, x: &x, state: &state, context: context) } throws: {
+            "\($0)".contains("ts_dpm_solver") && "\($0)".contains("discrete VP schedule")
+        }
         #expect {
             _ = try SolverScheduler(solver: TimeShiftDPMSolver(), grid: try Self.grid(4), schedule: Self.schedule, parameterization: .data,
                                     sampleShape: [16])
