@@ -1,7 +1,6 @@
 import Foundation
 import Testing
 import DiffusionSolvers
-import DiffusionEvaluation
 import DiffusionTestSupport
 
 /// Denoising MCMC on an exact mixture, whose noise-level posterior is closed form
@@ -76,39 +75,5 @@ struct DenoisingMCMCTests {
             _ = try DenoisingMCMC(options: Self.options()).run(model: Self.mixture, posterior: Self.mixture, schedule: RectifiedFlowSchedule(),
                                                                chains: 2, seed: 1)
         } throws: { "\($0)".contains("VP or VE schedule") }
-    }
-
-    @Test("benchmark figures: DMCMC against plain solvers at equal NFE (printed for docs/MCMC.md)")
-    func benchmark() throws {
-        let n = 400
-        let data = Self.mixture.samples(count: n, seed: 77)
-        func report(_ label: String, _ samples: SampleTensor, nfe: Double) {
-            let x = samples.scalars.map(Double.init)
-            let sw = Metrics.slicedWasserstein(x, data, dimension: 2, projections: 128)
-            let worst = ExactFlowMapTests.worstDeviation(samples)
-            print("mcmc figure: \(label) | NFE \(String(format: "%.1f", nfe)) | SW2 \(String(format: "%.4f", sw)) | worst z \(String(format: "%.1f", worst.z)) (\(worst.what))")
-            #expect(samples.isFinite)
-        }
-        let control = ExactFlowMapTests.marginalSamples(sigma: 0, count: n, seed: 5)
-        report("exact draws", control, nfe: 0)
-        for (label, edit) in [("dmcmc rounds 1", { (o: inout DenoisingMCMC.Options) in o.rounds = 1 }),
-                              ("dmcmc rounds 4", { (o: inout DenoisingMCMC.Options) in o.rounds = 4 }),
-                              ("dmcmc rounds 4 points 3 steps 4", { (o: inout DenoisingMCMC.Options) in o.rounds = 4; o.denoisePoints = 3; o.langevinSteps = 4 })]
-        as [(String, (inout DenoisingMCMC.Options) -> Void)] {
-            let result = try DenoisingMCMC(options: Self.options(edit)).run(model: Self.mixture, posterior: Self.mixture, schedule: Self.schedule,
-                                                                            chains: n / (label.contains("rounds 4") ? 4 : 1), seed: 21)
-            report(label, result.samples, nfe: result.evaluationsPerSample)
-            let budget = Int(result.evaluationsPerSample.rounded())
-            for name in ["euler", "heun", "dpmpp_2m"] {
-                let solver = try SolverCatalog.solver(named: name)
-                func run<S: Solver>(_ s: S) throws -> SampleTensor {
-                    let make = { (k: Int) in try StepSchedule(spacing: .karras(rho: 7), steps: k).grid(on: Self.schedule) }
-                    guard let (_, grid) = try s.steps(forBudget: budget, grid: make) else { return SampleTensor(zeros: [1, 2]) }
-                    let x = SampleTensor.initialSample(noise: TestModels.noise([n, 2], seed: 31), schedule: Self.schedule, level: grid[0])
-                    return try SamplingRun(model: Self.mixture, schedule: Self.schedule, solver: s, grid: grid, initialSample: x).finish()
-                }
-                report("\(name) at \(budget)", try run(solver), nfe: Double(budget))
-            }
-        }
     }
 }
