@@ -45,6 +45,8 @@ extension GaussianMixture: NoiseLevelPosterior {
 /// x ← x + (η/2)·∇ₓ log p_σ(x) + √η·z,   ∇ₓ log p_σ(x) = (x̂₀(x, σ) − x)/σ²     (x ~ p(x | σ), Langevin)
 /// σ ← argmaxₖ p(σₖ | x),   σₖ = σ_min·(σ_max/σ_min)^{tₖ}, tₖ = linspace(1, 10⁻³, K)   (σ from the noise classifier)
 /// ```
+/// The official code takes the classifier's mode; ``Options/LevelChoice/sample`` draws
+/// `σ ~ p(σ | x)` instead, the exact Gibbs step of the paper's analysis.
 /// Each output sample: `langevinSteps` sweeps keeping the visited `(x, σ)` of smallest `σ`, then
 /// Karras et al.'s Algorithm 2 (Heun with churn, ``Heun``) over `denoisePoints` levels on a
 /// `ρ = 7` ramp from that `σ` to `σ_min`, then `0`, then Tweedie's step `x̂₀(x, σ_tweedie)`. The
@@ -57,6 +59,10 @@ extension GaussianMixture: NoiseLevelPosterior {
 public struct DenoisingMCMC: Sendable {
     /// The sampler's parameters, with the official CIFAR-10 defaults.
     public struct Options: Sendable, Equatable {
+        /// How the chain's level follows from the classifier.
+        public enum LevelChoice: String, Sendable { case mode, sample }
+        /// The official code's argmax (`mode`), or a draw from `p(σ | x)` (`sample`).
+        public var levelChoice = LevelChoice.mode
         /// `K`, the number of noise levels of the classifier's grid.
         public var levels = 1000
         /// The lowest level of the grid and of the denoising ramp (VE sigma).
@@ -86,7 +92,7 @@ public struct DenoisingMCMC: Sendable {
         public init() {}
 
         /// Parses `--dmcmc KEY=VALUE,...` with keys `levels`, `sigma-min`, `sigma-max`, `steps`,
-        /// `eta`, `rounds`, `warmup`, `warmup-eta`, `init-noise`, `init-points`, `points`, `churn`, `tweedie`.
+        /// `eta`, `rounds`, `warmup`, `warmup-eta`, `init-noise`, `init-points`, `points`, `churn`, `tweedie`, `level` (`mode` or `sample`).
         public init(parsing text: String) throws {
             self.init()
             for item in text.split(separator: ",") {
@@ -115,8 +121,11 @@ public struct DenoisingMCMC: Sendable {
                 case "points": denoisePoints = try count()
                 case "churn": churn.sChurn = try number()
                 case "tweedie": tweedieSigma = try number()
+                case "level":
+                    guard let choice = LevelChoice(rawValue: value) else { throw Self.invalid("level is mode or sample, got '\(value)'") }
+                    levelChoice = choice
                 default:
-                    throw Self.invalid("unknown key '\(key)' (known: levels, sigma-min, sigma-max, steps, eta, rounds, warmup, warmup-eta, init-noise, init-points, points, churn, tweedie)")
+                    throw Self.invalid("unknown key '\(key)' (known: levels, sigma-min, sigma-max, steps, eta, rounds, warmup, warmup-eta, init-noise, init-points, points, churn, tweedie, level)")
                 }
             }
             try validate()
@@ -189,6 +198,7 @@ public struct DenoisingMCMC: Sendable {
         guard chains >= 1 else { throw SamplingError.invalidConfiguration("dmcmc needs at least one chain") }
         let grid = sigmas(maximum: top)
         var chain = Chain(model: model, posterior: posterior, schedule: schedule, grid: grid, noise: SeededNoise(seed: seed),
+                          choice: options.levelChoice, draws: CategoricalDraws(seed: seed),
                           x: SeededNoise(seed: seed).initialNoise(shape: [chains] + model.sampleShape))
         chain.x.scale(by: top)
         // Start: Algorithm 2 from the top, fresh noise, the classifier, then Langevin warm-up.
@@ -266,6 +276,8 @@ public struct DenoisingMCMC: Sendable {
         let schedule: any NoiseSchedule
         let grid: [Double]
         let noise: SeededNoise
+        let choice: Options.LevelChoice
+        let categorical: CategoricalDraws
         let denoiser: Denoiser
         /// The VE-frame samples.
         var x: SampleTensor
@@ -274,18 +286,20 @@ public struct DenoisingMCMC: Sendable {
         private var draws = 0
 
         init(model: any DiffusionModel, posterior: any NoiseLevelPosterior, schedule: any NoiseSchedule, grid: [Double],
-             noise: SeededNoise, x: SampleTensor) {
+             noise: SeededNoise, choice: Options.LevelChoice, draws: CategoricalDraws, x: SampleTensor) {
             self.model = model; self.posterior = posterior; self.schedule = schedule; self.grid = grid; self.noise = noise
+            self.choice = choice; self.categorical = draws
             self.denoiser = Denoiser(model: model, schedule: schedule)
             self.x = x
             self.level = Array(repeating: 0, count: x.batchSize)
         }
 
-        /// `argmaxₖ p(σₖ | x)` per sample (the first on ties, the larger σ).
+        /// `argmaxₖ p(σₖ | x)` per sample (the first on ties, the larger σ), or a draw from it.
         func classify(_ x: SampleTensor) -> [Int] {
             let k = grid.count
             let logits = posterior.logNoiseLevelPosterior(x.scalars.map(Double.init), batch: x.batchSize, sigmas: grid)
             return (0..<x.batchSize).map { b in
+                if choice == .sample { return categorical.draw(logits[b * k..<(b + 1) * k], group: b, step: draws)[0] }
                 var best = 0
                 for i in 1..<k where logits[b * k + i] > logits[b * k + best] { best = i }
                 return best

@@ -41,6 +41,19 @@ struct DenoisingMCMCTests {
         #expect(wrong.z > 4, "the broken variant passed: \(wrong.what)")
     }
 
+    @Test("with sigma drawn from the classifier (level=sample) instead of its mode, the samples pass the same test")
+    func sampledLevels() throws {
+        let result = try DenoisingMCMC(options: Self.options { $0.levelChoice = .sample })
+            .run(model: Self.mixture, posterior: Self.mixture, schedule: Self.schedule, chains: 1200, seed: 4)
+        let worst = ExactFlowMapTests.worstDeviation(result.samples)
+        print("mcmc figure: level=sample worst deviation \(String(format: "%.1f", worst.z)) SE (\(worst.what)); median start sigma \(result.startSigmas.sorted()[600])")
+        #expect(worst.z < 4, "\(worst.what)")
+        let mode = try DenoisingMCMC(options: Self.options()).run(model: Self.mixture, posterior: Self.mixture, schedule: Self.schedule,
+                                                                  chains: 8, seed: 4)
+        #expect(mode.samples != (try DenoisingMCMC(options: Self.options { $0.levelChoice = .sample })
+            .run(model: Self.mixture, posterior: Self.mixture, schedule: Self.schedule, chains: 8, seed: 4)).samples)
+    }
+
     @Test("the evaluation count follows the algorithm, and the same seed gives the same samples")
     func countsAndDeterminism() throws {
         let o = Self.options { $0.rounds = 3; $0.langevinSteps = 4; $0.warmupSteps = 2; $0.denoisePoints = 5; $0.initialPoints = 6; $0.levels = 40 }
@@ -57,10 +70,11 @@ struct DenoisingMCMCTests {
 
     @Test("--dmcmc values are parsed in one place and bad ones refused in one line")
     func parsing() throws {
-        let o = try DenoisingMCMC.Options(parsing: "steps=4, eta=0.05,rounds=3,points=8,levels=100,tweedie=0")
+        let o = try DenoisingMCMC.Options(parsing: "steps=4, eta=0.05,rounds=3,points=8,levels=100,tweedie=0,level=sample")
         #expect(o.langevinSteps == 4 && o.stepSize == 0.05 && o.rounds == 3 && o.denoisePoints == 8 && o.levels == 100 && o.tweedieSigma == 0)
+        #expect(o.levelChoice == .sample)
         #expect(try DenoisingMCMC.Options(parsing: "") == DenoisingMCMC.Options())
-        for text in ["steps", "eta=x", "eta=-1", "rounds=0", "points=1", "levels=1", "sigma-max=0.001", "colour=3", "steps=2.5", "eta=nan"] {
+        for text in ["steps", "eta=x", "eta=-1", "rounds=0", "points=1", "levels=1", "sigma-max=0.001", "colour=3", "steps=2.5", "eta=nan", "level=max"] {
             #expect { _ = try DenoisingMCMC.Options(parsing: text) } throws: { error in
                 let line = "\(error)"
                 return line.hasPrefix("--dmcmc") && !line.contains("\n")
