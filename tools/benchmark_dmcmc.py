@@ -32,6 +32,7 @@ RUNS += [("dmcmc (rounds 4)", ["--solver", "dmcmc", "--dmcmc", STABLE + ",rounds
 RUNS += [(s, ["--solver", s, "--nfe", "62"]) for s in ("euler", "heun", "dpmpp_2m")]
 RUNS += [("dmcmc (rounds 4, points 3, steps 4)", ["--solver", "dmcmc", "--dmcmc", STABLE + ",rounds=4,points=3,steps=4"])]
 RUNS += [(s, ["--solver", s, "--nfe", "22"]) for s in ("euler", "heun", "dpmpp_2m")]
+RUNS += [("dmcmc (rounds 4, points 3, steps 4, level=sample)", ["--solver", "dmcmc", "--dmcmc", STABLE + ",rounds=4,points=3,steps=4,level=sample"])]
 RUNS += [("dmcmc with the official `eta 0.8`", ["--solver", "dmcmc"])]
 
 
