@@ -61,13 +61,23 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Comma-separated times the named solvers step in: native, flow, sigma (as `diffuse sample --time`); each non-native time adds its own rows, its schedule labelled with the time.")
     var times: String = "native"
 
+    @Option(help: "WINDOW,CUTOFF for the ts_ddim and ts_dpm_solver rows (as `diffuse sample --time-shift`); their rows are labelled with it.")
+    var timeShift: String?
+
     @Option(help: "Directory for results.json and the plots.")
     var outputDir: String = "compare-results"
+
+    /// The solvers `--time-shift` applies to.
+    static let timeShifting: Set = ["ts_ddim", "ts_dpm_solver"]
 
     func run() throws {
         let resolved = try source.resolve()
         let (model, schedule, config) = (resolved.model, resolved.schedule, resolved.config)
         let solverNames = try list(solvers, flag: "--solvers")
+        let shift = try timeShift.map { try TimeShift(parsing: $0) }
+        if shift != nil, !solverNames.contains(where: Self.timeShifting.contains) {
+            throw CLIError("--time-shift sets the window and cutoff of ts_ddim and ts_dpm_solver; --solvers names neither")
+        }
         for name in solverNames where name != "default" && SolverCatalog.entry(named: name) == nil {
             throw CLIError("unknown solver '\(name)' (known: \(SolverCatalog.names.joined(separator: ", ")))")
         }
@@ -147,8 +157,11 @@ struct CompareCommand: ParsableCommand {
                 for spacing in spacings {
                     for budget in budgets {
                         do {
-                            var r = try timed.run(.init(solver: name, spacing: spacing, nfe: budget, options: .init(statistics: modelStatistics)))
+                            var options = SolverCatalog.Options(statistics: modelStatistics)
+                            if Self.timeShifting.contains(name) { options.timeShift = shift }
+                            var r = try timed.run(.init(solver: name, spacing: spacing, nfe: budget, options: options))
                             r.schedule += suffix
+                            if let text = timeShift, Self.timeShifting.contains(name) { r.solver += " \(text)" }
                             results.append(r)
                         } catch {
                             skipped.append("\(name) \(spacing.name)\(suffix) NFE \(budget): \(error)")

@@ -78,7 +78,7 @@ extension SampleCommand {
     }
 
     /// The flags that only a continuous model takes, and whether each was given.
-    private var continuousFlags: [(name: String, set: Bool)] {
+    var continuousFlags: [(name: String, set: Bool)] {
         [("--eta", eta != nil), ("--s-noise", sNoise != 1), ("--s-churn", sChurn != 0), ("--s-tmin", sTmin != 0),
          ("--s-tmax", sTmax != .infinity), ("--variance", variance != nil), ("--noise-sampler", noiseSampler != "auto"),
          ("--order", order != nil), ("--statistics", statistics != nil), ("--dc-ratios", dcRatios != nil),

@@ -24,7 +24,7 @@ struct SampleCommand: ParsableCommand {
 
     @OptionGroup var guidanceRules: GuidanceOptions
 
-    @Option(help: "Solver name, as in k-diffusion and ComfyUI. Default: the recommended configuration for the NFE budget.")
+    @Option(help: "Solver name, as in k-diffusion and ComfyUI, or dmcmc (Denoising MCMC, see --dmcmc). Default: the recommended configuration for the NFE budget.")
     var solver: String?
 
     // Numbers a user may type negative are parsed unconditionally, so that '-1' reaches the checks in
@@ -54,8 +54,11 @@ struct SampleCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "si_sde's diffusion coefficient eps(t) in flow time: C (constant) or C*t (proportional); 0 is the ODE. Default 1*t.")
     var interpolantEps: String?
 
-    @Option(help: "ts_ddim's WINDOW,CUTOFF in training time steps (Li et al. 2024); default 5,550.")
+    @Option(help: "WINDOW,CUTOFF of ts_ddim (default 5,550) and ts_dpm_solver (default 30,300), in training time steps (Li et al. 2024).")
     var timeShift: String?
+
+    @Option(help: "Parameters of --solver dmcmc (Denoising MCMC, mixtures only), KEY=VALUE,...: steps, eta, rounds, points, levels, sigma-min, sigma-max, warmup, warmup-eta, init-noise, init-points, churn, tweedie (docs/MCMC.md).")
+    var dmcmc: String?
 
     @Option(help: "Step noise: auto (a Brownian tree for the *_sde samplers, else independent draws), gaussian or brownian.")
     var noiseSampler: String = "auto"
@@ -169,6 +172,7 @@ struct SampleCommand: ParsableCommand {
     func run() throws {
         let started = ContinuousClock.now
         if try sampleDiscrete(started: started) { return }
+        if try sampleDMCMC(started: started) { return }
         let outputKind = try OutputKind(path: output)
         if let report { try OutputKind.checkDirectory(of: report) }
         let resolved = try source.resolve()

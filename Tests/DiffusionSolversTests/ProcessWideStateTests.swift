@@ -60,6 +60,23 @@ struct ProcessWideStateTests {
         }
     }
 
+    @Test("ts_dpm_solver and dmcmc, whose samples sit at different levels: the same bits for one thread and all threads")
+    func perSampleLevelThreads() throws {
+        let schedule = TimeShiftTests.schedule, mixture = TimeShiftTests.mixture
+        let grid = try StepSchedule(spacing: .linspace, steps: 8).grid(on: schedule)
+        func shifted() throws -> SampleTensor {
+            try SamplingRun(model: mixture, schedule: schedule, solver: TimeShiftDPMSolver(), grid: grid,
+                            initialSample: TestModels.noise([32, 16], seed: 4)).finish()
+        }
+        #expect(try Self.withThreads(1, shifted) == (try Self.withThreads(0, shifted)))
+        var options = DenoisingMCMC.Options()
+        (options.levels, options.stepSize, options.warmupStepSize, options.rounds) = (40, 0.02, 0.02, 2)
+        func chains() throws -> SampleTensor {
+            try DenoisingMCMC(options: options).run(model: mixture, posterior: mixture, schedule: VESchedule(), chains: 24, seed: 6).samples
+        }
+        #expect(try Self.withThreads(1, chains) == (try Self.withThreads(0, chains)))
+    }
+
     @Test("UNet2D: the same bits for one thread and all threads, and for a sample alone or in a batch")
     func unetThreads() throws {
         let fixture = try NeuralFixtures.file("tiny-unet-forward.safetensors")

@@ -154,8 +154,8 @@ public enum SamplingResolver {
         if request.options.interpolantDiffusion != nil && !(named is StochasticInterpolantSDE) {
             throw invalid("--interpolant-eps sets si_sde's diffusion coefficient; \(name) has none")
         }
-        if request.options.timeShift != nil && !(named is TimeShiftDDIM) {
-            throw invalid("--time-shift sets the window and cutoff of ts_ddim; \(name) does not shift time steps")
+        if request.options.timeShift != nil && !(named is TimeShiftDDIM || named is TimeShiftDPMSolver) {
+            throw invalid("--time-shift sets the window and cutoff of ts_ddim and ts_dpm_solver; \(name) does not shift time steps")
         }
         if !reframed, schedule.trainingTimesteps != nil, !request.stepsSetByHand,
            var own = SolverCatalog.ownStepSchedule(of: named, steps: budget, originalSteps: originalInferenceSteps, final: request.final) {

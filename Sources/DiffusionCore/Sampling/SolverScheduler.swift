@@ -80,6 +80,10 @@ public final class SolverScheduler {
             throw SamplingError.invalidConfiguration(
                 "\(solver.name) chooses its steps from the model's outputs, so it cannot list its noise levels ahead for a scheduler loop; use SamplingRun, or dpm_fast")
         }
+        if solver is TimeShiftDPMSolver {
+            throw SamplingError.invalidConfiguration(
+                "\(solver.name) moves each sample to a level chosen from the sample, so it cannot list its noise levels ahead for a scheduler loop; use SamplingRun")
+        }
         if sampleFrame == .varianceExploding && schedule.frame != .varianceExploding {
             throw SamplingError.invalidConfiguration("a variance-exploding sample frame needs a VP or VE schedule, not \(schedule.name)")
         }

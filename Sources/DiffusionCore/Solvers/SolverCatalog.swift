@@ -19,7 +19,7 @@ public enum SolverCatalog {
         public var compensationRatios: [Double]?
         /// The diffusion coefficient `ε(τ)` of `si_sde` (`--interpolant-eps`), `1·τ` when `nil`.
         public var interpolantDiffusion: InterpolantDiffusion?
-        /// The window and cutoff of `ts_ddim` (`--time-shift`), the paper's defaults when `nil`.
+        /// The window and cutoff of `ts_ddim` and `ts_dpm_solver` (`--time-shift`), the paper's defaults when `nil`.
         public var timeShift: TimeShift?
 
         public init(eta: Double? = nil, order: Int? = nil, sNoise: Double = 1, churn: Churn? = nil, variance: String? = nil,

@@ -54,6 +54,19 @@ public struct TimeShift: Sendable, Equatable {
         return best
     }
 
+    /// The discrete VP schedule the rule compares with, after checking that `x` has at least two
+    /// elements per sample (the variance needs them); `solver` names the caller in the errors.
+    static func requirements(for x: SampleTensor, context: SolverContext, solver: String) throws -> DiscreteVPSchedule {
+        guard let schedule = context.denoiser.schedule as? DiscreteVPSchedule else {
+            throw SamplingError.invalidConfiguration(
+                "\(solver) matches noise levels of discrete training steps; it needs a discrete VP schedule, not \(context.denoiser.schedule.name)")
+        }
+        guard x.sampleCount >= 2 else {
+            throw SamplingError.invalidConfiguration("\(solver) estimates each sample's variance; a sample needs at least 2 elements")
+        }
+        return schedule
+    }
+
     /// The unbiased variance of one sample's elements, accumulated in `Double`.
     static func variance<C: Collection>(of values: C) -> Double where C.Element == Float {
         let n = Double(values.count)
@@ -99,13 +112,7 @@ public struct TimeShiftDDIM: Solver {
     }
 
     public func step(_ step: Int, x: inout SampleTensor, state: inout State, context: SolverContext) throws {
-        guard let schedule = context.denoiser.schedule as? DiscreteVPSchedule else {
-            throw SamplingError.invalidConfiguration(
-                "ts_ddim matches noise levels of discrete training steps; it needs a discrete VP schedule, not \(context.denoiser.schedule.name)")
-        }
-        guard x.sampleCount >= 2 else {
-            throw SamplingError.invalidConfiguration("ts_ddim estimates each sample's variance; a sample needs at least 2 elements")
-        }
+        let schedule = try TimeShift.requirements(for: x, context: context, solver: name)
         let from = context.grid[step], target = context.grid[step + 1]
         try context.predict(x, at: from, step: step, into: &state.prediction, needs: .data)
         let size = x.sampleCount
