@@ -107,6 +107,21 @@ public final class Tuner {
         self.model = model; self.schedule = schedule; self.settings = settings; self.cacheDirectory = cacheDirectory
     }
 
+    /// The spacing of the fine grid the searches place time steps on: uniform in log-SNR, or
+    /// uniform in time on a schedule that starts at pure noise (rectified flow at `t = 1`, where
+    /// `λ = −∞` leaves log-SNR spacing without a first point).
+    public var fineSpacing: StepSpacing { Self.startsAtPureNoise(schedule) ? .timeUniform : .logSNR }
+
+    /// ``Settings/compensationSpacing``, with log-SNR replaced by time-uniform spacing as for
+    /// ``fineSpacing`` on a schedule that starts at pure noise.
+    public var compensationSpacing: StepSpacing {
+        settings.compensationSpacing == .logSNR && Self.startsAtPureNoise(schedule) ? .timeUniform : settings.compensationSpacing
+    }
+
+    static func startsAtPureNoise(_ schedule: any NoiseSchedule) -> Bool {
+        !schedule.lambda(at: schedule.timeRange.upperBound).isFinite
+    }
+
     /// A finalist: its configuration, solver and grid, and whether it is a standard (untuned)
     /// configuration.
     struct Candidate {
@@ -164,7 +179,7 @@ public final class Tuner {
                                  holdoutSamples: settings.holdoutSamples, tolerance: settings.tolerance,
                                  seconds: (ContinuousClock.now - started).seconds, budgetSeconds: settings.budgetSeconds,
                                  configurations: configurations)
-            file.compensation = Fits.compensationRule(compensationSamples, spacing: settings.compensationSpacing, log: log)
+            file.compensation = Fits.compensationRule(compensationSamples, spacing: compensationSpacing, log: log)
             file.seconds = (ContinuousClock.now - started).seconds
             return file
         }

@@ -13,7 +13,7 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = REPO_ROOT / "Tests" / "DiffusionSolversTests" / "Fixtures" / "neural"
-MODELS = REPO_ROOT / "Sources" / "DiffusionSolvers" / "Resources" / "Models"
+MODELS = REPO_ROOT / "Sources" / "DiffusionNeural" / "Resources" / "Models"
 LOGS = Path(__file__).resolve().parent / "logs"
 
 _DTYPES = {np.dtype("<f4"): "F32", np.dtype("<f8"): "F64", np.dtype("<i8"): "I64",
