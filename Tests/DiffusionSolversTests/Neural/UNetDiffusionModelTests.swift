@@ -62,6 +62,18 @@ extension Neural {
             try model.predict(x, at: level, classLabel: 4, into: &ours)
             try model.network.forward(x, timesteps: [312.5, 312.5], classLabels: [4, 4], workspace: NeuralWorkspace(), into: &direct)
             #expect(ours == direct)
+            // Guided in the velocity itself, finite at pure noise (σ = 1, α = 0), where ε̂ = x fixes no x̂₀.
+            let guided = try ClassifierFreeGuidance(base: model, classLabel: 4, scale: 3)
+            #expect(guided.parameterization == .flowVelocity)
+            let top = model.schedule.level(sigma: 1)
+            var g = SampleTensor(zeros: x.shape), u = g, c = g
+            try guided.predict(x, at: top, into: &g)
+            try model.predict(x, at: top, classLabel: nil, into: &u)
+            try model.predict(x, at: top, classLabel: 4, into: &c)
+            let expected = zip(u.scalars, c.scalars).map { Double($0) + 3 * (Double($1) - Double($0)) }
+            #expect(g.isFinite && Compare.relativeRMS(g, expected) < 1e-6)
+            let rescaled = try ClassifierFreeGuidance(base: model, classLabel: 4, scale: 3, rescale: 0.7)
+            #expect(rescaled.parameterization == .noise)
             let other = try DiffusersSchedulerConfig(json: Data(#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 500}"#.utf8))
             do {
                 _ = try UNetDiffusionModel(network: tiny.network, schedulerConfig: other, name: "tiny-flow")
