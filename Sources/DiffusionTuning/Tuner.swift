@@ -118,6 +118,7 @@ public final class Tuner {
         settings.compensationSpacing == .logSNR && Self.startsAtPureNoise(schedule) ? .timeUniform : settings.compensationSpacing
     }
 
+    /// Whether the schedule's log-SNR is infinite at its largest time (pure noise, `α = 0`).
     static func startsAtPureNoise(_ schedule: any NoiseSchedule) -> Bool {
         !schedule.lambda(at: schedule.timeRange.upperBound).isFinite
     }
@@ -151,6 +152,10 @@ public final class Tuner {
     /// `Selection`; each returns its finalists (the step search returns seeds for the search).
     public func run(log: (String) -> Void = { _ in }) throws -> TunedFile {
         try settings.validate()
+        if settings.statisticsFile != nil && settings.statisticsIntervals >= 1 && Self.startsAtPureNoise(schedule) {
+            throw SamplingError.invalidConfiguration("tune: DPM-Solver-v3's statistics need a finite log-SNR at the schedule's start, "
+                                                     + "which '\(schedule.name)' (pure noise at its largest time) has not; leave them out (--no-statistics)")
+        }
         let started = ContinuousClock.now
         return try withoutActuallyEscaping(log) { log in
             let context = try TuningContext(tuner: self, log: log)

@@ -63,6 +63,13 @@ struct TunerTests {
         #expect(solver.evaluations(on: grid) <= 4 && grid.endsClean)
         #expect(flow.displaySigma(grid[0]) == 1, "starts at \(flow.displaySigma(grid[0]))")
         #expect(c.heldOutRMSE.map { $0.isFinite } == true)
+        settings.statisticsFile = "flow.ems.safetensors"
+        do {
+            _ = try Tuner(model: BuiltInModels.ring, schedule: flow, settings: settings, cacheDirectory: nil).run()
+            Issue.record("estimated DPM-Solver-v3 statistics on a schedule that starts at pure noise")
+        } catch {
+            #expect("\(error)".contains("--no-statistics") && !"\(error)".contains("\n"), "\(error)")
+        }
     }
 
     @Test("a standard configuration the tuner kept is named by its label")
