@@ -30,7 +30,7 @@ struct ModelOptions: ParsableArguments {
                 throw CLIError("model '\(model.name)' was trained on its own schedule; --noise-schedule applies to mixtures only (use --scheduler-config to override it)")
             }
             if schedulerConfig == nil {
-                return ResolvedModel(model: model, schedule: try trained.schedulerConfig.schedule(), config: trained.schedulerConfig)
+                return ResolvedModel(model: model, schedule: try trained.schedulerConfig.noiseSchedule(), config: trained.schedulerConfig)
             }
         }
         let (schedule, config) = try ScheduleResolution.schedule(name: noiseSchedule, configPath: schedulerConfig)

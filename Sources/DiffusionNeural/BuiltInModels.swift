@@ -8,7 +8,7 @@ public enum BuiltInModels {
     /// The names `--model` accepts, default first.
     public static let names = networkNames + mixtureNames
     /// The built-in trained networks (diffusers UNet2DModel folders under `Resources/Models`).
-    public static let networkNames = ["digits", "photos"]
+    public static let networkNames = ["digits", "photos", "digits-flow"]
     /// The built-in Gaussian mixtures (exact denoisers).
     public static let mixtureNames = ["glyphs-8x8", "mixture-2d"]
     /// The model `diffuse sample` uses when none is named.
@@ -18,6 +18,7 @@ public enum BuiltInModels {
     private static let networkFiles = [
         "digits": (folder: "digits-unet", classifier: "digits-classifier.safetensors"),
         "photos": (folder: "photos-unet", classifier: "photos-classifier.safetensors"),
+        "digits-flow": (folder: "digits-flow", classifier: "digits-classifier.safetensors"),
     ]
 
     /// The built-in masked-diffusion networks (token models; `DiffusionDiscrete`'s

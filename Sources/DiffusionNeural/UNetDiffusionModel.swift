@@ -3,12 +3,15 @@ import DiffusionCore
 import DiffusionFormats
 
 /// A diffusers `UNet2DModel` folder as a diffusion model: `config.json`, `diffusion_pytorch_model.safetensors`
-/// and the training schedule's `scheduler_config.json` (a `DDPMScheduler` config).
+/// and the training schedule's `scheduler_config.json` (a discrete VP config such as `DDPMScheduler`,
+/// or a rectified-flow `FlowMatchEulerDiscreteScheduler` config).
 ///
-/// The network receives the level's training timestep `t` (fractional on continuous grids), what
-/// the network predicts is the scheduler config's `prediction_type` (`epsilon` → `Parameterization.noise`,
-/// `v_prediction` → `Parameterization.velocity`, `sample` → `Parameterization.data`), and
-/// ``schedule`` is the schedule it was trained on. A class-conditional network (`num_class_embeds` N)
+/// ``schedule`` is the schedule it was trained on, and the network receives the level as
+/// ``timestepConvention`` says: a VP network its training timestep `t` (fractional on continuous
+/// grids), a flow network `1000·t` as diffusers' flow schedulers pass it (`timestep = σ·1000`,
+/// `x = (1 − σ)·x₀ + σ·ε`). What the network predicts is the scheduler config's `prediction_type`
+/// (`epsilon` → `Parameterization.noise`, `v_prediction` → `Parameterization.velocity`, `sample` →
+/// `Parameterization.data`; a FlowMatch config is `Parameterization.flowVelocity`, `v = ε − x₀`). A class-conditional network (`num_class_embeds` N)
 /// has classes `0..<N−1`; its last label N−1 is the null label trained with label dropout, used for
 /// the unconditional prediction (`classLabel: nil`) of classifier-free guidance.
 ///
@@ -18,8 +21,10 @@ import DiffusionFormats
 public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionModel, SkipScalableModel, Fingerprinted, TunedDiffusionModel {
     public let network: UNet2D
     public let schedulerConfig: DiffusersSchedulerConfig
-    /// The training noise schedule (from ``schedulerConfig``).
-    public let schedule: DiscreteVPSchedule
+    /// The training noise schedule (from ``schedulerConfig``): `DiscreteVPSchedule` or `RectifiedFlowSchedule`.
+    public let schedule: any NoiseSchedule
+    /// The number the network takes for a noise level: `.time` on a VP schedule, `.sigmaTimes1000` on flow.
+    public let timestepConvention: TimestepConvention
     public let name: String
     /// Skip-Tuning factors, one per resolution level, outermost first (see ``UNet2D``); all 1 as loaded.
     public private(set) var skipScales: [Double]
@@ -85,7 +90,8 @@ public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionM
 
     /// A model from a network and its training schedule.
     ///
-    /// - Throws: `ModelError` when the network's output does not have its input's channels.
+    /// - Throws: `ModelError` when the network's output does not have its input's channels;
+    ///   `ScheduleError` for a flow config with `num_train_timesteps` other than 1000.
     public init(network: UNet2D, schedulerConfig: DiffusersSchedulerConfig, name: String) throws {
         let c = network.configuration
         guard c.outChannels == c.inChannels else {
@@ -93,7 +99,15 @@ public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionM
         }
         self.network = network
         self.schedulerConfig = schedulerConfig
-        schedule = try schedulerConfig.schedule()
+        if schedulerConfig.flow != nil {
+            guard schedulerConfig.numTrainTimesteps == 1000 else {
+                throw ScheduleError("\(name): a flow network's num_train_timesteps must be 1000 (it is called with timestep σ·1000), got \(schedulerConfig.numTrainTimesteps)")
+            }
+            timestepConvention = .sigmaTimes1000
+        } else {
+            timestepConvention = .time
+        }
+        schedule = try schedulerConfig.noiseSchedule()
         self.name = name
         skipScales = Array(repeating: 1, count: c.levels)
         skipFactors = Array(repeating: 1, count: c.levels)
@@ -138,7 +152,7 @@ public struct UNetDiffusionModel: ConditionalDiffusionModel, ScheduledDiffusionM
         } else if let classLabel {
             throw ModelError("\(name): class \(classLabel) given, but the model has no labels")
         }
-        let timesteps = Array(repeating: Float(level.t), count: x.batchSize)
+        let timesteps = Array(repeating: Float(timestepConvention.timeStep(for: level, schedule: schedule)), count: x.batchSize)
         let workspace = workspaces.take()
         defer { workspaces.put(workspace) }
         try network.forward(x, timesteps: timesteps, classLabels: labels, skipScales: skipFactors, workspace: workspace, into: &output)

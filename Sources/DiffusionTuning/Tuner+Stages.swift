@@ -18,8 +18,11 @@ extension Tuner {
         let objective: SchedulingObjective
         let validation: SchedulingObjective
         let heldOut: SchedulingObjective
-        /// `fineSteps` log-SNR steps: the points searched time steps are placed on.
+        /// `fineSteps` steps of ``Tuner/fineSpacing``: the points searched time steps are placed on.
         let fineGrid: TimeGrid
+        let fineSpacing: StepSpacing
+        /// ``Tuner/compensationSpacing``.
+        let compensationSpacing: StepSpacing
         let log: (String) -> Void
 
         init(tuner: Tuner, log: @escaping (String) -> Void) throws {
@@ -33,7 +36,9 @@ extension Tuner {
             (tuningNoise, self.objective) = objective(seed: s.seed, count: s.tuningSamples)
             validation = objective(seed: validationSeed, count: s.validationSamples ?? s.tuningSamples).1
             heldOut = objective(seed: s.holdoutSeed, count: s.holdoutSamples).1
-            fineGrid = try StepSchedule(spacing: .logSNR, steps: s.fineSteps, final: .zero, stepsOffset: s.stepsOffset).grid(on: tuner.schedule)
+            fineGrid = try StepSchedule(spacing: tuner.fineSpacing, steps: s.fineSteps, final: .zero, stepsOffset: s.stepsOffset).grid(on: tuner.schedule)
+            fineSpacing = tuner.fineSpacing
+            compensationSpacing = tuner.compensationSpacing
         }
 
         /// A grid's levels as display sigmas, as tuned files store them.
@@ -94,11 +99,11 @@ extension Tuner {
         init(context: TuningContext) throws {
             let s = context.settings
             let count = Swift.min(s.tuningSamples, Tuner.teacherSamples)
-            teacher = try TrajectoryStepSearch(fineSteps: s.fineSteps).costs(model: context.model, schedule: context.schedule,
+            teacher = try TrajectoryStepSearch(fineSteps: s.fineSteps, fineSpacing: context.fineSpacing).costs(model: context.model, schedule: context.schedule,
                                                                              noise: context.tuningNoise.firstSamples(count),
                                                                              stepsOffset: s.stepsOffset)
             self.context = context
-            context.log("teacher for the GITS step search: DPM-Solver++(2M), \(s.fineSteps) logsnr steps on \(count) tuning samples, \(teacher.evaluations) evaluations")
+            context.log("teacher for the GITS step search: DPM-Solver++(2M), \(s.fineSteps) \(context.fineSpacing.name) steps on \(count) tuning samples, \(teacher.evaluations) evaluations")
         }
 
         /// The search's seeds: UniPC bh1 and bh2 on the best standard grids with `nfe` steps (at
@@ -169,8 +174,8 @@ extension Tuner {
             var grids: [(TimeGrid, String)] = []
             if let searchedGrid { grids.append((searchedGrid, "the searched grid")) }
             if let u = baseline.measured.first(where: { $0.grid.steps == nfe }) { grids.append((u.grid, "the \(u.standard.label) grid")) }
-            let ruleGrid = try StepSchedule(spacing: s.compensationSpacing, steps: nfe, final: .zero, stepsOffset: s.stepsOffset).grid(on: context.schedule)
-            if !grids.contains(where: { $0.0 == ruleGrid }) { grids.append((ruleGrid, "the \(s.compensationSpacing.name) grid")) }
+            let ruleGrid = try StepSchedule(spacing: context.compensationSpacing, steps: nfe, final: .zero, stepsOffset: s.stepsOffset).grid(on: context.schedule)
+            if !grids.contains(where: { $0.0 == ruleGrid }) { grids.append((ruleGrid, "the \(context.compensationSpacing.name) grid")) }
             let compensated = try Self.compensated(grids: grids, nfe: nfe, context: context, baseline: baseline)
             finalists += compensated
             for fit in compensated where fit.grid == ruleGrid {

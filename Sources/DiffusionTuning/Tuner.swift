@@ -107,6 +107,22 @@ public final class Tuner {
         self.model = model; self.schedule = schedule; self.settings = settings; self.cacheDirectory = cacheDirectory
     }
 
+    /// The spacing of the fine grid the searches place time steps on: uniform in log-SNR, or
+    /// uniform in time on a schedule that starts at pure noise (rectified flow at `t = 1`, where
+    /// `λ = −∞` leaves log-SNR spacing without a first point).
+    public var fineSpacing: StepSpacing { Self.startsAtPureNoise(schedule) ? .timeUniform : .logSNR }
+
+    /// ``Settings/compensationSpacing``, with log-SNR replaced by time-uniform spacing as for
+    /// ``fineSpacing`` on a schedule that starts at pure noise.
+    public var compensationSpacing: StepSpacing {
+        settings.compensationSpacing == .logSNR && Self.startsAtPureNoise(schedule) ? .timeUniform : settings.compensationSpacing
+    }
+
+    /// Whether the schedule's log-SNR is infinite at its largest time (pure noise, `α = 0`).
+    static func startsAtPureNoise(_ schedule: any NoiseSchedule) -> Bool {
+        !schedule.lambda(at: schedule.timeRange.upperBound).isFinite
+    }
+
     /// A finalist: its configuration, solver and grid, and whether it is a standard (untuned)
     /// configuration.
     struct Candidate {
@@ -136,6 +152,10 @@ public final class Tuner {
     /// `Selection`; each returns its finalists (the step search returns seeds for the search).
     public func run(log: (String) -> Void = { _ in }) throws -> TunedFile {
         try settings.validate()
+        if settings.statisticsFile != nil && settings.statisticsIntervals >= 1 && Self.startsAtPureNoise(schedule) {
+            throw SamplingError.invalidConfiguration("tune: DPM-Solver-v3's statistics need a finite log-SNR at the schedule's start, "
+                                                     + "which '\(schedule.name)' (pure noise at its largest time) has not; leave them out (--no-statistics)")
+        }
         let started = ContinuousClock.now
         return try withoutActuallyEscaping(log) { log in
             let context = try TuningContext(tuner: self, log: log)
@@ -164,7 +184,7 @@ public final class Tuner {
                                  holdoutSamples: settings.holdoutSamples, tolerance: settings.tolerance,
                                  seconds: (ContinuousClock.now - started).seconds, budgetSeconds: settings.budgetSeconds,
                                  configurations: configurations)
-            file.compensation = Fits.compensationRule(compensationSamples, spacing: settings.compensationSpacing, log: log)
+            file.compensation = Fits.compensationRule(compensationSamples, spacing: compensationSpacing, log: log)
             file.seconds = (ContinuousClock.now - started).seconds
             return file
         }

@@ -13,7 +13,7 @@ import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent.parent
 FIXTURES = REPO_ROOT / "Tests" / "DiffusionSolversTests" / "Fixtures" / "neural"
-MODELS = REPO_ROOT / "Sources" / "DiffusionSolvers" / "Resources" / "Models"
+MODELS = REPO_ROOT / "Sources" / "DiffusionNeural" / "Resources" / "Models"
 LOGS = Path(__file__).resolve().parent / "logs"
 
 _DTYPES = {np.dtype("<f4"): "F32", np.dtype("<f8"): "F64", np.dtype("<i8"): "I64",
@@ -137,3 +137,126 @@ def loss_curve_png(csv_path: Path, png_path: Path, title: str):
     dr.text((L, 12), title + "  (log scale; blue: window mean, red: smoothed)", fill="black")
     dr.text((W // 2 - 20, H - 18), "step", fill="black")
     img.save(png_path)
+
+
+def training_arguments(default_out: Path, default_log: Path):
+    """The command-line options of the digits training scripts (train_digits.py, train_digits_flow.py)."""
+    import argparse
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", type=int, default=5000)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--label-dropout", type=float, default=0.15)
+    ap.add_argument("--ema", type=float, default=0.999)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--save-every", type=int, default=1000)
+    ap.add_argument("--out", type=Path, default=default_out)
+    ap.add_argument("--log", type=Path, default=default_log)
+    return ap.parse_args()
+
+
+def train_class_conditional_unet(args, unet: dict, null_label: int, objective, save_scheduler, describe: str,
+                                 curve_title: str, summary_extra: dict):
+    """The digits training loop shared by `digits` (eps) and `digits-flow` (rectified flow).
+
+    Per step: a batch of the digits (reshuffled when exhausted), each label replaced by `null_label`
+    with probability args.label_dropout, then `objective(x0, generator)` draws the noise and times and
+    returns (network input, timesteps, target); MSE, AdamW with warmup and cosine decay to 10 %,
+    gradient clipping 1.0, and an EMA of the weights (decay min(ema, (1+s)/(10+s))), which is what is
+    saved.  All random draws come from one generator seeded with args.seed, in that order.
+    """
+    import copy
+    import math
+    import shutil
+    import sys
+    import time
+    import torch
+    from diffusers import UNet2DModel
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    x_all, y_all = load_digits_images()
+    x_all, y_all = torch.from_numpy(x_all), torch.from_numpy(y_all)
+    n = x_all.shape[0]
+
+    model = UNet2DModel(**unet).train()
+    ema = copy.deepcopy(model).eval()
+    for p in ema.parameters():
+        p.requires_grad_(False)
+    n_params = sum(p.numel() for p in model.parameters())
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    warmup = min(200, max(1, args.steps // 10))
+
+    def lr_at(step):
+        if step < warmup:
+            return args.lr * (step + 1) / warmup
+        prog = (step - warmup) / max(1, args.steps - warmup)
+        return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * prog)))
+
+    g = torch.Generator().manual_seed(args.seed)
+    args.log.parent.mkdir(parents=True, exist_ok=True)
+    logf = args.log.open("w")
+    logf.write("step,loss,loss_smoothed,lr,seconds\n")
+    print(f"UNet2DModel {n_params} parameters ({n_params * 4 / 1e6:.2f} MB float32), {n} images, {describe}, "
+          f"{args.steps} steps of batch {args.batch}, {args.threads} thread(s)", flush=True)
+
+    def save():
+        if args.out.exists():
+            shutil.rmtree(args.out)
+        ema.save_pretrained(args.out, safe_serialization=True)
+        save_scheduler(args.out)
+        for f in args.out.iterdir():
+            f.chmod(0o644)
+
+    t0 = time.time()
+    window, smoothed = [], None
+    perm, pos = torch.randperm(n, generator=g), 0
+    for step in range(args.steps):
+        if pos + args.batch > n:
+            perm, pos = torch.randperm(n, generator=g), 0
+        idx = perm[pos:pos + args.batch]
+        pos += args.batch
+        x0, labels = x_all[idx], y_all[idx].clone()
+        drop = torch.rand(labels.shape, generator=g) < args.label_dropout
+        labels[drop] = null_label
+        xt, timesteps, target = objective(x0, g)
+        for pg in opt.param_groups:
+            pg["lr"] = lr_at(step)
+        pred = model(xt, timesteps, class_labels=labels).sample
+        loss = torch.nn.functional.mse_loss(pred, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        decay = min(args.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
+        window.append(loss.item())
+        if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
+            m = float(np.mean(window))
+            smoothed = m if smoothed is None else 0.9 * smoothed + 0.1 * m
+            el = time.time() - t0
+            logf.write(f"{step + 1},{m:.6f},{smoothed:.6f},{lr_at(step):.6g},{el:.1f}\n")
+            logf.flush()
+            print(f"step {step + 1}/{args.steps} loss {m:.5f} smoothed {smoothed:.5f} lr {lr_at(step):.2e} "
+                  f"{el:.0f}s (eta {el / (step + 1) * (args.steps - step - 1):.0f}s)", flush=True)
+            window = []
+        if (step + 1) % args.save_every == 0 and step + 1 < args.steps:
+            save()
+    logf.close()
+    save()
+    elapsed = time.time() - t0
+    summary = dict(steps=args.steps, batch=args.batch, lr=args.lr, label_dropout=args.label_dropout,
+                   ema=args.ema, seed=args.seed, threads=args.threads, parameters=n_params,
+                   seconds=round(elapsed, 1), final_loss_smoothed=smoothed, unet=unet, **summary_extra,
+                   versions=versions(), command=" ".join(sys.argv))
+    (args.log.with_name(args.log.stem + "-summary.json")).write_text(json.dumps(summary, indent=2) + "\n")
+    try:
+        loss_curve_png(args.log, args.log.with_suffix(".png"), f"{curve_title}, {args.steps} steps")
+    except Exception as e:  # the PNG is a convenience
+        print("loss curve PNG not written:", e)
+    print(f"done: {args.steps} steps in {elapsed:.0f}s, smoothed loss {smoothed:.5f}, saved EMA to {args.out}", flush=True)

@@ -33,7 +33,7 @@ enum BenchmarkModels {
     /// networks' default tolerance cached in `cache`; `nil` for a name that is no shipped network.
     static func networkComparison(_ name: String, seed: UInt64, count: Int, cache: URL) throws -> (SamplerComparison, any NoiseSchedule)? {
         guard let net = try BuiltInModels.model(named: name) as? any ScheduledDiffusionModel else { return nil }
-        let schedule = try net.schedulerConfig.schedule()
+        let schedule = try net.schedulerConfig.noiseSchedule()
         let c = SamplerComparison(model: net, schedule: schedule, noise: SeededNoise(seed: seed).initialNoise(shape: [count] + net.sampleShape),
                                   groundTruth: GroundTruth(tolerance: GroundTruth.defaultTolerance(for: net), cacheDirectory: cache),
                                   stepsOffset: net.schedulerConfig.stepsOffset)

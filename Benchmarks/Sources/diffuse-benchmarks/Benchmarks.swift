@@ -9,6 +9,7 @@ import Foundation
 /// cost, for every solver or the ones named), or
 /// `swift run -c release diffuse-benchmarks --suite` to regenerate `docs/BENCHMARKS.md`, or
 /// `swift run -c release diffuse-benchmarks --neural [--unet PATH]` for the neural runtime, or
+/// `swift run -c release diffuse-benchmarks --flow` for the flow section (``FlowBenchmark``), or
 /// `swift run -c release diffuse-benchmarks --search-default --nfe N` to search the step placement
 /// of the default configuration (``DefaultSearch``).
 @main
@@ -55,6 +56,10 @@ struct Benchmarks {
         }
         if CommandLine.arguments.contains("--zoo") {
             try ZooBenchmark(root: URL(fileURLWithPath: FileManager.default.currentDirectoryPath), arguments: CommandLine.arguments).run()
+            return
+        }
+        if CommandLine.arguments.contains("--flow") {
+            try FlowBenchmark(root: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).run()
             return
         }
         if CommandLine.arguments.contains("--neural") {

@@ -44,7 +44,15 @@ public struct ClassifierFreeGuidance: DiffusionModel {
     }
 
     public var sampleShape: [Int] { base.sampleShape }
-    public var parameterization: Parameterization { .noise }
+    /// `ε`, or the flow velocity of a flow-velocity model guided by the plain linear rule
+    /// (``guidesInModelOutput``).
+    public var parameterization: Parameterization { guidesInModelOutput ? .flowVelocity : .noise }
+
+    /// Whether the guidance combines the model's own outputs: a flow-velocity model with the plain
+    /// rule (no ``combination``, no ``rescale``). `ε̂` is affine in the output with coefficients the
+    /// two predictions share, so `v_u + w·(v_c − v_u)` is the same guidance as in `ε`; it stays
+    /// usable at pure noise (`t = 1`, `α = 0`), where `ε̂ = x` leaves `x̂₀` undetermined.
+    public var guidesInModelOutput: Bool { base.parameterization == .flowVelocity && combination == nil && rescale == 0 }
     public var name: String { "\(base.name) class \(classLabel), guidance \(scale)" }
 
     public func predict(_ x: SampleTensor, at level: NoiseLevel, into output: inout SampleTensor) throws {
@@ -57,6 +65,15 @@ public struct ClassifierFreeGuidance: DiffusionModel {
         var conditional = SampleTensor(zeros: x.shape)
         try base.predict(x, at: level, classLabel: nil, into: &unconditional)
         try base.predict(x, at: level, classLabel: classLabel, into: &conditional)
+        if guidesInModelOutput {
+            if let interval, !interval.contains(level) {
+                output.assign(conditional)
+                unconditional.assign(conditional)
+            } else {
+                output.set((1 - scale, unconditional), (scale, conditional))
+            }
+            return
+        }
         // Both to ε: ε = c₃·x + c₄·m.
         let (_, _, c3, c4) = base.parameterization.coefficients(at: level)
         unconditional.update(scale: c4, (c3, x))

@@ -14,16 +14,22 @@ extension Neural {
             try #require(try BuiltInModels.model(named: "digits") as? UNetDiffusionModel)
         }
 
-        @Test("the package resource loads and its forward pass equals PyTorch's on the trained weights")
-        func forward() throws {
-            let model = try Self.builtIn()
+        /// `digits` and its rectified-flow sibling `digits-flow` (`digits-flow-euler-4.safetensors` from
+        /// `tools/neural/sample_digits_flow_diffusers.py`, timesteps in 0...1000).
+        @Test("the package resource loads and its forward pass equals PyTorch's on the trained weights", arguments: [
+            ("digits", "digits-dpmpp2m-20.safetensors", Parameterization.noise),
+            ("digits-flow", "digits-flow-euler-4.safetensors", Parameterization.flowVelocity),
+        ])
+        func forward(name: String, fixtureName: String, parameterization: Parameterization) throws {
+            let model = try #require(try BuiltInModels.model(named: name) as? UNetDiffusionModel)
+            let fixture = try NeuralFixtures.file(fixtureName)
             #expect(model.sampleShape == [1, 8, 8])
             #expect(model.classCount == 10)
-            #expect(model.parameterization == .noise)
-            let input = try NeuralFixtures.tensor(Self.fixture, "forward.input")
-            let timesteps = try Self.fixture.float32Tensor("forward.timesteps").values
-            let labels = try NeuralFixtures.labels(Self.fixture, "forward.class_labels")
-            let expected = try NeuralFixtures.tensor(Self.fixture, "forward.output")
+            #expect(model.parameterization == parameterization)
+            let input = try NeuralFixtures.tensor(fixture, "forward.input")
+            let timesteps = try fixture.float32Tensor("forward.timesteps").values
+            let labels = try NeuralFixtures.labels(fixture, "forward.class_labels")
+            let expected = try NeuralFixtures.tensor(fixture, "forward.output")
             var output = SampleTensor(zeros: input.shape)
             try model.network.forward(input, timesteps: timesteps, classLabels: labels, workspace: NeuralWorkspace(), into: &output)
             let error = ParityError(output.scalars, expected.scalars)

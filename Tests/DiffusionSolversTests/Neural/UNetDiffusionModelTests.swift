@@ -14,7 +14,7 @@ extension Neural {
             #expect(digits.parameterization == .noise)
             #expect(digits.name == "tiny-unet")
             #expect(digits.skipScales == [1, 1, 1])
-            #expect(digits.schedule == (try DiscreteVPSchedule(betaSchedule: .linear, betaStart: 0.0001, betaEnd: 0.02, trainingSteps: 1000)))
+            #expect(digits.schedule as? DiscreteVPSchedule == (try DiscreteVPSchedule(betaSchedule: .linear, betaStart: 0.0001, betaEnd: 0.02, trainingSteps: 1000)))
             let rgb = try NeuralFixtures.model("tiny-unet-rgb")
             #expect(rgb.sampleShape == [3, 8, 8])
             #expect(rgb.classCount == 0)
@@ -43,6 +43,44 @@ extension Neural {
             try ClassifierFreeGuidance(base: model, classLabel: 3, scale: 1).predict(x, at: level, into: &guided)
             try model.predict(x, at: level, classLabel: 3, into: &conditional)
             #expect(Compare.relativeRMS(guided, conditional.scalars.map(Double.init)) < 1e-6)
+        }
+
+        /// diffusers' flow schedulers call the network with `timestep = σ·1000` (`FlowMatchEulerDiscreteScheduler`:
+        /// `timesteps = sigmas * num_train_timesteps`), on `x = (1 − σ)·x₀ + σ·ε`, predicting `v = ε − x₀`.
+        @Test("with a FlowMatch config it is a flow-velocity model on rectified flow, called at 1000·σ")
+        func flowConfig() throws {
+            let tiny = try NeuralFixtures.model("tiny-unet")
+            let config = try DiffusersSchedulerConfig(json: Data(#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0, "num_train_timesteps": 1000}"#.utf8))
+            let model = try UNetDiffusionModel(network: tiny.network, schedulerConfig: config, name: "tiny-flow")
+            #expect(model.parameterization == .flowVelocity)
+            #expect(model.timestepConvention == .sigmaTimes1000 && tiny.timestepConvention == .time)
+            #expect(model.schedule.frame == .rectifiedFlow)
+            let level = model.schedule.level(sigma: 0.3125)
+            #expect(level.alpha == 0.6875 && level.sigma == 0.3125)
+            let x = TestModels.noise([2, 1, 8, 8], seed: 5)
+            var ours = SampleTensor(zeros: x.shape), direct = ours
+            try model.predict(x, at: level, classLabel: 4, into: &ours)
+            try model.network.forward(x, timesteps: [312.5, 312.5], classLabels: [4, 4], workspace: NeuralWorkspace(), into: &direct)
+            #expect(ours == direct)
+            // Guided in the velocity itself, finite at pure noise (σ = 1, α = 0), where ε̂ = x fixes no x̂₀.
+            let guided = try ClassifierFreeGuidance(base: model, classLabel: 4, scale: 3)
+            #expect(guided.parameterization == .flowVelocity)
+            let top = model.schedule.level(sigma: 1)
+            var g = SampleTensor(zeros: x.shape), u = g, c = g
+            try guided.predict(x, at: top, into: &g)
+            try model.predict(x, at: top, classLabel: nil, into: &u)
+            try model.predict(x, at: top, classLabel: 4, into: &c)
+            let expected = zip(u.scalars, c.scalars).map { Double($0) + 3 * (Double($1) - Double($0)) }
+            #expect(g.isFinite && Compare.relativeRMS(g, expected) < 1e-6)
+            let rescaled = try ClassifierFreeGuidance(base: model, classLabel: 4, scale: 3, rescale: 0.7)
+            #expect(rescaled.parameterization == .noise)
+            let other = try DiffusersSchedulerConfig(json: Data(#"{"_class_name": "FlowMatchEulerDiscreteScheduler", "num_train_timesteps": 500}"#.utf8))
+            do {
+                _ = try UNetDiffusionModel(network: tiny.network, schedulerConfig: other, name: "tiny-flow")
+                Issue.record("accepted a flow network with num_train_timesteps 500")
+            } catch {
+                #expect("\(error)".contains("num_train_timesteps") && !"\(error)".contains("\n"), "\(error)")
+            }
         }
 
         @Test("rejects labels it does not have, and samples of another shape")

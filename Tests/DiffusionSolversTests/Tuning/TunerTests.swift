@@ -44,6 +44,34 @@ struct TunerTests {
         #expect(Self.tuned.tuningSeed == 0 && Self.tuned.holdoutSeed == 9)
     }
 
+    /// Rectified flow starts at pure noise (`λ = −∞` at `t = 1`), where log-SNR spacing has no first
+    /// point: the fine grid and DC-Solver's rule grid are then uniform in time, and every grid starts at `t = 1`.
+    @Test("the tuner runs on a rectified-flow schedule, its grids starting at pure noise")
+    func flowSchedule() throws {
+        let flow = RectifiedFlowSchedule()
+        var settings = Self.settings()
+        settings.budgets = [4]
+        settings.tuningSamples = 8
+        settings.holdoutSamples = 8
+        settings.fineSteps = 20
+        settings.search = EvolutionarySearch(population: 6, parents: 2, mutations: 3, crossovers: 1, generations: 1)
+        let tuner = Tuner(model: BuiltInModels.ring, schedule: flow, settings: settings, cacheDirectory: nil)
+        #expect(tuner.fineSpacing == .timeUniform && tuner.compensationSpacing == .timeUniform)
+        let file = try tuner.run()
+        let c = try #require(file.configurations.first)
+        let (solver, grid) = try c.prepared(on: flow)
+        #expect(solver.evaluations(on: grid) <= 4 && grid.endsClean)
+        #expect(flow.displaySigma(grid[0]) == 1, "starts at \(flow.displaySigma(grid[0]))")
+        #expect(c.heldOutRMSE.map { $0.isFinite } == true)
+        settings.statisticsFile = "flow.ems.safetensors"
+        do {
+            _ = try Tuner(model: BuiltInModels.ring, schedule: flow, settings: settings, cacheDirectory: nil).run()
+            Issue.record("estimated DPM-Solver-v3 statistics on a schedule that starts at pure noise")
+        } catch {
+            #expect("\(error)".contains("--no-statistics") && !"\(error)".contains("\n"), "\(error)")
+        }
+    }
+
     @Test("a standard configuration the tuner kept is named by its label")
     func keptStandardLabel() {
         let standard = StandardConfiguration(solver: "ipndm", spacing: .logSNR)

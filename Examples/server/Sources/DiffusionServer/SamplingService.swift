@@ -64,7 +64,7 @@ public actor SamplingService {
         guard let model = try BuiltInModels.model(named: name) else { throw RequestError("unknown model '\(name)'") }
         let loaded: LoadedModel
         if let trained = model as? any ScheduledDiffusionModel {
-            loaded = LoadedModel(model: model, schedule: try trained.schedulerConfig.schedule(), config: trained.schedulerConfig)
+            loaded = LoadedModel(model: model, schedule: try trained.schedulerConfig.noiseSchedule(), config: trained.schedulerConfig)
         } else {
             loaded = LoadedModel(model: model, schedule: VESchedule(), config: nil)  // `diffuse sample`'s mixture default (edm)
         }
