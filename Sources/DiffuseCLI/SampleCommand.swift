@@ -78,6 +78,9 @@ struct SampleCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Classifier-free guidance scale w: eps = eps_uncond + w * (eps_cond - eps_uncond). Default 1 with --class.")
     var guidance: Double?
 
+    @Option(help: "Minority guidance W[,SIGMA]: add W times the gradient of the minority score (reconstruction error after re-noising the clean estimate to SIGMA, default 1) to the score. Exact on mixtures; on networks by central differences (2D + 3 evaluations per call).")
+    var minorityGuidance: String?
+
     @Option(parsing: .unconditional, help: "Guidance rescale phi in [0, 1] (Lin et al. 2024).")
     var guidanceRescale: Double = 0
 
@@ -184,7 +187,7 @@ struct SampleCommand: ParsableCommand {
         if case let .recommendedTable(_, _, notApplied?) = plan.reason {
             FileHandle.standardError.write(Data("note: the model's \(ModelTuning.fileName) does not apply (\(notApplied)); using the default rule\n".utf8))
         }
-        let sampled = try guidedModel(model, frame: noiseSchedule.frame)
+        let sampled = try minorityGuided(try guidedModel(model, frame: noiseSchedule.frame), schedule: noiseSchedule)
         let threshold = thresholding ? try DynamicThresholding(ratio: thresholdingRatio, maxValue: sampleMaxValue) : nil
         let torch: TorchGenerator?
         switch rng {
@@ -335,6 +338,18 @@ struct SampleCommand: ParsableCommand {
         }
         let guided = try ClassifierFreeGuidance(base: conditional, classLabel: classLabel, scale: guidance ?? 1, rescale: guidanceRescale)
         return try guidanceRules.apply(to: guided, frame: frame)
+    }
+
+    /// `model` with `--minority-guidance W[,SIGMA]` (``MinorityGuidance``), or `model` without it.
+    private func minorityGuided(_ model: any DiffusionModel, schedule: any NoiseSchedule) throws -> any DiffusionModel {
+        guard let minorityGuidance else { return model }
+        let parts = minorityGuidance.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+        guard (1...2).contains(parts.count), let scale = Double(parts[0]), scale.isFinite,
+              let sigma = parts.count == 2 ? Double(parts[1]) : 1, sigma.isFinite, sigma > 0 else {
+            throw CLIError("--minority-guidance '\(minorityGuidance)': expected W[,SIGMA] with a finite W and a positive SIGMA")
+        }
+        let pullback: any DenoiserPullback = try (model as? GaussianMixture).map { try MixturePullback(mixture: $0) } ?? FiniteDifferencePullback(model: model)
+        return try MinorityGuidance(pullback: pullback, scale: scale, level: schedule.level(sigma: sigma), seed: seed)
     }
 
     /// `--init-image`, `--strength` and `--mask` as an ``ImageToImage``, or `nil` without `--init-image`.

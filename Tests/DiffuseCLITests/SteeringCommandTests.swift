@@ -134,3 +134,29 @@ extension SteeringCommandTests {
                               mentions: ["minority:SIGMA", "-1"])
     }
 }
+
+@Suite("diffuse sample --minority-guidance")
+struct MinorityGuidanceCommandTests {
+    @Test("scale 0 is the plain run byte for byte, another scale moves the samples; bad values are one line")
+    func minorityGuidance() throws {
+        let dir = try temporaryDirectory()
+        let base = ["sample", "--model", "mixture-2d", "--solver", "heun", "--steps", "10", "--count", "64", "--seed", "3"]
+        func run(_ extra: [String], _ name: String) throws -> Data {
+            let out = dir.appendingPathComponent(name)
+            let result = try Diffuse.run(base + extra + ["--output", out.path])
+            try #require(result.status == 0, "\(result.stderr)")
+            return try Data(contentsOf: out)
+        }
+        let plain = try run([], "plain.npy")
+        #expect(try run(["--minority-guidance", "0"], "zero.npy") == plain)
+        let guided = try run(["--minority-guidance", "2,0.5"], "guided.npy")
+        #expect(guided != plain)
+        #expect(try NPYArray(contentsOf: dir.appendingPathComponent("guided.npy")).float32Values.allSatisfy(\.isFinite))
+        for bad in ["nan", "2,0", "2,-1", "x", "1,2,3"] {
+            let result = try Diffuse.run(base + ["--minority-guidance", bad, "--output", dir.appendingPathComponent("bad.npy").path])
+            #expect(result.status != 0 && result.stderr.contains("--minority-guidance"), "\(bad): \(result.stderr)")
+            #expect(result.stderr.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "\n").count == 1)
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("bad.npy").path))
+    }
+}
