@@ -67,17 +67,15 @@ extension DPMSolverPlusPlusMultistepSDE.State: ParticleState {
     public mutating func gather(_ indices: [Int]) { history.gather(indices); z.gather(indices) }
 }
 
-extension UniPC.State: ParticleState {
-    public mutating func gather(_ indices: [Int]) { history.gather(indices) }
-}
-
-extension DEIS.State: ParticleState {
-    public mutating func gather(_ indices: [Int]) { history.gather(indices) }
-}
-
-extension DCSolver.State: ParticleState {
-    public mutating func gather(_ indices: [Int]) { history.gather(indices) }
-}
+// The states whose only per-sample buffers are their history of model outputs or derivatives.
+extension UniPC.State: ParticleState { public mutating func gather(_ indices: [Int]) { history.gather(indices) } }
+extension DEIS.State: ParticleState { public mutating func gather(_ indices: [Int]) { history.gather(indices) } }
+extension DCSolver.State: ParticleState { public mutating func gather(_ indices: [Int]) { history.gather(indices) } }
+extension IPNDM.State: ParticleState { public mutating func gather(_ indices: [Int]) { history.gather(indices) } }
+extension IPNDMV.State: ParticleState { public mutating func gather(_ indices: [Int]) { history.gather(indices) } }
+extension LMS.State: ParticleState { public mutating func gather(_ indices: [Int]) { history.gather(indices) } }
+extension DEISVPTime.State: ParticleState { public mutating func gather(_ indices: [Int]) { history.gather(indices) } }
+extension GradientEstimation.State: ParticleState { public mutating func gather(_ indices: [Int]) { history.gather(indices) } }
 
 extension RESMultistep.State: ParticleState {
     public mutating func gather(_ indices: [Int]) { history.gather(indices); z.gather(indices) }
@@ -99,28 +97,8 @@ extension DPMSolverSinglestepGrid.State: ParticleState {
     public mutating func gather(_ indices: [Int]) { history.gather(indices); start.gather(indices) }
 }
 
-extension IPNDM.State: ParticleState {
-    public mutating func gather(_ indices: [Int]) { history.gather(indices) }
-}
-
-extension IPNDMV.State: ParticleState {
-    public mutating func gather(_ indices: [Int]) { history.gather(indices) }
-}
-
-extension LMS.State: ParticleState {
-    public mutating func gather(_ indices: [Int]) { history.gather(indices) }
-}
-
 extension PLMS.State: ParticleState {
     public mutating func gather(_ indices: [Int]) { history.gather(indices); predictor.gather(indices); corrector.gather(indices) }
-}
-
-extension DEISVPTime.State: ParticleState {
-    public mutating func gather(_ indices: [Int]) { history.gather(indices) }
-}
-
-extension GradientEstimation.State: ParticleState {
-    public mutating func gather(_ indices: [Int]) { history.gather(indices) }
 }
 
 extension CFGPlusPlusState: ParticleState {

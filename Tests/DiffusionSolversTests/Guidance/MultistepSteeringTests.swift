@@ -1,7 +1,7 @@
 import Testing
 import Foundation
 import DiffusionSolvers
-@testable import DiffusionCore
+import DiffusionCore
 
 /// Steering with solvers that keep a history across steps: their state follows the particles.
 @Suite("Steering with multistep solvers: the state follows resampled particles")
@@ -36,7 +36,7 @@ struct MultistepSteeringTests {
     /// Each row of a batch is advanced on its own, so swapping rows (and their histories) halfway
     /// must give the swapped rows of the unswapped run, bit for bit; without the history the
     /// multistep update mixes one particle's new output with another's old one, and differs.
-    @Test("gather: the identity changes nothing; a swap equals the swapped run", arguments: ["dpmpp_2m", "uni_pc", "ipndm", "lms", "deis"])
+    @Test("gather: the identity changes nothing; a swap equals the swapped run", arguments: ["dpmpp_2m", "uni_pc", "ipndm", "lms", "deis", "plms", "res_multistep", "ipndm_v", "gradient_estimation"])
     func gather(_ name: String) throws {
         let s = try Self.solver(name), x = Self.start()
         let plain = try Self.run(s, start: x, permutation: nil)
