@@ -10,11 +10,12 @@ struct MultistepSteeringTests {
 
     /// `x` (8 distinct mixture starts) run with `solver`; after step `at`, `permutation` is applied
     /// to the sample and (when `gatherState`) to the solver's state, as ``SteeringRun`` does.
-    static func run(_ solver: any Solver, start x: SampleTensor, permutation: [Int]?, at: Int = 3, gatherState: Bool = true) throws -> SampleTensor {
-        let schedule = VESchedule()
-        let grid = try StepSchedule(spacing: .karras(rho: 7), steps: 10).grid(on: schedule)
+    static func run(_ solver: any Solver, start x: SampleTensor, permutation: [Int]?, at: Int = 3, gatherState: Bool = true,
+                    model: any DiffusionModel = SteeringTests.mixture, schedule: any NoiseSchedule = VESchedule(),
+                    spacing: StepSpacing = .karras(rho: 7)) throws -> SampleTensor {
+        let grid = try StepSchedule(spacing: spacing, steps: 10).grid(on: schedule)
         func go<S: Solver>(_ s: S) throws -> SampleTensor {
-            let run = try SamplingRun(model: SteeringTests.mixture, schedule: schedule, solver: s, grid: grid, initialSample: x)
+            let run = try SamplingRun(model: model, schedule: schedule, solver: s, grid: grid, initialSample: x)
             if let permutation {
                 run.afterStep = { [unowned run] sample, _ in
                     guard run.stepsTaken == at + 1 else { return }
@@ -44,6 +45,20 @@ struct MultistepSteeringTests {
         let swap = [7, 6, 5, 4, 3, 2, 1, 0]
         #expect(try Self.run(s, start: x, permutation: swap) == plain.gathering(swap))
         #expect(try Self.run(s, start: x, permutation: swap, gatherState: false) != plain.gathering(swap))
+    }
+
+    /// Time-shift DPM-Solver keeps each sample's level and previous level across steps.
+    @Test("gather: per-sample levels of ts_dpm_solver follow a swap")
+    func gatherTimeShift() throws {
+        let schedule = TimeShiftTests.schedule, model = TimeShiftTests.mixture, s = try Self.solver("ts_dpm_solver")
+        let grid = try StepSchedule(spacing: .linspace, steps: 10).grid(on: schedule)
+        let x = SampleTensor.initialSample(noise: SeededNoise(seed: 11).initialNoise(shape: [8] + model.sampleShape), schedule: schedule, level: grid[0])
+        func run(_ p: [Int]?, gatherState: Bool = true) throws -> SampleTensor {
+            try Self.run(s, start: x, permutation: p, gatherState: gatherState, model: model, schedule: schedule, spacing: .linspace)
+        }
+        let plain = try run(nil), swap = [7, 6, 5, 4, 3, 2, 1, 0]
+        #expect(try run(swap) == plain.gathering(swap))
+        #expect(try run(swap, gatherState: false) != plain.gathering(swap))
     }
 
     @Test("K = 1 with a multistep solver is the unsteered run, bit for bit", arguments: ["dpmpp_2m", "uni_pc", "ipndm", "dpmpp_2m_sde"])
