@@ -25,6 +25,10 @@ extension SampleCommand {
             progress.finish()
             return (try run.finish(), run.evaluations, run.grid)
         }
-        return try run(AncestralTransitions<Euler>.forSteering(plan.solver))
+        let solver = AncestralTransitions<Euler>.forSteering(plan.solver)
+        if steering.sharesInitialSample, k > 1, solver.name == plan.solver.name, !SolverCatalog.stochasticNames.contains(solver.name) {
+            throw CLIError("--steer svdd branches its candidates with the sampler's noise, and \(solver.name) draws none (use a stochastic one, e.g. dpmpp_2m_sde)")
+        }
+        return try run(solver)
     }
 }

@@ -77,10 +77,10 @@ struct SteeringCommandTests {
         try bad.expectFailure(model + ["--steer", "fk", "--reward", "class:3"], mentions: ["classifier", "mixture-2d"])
         try bad.expectFailure(["--model", Fixtures.url("mixture_labeled_2d.safetensors").path, "--class", "1", "--guidance", "3", "--solver", "euler_ancestral",
                                "--steer", "fk", "--reward", "linear:\(w.path)", "--apg-momentum", "-0.5"], mentions: ["--apg-momentum", "--steer"])
-        try bad.expectFailure(["--model", Fixtures.url("mixture_labeled_2d.safetensors").path, "--class", "1", "--guidance", "1", "--solver", "euler_cfg_pp",
-                               "--steer", "fk", "--reward", "linear:\(w.path)"], mentions: ["euler_cfg_pp", "keeps nothing across steps"])
-        try bad.expectFailure(["--model", "mixture-2d", "--solver", "dpmpp_2m_sde", "--steps", "4", "--count", "2", "--steer", "fk",
-                               "--reward", "linear:\(w.path)"], mentions: ["dpmpp_2m_sde", "keeps nothing across steps"])
+        try bad.expectFailure(["--model", "mixture-2d", "--solver", "dpm_adaptive", "--steps", "4", "--count", "2", "--steer", "fk",
+                               "--reward", "linear:\(w.path)"], mentions: ["dpm_adaptive", "cannot follow"])
+        try bad.expectFailure(["--model", "mixture-2d", "--solver", "dpmpp_2m", "--steps", "4", "--count", "2", "--steer", "svdd",
+                               "--particles", "4", "--reward", "linear:\(w.path)"], mentions: ["svdd", "dpmpp_2m", "draws none"])
     }
 }
 

@@ -3,7 +3,7 @@ import RealModule
 /// A particle method that steers sampling toward `p(x₀)·exp(λ·r(x₀))` by resampling: each of a
 /// run's samples owns ``particles`` particles (consecutive in the batch), and after every step
 /// the method may replace particles by copies of others of the same sample, judged by the reward
-/// of their clean estimates. ``SteeringRun`` drives it around any single-step solver.
+/// of their clean estimates. ``SteeringRun`` drives it around any solver with a ``ParticleState``.
 public protocol ParticleSteering: Sendable {
     /// The particles per sample, `K ≥ 1`.
     var particles: Int { get }

@@ -5,9 +5,10 @@
 /// next step would make, so it is handed to the solver instead of repeated: steering costs
 /// `K × steps` model evaluations per sample, and with `K = 1` the run is the unsteered one, bit for bit.
 ///
-/// Resampling moves samples between particles, so the solver must keep nothing across steps
-/// (its state is ``StageState``: Euler, Heun, the ancestral samplers, DDPM). Steering a
-/// deterministic solver is valid but weak: copies of a particle stay identical.
+/// Resampling moves samples between particles, and the solver's state moves with them
+/// (``ParticleState``): a multistep solver continues each particle with its ancestor's history of
+/// model outputs. Steering a deterministic solver is valid but weak: copies of a particle stay
+/// identical (``AncestralTransitions`` gives the single-step ones stochastic transitions).
 public final class SteeringRun<S: Solver> {
     public let steering: any ParticleSteering
     /// The number of samples the run returns.
@@ -22,7 +23,7 @@ public final class SteeringRun<S: Solver> {
     /// - Parameters:
     ///   - model: The model the particles sample (its evaluations are the rewards' `x̂₀` too).
     ///   - schedule: The noise schedule the model was trained on.
-    ///   - solver: A solver whose state keeps nothing across steps.
+    ///   - solver: A solver whose state can follow resampled particles (``ParticleState``).
     ///   - grid: The noise levels of the steps, largest first.
     ///   - initialSample: `samples × K` particles, those of sample `i` at `i·K ..< (i+1)·K`.
     ///   - noise: The step noise of stochastic solvers.
@@ -30,14 +31,14 @@ public final class SteeringRun<S: Solver> {
     ///   - label: The class label passed to the reward, if any.
     ///   - seed: The seed of the resampling draws.
     ///   - thresholding: Dynamic thresholding of every clean estimate.
-    /// - Throws: ``SamplingError/invalidConfiguration(_:)`` when the solver keeps a history across
-    ///   steps or the batch is not a multiple of `K`.
+    /// - Throws: ``SamplingError/invalidConfiguration(_:)`` when the solver's state cannot follow
+    ///   resampled particles or the batch is not a multiple of `K`.
     public init(model: any DiffusionModel, schedule: any NoiseSchedule, solver: S, grid: TimeGrid, initialSample: SampleTensor,
                 noise: (any NoiseSource)?, steering: any ParticleSteering, label: Int? = nil, seed: UInt64,
                 thresholding: DynamicThresholding? = nil) throws {
-        guard S.State.self == StageState.self else {
-            throw SamplingError.invalidConfiguration("steering resamples particles between steps, which needs a sampler whose state keeps nothing across steps; "
-                                                     + "\(solver.name) is not one (use euler_ancestral, ddpm, dpmpp_2s_ancestral, dpm_2_ancestral, euler, heun)")
+        guard S.State.self is any ParticleState.Type else {
+            throw SamplingError.invalidConfiguration("steering resamples particles between steps, and \(solver.name) keeps per-sample state "
+                                                     + "that cannot follow them (see docs/STEERING.md for the samplers that can)")
         }
         let k = steering.particles
         guard initialSample.batchSize % k == 0 else {
@@ -81,6 +82,7 @@ public final class SteeringRun<S: Solver> {
         guard let ancestors = steering.resample(after: run.stepsTaken - 1, rewards: try rewards(data), weights: &weights, draws: draws),
               ancestors != Array(ancestors.indices) else { return }
         x = x.gathering(ancestors)
+        run.gatherState(ancestors)
         model.reorder(ancestors)
     }
 

@@ -73,6 +73,14 @@ public final class SamplingRun<S: Solver> {
         return StepReport(index: i, count: grid.steps, from: grid[i], to: grid[i + 1], evaluations: denoiser.evaluations)
     }
 
+    /// Makes row `i` of the solver's per-sample state a copy of row `indices[i]`, after a particle
+    /// method resampled the sample in ``afterStep`` (a state that is no ``ParticleState`` is left alone).
+    package func gatherState(_ indices: [Int]) {
+        guard var s = state as? any ParticleState else { return }
+        s.gather(indices)
+        if let gathered = s as? S.State { state = gathered }
+    }
+
     /// Runs the remaining steps and returns the final sample.
     public func finish() throws -> SampleTensor {
         while try advance() != nil {}

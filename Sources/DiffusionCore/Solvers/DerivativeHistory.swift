@@ -59,6 +59,9 @@ struct DerivativeHistory {
 
     var capacity: Int { slots.count }
 
+    /// Makes row `i` of every stored derivative a copy of row `indices[i]` (``ParticleState``).
+    mutating func gather(_ indices: [Int]) { for i in slots.indices { slots[i].gather(indices) } }
+
     /// Evaluates the model at `x` and `level` into the oldest slot, which becomes the newest, and
     /// turns its `ε̂` into `d`.
     mutating func evaluate(_ x: SampleTensor, at level: NoiseLevel, step: Int, context: SolverContext) throws {

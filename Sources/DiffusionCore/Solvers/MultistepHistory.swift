@@ -17,6 +17,9 @@ public struct MultistepHistory {
 
     public var capacity: Int { buffers.count }
 
+    /// Makes row `i` of every stored prediction a copy of row `indices[i]` (``ParticleState``).
+    public mutating func gather(_ indices: [Int]) { for i in buffers.indices { buffers[i].gather(indices) } }
+
     /// Makes the oldest slot the newest, for the evaluation at `level`; write it through ``newestSlot``.
     public mutating func advance(to level: NoiseLevel) {
         newest = (newest + capacity - 1) % capacity

@@ -143,10 +143,12 @@ struct SteeringTests {
         #expect(Self.statistics(a).projection > plain.projection + 0.5)
     }
 
-    @Test("steering refuses a solver that keeps a history across steps")
-    func refusesMultistep() throws {
+    /// dpm_adaptive integrates the whole interval in one step, so there is no step to resample after.
+    @Test("steering refuses a solver whose state cannot follow resampled particles")
+    func refusesWholeInterval() throws {
         let fk = try FeynmanKacSteering(particles: 2, reward: LinearReward(weights: Self.w), scale: 1)
-        #expect(throws: SamplingError.self) { try Self.steered(fk, count: 4, solver: DPMSolverPlusPlusMultistepSDE()) }
+        #expect(throws: SamplingError.self) { try Self.steered(fk, count: 4, solver: SolverCatalog.solver(named: "dpm_adaptive")) }
+        #expect(throws: Never.self) { try Self.steered(fk, count: 4, solver: DPMSolverPlusPlusMultistepSDE()) }
     }
 }
 
