@@ -60,16 +60,7 @@ public struct UNetMeanRevertingModel: MeanRevertingModel {
         } catch {
             throw ModelError("\(folder)/mean_reverting_config.json: \(error)")
         }
-        let configuration: UNet2DConfiguration
-        do { configuration = try UNet2DConfiguration(json: try read("config.json")) } catch let error as ModelError {
-            throw ModelError("\(folder)/\(error.description)")
-        }
-        let weightsName = "\(folder)/diffusion_pytorch_model.safetensors"
-        let file: SafetensorsFile
-        do { file = try SafetensorsFile(data: try read("diffusion_pytorch_model.safetensors")) } catch let error as FileFormatError {
-            throw ModelError("\(weightsName): \(error.description)")
-        }
-        let network = try UNet2D(configuration: configuration, weights: file, fileName: weightsName)
+        let network = try UNet2D(folder: directory)
         try self.init(network: network, name: name ?? folder, schedule: schedule, parameterization: fit,
                       degradation: config.degradation, degradationSigma: config.degradation_sigma)
     }
