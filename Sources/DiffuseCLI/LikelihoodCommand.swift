@@ -87,7 +87,11 @@ struct LikelihoodCommand: ParsableCommand {
 
     /// The data as `[B] + sampleShape`, refusing other shapes and non-finite values.
     static func read(_ path: String, model: any DiffusionModel) throws -> SampleTensor {
-        let shape = model.sampleShape
+        try read(path, sampleShape: model.sampleShape)
+    }
+
+    /// The data as `[B] + shape`, refusing other shapes and non-finite values.
+    static func read(_ path: String, sampleShape shape: [Int]) throws -> SampleTensor {
         let dimension = shape.reduce(1, *)
         let array = try NPYArray(contentsOf: URL(fileURLWithPath: path))
         let fitsFlat = array.shape.count == 2 && array.shape[1] == dimension

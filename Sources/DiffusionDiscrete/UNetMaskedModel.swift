@@ -48,16 +48,8 @@ public struct UNetMaskedModel: MaskedDiffusionModel {
         } catch {
             throw ModelError("\(folder)/masked_config.json: needs integer vocabulary_size, length, mask_id and image_shape [H, W]")
         }
-        let configuration: UNet2DConfiguration
-        do { configuration = try UNet2DConfiguration(json: try read("config.json")) } catch let error as ModelError {
-            throw ModelError("\(folder)/\(error.description)")
-        }
-        let weightsName = "\(folder)/diffusion_pytorch_model.safetensors"
-        let file: SafetensorsFile
-        do { file = try SafetensorsFile(data: try read("diffusion_pytorch_model.safetensors")) } catch let error as FileFormatError {
-            throw ModelError("\(weightsName): \(error.description)")
-        }
-        let network = try UNet2D(configuration: configuration, weights: file, fileName: weightsName)
+        let network = try UNet2D(folder: directory)
+        let configuration = network.configuration
         let v = masked.vocabulary_size, l = masked.length
         guard v >= 1, masked.mask_id == v, masked.image_shape.count == 2, masked.image_shape.allSatisfy({ $0 > 0 }),
               masked.image_shape.reduce(1, *) == l else {

@@ -30,6 +30,16 @@ public enum BuiltInModels {
         maskedNetworkNames.contains(name) ? modelsDirectory.appendingPathComponent(name, isDirectory: true) : nil
     }
 
+    /// The built-in mean-reverting networks (``UNetMeanRevertingModel``; `diffuse restore`).
+    public static let meanRevertingNetworkNames = ["digits-mr"]
+
+    /// The built-in mean-reverting network `name`, or `nil` for other names.
+    /// - Throws: when the shipped network cannot be loaded (a damaged installation).
+    public static func meanRevertingModel(named name: String) throws -> UNetMeanRevertingModel? {
+        guard meanRevertingNetworkNames.contains(name) else { return nil }
+        return try UNetMeanRevertingModel(directory: modelsDirectory.appendingPathComponent(name, isDirectory: true), name: name)
+    }
+
     /// Where the shipped networks are.
     static var modelsDirectory: URL {
         Bundle.module.bundleURL.appendingPathComponent("Resources/Models", isDirectory: true)
