@@ -24,7 +24,7 @@ Method (diffusers' LCM conventions, as in its train_lcm_distill scripts and LCMS
 Conditioning: not guided. The teacher and the student see the same class label, the null label
 10 with probability 0.15 (as in the teacher's training), so the student keeps the teacher's labels
 (0..9 and unconditional) and learns the w = 1 trajectory; no guidance-scale embedding is added, so
-the architecture stays the teacher's.  AdamW (lr 1e-5 .. see --lr, wd 0.0), constant lr after 50
+the architecture stays the teacher's.  AdamW (lr 1e-4, no weight decay), constant lr after 50
 warmup steps, gradient clipping 1.0, batch 128.  What is saved is the online student (as diffusers'
 scripts save `unet`), not the target EMA.
 """
@@ -35,13 +35,12 @@ import copy
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import LOGS, MODELS, load_digits_images, loss_curve_png, versions  # noqa: E402
+from common import LOGS, MODELS, LossLog, load_digits_images, versions, write_run_summary  # noqa: E402
 
 NULL_LABEL = 10
 K = 20
@@ -113,11 +112,7 @@ def main():
         for f in args.out.iterdir():
             f.chmod(0o644)
 
-    args.log.parent.mkdir(parents=True, exist_ok=True)
-    logf = args.log.open("w")
-    logf.write("step,loss,loss_smoothed,lr,seconds\n")
-    t0 = time.time()
-    window, smoothed = [], None
+    log = LossLog(args.log, args.steps, args.log_every)
     perm, pos = torch.randperm(n, generator=g), 0
     for step in range(args.steps):
         if pos + args.batch > n:
@@ -154,31 +149,18 @@ def main():
         with torch.no_grad():
             for pe, pm in zip(target.parameters(), student.parameters()):
                 pe.mul_(args.target_ema).add_(pm.detach(), alpha=1 - args.target_ema)
-        window.append(loss.item())
-        if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
-            m = float(np.mean(window))
-            smoothed = m if smoothed is None else 0.9 * smoothed + 0.1 * m
-            el = time.time() - t0
-            logf.write(f"{step + 1},{m:.6f},{smoothed:.6f},{args.lr:.6g},{el:.1f}\n")
-            logf.flush()
-            print(f"step {step + 1}/{args.steps} loss {m:.5f} smoothed {smoothed:.5f} {el:.0f}s "
-                  f"({el / (step + 1):.3f} s/step, eta {el / (step + 1) * (args.steps - step - 1):.0f}s)", flush=True)
-            window = []
+        log.add(step, loss.item(), args.lr * min(1.0, (step + 1) / 50))
         if (step + 1) % args.save_every == 0 and step + 1 < args.steps:
             save()
-    logf.close()
+    log.file.close()
     save()
-    elapsed = time.time() - t0
+    elapsed, smoothed = log.seconds(), log.smoothed
     summary = dict(steps=args.steps, batch=args.batch, lr=args.lr, label_dropout=args.label_dropout,
                    target_ema=args.target_ema, huber_c=args.huber_c, skipping_step=K,
                    timestep_scaling=TIMESTEP_SCALING, seed=args.seed, threads=args.threads,
                    seconds=round(elapsed, 1), final_loss_smoothed=smoothed, scheduler=LCM_SCHEDULER,
                    versions=versions(), command=" ".join(sys.argv))
-    args.log.with_name(args.log.stem + "-summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    try:
-        loss_curve_png(args.log, args.log.with_suffix(".png"), f"digits-lcm distillation loss, {args.steps} steps")
-    except Exception as e:  # the PNG is a convenience
-        print("loss curve PNG not written:", e)
+    write_run_summary(args.log, summary, f"digits-lcm distillation loss, {args.steps} steps")
     print(f"done: {args.steps} steps in {elapsed:.0f}s, smoothed loss {smoothed:.5f}, saved to {args.out}", flush=True)
 
 

@@ -166,7 +166,8 @@ network (EMA of the student, decay {summary["target_ema"]}) at `(x_s, s)`, pseud
 student's `f(x_t, t)`. Not guided: teacher and student see the same label, the null label with probability
 {summary["label_dropout"]}, so the model keeps the teacher's class labels and its unconditional mode (w = 1; no guidance
 embedding). AdamW, lr {summary["lr"]} (50 warmup steps, then constant), no weight decay, gradient clipping 1.0.
-The online student is saved. Distillation took {minutes:.1f} minutes; final loss (smoothed) {summary["final_loss_smoothed"]:.4f}.
+The online student is saved. {summary.get("note", "").capitalize()}{"." if summary.get("note") else ""}
+Distillation took {minutes:.1f} minutes; final loss (smoothed) {summary["final_loss_smoothed"]:.4f}.
 Loss log: `tools/neural/logs/digits-lcm-distill.csv` (and `.png`).
 
 ## Quality
