@@ -169,9 +169,7 @@ def train_class_conditional_unet(args, unet: dict, null_label: int, objective, s
     """
     import copy
     import math
-    import shutil
     import sys
-    import time
     import torch
     from diffusers import UNet2DModel
 
@@ -201,23 +199,12 @@ def train_class_conditional_unet(args, unet: dict, null_label: int, objective, s
           f"{args.steps} steps of batch {args.batch}, {args.threads} thread(s)", flush=True)
 
     def save():
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        ema.save_pretrained(args.out, safe_serialization=True)
-        save_scheduler(args.out)
-        for f in args.out.iterdir():
-            f.chmod(0o644)
+        save_model_folder(ema, args.out, save_scheduler)
 
     log = LossLog(args.log, args.steps, args.log_every)
-    perm, pos = torch.randperm(n, generator=g), 0
+    batches = labelled_batches(x_all, y_all, args.batch, null_label, args.label_dropout, g)
     for step in range(args.steps):
-        if pos + args.batch > n:
-            perm, pos = torch.randperm(n, generator=g), 0
-        idx = perm[pos:pos + args.batch]
-        pos += args.batch
-        x0, labels = x_all[idx], y_all[idx].clone()
-        drop = torch.rand(labels.shape, generator=g) < args.label_dropout
-        labels[drop] = null_label
+        x0, labels = next(batches)
         xt, timesteps, target = objective(x0, g)
         for pg in opt.param_groups:
             pg["lr"] = lr_at(step)
@@ -282,3 +269,30 @@ def write_run_summary(log: Path, summary: dict, curve_title: str):
         loss_curve_png(log, log.with_suffix(".png"), curve_title)
     except Exception as e:  # the PNG is a convenience
         print("loss curve PNG not written:", e)
+
+
+def save_model_folder(model, out: Path, save_scheduler):
+    """`out` replaced by the model's `save_pretrained` folder and its scheduler config, files 0644."""
+    import shutil
+    if out.exists():
+        shutil.rmtree(out)
+    model.save_pretrained(out, safe_serialization=True)
+    save_scheduler(out)
+    for f in out.iterdir():
+        f.chmod(0o644)
+
+
+def labelled_batches(x_all, y_all, batch: int, null_label: int, label_dropout: float, g):
+    """Endless batches (x0, labels) of the digits, reshuffled with `g` when exhausted, each label
+    replaced by `null_label` with probability `label_dropout` (drawn from `g` after the shuffle)."""
+    import torch
+    n = x_all.shape[0]
+    perm, pos = torch.randperm(n, generator=g), 0
+    while True:
+        if pos + batch > n:
+            perm, pos = torch.randperm(n, generator=g), 0
+        idx = perm[pos:pos + batch]
+        pos += batch
+        x0, labels = x_all[idx], y_all[idx].clone()
+        labels[torch.rand(labels.shape, generator=g) < label_dropout] = null_label
+        yield x0, labels

@@ -33,14 +33,14 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import LOGS, MODELS, LossLog, load_digits_images, versions, write_run_summary  # noqa: E402
+from common import (LOGS, MODELS, LossLog, labelled_batches, load_digits_images, save_model_folder,  # noqa: E402
+                    versions, write_run_summary)
 
 NULL_LABEL = 10
 K = 20
@@ -96,7 +96,6 @@ def main():
 
     x_all, y_all = load_digits_images()
     x_all, y_all = torch.from_numpy(x_all), torch.from_numpy(y_all)
-    n = x_all.shape[0]
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=0.0)
     g = torch.Generator().manual_seed(args.seed)
 
@@ -105,22 +104,12 @@ def main():
         return (x - (1 - a).sqrt() * eps) / a.sqrt()
 
     def save():
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        student.save_pretrained(args.out, safe_serialization=True)
-        sched.save_config(args.out)
-        for f in args.out.iterdir():
-            f.chmod(0o644)
+        save_model_folder(student, args.out, sched.save_config)
 
     log = LossLog(args.log, args.steps, args.log_every)
-    perm, pos = torch.randperm(n, generator=g), 0
+    batches = labelled_batches(x_all, y_all, args.batch, NULL_LABEL, args.label_dropout, g)
     for step in range(args.steps):
-        if pos + args.batch > n:
-            perm, pos = torch.randperm(n, generator=g), 0
-        idx = perm[pos:pos + args.batch]
-        pos += args.batch
-        x0, labels = x_all[idx], y_all[idx].clone()
-        labels[torch.rand(labels.shape, generator=g) < args.label_dropout] = NULL_LABEL
+        x0, labels = next(batches)
         noise = torch.randn(x0.shape, generator=g)
         i = torch.randint(0, ddim_t.numel(), (x0.shape[0],), generator=g)
         t = ddim_t[i]
