@@ -133,7 +133,7 @@ public final class SamplerComparison {
 
     /// Runs one configuration against the ground truth from its grid's start.
     public func run(_ configuration: Configuration) throws -> Result {
-        let solver = try SolverCatalog.solver(named: configuration.solver, options: configuration.options)
+        let solver = SolverCatalog.solver(try SolverCatalog.solver(named: configuration.solver, options: configuration.options), on: schedule)
         return try run(solver, configuration: configuration)
     }
 

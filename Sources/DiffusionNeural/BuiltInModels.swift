@@ -6,9 +6,13 @@ import DiffusionCore
 /// networks (package resources, each with a model card) and Gaussian mixtures with exact denoisers.
 public enum BuiltInModels {
     /// The names `--model` accepts, default first.
-    public static let names = networkNames + mixtureNames
+    public static let names = networkNames + fewStepNetworkNames + mixtureNames
     /// The built-in trained networks (diffusers UNet2DModel folders under `Resources/Models`).
     public static let networkNames = ["digits", "photos", "digits-flow"]
+    /// The built-in distilled few-step networks: UNet2DModel folders like the others, sampled by
+    /// the solver their scheduler config names (`LCMScheduler`: `lcm`), not by an ODE solver, so
+    /// they carry no `tuned.json`.
+    public static let fewStepNetworkNames = ["digits-lcm"]
     /// The built-in Gaussian mixtures (exact denoisers).
     public static let mixtureNames = ["glyphs-8x8", "mixture-2d"]
     /// The model `diffuse sample` uses when none is named.
@@ -19,6 +23,7 @@ public enum BuiltInModels {
         "digits": (folder: "digits-unet", classifier: "digits-classifier.safetensors"),
         "photos": (folder: "photos-unet", classifier: "photos-classifier.safetensors"),
         "digits-flow": (folder: "digits-flow", classifier: "digits-classifier.safetensors"),
+        "digits-lcm": (folder: "digits-lcm", classifier: "digits-classifier.safetensors"),
     ]
 
     /// The built-in masked-diffusion networks (token models; `DiffusionDiscrete`'s

@@ -169,9 +169,7 @@ def train_class_conditional_unet(args, unet: dict, null_label: int, objective, s
     """
     import copy
     import math
-    import shutil
     import sys
-    import time
     import torch
     from diffusers import UNet2DModel
 
@@ -197,31 +195,16 @@ def train_class_conditional_unet(args, unet: dict, null_label: int, objective, s
         return args.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * prog)))
 
     g = torch.Generator().manual_seed(args.seed)
-    args.log.parent.mkdir(parents=True, exist_ok=True)
-    logf = args.log.open("w")
-    logf.write("step,loss,loss_smoothed,lr,seconds\n")
     print(f"UNet2DModel {n_params} parameters ({n_params * 4 / 1e6:.2f} MB float32), {n} images, {describe}, "
           f"{args.steps} steps of batch {args.batch}, {args.threads} thread(s)", flush=True)
 
     def save():
-        if args.out.exists():
-            shutil.rmtree(args.out)
-        ema.save_pretrained(args.out, safe_serialization=True)
-        save_scheduler(args.out)
-        for f in args.out.iterdir():
-            f.chmod(0o644)
+        save_model_folder(ema, args.out, save_scheduler)
 
-    t0 = time.time()
-    window, smoothed = [], None
-    perm, pos = torch.randperm(n, generator=g), 0
+    log = LossLog(args.log, args.steps, args.log_every)
+    batches = labelled_batches(x_all, y_all, args.batch, null_label, args.label_dropout, g)
     for step in range(args.steps):
-        if pos + args.batch > n:
-            perm, pos = torch.randperm(n, generator=g), 0
-        idx = perm[pos:pos + args.batch]
-        pos += args.batch
-        x0, labels = x_all[idx], y_all[idx].clone()
-        drop = torch.rand(labels.shape, generator=g) < args.label_dropout
-        labels[drop] = null_label
+        x0, labels = next(batches)
         xt, timesteps, target = objective(x0, g)
         for pg in opt.param_groups:
             pg["lr"] = lr_at(step)
@@ -235,28 +218,81 @@ def train_class_conditional_unet(args, unet: dict, null_label: int, objective, s
         with torch.no_grad():
             for pe, pm in zip(ema.parameters(), model.parameters()):
                 pe.mul_(decay).add_(pm.detach(), alpha=1 - decay)
-        window.append(loss.item())
-        if (step + 1) % args.log_every == 0 or step + 1 == args.steps:
-            m = float(np.mean(window))
-            smoothed = m if smoothed is None else 0.9 * smoothed + 0.1 * m
-            el = time.time() - t0
-            logf.write(f"{step + 1},{m:.6f},{smoothed:.6f},{lr_at(step):.6g},{el:.1f}\n")
-            logf.flush()
-            print(f"step {step + 1}/{args.steps} loss {m:.5f} smoothed {smoothed:.5f} lr {lr_at(step):.2e} "
-                  f"{el:.0f}s (eta {el / (step + 1) * (args.steps - step - 1):.0f}s)", flush=True)
-            window = []
+        log.add(step, loss.item(), lr_at(step))
         if (step + 1) % args.save_every == 0 and step + 1 < args.steps:
             save()
-    logf.close()
+    log.file.close()
     save()
-    elapsed = time.time() - t0
+    elapsed, smoothed = log.seconds(), log.smoothed
     summary = dict(steps=args.steps, batch=args.batch, lr=args.lr, label_dropout=args.label_dropout,
                    ema=args.ema, seed=args.seed, threads=args.threads, parameters=n_params,
                    seconds=round(elapsed, 1), final_loss_smoothed=smoothed, unet=unet, **summary_extra,
                    versions=versions(), command=" ".join(sys.argv))
-    (args.log.with_name(args.log.stem + "-summary.json")).write_text(json.dumps(summary, indent=2) + "\n")
+    write_run_summary(args.log, summary, f"{curve_title}, {args.steps} steps")
+    print(f"done: {args.steps} steps in {elapsed:.0f}s, smoothed loss {smoothed:.5f}, saved EMA to {args.out}", flush=True)
+
+
+class LossLog:
+    """The loss log of the training scripts: a CSV (step, window mean loss, smoothed loss, lr, seconds)
+    written every `every` steps and at the last, with a progress line each time."""
+
+    def __init__(self, path: Path, steps: int, every: int):
+        import time
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.file, self.steps, self.every = path.open("w"), steps, every
+        self.file.write("step,loss,loss_smoothed,lr,seconds\n")
+        self.window, self.smoothed, self.t0 = [], None, time.time()
+
+    def add(self, step: int, loss: float, lr: float):
+        import time
+        self.window.append(loss)
+        if (step + 1) % self.every and step + 1 != self.steps:
+            return
+        m = float(np.mean(self.window))
+        self.smoothed = m if self.smoothed is None else 0.9 * self.smoothed + 0.1 * m
+        el = self.seconds()
+        self.file.write(f"{step + 1},{m:.6f},{self.smoothed:.6f},{lr:.6g},{el:.1f}\n")
+        self.file.flush()
+        print(f"step {step + 1}/{self.steps} loss {m:.5f} smoothed {self.smoothed:.5f} lr {lr:.2e} "
+              f"{el:.0f}s (eta {el / (step + 1) * (self.steps - step - 1):.0f}s)", flush=True)
+        self.window = []
+
+    def seconds(self) -> float:
+        import time
+        return time.time() - self.t0
+
+
+def write_run_summary(log: Path, summary: dict, curve_title: str):
+    """`<log stem>-summary.json` and the loss-curve PNG next to the loss log."""
+    log.with_name(log.stem + "-summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     try:
-        loss_curve_png(args.log, args.log.with_suffix(".png"), f"{curve_title}, {args.steps} steps")
+        loss_curve_png(log, log.with_suffix(".png"), curve_title)
     except Exception as e:  # the PNG is a convenience
         print("loss curve PNG not written:", e)
-    print(f"done: {args.steps} steps in {elapsed:.0f}s, smoothed loss {smoothed:.5f}, saved EMA to {args.out}", flush=True)
+
+
+def save_model_folder(model, out: Path, save_scheduler):
+    """`out` replaced by the model's `save_pretrained` folder and its scheduler config, files 0644."""
+    import shutil
+    if out.exists():
+        shutil.rmtree(out)
+    model.save_pretrained(out, safe_serialization=True)
+    save_scheduler(out)
+    for f in out.iterdir():
+        f.chmod(0o644)
+
+
+def labelled_batches(x_all, y_all, batch: int, null_label: int, label_dropout: float, g):
+    """Endless batches (x0, labels) of the digits, reshuffled with `g` when exhausted, each label
+    replaced by `null_label` with probability `label_dropout` (drawn from `g` after the shuffle)."""
+    import torch
+    n = x_all.shape[0]
+    perm, pos = torch.randperm(n, generator=g), 0
+    while True:
+        if pos + batch > n:
+            perm, pos = torch.randperm(n, generator=g), 0
+        idx = perm[pos:pos + batch]
+        pos += batch
+        x0, labels = x_all[idx], y_all[idx].clone()
+        labels[torch.rand(labels.shape, generator=g) < label_dropout] = null_label
+        yield x0, labels

@@ -98,14 +98,17 @@ public enum SamplingResolver {
     public static let defaultBudget = 20
 
     /// The plan for `request` on `model` and `schedule` (with the diffusers scheduler config the
-    /// schedule came from, for its default spacing and `steps_offset`).
+    /// schedule came from, for its default spacing and `steps_offset`). Without a named
+    /// solver, a few-step config (`LCMScheduler`, `TCDScheduler`) runs its own (`lcm`, `tcd`).
     ///
     /// - Throws: ``SamplingError/invalidConfiguration(_:)`` in one line for contradicting options,
     ///   unknown names, a budget a solver cannot run in, or a tuned file that does not fit.
     public static func resolve(_ request: SamplingRequest, model: any DiffusionModel, schedule: any NoiseSchedule,
                                config: DiffusersSchedulerConfig? = nil) throws -> SamplingPlan {
-        try resolve(request, model: model, schedule: schedule, defaultSpacing: defaultSpacingName(for: config),
-                    stepsOffset: config?.stepsOffset ?? 0, flow: config?.flow, originalInferenceSteps: config?.originalInferenceSteps)
+        var request = request
+        if request.solver == nil, let own = config?.fewStepSolverName { request.solver = own }
+        return try resolve(request, model: model, schedule: schedule, defaultSpacing: defaultSpacingName(for: config),
+                           stepsOffset: config?.stepsOffset ?? 0, flow: config?.flow, originalInferenceSteps: config?.originalInferenceSteps)
     }
 
     /// The plan for `request`, with the spacing used when neither the request nor the table names
@@ -150,7 +153,7 @@ public enum SamplingResolver {
             (name, reason, choice) = (table.solver, .recommendedTable(table, budget: budget, modelTuningNotApplied: notApplied), table)
         }
         var named = try SolverCatalog.solver(named: name, options: request.options)
-        if named is LCM, !reframed, schedule.trainingTimesteps != nil { named = LCM(timestepScaling: 10) }  // LCMScheduler's domain
+        named = SolverCatalog.solver(named, on: schedule)  // LCMScheduler's scalings on a discrete schedule
         if request.options.interpolantDiffusion != nil && !(named is StochasticInterpolantSDE) {
             throw invalid("--interpolant-eps sets si_sde's diffusion coefficient; \(name) has none")
         }

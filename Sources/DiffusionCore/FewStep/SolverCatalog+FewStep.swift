@@ -23,3 +23,12 @@ extension SolverCatalog {
         }
     }
 }
+
+extension SolverCatalog {
+    /// `solver` as it runs on `schedule`: on a discrete schedule stepped in its own time (diffusers'
+    /// domain) `lcm` takes LCMScheduler's boundary-condition scalings (`timestep_scaling` 10, the
+    /// only value a config may give); every other solver, and `lcm` elsewhere, is returned as it is.
+    public static func solver(_ solver: any Solver, on schedule: any NoiseSchedule) -> any Solver {
+        solver is LCM && schedule.trainingTimesteps != nil && !(schedule is ReframedSchedule) ? LCM(timestepScaling: 10) : solver
+    }
+}

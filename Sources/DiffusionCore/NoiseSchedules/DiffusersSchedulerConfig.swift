@@ -33,6 +33,16 @@ public struct DiffusersSchedulerConfig: Sendable, Equatable {
         "DEISMultistepScheduler", "SASolverScheduler", "LCMScheduler", "TCDScheduler", "DDIMParallelScheduler",
         "DDPMParallelScheduler",
     ]
+    /// The sampler a few-step scheduler class stands for (`LCMScheduler`: `lcm`, `TCDScheduler`:
+    /// `tcd`): a distilled model shipped with one is sampled by it, not by an ODE solver.
+    public var fewStepSolverName: String? {
+        switch className {
+        case "LCMScheduler": return "lcm"
+        case "TCDScheduler": return "tcd"
+        default: return nil
+        }
+    }
+
     /// The flow-matching classes whose sigmas ``FlowSigmas`` reproduces.
     public static let flowClasses: Set<String> = ["FlowMatchEulerDiscreteScheduler", "FlowMatchHeunDiscreteScheduler"]
     /// The multistep classes whose `use_flow_sigmas` option ``FlowSigmas`` reproduces.

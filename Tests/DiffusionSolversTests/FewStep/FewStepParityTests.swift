@@ -91,4 +91,21 @@ struct FewStepParityTests {
         #expect(throws: (any Error).self) { try ConsistencyMultistep.karrasSigmas(timePoints: [40, 0]) }
         #expect(throws: (any Error).self) { try DiffusersSchedulerConfig(json: Data(#"{"_class_name": "LCMScheduler", "timestep_scaling": 5}"#.utf8)) }
     }
+
+    @Test("a few-step config runs its own sampler without --solver; lcm takes LCM's scalings on a discrete schedule only")
+    func fewStepConfigs() throws {
+        let model = try #require(Self.mixtures["mixture_2d"])
+        for (className, expected) in [("LCMScheduler", "lcm"), ("TCDScheduler", "tcd"), ("DDIMScheduler", nil)] {
+            let config = try DiffusersSchedulerConfig(json: Data(#"{"_class_name": "\#(className)"}"#.utf8))
+            let plan = try SamplingResolver.resolve(SamplingRequest(steps: 4), model: model, schedule: try config.schedule(), config: config)
+            #expect(config.fewStepSolverName == expected)
+            #expect((plan.solver is LCM || plan.solver is TCD) == (expected != nil), "\(className): \(plan.label)")
+            if expected != nil { #expect(plan.grid.levels.dropLast().map(\.t) == [999, 759, 499, 259], "\(className)") }
+        }
+        let discrete = try DiffusersSchedulerConfig().schedule()
+        #expect((SolverCatalog.solver(LCM(), on: discrete) as? LCM)?.timestepScaling == 10)
+        #expect((SolverCatalog.solver(LCM(), on: VESchedule()) as? LCM)?.timestepScaling == nil)
+        #expect((SolverCatalog.solver(LCM(), on: ReframedSchedule(discrete, frame: .rectifiedFlow)) as? LCM)?.timestepScaling == nil)
+        #expect(SolverCatalog.solver(Euler(), on: discrete) is Euler)
+    }
 }
