@@ -91,7 +91,7 @@ extension Neural {
                     _ = try UNetMaskedModel(directory: directory)
                 } throws: { error in
                     let message = "\(error)"
-                    return message.contains("masked_config.json") || message.contains("config.json") && !message.contains("\n")
+                    return (message.contains("masked_config.json") || message.contains("config.json")) && !message.contains("\n")
                 }
             }
             #expect(throws: ModelError.self) { _ = try Self.builtIn().conditioned(on: 10) }
