@@ -7,12 +7,14 @@ import DiffusionEvaluation
 /// the model's fingerprint, schedule and budget.
 ///
 /// The search is small so that it ends within the bound: the solvers of the default rule's class
-/// of schedule (`RecommendedConfiguration/rule`), DPM-Solver++(2M) and UniPC-bh2, on the rule's
-/// spacing and Karras, log-SNR and time-uniform steps, on 32 tuning draws; a short step search on a coarse grid, seeded with
-/// them; DC-Solver's ratios; the finalists ranked on 64 validation draws. The rule's own choice
-/// is among the untuned configurations, and a searched one replaces the best of them only when it
-/// beats it beyond chance (``Tuner/Settings/replacementConfidence``), so the result is at least as
-/// good as the default up to that chance.
+/// of schedule (`RecommendedConfiguration/rule`) and the peers' configurations
+/// (``untunedSolvers``, ``untunedSpacings``) on 32 tuning draws; a short step search on a coarse
+/// grid, seeded with them; DC-Solver's ratios; the finalists ranked on 512 validation draws. A
+/// searched configuration replaces the best untuned one only when it beats it beyond chance
+/// (``Tuner/Settings/replacementConfidence``), and the result replaces the best single peer
+/// configurations (`RecommendedConfiguration/bestSinglePeers(forNFE:schedule:)`, the
+/// ``Tuner/Settings/anchors``) only when it beats each by the median per-draw error and the RMSE:
+/// a user who tunes should not lose to the configuration they would have picked anyway.
 public struct AutoTune {
     public let model: any DiffusionModel
     public let schedule: any NoiseSchedule
@@ -32,7 +34,7 @@ public struct AutoTune {
     public var cacheName: String? {
         guard let fingerprint = (model as? any Fingerprinted)?.fingerprint else { return nil }
         var h = FNV1a()
-        h.add("auto-tune/1"); h.add([fingerprint]); h.add(schedule.name); h.add(schedule.frame.rawValue); h.add([Int64(nfe)])
+        h.add("auto-tune/2"); h.add([fingerprint]); h.add(schedule.name); h.add(schedule.frame.rawValue); h.add([Int64(nfe)])
         let (low, high) = (schedule.timeRange.lowerBound, schedule.timeRange.upperBound)
         for f in [0, 0.25, 0.5, 0.75, 1.0] {
             let level = schedule.level(at: low + f * (high - low))
@@ -48,24 +50,48 @@ public struct AutoTune {
     /// ``groundTruthDraws`` draws: the ground-truth solutions of the three noise sets at the
     /// tolerance (a few hundred evaluations each), the step search's teacher and DC-Solver's
     /// trajectories, which grow with the budget.
-    public func fixedSeconds(evaluationSeconds: Double) -> Double { evaluationSeconds * Double(1500 + 10 * nfe) }
+    public func fixedSeconds(evaluationSeconds: Double) -> Double {
+        let baseline = Double(untunedSolvers.count * untunedSpacings.count * nfe * settings.tuningSamples) / Double(groundTruthDraws)
+        return evaluationSeconds * (Double(1500 + 10 * nfe) + baseline)
+    }
+
+    /// The standard solvers ranked before the search: the default rule's for this class of
+    /// schedule, the peers' (``RecommendedConfiguration/peerSolvers``), DEIS and iPNDM. With the
+    /// peers' own step rules among ``untunedSpacings``, the configuration a user would pick from
+    /// diffusers or k-diffusion is always measured, so the result is at least the best of them up
+    /// to the validation draws' chance.
+    public var untunedSolvers: [String] {
+        let entries = RecommendedConfiguration.rule[RecommendedConfiguration.ScheduleClass(schedule)] ?? RecommendedConfiguration.table
+        var solvers: [String] = []
+        for name in entries.map(\.solver) + RecommendedConfiguration.peerSolvers + ["deis", "ipndm"] where !solvers.contains(name) {
+            solvers.append(name)
+        }
+        return solvers
+    }
+
+    /// The rule's spacing, the peers' (``RecommendedConfiguration/peerSpacings``) as they run on
+    /// this schedule, log-SNR and time-uniform steps.
+    public var untunedSpacings: [StepSpacing] {
+        let rule = RecommendedConfiguration.choice(forNFE: nfe, schedule: schedule)
+        var spacings: [StepSpacing] = []
+        for spacing in [rule.spacing] + RecommendedConfiguration.peerSpacings + [.logSNR, .timeUniform] {
+            let placed = RecommendedConfiguration.spacing(spacing, on: schedule)
+            if !spacings.contains(placed) { spacings.append(placed) }
+        }
+        return spacings
+    }
 
     /// The tuner's settings for this bound: 40% of it for the searches, the rest for the ground
     /// truth, the baseline, the fits and the validation.
     public var settings: Tuner.Settings {
-        let entries = RecommendedConfiguration.rule[RecommendedConfiguration.ScheduleClass(schedule)] ?? RecommendedConfiguration.table
-        let rule = RecommendedConfiguration.choice(forNFE: nfe, schedule: schedule)
-        var solvers: [String] = []
-        for name in entries.map(\.solver) + ["dpmpp_2m", "uni_pc_bh2"] where !solvers.contains(name) { solvers.append(name) }
-        var spacings: [StepSpacing] = []
-        for spacing in [rule.spacing, .karras(rho: 7), .logSNR, .timeUniform] where !spacings.contains(spacing) { spacings.append(spacing) }
         var search = EvolutionarySearch()
         search.population = 16
         search.generations = 30
         var s = Tuner.Settings(budgets: [nfe], tuningSamples: 32, seed: 0, holdoutSamples: 16, holdoutSeed: 1,
                                tolerance: GroundTruth.defaultTolerance(for: model), budgetSeconds: 0.4 * seconds, search: search,
-                               fineSteps: Swift.max(64, 2 * nfe), untunedSolvers: solvers, untunedSpacings: spacings)
-        s.validationSamples = 64
+                               fineSteps: Swift.max(64, 2 * nfe), untunedSolvers: untunedSolvers, untunedSpacings: untunedSpacings)
+        s.validationSamples = 512
+        s.anchors = RecommendedConfiguration.bestSinglePeers(forNFE: nfe, schedule: schedule)
         s.compensationSamples = 8
         return s
     }

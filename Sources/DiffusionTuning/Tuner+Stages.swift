@@ -63,16 +63,16 @@ extension Tuner {
         init(context: TuningContext, nfe: Int) throws {
             let s = context.settings
             var measured: [Measured] = []
-            for name in s.untunedSolvers {
-                let solver = try SolverCatalog.solver(named: name)
-                for spacing in s.untunedSpacings {
-                    let make = { (steps: Int) in
-                        try StepSchedule(spacing: spacing, steps: steps, final: .zero, stepsOffset: s.stepsOffset).grid(on: context.schedule)
-                    }
-                    guard let (_, grid) = try? solver.steps(forBudget: nfe, grid: make),
-                          let rmse = try? context.objective.error(solver, grid: grid) else { continue }
-                    measured.append(Measured(standard: StandardConfiguration(solver: name, spacing: spacing), rmse: rmse, grid: grid, solver: solver))
+            var pairs = s.untunedSolvers.flatMap { name in s.untunedSpacings.map { StandardConfiguration(solver: name, spacing: $0) } }
+            for anchor in s.anchors where !pairs.contains(anchor) { pairs.append(anchor) }
+            for pair in pairs {
+                let solver = try SolverCatalog.solver(named: pair.solver)
+                let make = { (steps: Int) in
+                    try StepSchedule(spacing: pair.spacing, steps: steps, final: .zero, stepsOffset: s.stepsOffset).grid(on: context.schedule)
                 }
+                guard let (_, grid) = try? solver.steps(forBudget: nfe, grid: make),
+                      let rmse = try? context.objective.error(solver, grid: grid) else { continue }
+                measured.append(Measured(standard: pair, rmse: rmse, grid: grid, solver: solver))
             }
             measured.sort { $0.rmse < $1.rmse }
             guard let best = measured.first else {
@@ -80,11 +80,15 @@ extension Tuner {
             }
             context.log(String(format: "NFE %d: best untuned %@ RMSE %.4e (of %d configurations)", nfe, best.standard.label, best.rmse, measured.count))
             self.measured = measured
-            finalists = measured.prefix(3).map { m in
+            var kept = Array(measured.prefix(3))
+            for anchor in measured where s.anchors.contains(anchor.standard) && !kept.contains(where: { $0.standard == anchor.standard }) {
+                kept.append(anchor)
+            }
+            finalists = kept.map { m in
                 Candidate(configuration: TunedConfiguration(nfe: nfe, kind: .catalog(name: m.standard.solver, order: nil), sigmas: context.sigmas(m.grid),
                                                             provenance: .kept(m.standard), tuningRMSE: m.rmse, untuned: m.standard,
                                                             untunedTuningRMSE: m.rmse),
-                          solver: m.solver, grid: m.grid, isUntuned: true)
+                          solver: m.solver, grid: m.grid, isUntuned: true, isAnchor: s.anchors.contains(m.standard))
             }
         }
     }
@@ -272,7 +276,21 @@ extension Tuner {
             func validationError(_ c: Candidate) -> Double { c.configuration.validationRMSE ?? .infinity }
             let choice = Tuner.choose(validationRMSE: finalists.map(validationError), sampleErrors: sampleErrors,
                                       isUntuned: finalists.map(\.isUntuned), confidence: s.replacementConfidence, seed: s.seed &+ UInt64(nfe))
-            let winner = finalists[choice.chosen], reference = finalists[choice.reference]
+            var chosenIndex = choice.chosen
+            let anchors = finalists.indices.filter { finalists[$0].isAnchor && !sampleErrors[$0].isEmpty }
+            func beats(_ i: Int, _ anchor: Int) -> Bool {
+                sampleErrors[i].count == sampleErrors[anchor].count && Metrics.median(sampleErrors[i]) <= Metrics.median(sampleErrors[anchor])
+                    && validationError(finalists[i]) <= validationError(finalists[anchor])
+            }
+            if let failed = anchors.first(where: { $0 != chosenIndex && !beats(chosenIndex, $0) }) {
+                let best = anchors.min { Metrics.median(sampleErrors[$0]) * validationError(finalists[$0])
+                                         < Metrics.median(sampleErrors[$1]) * validationError(finalists[$1]) }!
+                context.log(String(format: "NFE %d: %@ does not beat %@ on validation noise by both the median error and the RMSE; %@ is chosen",
+                                   nfe, finalists[chosenIndex].configuration.method, finalists[failed].configuration.method,
+                                   finalists[best].configuration.method))
+                chosenIndex = best
+            }
+            let winner = finalists[chosenIndex], reference = finalists[choice.reference]
             if let rejected = choice.rejected {
                 context.log(String(format: "NFE %d: the best tuned finalist, %@ (validation RMSE %.4e, %.3f [%.3f–%.3f] of the untuned one), is not better beyond chance; the untuned configuration is kept",
                                    nfe, finalists[rejected.index].configuration.method, validationError(finalists[rejected.index]),

@@ -53,6 +53,12 @@ public final class Tuner {
         /// hundreds of candidates on tuning noise finds some that are only lucky there, and an
         /// advantage of a few percent on validation noise is then often noise too.
         public var replacementConfidence: Double? = 0.9
+        /// Standard configurations the choice must match or beat on the validation samples, each
+        /// by both the median per-draw error and the RMSE; otherwise the anchor with the least
+        /// product of the two is chosen. They stand for what the user would run without
+        /// tuning, and are ranked with the untuned configurations whether or not they are among
+        /// ``untunedSolvers`` × ``untunedSpacings``.
+        public var anchors: [StandardConfiguration] = []
         /// Tuning samples DC-Solver's ratios are fitted on (the paper uses 10).
         public var compensationSamples: Int = 16
         /// The spacing DC-Solver's ratios are also fitted on at every budget, for the cascade
@@ -130,6 +136,8 @@ public final class Tuner {
         var solver: any Solver
         var grid: TimeGrid
         var isUntuned = false
+        /// Whether it is one of ``Settings/anchors``.
+        var isAnchor = false
     }
 
     /// The most tuning samples the GITS teacher runs on (its trajectory is kept in memory).

@@ -8,7 +8,7 @@ import DiffusionTestSupport
 @Suite("diffuse sample, automatic tuning", .serialized)
 struct AutoTuneCommandTests {
     /// The stated bound of the tests' tunings, in seconds (`--auto-tune-seconds`).
-    static let bound = 3.0
+    static let bound = 8.0
 
     /// A run of `diffuse sample` on `mixture-2d` at 8 NFE with the tuning on, caching under `cache`;
     /// its wall time, measured here.
@@ -35,7 +35,7 @@ struct AutoTuneCommandTests {
 
         let first = try Self.sample(["--auto-tune-seconds", "\(Self.bound)"], cache: cache, output: dir.appendingPathComponent("a.npy"))
         try #require(first.0.status == 0, "\(first.0.stderr)")
-        #expect(first.0.stderr.contains("auto-tune: tuned") && first.0.stderr.contains("bound 3.0 s"), "\(first.0.stderr)")
+        #expect(first.0.stderr.contains("auto-tune: tuned") && first.0.stderr.contains("bound 8.0 s"), "\(first.0.stderr)")
         // The tuning phase's wall time: the run's minus the same run without it (ground truth computed afresh).
         let phase = first.seconds - plain.seconds
         #expect(phase <= Self.bound + 0.5, "auto-tune phase took \(phase) s, bound \(Self.bound) s")

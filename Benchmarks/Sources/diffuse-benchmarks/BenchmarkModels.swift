@@ -53,7 +53,7 @@ enum BenchmarkModels {
 
     /// The configurations the peers run over the full interval (diffusers' and k-diffusion's
     /// samplers with their Karras and `linspace` schedules), as our parity-tested equivalents.
-    static let peerSolvers = ["dpmpp_2m", "dpmpp_3m", "euler", "heun", "uni_pc", "uni_pc_bh2", "dpm_2", "lms"]
+    static let peerSolvers = RecommendedConfiguration.peerSolvers
     static let peerSpacings: [StepSpacing] = [.karras(rho: 7), .linspace]
 
     /// The smallest error of the peer equivalents within `nfe` evaluations on `comparison`'s draws,

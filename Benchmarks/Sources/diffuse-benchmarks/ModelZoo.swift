@@ -21,7 +21,7 @@ enum ModelZoo {
 
     /// The families: a name and its schedule (diffusers' DDPM, Stable Diffusion's and the cosine
     /// betas, Stable Diffusion's rescaled to zero terminal SNR, score-SDE's continuous VP schedules,
-    /// EDM's VE schedule, and rectified flow).
+    /// EDM's VE schedule, and rectified flow without and with SD3's shift of 3).
     static func families() throws -> [(String, any NoiseSchedule)] {
         [("ddpm-linear", try DiscreteVPSchedule(betaSchedule: .linear, betaStart: 0.0001, betaEnd: 0.02)),
          ("scaled-linear", try DiscreteVPSchedule(betaSchedule: .scaledLinear, betaStart: 0.00085, betaEnd: 0.012)),
@@ -31,7 +31,31 @@ enum ModelZoo {
          ("vp-linear", ContinuousVPSchedule.linear()),
          ("vp-cosine", ContinuousVPSchedule.cosine),
          ("edm", VESchedule()),
-         ("flow", RectifiedFlowSchedule())]
+         ("flow", RectifiedFlowSchedule()),
+         ("flow-shift3", ShiftedFlowSchedule(shift: 3))]
+    }
+
+    /// Rectified flow in the time of a shifted flow model (SD3's and Flux's `shift`): at time `u`
+    /// the noise level is `σ = s·u/(1 + (s − 1)·u)`, so the peers' steps uniform in `u`
+    /// (diffusers' `FlowMatchEulerDiscreteScheduler` with `shift = s`) crowd at high noise.
+    struct ShiftedFlowSchedule: NoiseSchedule {
+        let shift: Double
+        var name: String { "flow-shift\(shift)" }
+        var timeRange: ClosedRange<Double> { 1e-3...1 }
+        var frame: ODEFrame { .rectifiedFlow }
+        func sigma(at u: Double) -> Double { shift * u / (1 + (shift - 1) * u) }
+        func alpha(at u: Double) -> Double { 1 - sigma(at: u) }
+        func lambda(at u: Double) -> Double {
+            if u <= 0 { return .infinity }
+            if u >= 1 { return -.infinity }
+            let s = sigma(at: u)
+            return Foundation.log((1 - s) / s)
+        }
+        func time(lambda: Double) -> Double {
+            let s = lambda >= 0 ? Foundation.exp(-lambda) / (1 + Foundation.exp(-lambda)) : 1 / (1 + Foundation.exp(lambda))
+            return s / (shift - (shift - 1) * s)
+        }
+        func priorScale(at level: NoiseLevel) -> Double { level.alpha + level.sigma }
     }
 
     /// `perFamily` models per family, deterministic from `seed`. At most one model in eight has

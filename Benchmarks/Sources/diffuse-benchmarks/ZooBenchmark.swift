@@ -24,12 +24,22 @@ struct ZooBenchmark {
     var perFamily = 3
     var draws = 64
     let budgets = [5, 10, 20]
-    static let candidateSolvers = ["uni_pc_bh2", "uni_pc", "dpmpp_2m", "dpmpp_3m", "ipndm", "deis"]
+    static let candidateSolvers = ["uni_pc_bh2", "uni_pc", "dpmpp_2m", "dpmpp_3m", "ipndm", "deis",
+                                   "res_multistep", "gradient_estimation", "ipndm_v", "heunpp2", "deis_comfy", "exp_heun_2_x0"]
+    /// ComfyUI's stochastic samplers without their fresh noise (η = 0, or `s_noise` 0 for
+    /// ER-SDE), which makes them solvers of the probability-flow ODE that the zoo measures against.
+    /// Restart is left out: its jumps back up add noise by design.
+    static let deterministicForms: [(solver: String, options: SolverCatalog.Options)] = [
+        ("sa_solver_pece", .init(eta: 0)), ("seeds_2", .init(eta: 0)), ("seeds_3", .init(eta: 0)), ("er_sde", .init(sNoise: 0))]
     static let candidateSpacings: [StepSpacing] = [.trailing, .timeUniform, .logSNR, .karras(rho: 7)]
-    static let peerSpacings: [StepSpacing] = [.karras(rho: 7), .linspace, .trailing]
+    static let peerSpacings = RecommendedConfiguration.peerSpacings
     /// The label of the old table's choice among the candidates.
     static let tableLabel = "table"
     static let defaultLabel = "default"
+    /// What `diffuse sample` runs on a mixture without `tuned.json`: ``AutoTune`` within
+    /// ``autoTuneSeconds``, on its own draws (seeds 0 and 1), then its choice on the zoo's draws.
+    static let autoLabel = "auto"
+    static let autoTuneSeconds = 10.0
 
     let arguments: [String]
 
@@ -57,6 +67,9 @@ struct ZooBenchmark {
         var scheduleClass: RecommendedConfiguration.ScheduleClass
         var scores: [Int: [String: Score]] = [:]
         var defaultLabel: [Int: String] = [:]
+        /// The automatic tuning's wall time and what it chose, by budget.
+        var autoSeconds: [Int: Double] = [:]
+        var autoChoice: [Int: String] = [:]
     }
 
     /// The spacing a configuration runs with on `schedule` (the timestep rules on continuous-time
@@ -88,10 +101,19 @@ struct ZooBenchmark {
                 for solver in Self.candidateSolvers { for spacing in Self.candidateSpacings {
                     scores["C:\(solver) \(spacing.name)"] = configuration(solver, spacing)
                 } }
+                for (solver, options) in Self.deterministicForms { for spacing in Self.candidateSpacings {
+                    let c = SamplerComparison.Configuration(solver: solver, spacing: Self.spacing(spacing, on: model.schedule), nfe: nfe, options: options)
+                    scores["C:\(solver)-ode \(spacing.name)"] = score(try? comparison.run(c))
+                } }
                 scores["C:" + Self.tableLabel] = score(try? comparison.run(.recommended(nfe: nfe)))
                 let recommended = try comparison.runRecommended(nfe: nfe)
                 scores[Self.defaultLabel] = score(recommended.result)
                 m.defaultLabel[nfe] = recommended.recommendation.label
+                let tuneBegan = ContinuousClock.now
+                let auto = try? Self.autoTuned(model, nfe: nfe, comparison: comparison)
+                m.autoSeconds[nfe] = (ContinuousClock.now - tuneBegan).seconds
+                m.autoChoice[nfe] = auto?.1 ?? "failed"
+                scores[Self.autoLabel] = score(auto?.0)
                 m.scores[nfe] = scores
             }
             measured.append(m)
@@ -107,6 +129,16 @@ struct ZooBenchmark {
             } } }
             try JSONSerialization.data(withJSONObject: rows).write(to: URL(fileURLWithPath: arguments[i + 1]))
         }
+    }
+
+    /// ``AutoTune`` on `model` for `nfe` evaluations, as `diffuse sample` runs it on a mixture
+    /// without a cache, then its configuration on `comparison`'s draws; with what it chose.
+    static func autoTuned(_ model: ModelZoo.Model, nfe: Int, comparison: SamplerComparison) throws -> (SamplerComparison.Result, String) {
+        let url = try AutoTune(model: model.mixture, schedule: model.schedule, nfe: nfe, seconds: autoTuneSeconds).tuned(cacheDirectory: nil)
+        defer { try? FileManager.default.removeItem(at: url) }
+        let configuration = try TunedFile(contentsOf: url).configuration(nfe: nfe)
+        let (solver, grid) = try configuration.prepared(on: model.schedule, relativeTo: url.deletingLastPathComponent())
+        return (try comparison.run(solver, grid: grid, name: autoLabel, scheduleName: autoLabel, nfeBudget: nfe), configuration.keptStandardLabel ?? "searched")
     }
 
     // MARK: choosing
@@ -140,7 +172,7 @@ struct ZooBenchmark {
 
     /// The labels other than the default's on `models` at `nfe`, sorted.
     static func labels(on models: [Measured], nfe: Int) -> [String] {
-        models[0].scores[nfe]!.keys.filter { $0 != defaultLabel }.sorted()
+        models[0].scores[nfe]!.keys.filter { $0.hasPrefix("P:") || $0.hasPrefix("C:") }.sorted()
     }
 
     /// The best single peer configuration on `models`: the smallest geometric-mean ratio to the
@@ -234,23 +266,34 @@ struct ZooBenchmark {
                        + ranked.prefix(8).map { String(format: "`%@` %.2f", $0.0, $0.1) }.joined(separator: ", ") + ".\n")
             out.append("Held out (leave one family out): the rule and the best single peer configuration are chosen on the other families; "
                        + "per family the worst model, and the geometric mean over its models of √(median ratio · RMSE ratio).\n")
-            out.append("| family (held out) | rule's pick | best single peer | rule / best single peer: worst | mean | rule / best peer afterwards: worst | default / best single peer: worst | mean |")
-            out.append("|---|---|---|---|---|---|---|---|")
-            var detail: [String] = ["\n| model | rule / best single peer | rule / best peer afterwards | default / best single peer | default / best peer afterwards |",
-                                    "|---|---|---|---|---|"]
+            out.append("| family (held out) | rule's pick | best single peer | rule / best single peer: worst | mean | rule / best peer afterwards: worst | default / best single peer: worst | mean | auto-tuned / best single peer: worst | mean | auto-tuned / best peer afterwards: worst |")
+            out.append("|---|---|---|---|---|---|---|---|---|---|---|")
+            var detail: [String] = ["\n| model | rule / best single peer | rule / best peer afterwards | default / best single peer | default / best peer afterwards | auto-tuned / best single peer | auto-tuned / best peer afterwards | auto-tune s | auto-tune's choice |",
+                                    "|---|---|---|---|---|---|---|---|---|"]
             var worst = (ruleMedian: 0.0, ruleRMSE: 0.0, postMedian: 0.0, postRMSE: 0.0, defMedian: 0.0, defRMSE: 0.0)
+            var worstAuto = (median: 0.0, rmse: 0.0, postMedian: 0.0, postRMSE: 0.0, seconds: 0.0)
+            var autoPost: [Double] = []
             for family in families {
                 let training = measured.filter { $0.model.family != family }
                 let held = measured.filter { $0.model.family == family }
                 let rule = Self.rule(on: training, nfe: nfe)
                 let single = Self.bestSinglePeer(on: training, nfe: nfe)
                 var f = (ruleMedian: 0.0, ruleRMSE: 0.0, postMedian: 0.0, postRMSE: 0.0, defMedian: 0.0, defRMSE: 0.0)
-                var ruleLogs = 0.0, defLogs = 0.0
+                var ruleLogs = 0.0, defLogs = 0.0, autoLogs = 0.0
+                var fa = (median: 0.0, rmse: 0.0, postMedian: 0.0, postRMSE: 0.0)
                 for (i, m) in held.enumerated() {
                     let scores = m.scores[nfe]!
                     let pick = scores[rule[m.scheduleClass]!]!, reference = scores[single]!, def = scores[Self.defaultLabel]!
                     let s = UInt64(nfe * 1000 + i)
                     let r = Self.ratios(pick, reference, seed: s), d = Self.ratios(def, reference, seed: s)
+                    let auto = scores[Self.autoLabel]!, a = Self.ratios(auto, reference, seed: s)
+                    let bestPeer = Self.postHoc(m, nfe: nfe)
+                    let aPost = (auto.median / bestPeer.median, auto.rmse / bestPeer.rmse)
+                    fa.median = Swift.max(fa.median, a.median); fa.rmse = Swift.max(fa.rmse, a.rmse)
+                    fa.postMedian = Swift.max(fa.postMedian, aPost.0); fa.postRMSE = Swift.max(fa.postRMSE, aPost.1)
+                    autoLogs += 0.5 * log(a.median * a.rmse)
+                    autoPost.append(Swift.max(aPost.0, aPost.1))
+                    worstAuto.seconds = Swift.max(worstAuto.seconds, m.autoSeconds[nfe] ?? 0)
                     let best = Self.postHoc(m, nfe: nfe)
                     let post = (pick.median / best.median, pick.rmse / best.rmse), defPost = (def.median / best.median, def.rmse / best.rmse)
                     f.ruleMedian = Swift.max(f.ruleMedian, r.median); f.ruleRMSE = Swift.max(f.ruleRMSE, r.rmse)
@@ -258,11 +301,15 @@ struct ZooBenchmark {
                     f.defMedian = Swift.max(f.defMedian, d.median); f.defRMSE = Swift.max(f.defRMSE, d.rmse)
                     ruleLogs += 0.5 * log(r.median * r.rmse); defLogs += 0.5 * log(d.median * d.rmse)
                     detail.append("| \(m.model.name) | \(r.text) | " + String(format: "%.2f; %.2f", post.0, post.1) + " | \(d.text) | "
-                                  + String(format: "%.2f; %.2f", defPost.0, defPost.1) + " |")
+                                  + String(format: "%.2f; %.2f", defPost.0, defPost.1) + " | \(a.text) | " + String(format: "%.2f; %.2f | %.1f", aPost.0, aPost.1, m.autoSeconds[nfe] ?? 0)
+                                  + " | `\(m.autoChoice[nfe] ?? "")` |")
                 }
                 let n = Double(held.count)
-                out.append("| \(family) | `\(rule[held[0].scheduleClass]!)` | `\(single)` | " + String(format: "%.2f; %.2f | %.2f | %.2f; %.2f | %.2f; %.2f | %.2f |",
-                           f.ruleMedian, f.ruleRMSE, exp(ruleLogs / n), f.postMedian, f.postRMSE, f.defMedian, f.defRMSE, exp(defLogs / n)))
+                out.append("| \(family) | `\(rule[held[0].scheduleClass]!)` | `\(single)` | " + String(format: "%.2f; %.2f | %.2f | %.2f; %.2f | %.2f; %.2f | %.2f | %.2f; %.2f | %.2f | %.2f; %.2f |",
+                           f.ruleMedian, f.ruleRMSE, exp(ruleLogs / n), f.postMedian, f.postRMSE, f.defMedian, f.defRMSE, exp(defLogs / n),
+                           fa.median, fa.rmse, exp(autoLogs / n), fa.postMedian, fa.postRMSE))
+                worstAuto.median = Swift.max(worstAuto.median, fa.median); worstAuto.rmse = Swift.max(worstAuto.rmse, fa.rmse)
+                worstAuto.postMedian = Swift.max(worstAuto.postMedian, fa.postMedian); worstAuto.postRMSE = Swift.max(worstAuto.postRMSE, fa.postRMSE)
                 worst.ruleMedian = Swift.max(worst.ruleMedian, f.ruleMedian); worst.ruleRMSE = Swift.max(worst.ruleRMSE, f.ruleRMSE)
                 worst.postMedian = Swift.max(worst.postMedian, f.postMedian); worst.postRMSE = Swift.max(worst.postRMSE, f.postRMSE)
                 worst.defMedian = Swift.max(worst.defMedian, f.defMedian); worst.defRMSE = Swift.max(worst.defRMSE, f.defRMSE)
@@ -270,8 +317,12 @@ struct ZooBenchmark {
             let line = String(format: "%d NFE: held-out worst ratio of the rule to the best single peer configuration %.2f (median per-draw), %.2f (RMSE); "
                               + "to the best peer picked afterwards %.2f, %.2f. The resolver's default to the best single peer: %.2f, %.2f.",
                               nfe, worst.ruleMedian, worst.ruleRMSE, worst.postMedian, worst.postRMSE, worst.defMedian, worst.defRMSE)
-            out.append("\n" + line + " The resolver ran: " + Set(measured.compactMap { $0.defaultLabel[nfe] }).sorted().map { "`\($0)`" }.joined(separator: ", ") + ".")
-            summary.append("- " + line)
+            let autoLine = String(format: "Auto-tuned (what `diffuse sample` runs on a mixture without `tuned.json`) to the best single peer: worst %.2f (median per-draw), %.2f (RMSE); "
+                                  + "to the best peer picked afterwards: worst %.2f, %.2f, at most half of it (both measures) on %d of %d models; longest auto-tune %.1f s (bound %.0f s).",
+                                  worstAuto.median, worstAuto.rmse, worstAuto.postMedian, worstAuto.postRMSE,
+                                  autoPost.filter { $0 <= 0.5 }.count, autoPost.count, worstAuto.seconds, Self.autoTuneSeconds)
+            out.append("\n" + line + " The resolver ran: " + Set(measured.compactMap { $0.defaultLabel[nfe] }).sorted().map { "`\($0)`" }.joined(separator: ", ") + ". " + autoLine)
+            summary.append("- " + line + " " + autoLine)
             out.append(contentsOf: detail)
         }
         out.append("\n## Summary\n")

@@ -44,6 +44,27 @@ extension RecommendedConfiguration {
             Choice(solver: "uni_pc", spacing: .karras(rho: 7), fromNFE: 15)],
     ]
 
+    /// The configurations users run today with diffusers and k-diffusion, as our parity-tested
+    /// equivalents: these samplers on Karras, `linspace` and `trailing` steps (the timestep rules
+    /// as ``spacing(_:on:)`` runs them on continuous-time schedules). The zoo measures the default
+    /// against them, and automatic tuning ranks all of them among its untuned configurations.
+    public static let peerSolvers = ["dpmpp_2m", "dpmpp_3m", "euler", "heun", "uni_pc", "uni_pc_bh2", "dpm_2", "lms"]
+    public static let peerSpacings: [StepSpacing] = [.karras(rho: 7), .linspace, .trailing]
+
+    /// The best single peer configurations on the zoo (the peer configurations with the least
+    /// geometric-mean error ratio over all its models) at the measured budgets 5, 10 and 20, each
+    /// from the midpoint below it: `euler trailing`; `lms karras` and `uni_pc_bh2 karras`, whose
+    /// averages differ by 2% so that either is the best on some choice of families; then
+    /// `uni_pc_bh2 karras`. Their spacings are as ``spacing(_:on:)`` runs them on `schedule`.
+    /// Automatic tuning keeps one of them unless what it finds beats each of them on validation
+    /// noise by both the median per-draw error and the RMSE.
+    public static func bestSinglePeers(forNFE nfe: Int, schedule: any NoiseSchedule) -> [StandardConfiguration] {
+        let karras = StepSpacing.karras(rho: 7)
+        let peers: [(String, StepSpacing)] = nfe < 8 ? [("euler", .trailing)]
+            : nfe < 15 ? [("lms", karras), ("uni_pc_bh2", karras)] : [("uni_pc_bh2", karras)]
+        return peers.map { StandardConfiguration(solver: $0.0, spacing: Self.spacing($0.1, on: schedule)) }
+    }
+
     /// The default rule's choice for at most `nfe` evaluations on `schedule`, its spacing as
     /// ``spacing(_:on:)`` runs it there.
     public static func choice(forNFE nfe: Int, schedule: any NoiseSchedule) -> Choice {

@@ -44,6 +44,37 @@ struct TunerTests {
         #expect(Self.tuned.tuningSeed == 0 && Self.tuned.holdoutSeed == 9)
     }
 
+    /// The anchor stands for what the user would run untuned: the choice is the anchor itself, or
+    /// it beats the anchor on the validation draws by both the median per-draw error and the
+    /// RMSE, recomputed here from the two configurations' grids.
+    @Test("with an anchor, the choice is the anchor or beats it on validation noise by both measures",
+          arguments: [StandardConfiguration(solver: "euler", spacing: .karras(rho: 7)),
+                      StandardConfiguration(solver: "uni_pc_bh2", spacing: .logSNR),
+                      StandardConfiguration(solver: "deis", spacing: .logSNR)])
+    func anchor(_ anchor: StandardConfiguration) throws {
+        var settings = Self.settings()
+        settings.budgets = [5]
+        settings.search.generations = 1
+        settings.anchors = [anchor]
+        let tuner = Tuner(model: BuiltInModels.ring, schedule: Self.schedule, settings: settings, cacheDirectory: nil)
+        let c = try #require(try tuner.run().configurations.first)
+        let validation = SchedulingObjective(model: BuiltInModels.ring, schedule: Self.schedule,
+                                             noise: SeededNoise(seed: tuner.validationSeed).initialNoise(shape: [32, 2]),
+                                             groundTruth: GroundTruth(tolerance: 1e-8, cacheDirectory: nil))
+        let anchorSolver = try SolverCatalog.solver(named: anchor.solver)
+        let (_, anchorGrid) = try #require(try anchorSolver.steps(forBudget: 5) {
+            try StepSchedule(spacing: anchor.spacing, steps: $0, final: .zero).grid(on: Self.schedule)
+        })
+        let (solver, grid) = try c.prepared(on: Self.schedule)
+        let chosen = try validation.result(solver, grid: grid), reference = try validation.result(anchorSolver, grid: anchorGrid)
+        if c.keptStandardLabel == anchor.label {
+            #expect(chosen.sampleErrors == reference.sampleErrors)
+        } else {
+            #expect(chosen.medianError <= reference.medianError && chosen.rmse <= reference.rmse,
+                    "\(c.method): median \(chosen.medianError) RMSE \(chosen.rmse); anchor \(anchor.label): \(reference.medianError), \(reference.rmse)")
+        }
+    }
+
     /// Rectified flow starts at pure noise (`λ = −∞` at `t = 1`), where log-SNR spacing has no first
     /// point: the fine grid and DC-Solver's rule grid are then uniform in time, and every grid starts at `t = 1`.
     @Test("the tuner runs on a rectified-flow schedule, its grids starting at pure noise")
