@@ -43,6 +43,10 @@ package struct Attention: Sendable {
 
     /// `out = x + attention(x)`; `out` must not be `x`.
     package func apply(_ x: FeatureMap, into out: FeatureMap, workspace: NeuralWorkspace) {
+        LayerProfile.measure(.attention) { attend(x, into: out, workspace: workspace) }
+    }
+
+    private func attend(_ x: FeatureMap, into out: FeatureMap, workspace: NeuralWorkspace) {
         precondition(x.channels == channels && out.count == x.count, "Attention: shapes do not fit")
         let mark = workspace.mark
         defer { workspace.release(to: mark) }
@@ -50,10 +54,10 @@ package struct Attention: Sendable {
         let normalized = workspace.featureMap(channels: channels, batch: x.batch, height: x.height, width: x.width)
         norm.apply(x, into: normalized, applySiLU: false)
         let qkv = workspace.allocate(3 * channels * n)
-        projectionBias.withUnsafeBufferPointer { bias in
+        LayerProfile.measure(.linear) { projectionBias.withUnsafeBufferPointer { bias in
             MatrixMultiply.multiply(projection.panels, normalized.matrix,
                                     into: MatrixDestination(qkv, rowStride: n, bias: bias.baseAddress), scratch: workspace.panels)
-        }
+        } }
         let attended = workspace.featureMap(channels: channels, batch: x.batch, height: x.height, width: x.width)
         // Per worker: packed kₕᵀ or vₕ, the transposed scores, and the softmax's per-query maxima and sums.
         let packedCount = AlignedFloats.roundedUp(max(PackedPanels.count(rows: tokens, depth: d), PackedPanels.count(rows: d, depth: tokens)))
@@ -79,10 +83,10 @@ package struct Attention: Sendable {
                                             panels: panels.buffer(worker))
         }
         out.assign(x)
-        outputBias.withUnsafeBufferPointer { bias in
+        LayerProfile.measure(.linear) { outputBias.withUnsafeBufferPointer { bias in
             MatrixMultiply.multiply(output.panels, attended.matrix, into: out.destination(bias: bias.baseAddress, accumulate: true),
                                     scratch: workspace.panels)
-        }
+        } }
     }
 
     /// `pᵀ = softmax(scale·sᵀ)` in place, the softmax over each column of the `count × count` matrix

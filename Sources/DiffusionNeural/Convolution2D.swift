@@ -40,7 +40,7 @@ package struct Convolution2D: Sendable {
         let size = outputSize(height: x.height, width: x.width)
         precondition(x.channels == inChannels && out.channels == outChannels && out.batch == x.batch
                      && out.height == size.height && out.width == size.width, "Convolution2D: shapes do not fit")
-        bias.withUnsafeBufferPointer { bias in
+        LayerProfile.measure(.convolution) { bias.withUnsafeBufferPointer { bias in
             let destination = out.destination(bias: bias.baseAddress, accumulate: accumulate)
             if kernelSize == 1 && stride == 1 && padding == 0 {
                 MatrixMultiply.multiply(weight.panels, x.matrix, into: destination, scratch: workspace.panels)
@@ -49,7 +49,7 @@ package struct Convolution2D: Sendable {
                                           outputHeight: size.height, outputWidth: size.width)
                 MatrixMultiply.multiply(weight.panels, source, into: destination, scratch: workspace.panels)
             }
-        }
+        } }
     }
 }
 

@@ -27,7 +27,7 @@ package struct GroupNorm: Sendable {
     package func apply(_ x: FeatureMap, into out: FeatureMap, applySiLU: Bool) {
         precondition(x.channels == channels && out.count == x.count, "GroupNorm: shapes do not fit")
         let perGroup = channels / groups, plane = x.plane
-        weight.withUnsafeBufferPointer { weight in
+        LayerProfile.measure(.groupNorm) { weight.withUnsafeBufferPointer { weight in
             bias.withUnsafeBufferPointer { bias in
                 let gamma = SharedBuffer(weight), beta = SharedBuffer(bias), epsilon = epsilon
                 WorkerTasks.run(x.batch * groups, parallel: x.count >= 1 << 15) { _, task in
@@ -62,6 +62,6 @@ package struct GroupNorm: Sendable {
                     }
                 }
             }
-        }
+        } }
     }
 }
