@@ -90,7 +90,8 @@ package struct Attention: Sendable {
     }
 
     /// `pᵀ = softmax(scale·sᵀ)` in place, the softmax over each column of the `count × count` matrix
-    /// (over keys, for each query), with the maximum subtracted and the sum in Double, in row passes.
+    /// (over keys, for each query), with the maximum subtracted and the sum in Double, in row passes
+    /// eight queries at a time (``vectorExp(_:)``; a partial group of lanes computed the same way).
     static func softmaxColumns(_ scores: UnsafeMutablePointer<Float>, count: Int, scale: Float,
                                largest: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Double>) {
         for i in 0..<count {
@@ -103,10 +104,23 @@ package struct Attention: Sendable {
         }
         for j in 0..<count {
             let row = scores + j * count
-            for i in 0..<count {
-                let e = exp((row[i] - largest[i]) * scale)
-                row[i] = e
-                sums[i] += Double(e)
+            var i = 0
+            while i + 8 <= count {
+                let values = UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<Float>.self)
+                let e = vectorExp((values - UnsafeRawPointer(largest + i).loadUnaligned(as: SIMD8<Float>.self)) * scale)
+                UnsafeMutableRawPointer(row + i).storeBytes(of: e, as: SIMD8<Float>.self)
+                let total = UnsafeRawPointer(sums + i).loadUnaligned(as: SIMD8<Double>.self) + SIMD8<Double>(e)
+                UnsafeMutableRawPointer(sums + i).storeBytes(of: total, as: SIMD8<Double>.self)
+                i += 8
+            }
+            if i < count {
+                var values = SIMD8<Float>(), maxima = SIMD8<Float>()
+                for t in 0..<(count - i) { (values[t], maxima[t]) = (row[i + t], largest[i + t]) }
+                let e = vectorExp((values - maxima) * scale)
+                for t in 0..<(count - i) {
+                    row[i + t] = e[t]
+                    sums[i + t] += Double(e[t])
+                }
             }
         }
         for i in 0..<count { largest[i] = Float(1 / sums[i]) }

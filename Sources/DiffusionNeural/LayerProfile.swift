@@ -5,8 +5,10 @@ import Foundation
 ///
 /// Times are exclusive: a layer timed inside another (the group norm and the projections of an
 /// attention layer) is counted in its own kind and taken out of the enclosing one, so the kinds add
-/// up to the time spent inside layers. Only the thread that calls the forward pass records; the
-/// workers a layer starts are inside its time. Not for concurrent forward passes.
+/// up to the time spent inside layers. Times are CPU time of the thread that calls the forward pass
+/// (`CLOCK_THREAD_CPUTIME_ID`): with one thread, as the benchmarks profile, that is all of the work,
+/// and time the thread spends preempted by other processes is not counted. Not for concurrent
+/// forward passes.
 package enum LayerProfile {
     /// The kinds of layer timed apart.
     package enum Kind: String, CaseIterable, Sendable {
@@ -45,13 +47,20 @@ package enum LayerProfile {
     @inline(__always)
     static func measure<T>(_ kind: Kind, _ body: () -> T) -> T {
         guard enabled else { return body() }
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = threadTime()
         nested.append(0)
         let result = body()
-        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9
+        let elapsed = threadTime() - start
         let inner = nested.removeLast()
         totals[Kind.allCases.firstIndex(of: kind)!] += elapsed - inner
         if !nested.isEmpty { nested[nested.count - 1] += elapsed }
         return result
+    }
+
+    /// CPU seconds the calling thread has used.
+    private static func threadTime() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 }

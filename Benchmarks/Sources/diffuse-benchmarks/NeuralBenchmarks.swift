@@ -118,8 +118,9 @@ enum NeuralBenchmarks {
         return result
     }
 
-    /// The time of one forward pass by kind of layer (`LayerProfile`), at batch 1 and 16 on one thread:
-    /// of several passes after a warm-up, the one with the shortest total, as a Markdown table.
+    /// The time of one forward pass by kind of layer (`LayerProfile`, thread CPU time), at batch 1 and
+    /// 16 on one thread: of several passes after a warm-up, the one with the shortest total, as a
+    /// Markdown table.
     static func profile(_ folder: URL) throws {
         let model = try UNetDiffusionModel(directory: folder)
         let network = model.network, c = network.configuration
@@ -129,7 +130,7 @@ enum NeuralBenchmarks {
             Parallelism.maximumThreads = saved
             LayerProfile.reset(enabled: false)
         }
-        print("\nProfile of '\(model.name)' \(model.sampleShape), 1 thread, kernel \(MicroKernel.best.rawValue)\n")
+        print("\nProfile of '\(model.name)' \(model.sampleShape), 1 thread, kernel \(MicroKernel.best.rawValue), thread CPU time\n")
         print("| layer kind | batch 1 (ms) | share | batch 16 (ms) | share |")
         print("|---|---|---|---|---|")
         var columns: [(total: Double, kinds: [LayerProfile.Kind: Double])] = []
