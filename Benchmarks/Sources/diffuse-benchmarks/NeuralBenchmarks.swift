@@ -99,17 +99,11 @@ enum NeuralBenchmarks {
         let saved = Parallelism.maximumThreads
         defer { Parallelism.maximumThreads = saved }
         for batch in [1, 16] {
-            let input = SeededNoise(seed: 3).initialNoise(shape: [batch] + model.sampleShape)
-            let labels = c.classEmbeddingCount.map { Array(repeating: $0 - 1, count: batch) }
-            let timesteps = [Float](repeating: 500, count: batch)
-            let workspace = NeuralWorkspace()
-            var output = SampleTensor(zeros: input.shape)
+            let pass = forwardPass(model, batch: batch)
             for threads in [1, cores] {
                 Parallelism.maximumThreads = threads == 1 ? 1 : 0
-                try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output)
-                let seconds = try Benchmarks.measure(iterations: 1, rounds: batch == 1 ? 9 : 5) {
-                    try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output)
-                }
+                try pass()
+                let seconds = try Benchmarks.measure(iterations: 1, rounds: batch == 1 ? 9 : 5, pass)
                 let rate = flops * Double(batch) / seconds / 1e9
                 result.forward.append(.init(batch: batch, threads: threads, milliseconds: seconds * 1e3))
                 say(String(format: "| %d | %d | %.1f | %.2f | %.1f | %.2f |", batch, threads, seconds * 1e3, seconds * 1e3 / Double(batch), rate, rate / (threads == 1 ? peaks.one : peaks.all)))
@@ -118,12 +112,23 @@ enum NeuralBenchmarks {
         return result
     }
 
+    /// A forward pass of `model` at `batch` on seeded noise, timestep 500 and the null class label of a
+    /// class-conditional model, reusing one workspace.
+    static func forwardPass(_ model: UNetDiffusionModel, batch: Int) -> () throws -> Void {
+        let network = model.network
+        let input = SeededNoise(seed: 3).initialNoise(shape: [batch] + model.sampleShape)
+        let labels = network.configuration.classEmbeddingCount.map { Array(repeating: $0 - 1, count: batch) }
+        let timesteps = [Float](repeating: 500, count: batch)
+        let workspace = NeuralWorkspace()
+        var output = SampleTensor(zeros: input.shape)
+        return { try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output) }
+    }
+
     /// The time of one forward pass by kind of layer (`LayerProfile`, thread CPU time), at batch 1 and
     /// 16 on one thread: of several passes after a warm-up, the one with the shortest total, as a
     /// Markdown table.
     static func profile(_ folder: URL) throws {
         let model = try UNetDiffusionModel(directory: folder)
-        let network = model.network, c = network.configuration
         let saved = Parallelism.maximumThreads
         Parallelism.maximumThreads = 1
         defer {
@@ -135,16 +140,12 @@ enum NeuralBenchmarks {
         print("|---|---|---|---|---|")
         var columns: [(total: Double, kinds: [LayerProfile.Kind: Double])] = []
         for batch in [1, 16] {
-            let input = SeededNoise(seed: 3).initialNoise(shape: [batch] + model.sampleShape)
-            let labels = c.classEmbeddingCount.map { Array(repeating: $0 - 1, count: batch) }
-            let timesteps = [Float](repeating: 500, count: batch)
-            let workspace = NeuralWorkspace()
-            var output = SampleTensor(zeros: input.shape)
-            try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output)
+            let pass = forwardPass(model, batch: batch)
+            try pass()
             var best: (total: Double, kinds: [LayerProfile.Kind: Double])?
             for _ in 0..<(batch == 1 ? 15 : 7) {
                 LayerProfile.reset(enabled: true)
-                try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output)
+                try pass()
                 let kinds = LayerProfile.seconds, total = kinds.values.reduce(0, +)
                 if best == nil || total < best!.total { best = (total, kinds) }
             }
