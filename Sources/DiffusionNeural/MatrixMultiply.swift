@@ -31,12 +31,14 @@ public enum MatrixMultiply {
     static let rowTile = 8
     /// Columns of `C` per micro-kernel call (`NR`).
     static let columnTile = 6
-    /// Depth per packed `B` panel (`KC`): a panel of 256 × 6 × 4 floats is 24 KiB, held in L1 while
-    /// the ``rowBlock`` rows of `A` stream past it from L2. Fixed: it sets the summation order.
+    /// Depth per packed `B` panel (`KC`): a panel of 256 × 6 floats is 6 KiB (24 KiB with the portable
+    /// kernel's four copies), held in L1 while the ``rowBlock`` rows of `A` stream past it from L2.
+    /// Fixed: it sets the summation order.
     static let depthBlock = 256
-    /// Rows of `C` per task (`MC`, 32 row panels): most layers' outputs fit one, so `B` is packed once.
-    static let rowBlock = 256
-    /// Column panels of `B` packed together (`NC` = 48 columns, 192 KiB packed, held in L2).
+    /// Rows of `C` per task (`MC`, 64 row panels, an `A` block of 512 KiB for L2): every layer's
+    /// output fits one, so `B` is packed once; a larger product packs `B` once per block.
+    static let rowBlock = 512
+    /// Column panels of `B` packed together (`NC` = 48 columns, 48 KiB packed, 192 KiB for the portable kernel).
     static let chunkPanels = 8
     /// Columns of `B` packed together.
     static let chunkColumns = chunkPanels * columnTile
@@ -340,12 +342,17 @@ extension StridedMatrix: MatrixPanelSource {
             for r in 0..<count {
                 let row = base + (k0 + r) * rowStride + n0 * columnStride
                 if lanes == 1 && columnStride == 1 {
-                    // Straight from the row into the panels, each value once.
-                    let tile = MatrixMultiply.columnTile
-                    var out = panels + r * tile
-                    for q in 0..<((width + tile - 1) / tile) {
-                        for t in 0..<tile { out[t] = q * tile + t < width ? row[q * tile + t] : 0 }
-                        out += count * tile
+                    // Straight from the row into the panels, each value once; full panels without a test.
+                    let tile = MatrixMultiply.columnTile, full = width / tile
+                    var out = panels + r * tile, values = row
+                    for _ in 0..<full {
+                        out[0] = values[0]; out[1] = values[1]; out[2] = values[2]
+                        out[3] = values[3]; out[4] = values[4]; out[5] = values[5]
+                        out += count &* tile
+                        values += tile
+                    }
+                    if full * tile < width {
+                        for t in 0..<tile { out[t] = full * tile + t < width ? values[t] : 0 }
                     }
                     continue
                 }
