@@ -34,7 +34,7 @@ let package = Package(
         // The U-Net runtime, the shipped networks and their feature classifiers (Resources/Models,
         // each with a model card), and the built-in models.
         // Matrix-multiply micro-kernels for AVX2+FMA and AVX-512, chosen at run time (C: per-function
-        // `target` attributes, so no flags); empty of kernels off x86-64.
+        // `target` attributes, so no flags), and NEON on arm64 (its baseline).
         .target(name: "CDiffusionKernels"),
         .target(
             name: "DiffusionNeural",

@@ -43,6 +43,10 @@ package struct Attention: Sendable {
 
     /// `out = x + attention(x)`; `out` must not be `x`.
     package func apply(_ x: FeatureMap, into out: FeatureMap, workspace: NeuralWorkspace) {
+        LayerProfile.measure(.attention) { attend(x, into: out, workspace: workspace) }
+    }
+
+    private func attend(_ x: FeatureMap, into out: FeatureMap, workspace: NeuralWorkspace) {
         precondition(x.channels == channels && out.count == x.count, "Attention: shapes do not fit")
         let mark = workspace.mark
         defer { workspace.release(to: mark) }
@@ -50,10 +54,10 @@ package struct Attention: Sendable {
         let normalized = workspace.featureMap(channels: channels, batch: x.batch, height: x.height, width: x.width)
         norm.apply(x, into: normalized, applySiLU: false)
         let qkv = workspace.allocate(3 * channels * n)
-        projectionBias.withUnsafeBufferPointer { bias in
+        LayerProfile.measure(.linear) { projectionBias.withUnsafeBufferPointer { bias in
             MatrixMultiply.multiply(projection.panels, normalized.matrix,
                                     into: MatrixDestination(qkv, rowStride: n, bias: bias.baseAddress), scratch: workspace.panels)
-        }
+        } }
         let attended = workspace.featureMap(channels: channels, batch: x.batch, height: x.height, width: x.width)
         // Per worker: packed kₕᵀ or vₕ, the transposed scores, and the softmax's per-query maxima and sums.
         let packedCount = AlignedFloats.roundedUp(max(PackedPanels.count(rows: tokens, depth: d), PackedPanels.count(rows: d, depth: tokens)))
@@ -79,14 +83,15 @@ package struct Attention: Sendable {
                                             panels: panels.buffer(worker))
         }
         out.assign(x)
-        outputBias.withUnsafeBufferPointer { bias in
+        LayerProfile.measure(.linear) { outputBias.withUnsafeBufferPointer { bias in
             MatrixMultiply.multiply(output.panels, attended.matrix, into: out.destination(bias: bias.baseAddress, accumulate: true),
                                     scratch: workspace.panels)
-        }
+        } }
     }
 
     /// `pᵀ = softmax(scale·sᵀ)` in place, the softmax over each column of the `count × count` matrix
-    /// (over keys, for each query), with the maximum subtracted and the sum in Double, in row passes.
+    /// (over keys, for each query), with the maximum subtracted and the sum in Double, in row passes
+    /// eight queries at a time (``vectorExp(_:)``; a partial group of lanes computed the same way).
     static func softmaxColumns(_ scores: UnsafeMutablePointer<Float>, count: Int, scale: Float,
                                largest: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Double>) {
         for i in 0..<count {
@@ -99,10 +104,23 @@ package struct Attention: Sendable {
         }
         for j in 0..<count {
             let row = scores + j * count
-            for i in 0..<count {
-                let e = exp((row[i] - largest[i]) * scale)
-                row[i] = e
-                sums[i] += Double(e)
+            var i = 0
+            while i + 8 <= count {
+                let values = UnsafeRawPointer(row + i).loadUnaligned(as: SIMD8<Float>.self)
+                let e = vectorExp((values - UnsafeRawPointer(largest + i).loadUnaligned(as: SIMD8<Float>.self)) * scale)
+                UnsafeMutableRawPointer(row + i).storeBytes(of: e, as: SIMD8<Float>.self)
+                let total = UnsafeRawPointer(sums + i).loadUnaligned(as: SIMD8<Double>.self) + SIMD8<Double>(e)
+                UnsafeMutableRawPointer(sums + i).storeBytes(of: total, as: SIMD8<Double>.self)
+                i += 8
+            }
+            if i < count {
+                var values = SIMD8<Float>(), maxima = SIMD8<Float>()
+                for t in 0..<(count - i) { (values[t], maxima[t]) = (row[i + t], largest[i + t]) }
+                let e = vectorExp((values - maxima) * scale)
+                for t in 0..<(count - i) {
+                    row[i + t] = e[t]
+                    sums[i + t] += Double(e[t])
+                }
             }
         }
         for i in 0..<count { largest[i] = Float(1 / sums[i]) }

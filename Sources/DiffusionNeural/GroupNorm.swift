@@ -6,7 +6,10 @@ import DiffusionCore
 /// y[c, b, ·] = (x[c, b, ·] − μ[b, g]) / √(σ²[b, g] + ε) · γ[c] + β[c]      (c in group g)
 /// ```
 /// with `μ` and the biased variance `σ²` over the `C/G` channels of group `g` and all pixels of
-/// sample `b`, accumulated in Double (two passes). One task per (sample, group).
+/// sample `b`. Two passes over the group: one for the statistics (`Σx` and `Σx²` together, in Double,
+/// where `σ² = Σx²/n − μ²` loses nothing that float32 outputs keep), one for `x·scale + shift` and
+/// the SiLU, eight lanes at a time. One task per (sample, group), each plane summed from its own
+/// start, so a sample's result depends neither on the batch nor on the threads.
 package struct GroupNorm: Sendable {
     let groups: Int
     let channels: Int
@@ -15,7 +18,7 @@ package struct GroupNorm: Sendable {
     let bias: [Float]
 
     /// Reads `<prefix>.weight` and `<prefix>.bias`, both `[channels]`.
-    init(_ weights: inout WeightReader, _ prefix: String, groups: Int, channels: Int, epsilon: Double) throws {
+    package init(_ weights: inout WeightReader, _ prefix: String, groups: Int, channels: Int, epsilon: Double) throws {
         self.groups = groups
         self.channels = channels
         self.epsilon = epsilon
@@ -27,41 +30,67 @@ package struct GroupNorm: Sendable {
     package func apply(_ x: FeatureMap, into out: FeatureMap, applySiLU: Bool) {
         precondition(x.channels == channels && out.count == x.count, "GroupNorm: shapes do not fit")
         let perGroup = channels / groups, plane = x.plane
-        weight.withUnsafeBufferPointer { weight in
+        LayerProfile.measure(.groupNorm) { weight.withUnsafeBufferPointer { weight in
             bias.withUnsafeBufferPointer { bias in
                 let gamma = SharedBuffer(weight), beta = SharedBuffer(bias), epsilon = epsilon
                 WorkerTasks.run(x.batch * groups, parallel: x.count >= 1 << 15) { _, task in
                     let (b, g) = task.quotientAndRemainder(dividingBy: groups)
                     let channelRange = (g * perGroup)..<((g + 1) * perGroup)
-                    var sum = 0.0
-                    for c in channelRange {
-                        let values = x.base + c * x.channelStride + b * plane
-                        for i in 0..<plane { sum += Double(values[i]) }
-                    }
-                    let n = Double(perGroup * plane), mean = sum / n
-                    var squares = 0.0
-                    for c in channelRange {
-                        let values = x.base + c * x.channelStride + b * plane
-                        for i in 0..<plane {
-                            let d = Double(values[i]) - mean
-                            squares += d * d
-                        }
-                    }
-                    let inverse = 1 / (squares / n + epsilon).squareRoot()
+                    var sums = SIMD2<Double>()
+                    for c in channelRange { sums += Self.sums(x.base + c * x.channelStride + b * plane, count: plane) }
+                    let n = Double(perGroup * plane), mean = sums[0] / n
+                    let inverse = 1 / (max(0, sums[1] / n - mean * mean) + epsilon).squareRoot()
                     for c in channelRange {
                         // y = x·scale + shift, the form torch's kernel uses.
                         let scale = Float(inverse * Double(gamma.buffer[c]))
                         let shift = Float(Double(beta.buffer[c]) - mean * inverse * Double(gamma.buffer[c]))
-                        let source = x.base + c * x.channelStride + b * plane
-                        let target = out.base + c * out.channelStride + b * plane
-                        if applySiLU {
-                            for i in 0..<plane { target[i] = silu(source[i] * scale + shift) }
-                        } else {
-                            for i in 0..<plane { target[i] = source[i] * scale + shift }
-                        }
+                        Self.affine(x.base + c * x.channelStride + b * plane, into: out.base + c * out.channelStride + b * plane,
+                                    count: plane, scale: scale, shift: shift, applySiLU: applySiLU)
                     }
                 }
             }
+        } }
+    }
+
+    /// `(Σx, Σx²)` over `count` values, in Double: eight lanes, then the lanes added in order.
+    @inline(__always)
+    static func sums(_ values: UnsafePointer<Float>, count: Int) -> SIMD2<Double> {
+        var sum = SIMD8<Double>(), squares = SIMD8<Double>()
+        let raw = UnsafeRawPointer(values)
+        var i = 0
+        while i + 8 <= count {
+            let v = SIMD8<Double>(raw.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self))
+            sum += v
+            squares += v * v
+            i += 8
         }
+        var tail = SIMD8<Double>()
+        for t in i..<count { tail[t - i] = Double(values[t]) }
+        sum += tail
+        squares += tail * tail
+        return SIMD2(sum.sum(), squares.sum())
+    }
+
+    /// `out = x·scale + shift`, then SiLU if asked, eight lanes at a time (a partial last group of
+    /// lanes computed the same way); `out` may be `x`.
+    @inline(__always)
+    static func affine(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float,
+                       applySiLU: Bool) {
+        @inline(__always) func map(_ v: SIMD8<Float>) -> SIMD8<Float> {
+            let y = v * scale + shift
+            return applySiLU ? silu(y) : y
+        }
+        let source = UnsafeRawPointer(x), target = UnsafeMutableRawPointer(out)
+        var i = 0
+        while i + 8 <= count {
+            target.storeBytes(of: map(source.loadUnaligned(fromByteOffset: 4 * i, as: SIMD8<Float>.self)), toByteOffset: 4 * i,
+                              as: SIMD8<Float>.self)
+            i += 8
+        }
+        guard i < count else { return }
+        var tail = SIMD8<Float>()
+        for t in i..<count { tail[t - i] = x[t] }
+        tail = map(tail)
+        for t in i..<count { out[t] = tail[t - i] }
     }
 }

@@ -22,9 +22,9 @@ struct Linear: Sendable {
     /// `out[0..<outFeatures, 0..<B] = W·x + bias` for `x` of `inFeatures` rows and `B` columns.
     func apply(_ x: StridedMatrix, into out: UnsafeMutablePointer<Float>, outRowStride: Int, workspace: NeuralWorkspace) {
         precondition(x.rows == inFeatures, "Linear: \(x.rows) inputs, expected \(inFeatures)")
-        bias.withUnsafeBufferPointer { bias in
+        LayerProfile.measure(.linear) { bias.withUnsafeBufferPointer { bias in
             MatrixMultiply.multiply(weight.panels, x, into: MatrixDestination(out, rowStride: outRowStride, bias: bias.baseAddress),
                                     scratch: workspace.panels)
-        }
+        } }
     }
 }

@@ -15,7 +15,9 @@ import DiffusionCore
 /// in twelve `SIMD4<Float>` registers (lanes along the rows of `C`). Twelve accumulators, two `A`
 /// vectors, one `B` vector and one product fill the sixteen vector registers of baseline x86-64,
 /// and the pre-broadcast `B` avoids a shuffle per multiply (SSE has no broadcast load). Weights are
-/// the `A` of every layer, so they are packed once at load time (`PackedMatrix`).
+/// the `A` of every layer, so they are packed once at load time (`PackedMatrix`), one depth block
+/// after another (``PackedPanels``). The fused kernels of wider units broadcast `B` from memory, so
+/// their `B` panels hold each value once (`[k][6]`, a quarter of the L1 footprint).
 ///
 /// Threads split `C` into blocks of `rowBlock` rows × a number of column panels, one block per
 /// task; a task runs every depth block of its tile in order. Each element is therefore summed by
@@ -29,12 +31,14 @@ public enum MatrixMultiply {
     static let rowTile = 8
     /// Columns of `C` per micro-kernel call (`NR`).
     static let columnTile = 6
-    /// Depth per packed `B` panel (`KC`): a panel of 256 × 6 × 4 floats is 24 KiB, held in L1 while
-    /// the ``rowBlock`` rows of `A` stream past it from L2. Fixed: it sets the summation order.
+    /// Depth per packed `B` panel (`KC`): a panel of 256 × 6 floats is 6 KiB (24 KiB with the portable
+    /// kernel's four copies), held in L1 while the ``rowBlock`` rows of `A` stream past it from L2.
+    /// Fixed: it sets the summation order.
     static let depthBlock = 256
-    /// Rows of `C` per task (`MC`, 32 row panels): most layers' outputs fit one, so `B` is packed once.
-    static let rowBlock = 256
-    /// Column panels of `B` packed together (`NC` = 48 columns, 192 KiB packed, held in L2).
+    /// Rows of `C` per task (`MC`, 64 row panels, an `A` block of 512 KiB for L2): every layer's
+    /// output fits one, so `B` is packed once; a larger product packs `B` once per block.
+    static let rowBlock = 512
+    /// Column panels of `B` packed together (`NC` = 48 columns, 48 KiB packed, 192 KiB for the portable kernel).
     static let chunkPanels = 8
     /// Columns of `B` packed together.
     static let chunkColumns = chunkPanels * columnTile
@@ -130,23 +134,34 @@ public enum MatrixMultiply {
             }
             return
         }
+        let offsets = UnsafeMutablePointer<Int>.allocate(capacity: depthBlock + chunkColumns)
+        defer { offsets.deallocate() }
         for chunk in stride(from: columnPanels.lowerBound, to: columnPanels.upperBound, by: chunkPanels) {
             let chunkEnd = min(chunk + chunkPanels, columnPanels.upperBound)
             let n0 = chunk * columnTile, width = min(n, chunkEnd * columnTile) - n0
             var k0 = 0
             while k0 < depth {
                 let kc = min(depthBlock, depth - k0)
-                b.packPanels(rows: k0, count: kc, columns: n0, width: width, into: panels)
+                if kernel != .portable, let origin = b.inPlace(rows: k0, count: kc, columns: n0, width: width, rowOffsets: offsets,
+                                                                columnOffsets: offsets + depthBlock) {
+                    for q in chunk..<chunkEnd {
+                        let source = InPlaceB(origin: origin, rows: offsets, columns: offsets + depthBlock + (q - chunk) * columnTile)
+                        wideKernel(kernel, depth: kc, a: a, k0: k0, b: source, into: c, rowPanels: rowPanels, column: q * columnTile, n: n)
+                    }
+                    k0 += kc
+                    continue
+                }
+                b.packPanels(rows: k0, count: kc, columns: n0, width: width, lanes: kernel.lanes, into: panels)
                 for q in chunk..<chunkEnd {
-                    let panel = panels + (q - chunk) * kc * columnTile * 4
+                    let panel = panels + (q - chunk) * kc * columnTile * kernel.lanes
                     let column = q * columnTile
                     if kernel != .portable {
-                        wideKernel(kernel, depth: kc, a: a, k0: k0, b: panel, into: c, rowPanels: rowPanels, column: column, n: n)
+                        wideKernel(kernel, depth: kc, a: a, k0: k0, b: InPlaceB(origin: panel), into: c, rowPanels: rowPanels, column: column, n: n)
                         continue
                     }
                     for p in rowPanels {
                         let m0 = p * rowTile
-                        Self.kernel(depth: kc, a: a.base + (p * depth + k0) * rowTile, b: panel, c: c.base + m0 * c.rowStride + column,
+                        Self.kernel(depth: kc, a: a.panel(p, depthOffset: k0), b: panel, c: c.base + m0 * c.rowStride + column,
                                     rowStride: c.rowStride, rows: min(rowTile, m - m0), columns: min(columnTile, n - column),
                                     bias: k0 == 0 ? bias.map { $0 + m0 } : nil, overwrite: k0 == 0 && !c.accumulate)
                     }
@@ -158,14 +173,14 @@ public enum MatrixMultiply {
 
     /// One `B` panel against every `A` panel of `rowPanels` with a C kernel (`MicroKernel`), a few
     /// panels per call; the tiles are stored as the portable kernel stores its own.
-    private static func wideKernel(_ kernel: MicroKernel, depth kc: Int, a: PackedPanels, k0: Int, b panel: UnsafePointer<Float>,
+    private static func wideKernel(_ kernel: MicroKernel, depth kc: Int, a: PackedPanels, k0: Int, b panel: InPlaceB,
                                    into c: MatrixDestination, rowPanels: Range<Int>, column: Int, n: Int) {
         let m = a.rows, bias = c.bias, columns = min(columnTile, n - column)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 4 * rowTile * columnTile) { buffer in
             let tiles = buffer.baseAddress!
             var p = rowPanels.lowerBound
             while p < rowPanels.upperBound {
-                let taken = kernel.tiles(depth: kc, a: a.base + (p * a.depth + k0) * rowTile, panelStride: a.depth * rowTile,
+                let taken = kernel.tiles(depth: kc, a: a.panel(p, depthOffset: k0), panelStride: kc * rowTile,
                                          available: rowPanels.upperBound - p, b: panel, into: tiles)
                 for t in 0..<taken {
                     let m0 = (p + t) * rowTile
@@ -273,18 +288,37 @@ protocol MatrixPanelSource: Sendable {
     /// `n`.
     var columns: Int { get }
     /// Packs `B[k0 ..< k0+count, n0 ..< n0+width]` as `⌈width/6⌉` panels of `count × 6` values, each
-    /// value written four times: `B[k0 + r, n0 + 6q + j]` at `panels[((q·count + r)·6 + j)·4 ..< +4]`,
-    /// zeros for the columns past `width` in the last panel.
-    func packPanels(rows k0: Int, count: Int, columns n0: Int, width: Int, into panels: UnsafeMutablePointer<Float>)
+    /// value written `lanes` times (4 for the portable kernel, which has no broadcast load; 1 for the
+    /// others): `B[k0 + r, n0 + 6q + j]` at `panels[((q·count + r)·6 + j)·lanes ..< +lanes]`, zeros for
+    /// the columns past `width` in the last panel.
+    func packPanels(rows k0: Int, count: Int, columns n0: Int, width: Int, lanes: Int, into panels: UnsafeMutablePointer<Float>)
+    /// The same block read in place, for the fused kernels: `B[k0 + r, n0 + t]` is
+    /// `origin[rowOffsets[r] + columnOffsets[t]]` (`columnOffsets` filled up to a whole panel, with
+    /// offsets that stay inside the source past `width`); nil if `B` must be packed.
+    func inPlace(rows k0: Int, count: Int, columns n0: Int, width: Int, rowOffsets: UnsafeMutablePointer<Int>,
+                 columnOffsets: UnsafeMutablePointer<Int>) -> UnsafePointer<Float>?
 }
 
 extension MatrixPanelSource {
+    func inPlace(rows k0: Int, count: Int, columns n0: Int, width: Int, rowOffsets: UnsafeMutablePointer<Int>,
+                 columnOffsets: UnsafeMutablePointer<Int>) -> UnsafePointer<Float>? { nil }
+
     /// Packs `line[0..<width]` as row `r` of a block of `count` rows, zero-filling the last panel:
     /// `line` must hold ``MatrixMultiply/chunkColumns`` floats (the padding is written into it).
     @inline(__always)
-    static func packRow(_ line: UnsafeMutablePointer<Float>, width: Int, row r: Int, count: Int, into panels: UnsafeMutablePointer<Float>) {
+    static func packRow(_ line: UnsafeMutablePointer<Float>, width: Int, row r: Int, count: Int, lanes: Int,
+                        into panels: UnsafeMutablePointer<Float>) {
         let panelCount = (width + MatrixMultiply.columnTile - 1) / MatrixMultiply.columnTile
         for j in width..<(panelCount * MatrixMultiply.columnTile) { line[j] = 0 }
+        if lanes == 1 {
+            var out = panels + r * MatrixMultiply.columnTile
+            for q in 0..<panelCount {
+                let values = line + q * MatrixMultiply.columnTile
+                for j in 0..<MatrixMultiply.columnTile { out[j] = values[j] }
+                out += count * MatrixMultiply.columnTile
+            }
+            return
+        }
         var out = UnsafeMutableRawPointer(panels) + r * 96
         for q in 0..<panelCount {
             let values = line + q * MatrixMultiply.columnTile
@@ -303,12 +337,27 @@ extension MatrixPanelSource {
 }
 
 extension StridedMatrix: MatrixPanelSource {
-    func packPanels(rows k0: Int, count: Int, columns n0: Int, width: Int, into panels: UnsafeMutablePointer<Float>) {
+    func packPanels(rows k0: Int, count: Int, columns n0: Int, width: Int, lanes: Int, into panels: UnsafeMutablePointer<Float>) {
         Self.withLine { line in
             for r in 0..<count {
                 let row = base + (k0 + r) * rowStride + n0 * columnStride
+                if lanes == 1 && columnStride == 1 {
+                    // Straight from the row into the panels, each value once; full panels without a test.
+                    let tile = MatrixMultiply.columnTile, full = width / tile
+                    var out = panels + r * tile, values = row
+                    for _ in 0..<full {
+                        out[0] = values[0]; out[1] = values[1]; out[2] = values[2]
+                        out[3] = values[3]; out[4] = values[4]; out[5] = values[5]
+                        out += count &* tile
+                        values += tile
+                    }
+                    if full * tile < width {
+                        for t in 0..<tile { out[t] = full * tile + t < width ? values[t] : 0 }
+                    }
+                    continue
+                }
                 for column in 0..<width { line[column] = row[column * columnStride] }
-                Self.packRow(line, width: width, row: r, count: count, into: panels)
+                Self.packRow(line, width: width, row: r, count: count, lanes: lanes, into: panels)
             }
         }
     }
@@ -330,11 +379,22 @@ struct MatrixDestination: @unchecked Sendable {
     }
 }
 
-/// A view of a left operand packed for the micro-kernel: `⌈rows/8⌉` panels of `[depth][8]` floats.
+/// A view of a left operand packed for the micro-kernel, block by block of ``MatrixMultiply/depthBlock``
+/// columns: within the block starting at column `k0` (`kc` wide), panel `p` (rows `8p ..< 8p+8`, zeros
+/// past the end) is `[kc][8]` floats at `k0·8⌈rows/8⌉ + p·kc·8`. The panels a micro-kernel call reads
+/// together are adjacent (a whole-depth panel layout put them `depth·32` bytes apart, the same L1 set
+/// for power-of-two depths).
 struct PackedPanels: @unchecked Sendable {
     let base: UnsafePointer<Float>
     let rows: Int
     let depth: Int
+
+    /// The start of panel `p` in the depth block starting at `k0` (a multiple of the block).
+    @inline(__always)
+    func panel(_ p: Int, depthOffset k0: Int) -> UnsafePointer<Float> {
+        let padded = (rows + MatrixMultiply.rowTile - 1) / MatrixMultiply.rowTile * MatrixMultiply.rowTile
+        return base + k0 * padded + p * min(MatrixMultiply.depthBlock, depth - k0) * MatrixMultiply.rowTile
+    }
 
     /// The floats that `rows × depth` takes when packed.
     static func count(rows: Int, depth: Int) -> Int {
@@ -345,19 +405,23 @@ struct PackedPanels: @unchecked Sendable {
     static func pack(_ matrix: StridedMatrix, into storage: UnsafeMutablePointer<Float>) -> PackedPanels {
         let tile = MatrixMultiply.rowTile
         let panels = (matrix.rows + tile - 1) / tile
-        for p in 0..<panels {
-            let panel = storage + p * matrix.columns * tile
-            for r in 0..<tile {
-                let i = p * tile + r
-                if i < matrix.rows {
-                    let row = matrix.base + i * matrix.rowStride
-                    for k in 0..<matrix.columns { panel[k * tile + r] = row[k * matrix.columnStride] }
-                } else {
-                    for k in 0..<matrix.columns { panel[k * tile + r] = 0 }
+        let packed = PackedPanels(base: storage, rows: matrix.rows, depth: matrix.columns)
+        for k0 in stride(from: 0, to: matrix.columns, by: MatrixMultiply.depthBlock) {
+            let kc = min(MatrixMultiply.depthBlock, matrix.columns - k0)
+            for p in 0..<panels {
+                let panel = UnsafeMutablePointer(mutating: packed.panel(p, depthOffset: k0))
+                for r in 0..<tile {
+                    let i = p * tile + r
+                    if i < matrix.rows {
+                        let row = matrix.base + i * matrix.rowStride + k0 * matrix.columnStride
+                        for k in 0..<kc { panel[k * tile + r] = row[k * matrix.columnStride] }
+                    } else {
+                        for k in 0..<kc { panel[k * tile + r] = 0 }
+                    }
                 }
             }
         }
-        return PackedPanels(base: storage, rows: matrix.rows, depth: matrix.columns)
+        return packed
     }
 }
 

@@ -6,13 +6,15 @@ import CDiffusionKernels
 /// The package builds for the baseline of its platform (4-wide SSE without fused multiply-add on
 /// x86-64) and cannot set a target CPU for its users, so the wider kernels live in the
 /// `CDiffusionKernels` C target, each function compiled for its unit with a `target` attribute, and
-/// are called only when the CPU reports that unit (the way BLAS libraries and PyTorch dispatch). All
-/// of them read the same packed panels and sum each element of `C` in increasing `k`:
+/// are called only when the CPU reports that unit (the way BLAS libraries and PyTorch dispatch). On
+/// arm64, NEON is the baseline and its kernel is always used. All of them read the same packed `A`
+/// panels (`B` panels with each value four times for the portable kernel, once for the others) and sum
+/// each element of `C` in increasing `k`:
 /// ```
-/// portable:        acc ← round(acc + round(a·b))     (SIMD4, separate multiply and add)
-/// avx2FMA, avx512: acc ← round(acc + a·b)            (fused multiply-add)
+/// portable:              acc ← round(acc + round(a·b))     (SIMD4, separate multiply and add)
+/// avx2FMA, avx512, neon: acc ← round(acc + a·b)            (fused multiply-add)
 /// ```
-/// so the two fused kernels give the same bits, and the portable one differs from them by float32
+/// so the fused kernels give the same bits, and the portable one differs from them by float32
 /// rounding alone, below `4(k+1)·2⁻²⁴·Σ|terms|` per element (`terms`: the products, the bias and the
 /// accumulated `C`). Which kernel a machine uses never depends on the thread count or the tiling.
 package enum MicroKernel: String, CaseIterable, Sendable {
@@ -22,6 +24,8 @@ package enum MicroKernel: String, CaseIterable, Sendable {
     case avx2FMA = "avx2-fma"
     /// 32×6 (four panels) in 16-wide AVX-512 registers with fused multiply-adds.
     case avx512
+    /// 16×6 (two panels) in 4-wide NEON registers with fused multiply-adds: arm64 only.
+    case neon
 
     private static let supportedBits = Int(dk_supported_kernels())
 
@@ -31,8 +35,13 @@ package enum MicroKernel: String, CaseIterable, Sendable {
         case .portable: true
         case .avx2FMA: Self.supportedBits & Int(DK_KERNEL_AVX2_FMA) != 0
         case .avx512: Self.supportedBits & Int(DK_KERNEL_AVX512) != 0
+        case .neon: Self.supportedBits & Int(DK_KERNEL_NEON) != 0
         }
     }
+
+    /// How many times the packed `B` panels hold each value: the portable kernel reads them as
+    /// ready-made `SIMD4` vectors (baseline x86-64 has no broadcast load), the others broadcast.
+    var lanes: Int { self == .portable ? 4 : 1 }
 
     /// The kernels this CPU can run, portable first.
     package static var supported: [MicroKernel] { allCases.filter(\.isSupported) }
@@ -44,17 +53,17 @@ package enum MicroKernel: String, CaseIterable, Sendable {
     /// the portable kernel, whose peak the benchmarks measure in Swift).
     package var chainFlopsPerRound: Double? {
         switch self {
-        case .portable: nil
+        case .portable, .neon: nil
         case .avx2FMA: 12 * 8 * 2
         case .avx512: 12 * 16 * 2
         }
     }
 
     /// Runs `iterations` rounds of independent fused multiply-add chains in this kernel's registers,
-    /// for measuring the unit's peak (nothing for the portable kernel).
+    /// for measuring the unit's peak (nothing for the portable and NEON kernels).
     package func peakChains(_ iterations: Int) {
         switch self {
-        case .portable: break
+        case .portable, .neon: break
         case .avx2FMA: _ = dk_fma_chains_avx2(iterations)
         case .avx512: _ = dk_fma_chains_avx512(iterations)
         }
@@ -64,18 +73,34 @@ package enum MicroKernel: String, CaseIterable, Sendable {
     /// fused kernels only): panel `t` starts at `a + t·panelStride`, its tile goes to `tiles + 48·t` as
     /// `tile[j·8 + i]`. Returns how many panels it took (at most `available`).
     @inline(__always)
-    func tiles(depth: Int, a: UnsafePointer<Float>, panelStride: Int, available: Int, b: UnsafePointer<Float>,
+    func tiles(depth: Int, a: UnsafePointer<Float>, panelStride: Int, available: Int, b: InPlaceB,
                into tiles: UnsafeMutablePointer<Float>) -> Int {
-        if self == .avx512 && available >= 4 {
-            dk_gemm_32x6_avx512(depth, a, a + panelStride, a + 2 * panelStride, a + 3 * panelStride, b,
-                                tiles, tiles + 48, tiles + 96, tiles + 144)
-            return 4
+        let (a1, a2, a3) = (a + panelStride, a + 2 * panelStride, a + 3 * panelStride), origin = b.origin
+        if let rows = b.rows, let columns = b.columns {
+            switch (self, available) {
+            case (.neon, 2...): dk_gather_16x6_neon(depth, a, a1, origin, rows, columns, tiles, tiles + 48); return 2
+            case (.neon, _): dk_gather_8x6_neon(depth, a, origin, rows, columns, tiles); return 1
+            case (.avx512, 4...):
+                dk_gather_32x6_avx512(depth, a, a1, a2, a3, origin, rows, columns, tiles, tiles + 48, tiles + 96, tiles + 144)
+                return 4
+            case (_, 2...): dk_gather_16x6_avx2(depth, a, a1, origin, rows, columns, tiles, tiles + 48); return 2
+            default: dk_gather_8x6_avx2(depth, a, origin, rows, columns, tiles); return 1
+            }
         }
-        if available >= 2 {
-            dk_gemm_16x6_avx2(depth, a, a + panelStride, b, tiles, tiles + 48)
-            return 2
+        switch (self, available) {
+        case (.neon, 2...): dk_gemm_16x6_neon(depth, a, a1, origin, tiles, tiles + 48); return 2
+        case (.neon, _): dk_gemm_8x6_neon(depth, a, origin, tiles); return 1
+        case (.avx512, 4...): dk_gemm_32x6_avx512(depth, a, a1, a2, a3, origin, tiles, tiles + 48, tiles + 96, tiles + 144); return 4
+        case (_, 2...): dk_gemm_16x6_avx2(depth, a, a1, origin, tiles, tiles + 48); return 2
+        default: dk_gemm_8x6_avx2(depth, a, origin, tiles); return 1
         }
-        dk_gemm_8x6_avx2(depth, a, b, tiles)
-        return 1
     }
+}
+
+/// Where a fused kernel reads its `B` panel: a packed panel (`[k][6]` from `origin`), or values in
+/// place, `B[k, j] = origin[rows[k] + columns[j]]` (``MatrixPanelSource/inPlace(rows:count:columns:width:rowOffsets:columnOffsets:)``).
+struct InPlaceB {
+    let origin: UnsafePointer<Float>
+    var rows: UnsafePointer<Int>? = nil
+    var columns: UnsafePointer<Int>? = nil
 }

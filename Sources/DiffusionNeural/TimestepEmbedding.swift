@@ -33,7 +33,7 @@ package struct TimestepEmbedding: Sendable {
         // The features are [B × D]; their transpose is the [D × B] input.
         first.apply(StridedMatrix(features, rows: batch, columns: dimension, rowStride: dimension).transposed,
                     into: hidden, outRowStride: batch, workspace: workspace)
-        for i in 0..<(embeddingDimension * batch) { hidden[i] = silu(hidden[i]) }
+        LayerProfile.measure(.silu) { for i in 0..<(embeddingDimension * batch) { hidden[i] = silu(hidden[i]) } }
         second.apply(StridedMatrix(hidden, rows: embeddingDimension, columns: batch, rowStride: batch),
                      into: out, outRowStride: batch, workspace: workspace)
     }

@@ -106,6 +106,7 @@ public struct UNet2D: Sendable {
         if output.shape != outputShape { output = SampleTensor(zeros: outputShape) }
 
         workspace.beginPass()
+        LayerProfile.measure(.other) {
         let embedding = embed(timesteps: timesteps, classLabels: classLabels, workspace: workspace)
         let x = workspace.featureMap(channels: c.inChannels, batch: batch, height: height, width: width)
         input.scalars.withUnsafeBufferPointer { x.load(batchMajor: $0.baseAddress!) }
@@ -121,6 +122,7 @@ public struct UNet2D: Sendable {
         let result = workspace.featureMap(channels: c.outChannels, batch: batch, height: height, width: width)
         convOut.apply(activated, into: result, workspace: workspace)
         output.scalars.withUnsafeMutableBufferPointer { result.store(batchMajor: $0.baseAddress!) }
+        }
     }
 
     /// `conv_in` and the down blocks: pushes every skip connection with its level and returns the
@@ -213,7 +215,7 @@ public struct UNet2D: Sendable {
                 for i in 0..<e { embedding[i * batch + b] += classEmbedding[label * e + i] }
             }
         }
-        for i in 0..<(e * batch) { embedding[i] = silu(embedding[i]) }
+        LayerProfile.measure(.silu) { for i in 0..<(e * batch) { embedding[i] = silu(embedding[i]) } }
         return StridedMatrix(embedding, rows: e, columns: batch, rowStride: batch)
     }
 }

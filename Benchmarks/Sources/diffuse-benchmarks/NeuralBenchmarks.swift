@@ -4,7 +4,8 @@ import Foundation
 /// Throughput of the neural runtime: the matrix multiplication at 256, 512 and 1024 square against
 /// the machine's peak measured in the same run, and the forward time of a UNet model folder.
 ///
-/// Usage: `swift run -c release diffuse-benchmarks --neural [--unet PATH ...] [--json]`. `--unet` may be
+/// Usage: `swift run -c release diffuse-benchmarks --neural [--unet PATH ...] [--json | --profile]`
+/// (`--profile`: only the time per kind of layer of each `--unet`, see ``profile(_:)``). `--unet` may be
 /// repeated; `--json` prints one JSON object (`BenchmarkReport`) instead of the Markdown tables, for
 /// `tools/neural/bench_forward.py`.
 ///
@@ -31,6 +32,10 @@ enum NeuralBenchmarks {
     }
 
     static func run(arguments: [String]) throws {
+        if arguments.contains("--profile") {
+            for (flag, path) in zip(arguments, arguments.dropFirst()) where flag == "--unet" { try profile(URL(fileURLWithPath: path)) }
+            return
+        }
         let json = arguments.contains("--json")
         func say(_ line: String) { if !json { print(line) } }
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -94,23 +99,63 @@ enum NeuralBenchmarks {
         let saved = Parallelism.maximumThreads
         defer { Parallelism.maximumThreads = saved }
         for batch in [1, 16] {
-            let input = SeededNoise(seed: 3).initialNoise(shape: [batch] + model.sampleShape)
-            let labels = c.classEmbeddingCount.map { Array(repeating: $0 - 1, count: batch) }
-            let timesteps = [Float](repeating: 500, count: batch)
-            let workspace = NeuralWorkspace()
-            var output = SampleTensor(zeros: input.shape)
+            let pass = forwardPass(model, batch: batch)
             for threads in [1, cores] {
                 Parallelism.maximumThreads = threads == 1 ? 1 : 0
-                try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output)
-                let seconds = try Benchmarks.measure(iterations: 1, rounds: batch == 1 ? 9 : 5) {
-                    try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output)
-                }
+                try pass()
+                let seconds = try Benchmarks.measure(iterations: 1, rounds: batch == 1 ? 9 : 5, pass)
                 let rate = flops * Double(batch) / seconds / 1e9
                 result.forward.append(.init(batch: batch, threads: threads, milliseconds: seconds * 1e3))
                 say(String(format: "| %d | %d | %.1f | %.2f | %.1f | %.2f |", batch, threads, seconds * 1e3, seconds * 1e3 / Double(batch), rate, rate / (threads == 1 ? peaks.one : peaks.all)))
             }
         }
         return result
+    }
+
+    /// A forward pass of `model` at `batch` on seeded noise, timestep 500 and the null class label of a
+    /// class-conditional model, reusing one workspace.
+    static func forwardPass(_ model: UNetDiffusionModel, batch: Int) -> () throws -> Void {
+        let network = model.network
+        let input = SeededNoise(seed: 3).initialNoise(shape: [batch] + model.sampleShape)
+        let labels = network.configuration.classEmbeddingCount.map { Array(repeating: $0 - 1, count: batch) }
+        let timesteps = [Float](repeating: 500, count: batch)
+        let workspace = NeuralWorkspace()
+        var output = SampleTensor(zeros: input.shape)
+        return { try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output) }
+    }
+
+    /// The time of one forward pass by kind of layer (`LayerProfile`, thread CPU time), at batch 1 and
+    /// 16 on one thread: of several passes after a warm-up, the one with the shortest total, as a
+    /// Markdown table.
+    static func profile(_ folder: URL) throws {
+        let model = try UNetDiffusionModel(directory: folder)
+        let saved = Parallelism.maximumThreads
+        Parallelism.maximumThreads = 1
+        defer {
+            Parallelism.maximumThreads = saved
+            LayerProfile.reset(enabled: false)
+        }
+        print("\nProfile of '\(model.name)' \(model.sampleShape), 1 thread, kernel \(MicroKernel.best.rawValue), thread CPU time\n")
+        print("| layer kind | batch 1 (ms) | share | batch 16 (ms) | share |")
+        print("|---|---|---|---|---|")
+        var columns: [(total: Double, kinds: [LayerProfile.Kind: Double])] = []
+        for batch in [1, 16] {
+            let pass = forwardPass(model, batch: batch)
+            try pass()
+            var best: (total: Double, kinds: [LayerProfile.Kind: Double])?
+            for _ in 0..<(batch == 1 ? 15 : 7) {
+                LayerProfile.reset(enabled: true)
+                try pass()
+                let kinds = LayerProfile.seconds, total = kinds.values.reduce(0, +)
+                if best == nil || total < best!.total { best = (total, kinds) }
+            }
+            columns.append(best!)
+        }
+        for kind in LayerProfile.Kind.allCases {
+            let cells = columns.map { String(format: "%.2f | %.0f%%", $0.kinds[kind]! * 1e3, 100 * $0.kinds[kind]! / $0.total) }
+            print("| \(kind.rawValue) | \(cells.joined(separator: " | ")) |")
+        }
+        print("| total | \(columns.map { String(format: "%.2f | 100%%", $0.total * 1e3) }.joined(separator: " | ")) |")
     }
 
     /// Floating-point operations of one sample's forward pass: `2·m·n·k` for every convolution,

@@ -9,13 +9,16 @@ enum {
     DK_KERNEL_AVX2_FMA = 1,
     /// AVX-512 Foundation and DQ (x86-64, Skylake-SP and later).
     DK_KERNEL_AVX512 = 2,
+    /// NEON with fused multiply-add (arm64's baseline: always there).
+    DK_KERNEL_NEON = 4,
 };
 
-/// The kernels this CPU and operating system can run (0 off x86-64: only the portable Swift kernel).
+/// The kernels this CPU and operating system can run (`DK_KERNEL_NEON` on arm64, 0 elsewhere off
+/// x86-64: only the portable Swift kernel).
 int dk_supported_kernels(void);
 
 /// The 8×6 micro-kernel with AVX2 fused multiply-adds, in the packing of `MatrixMultiply`:
-/// `tile[j·8 + i] = Σₖ a[k·8 + i] · b[(k·6 + j)·4]` for `k` in `0..<depth`, summed in increasing `k`
+/// `tile[j·8 + i] = Σₖ a[k·8 + i] · b[k·6 + j]` for `k` in `0..<depth`, summed in increasing `k`
 /// with one rounding per step (`fma`). Call only when `dk_supported_kernels()` has `DK_KERNEL_AVX2_FMA`.
 void dk_gemm_8x6_avx2(ptrdiff_t depth, const float *a, const float *b, float *tile);
 
@@ -27,11 +30,35 @@ void dk_gemm_16x6_avx2(ptrdiff_t depth, const float *a0, const float *a1, const 
 void dk_gemm_32x6_avx512(ptrdiff_t depth, const float *a0, const float *a1, const float *a2, const float *a3,
                          const float *b, float *tile0, float *tile1, float *tile2, float *tile3);
 
+/// The same kernels reading `B[k, j]` at `b[rows[k] + columns[j]]` instead of a packed panel (a
+/// convolution's zero-padded input read in place, ``PaddedImageSource`` in Swift): the same products
+/// in the same order, so the same bits as packing those values first.
+void dk_gather_8x6_avx2(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rows, const ptrdiff_t *columns,
+                        float *tile);
+void dk_gather_16x6_avx2(ptrdiff_t depth, const float *a0, const float *a1, const float *b, const ptrdiff_t *rows,
+                         const ptrdiff_t *columns, float *tile0, float *tile1);
+void dk_gather_32x6_avx512(ptrdiff_t depth, const float *a0, const float *a1, const float *a2, const float *a3,
+                           const float *b, const ptrdiff_t *rows, const ptrdiff_t *columns,
+                           float *tile0, float *tile1, float *tile2, float *tile3);
+
 /// `iterations` rounds of `x ← x·m + d` (fused) on twelve independent AVX2 registers, 192 flops a round:
 /// the peak the AVX2 kernels can approach. Returns a sum of the chains so they are not optimized away.
 float dk_fma_chains_avx2(ptrdiff_t iterations);
 
 /// The same on twelve AVX-512 registers, 384 flops a round.
 float dk_fma_chains_avx512(ptrdiff_t iterations);
+
+/// The same two tiles as `dk_gemm_16x6_avx2` with NEON fused multiply-adds (same bits). arm64 only:
+/// call only when `dk_supported_kernels()` has `DK_KERNEL_NEON`.
+void dk_gemm_16x6_neon(ptrdiff_t depth, const float *a0, const float *a1, const float *b, float *tile0, float *tile1);
+
+/// One tile, as `dk_gemm_8x6_avx2`, with NEON.
+void dk_gemm_8x6_neon(ptrdiff_t depth, const float *a, const float *b, float *tile);
+
+/// The NEON kernels reading `B` in place, as `dk_gather_16x6_avx2` and `dk_gather_8x6_avx2`.
+void dk_gather_16x6_neon(ptrdiff_t depth, const float *a0, const float *a1, const float *b, const ptrdiff_t *rows,
+                         const ptrdiff_t *columns, float *tile0, float *tile1);
+void dk_gather_8x6_neon(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rows, const ptrdiff_t *columns,
+                        float *tile);
 
 #endif
