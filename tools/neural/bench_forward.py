@@ -77,6 +77,22 @@ def run_ours(binary: Path, folders: list[Path]) -> dict:
     return json.loads(out.strip().splitlines()[-1])
 
 
+def torch_flops(folder: Path) -> float:
+    """Floating-point operations of one sample's forward pass as `torch.utils.flop_counter` counts them
+    (convolutions, matrix products, attention): an independent check of our count."""
+    import torch
+    from diffusers import UNet2DModel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    model = UNet2DModel.from_pretrained(folder, torch_dtype=torch.float32).eval()
+    config = model.config
+    size = config.sample_size if isinstance(config.sample_size, (list, tuple)) else (config.sample_size,) * 2
+    labels = torch.tensor([config.num_class_embeds - 1]) if config.num_class_embeds else None
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros((1, config.in_channels, *size)), torch.tensor([500.0]), class_labels=labels)
+    return float(counter.get_total_flops())
+
+
 def time_torch(folder: Path, threads: list[int], warmup: int, repeats: dict[int, int]) -> dict:
     """Median forward milliseconds keyed by (batch, threads)."""
     import torch
@@ -214,7 +230,9 @@ def main() -> None:
     load_note = (f"The machine was shared with other jobs during this run (1-minute load average up to "
                  f"{max(load_start[0], load_end[0]):.1f} on {m['usable']} cores), so the 2-thread figures of both "
                  f"sides may have had one free core; rerun on an idle machine for figures to quote.\n\n" if busy else "")
-    shapes = "; ".join(f"{u['name']} {u['sampleShape']} ({u['gflopPerSample']:.3f} GFLOP per sample)" for u in ours["unets"])
+    counted = {name: torch_flops(folder) / 1e9 for name, folder in zip(names, folders)}
+    shapes = "; ".join(f"{u['name']} {u['sampleShape']} ({u['gflopPerSample']:.3f} GFLOP per sample; "
+                       f"`torch.utils.flop_counter`: {counted[u['name']]:.3f})" for u in ours["unets"])
     reference = (f"Our output on its `forward_reference.safetensors` (batch 2, timesteps 999 and 261) differs from "
                  f"PyTorch's by {difference:.2e} relative RMS (‖ours − PyTorch‖ / ‖PyTorch‖)." if difference is not None
                  else "Its forward reference was missing, so our output was not compared with PyTorch's in this run.")
@@ -235,7 +253,8 @@ when a pass takes over a second), with `torch.set_num_threads` equal to our thre
 machine's cores) and to 1. Ours: `diffuse-benchmarks --neural --json --unet DIR ...` (median of 9 / 5
 passes after a warm-up, 3 when the warm-up took over a second). The two sides ran alternately,
 {args.rounds} rounds each, and each entry is that side's lowest median over the rounds.
-GFLOP/s columns count convolutions, projections and attention products only.
+GFLOP/s columns count convolutions, projections and attention products only (our count, which
+leaves out the time embedding's two small projections; PyTorch's flop counter's is given beside it).
 
 ## The latent-size model
 
