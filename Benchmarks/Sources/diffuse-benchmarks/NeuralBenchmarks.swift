@@ -5,8 +5,10 @@ import Foundation
 /// the machine's peak measured in the same run, and the forward time of a UNet model folder.
 ///
 /// Usage: `swift run -c release diffuse-benchmarks --neural [--unet PATH ...] [--json | --profile]`
-/// (`--profile`: only the time per kind of layer of each `--unet`, see ``profile(_:)``). `--unet` may be
-/// repeated; `--json` prints one JSON object (`BenchmarkReport`) instead of the Markdown tables, for
+/// (`--profile`: only the time per kind of layer of each `--unet`, see ``profile(_:)``). `--unet` names a
+/// `UNet2DModel` folder (config.json and weights; a scheduler config is not needed) and may be repeated,
+/// for example the latent-size model `tools/neural/make_latent_unet.py` writes to `.build-bench/latent-unet`;
+/// `--json` prints one JSON object (`BenchmarkReport`) instead of the Markdown tables, for
 /// `tools/neural/bench_forward.py`.
 ///
 /// The peak is what independent chains of multiply-adds reach in the registers of the micro-kernel in
@@ -27,7 +29,11 @@ enum NeuralBenchmarks {
         var gemmPortable: [GEMM] = []
         var unets: [UNet] = []
         struct GEMM: Encodable { var n: Int; var oneThread: Double; var allThreads: Double }
-        struct UNet: Encodable { var path: String; var name: String; var sampleShape: [Int]; var gflopPerSample: Double; var forward: [Forward] }
+        struct UNet: Encodable {
+            var path: String, name: String, sampleShape: [Int], gflopPerSample: Double, forward: [Forward]
+            /// ‖ours − PyTorch‖ / ‖PyTorch‖ on the folder's `forward_reference.safetensors`, when it has one.
+            var relativeRMS: Double?
+        }
         struct Forward: Encodable { var batch: Int; var threads: Int; var milliseconds: Double }
     }
 
@@ -85,25 +91,29 @@ enum NeuralBenchmarks {
     }
 
     /// Forward time of the model folder at batch 1 and 16, on one thread and on every core (median of
-    /// a few passes after a warm-up, one workspace reused), with the throughput its convolutions and
-    /// attention products imply.
+    /// a few passes after a warm-up, one workspace reused; 3 passes when the warm-up took over a
+    /// second), with the throughput its convolutions and attention products imply.
     static func unet(_ folder: URL, peaks: (one: Double, all: Double), cores: Int, say: (String) -> Void) throws -> BenchmarkReport.UNet {
-        let model = try UNetDiffusionModel(directory: folder)
-        let network = model.network, c = network.configuration
+        let network = try UNet2D(folder: folder), c = network.configuration
+        let name = folder.lastPathComponent, sampleShape = [c.inChannels] + c.sampleSize
         let flops = forwardOperations(c)
-        var result = BenchmarkReport.UNet(path: folder.path, name: model.name, sampleShape: model.sampleShape, gflopPerSample: flops / 1e9, forward: [])
+        var result = BenchmarkReport.UNet(path: folder.path, name: name, sampleShape: sampleShape, gflopPerSample: flops / 1e9, forward: [],
+                                          relativeRMS: try referenceDifference(network, folder: folder))
         say(String(format: "\nUNet '%@' %@: %.2f GFLOP per sample (convolutions, projections, attention products)\n",
-                   model.name, "\(model.sampleShape)", flops / 1e9))
+                   name, "\(sampleShape)", flops / 1e9))
+        if let difference = result.relativeRMS {
+            say(String(format: "Relative RMS difference from PyTorch's output (%@): %.2e\n", referenceFile, difference))
+        }
         say("| batch | threads | forward (ms) | per sample (ms) | GFLOP/s | / peak |")
         say("|---|---|---|---|---|---|")
         let saved = Parallelism.maximumThreads
         defer { Parallelism.maximumThreads = saved }
         for batch in [1, 16] {
-            let pass = forwardPass(model, batch: batch)
+            let pass = forwardPass(network, batch: batch)
             for threads in [1, cores] {
                 Parallelism.maximumThreads = threads == 1 ? 1 : 0
-                try pass()
-                let seconds = try Benchmarks.measure(iterations: 1, rounds: batch == 1 ? 9 : 5, pass)
+                let warmUp = try Benchmarks.measure(iterations: 1, rounds: 1, pass)
+                let seconds = try Benchmarks.measure(iterations: 1, rounds: warmUp > 1 ? 3 : batch == 1 ? 9 : 5, pass)
                 let rate = flops * Double(batch) / seconds / 1e9
                 result.forward.append(.init(batch: batch, threads: threads, milliseconds: seconds * 1e3))
                 say(String(format: "| %d | %d | %.1f | %.2f | %.1f | %.2f |", batch, threads, seconds * 1e3, seconds * 1e3 / Double(batch), rate, rate / (threads == 1 ? peaks.one : peaks.all)))
@@ -112,15 +122,15 @@ enum NeuralBenchmarks {
         return result
     }
 
-    /// A forward pass of `model` at `batch` on seeded noise, timestep 500 and the null class label of a
-    /// class-conditional model, reusing one workspace.
-    static func forwardPass(_ model: UNetDiffusionModel, batch: Int) -> () throws -> Void {
-        let network = model.network
-        let input = SeededNoise(seed: 3).initialNoise(shape: [batch] + model.sampleShape)
-        let labels = network.configuration.classEmbeddingCount.map { Array(repeating: $0 - 1, count: batch) }
+    /// A forward pass of `network` at `batch` on seeded noise, timestep 500 and the null class label of
+    /// a class-conditional network, reusing one workspace.
+    static func forwardPass(_ network: UNet2D, batch: Int) -> () throws -> Void {
+        let c = network.configuration
+        let input = SeededNoise(seed: 3).initialNoise(shape: [batch, c.inChannels] + c.sampleSize)
+        let labels = c.classEmbeddingCount.map { Array(repeating: $0 - 1, count: batch) }
         let timesteps = [Float](repeating: 500, count: batch)
         let workspace = NeuralWorkspace()
-        var output = SampleTensor(zeros: input.shape)
+        var output = SampleTensor(zeros: [batch, c.outChannels] + c.sampleSize)
         return { try network.forward(input, timesteps: timesteps, classLabels: labels, workspace: workspace, into: &output) }
     }
 
@@ -128,19 +138,19 @@ enum NeuralBenchmarks {
     /// 16 on one thread: of several passes after a warm-up, the one with the shortest total, as a
     /// Markdown table.
     static func profile(_ folder: URL) throws {
-        let model = try UNetDiffusionModel(directory: folder)
+        let network = try UNet2D(folder: folder), c = network.configuration
         let saved = Parallelism.maximumThreads
         Parallelism.maximumThreads = 1
         defer {
             Parallelism.maximumThreads = saved
             LayerProfile.reset(enabled: false)
         }
-        print("\nProfile of '\(model.name)' \(model.sampleShape), 1 thread, kernel \(MicroKernel.best.rawValue), thread CPU time\n")
+        print("\nProfile of '\(folder.lastPathComponent)' \([c.inChannels] + c.sampleSize), 1 thread, kernel \(MicroKernel.best.rawValue), thread CPU time\n")
         print("| layer kind | batch 1 (ms) | share | batch 16 (ms) | share |")
         print("|---|---|---|---|---|")
         var columns: [(total: Double, kinds: [LayerProfile.Kind: Double])] = []
         for batch in [1, 16] {
-            let pass = forwardPass(model, batch: batch)
+            let pass = forwardPass(network, batch: batch)
             try pass()
             var best: (total: Double, kinds: [LayerProfile.Kind: Double])?
             for _ in 0..<(batch == 1 ? 15 : 7) {
@@ -156,6 +166,30 @@ enum NeuralBenchmarks {
             print("| \(kind.rawValue) | \(cells.joined(separator: " | ")) |")
         }
         print("| total | \(columns.map { String(format: "%.2f | 100%%", $0.total * 1e3) }.joined(separator: " | ")) |")
+    }
+
+    /// The file of a PyTorch forward pass that a model folder may carry (`make_latent_unet.py` writes
+    /// one): float32 tensors `input` [N, C, H, W], `timesteps` [N] and `output`.
+    static let referenceFile = "forward_reference.safetensors"
+
+    /// `‖y − y_ref‖₂ / ‖y_ref‖₂` (in Double) between our forward pass and the reference output, or nil
+    /// when the folder has no reference file.
+    static func referenceDifference(_ network: UNet2D, folder: URL) throws -> Double? {
+        let url = folder.appendingPathComponent(referenceFile)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        let file = try SafetensorsFile(contentsOf: url)
+        let input = try file.float32Tensor("input"), reference = try file.float32Tensor("output")
+        let timesteps = try file.float32Tensor("timesteps").values
+        let labels = network.configuration.classEmbeddingCount.map { Array(repeating: $0 - 1, count: timesteps.count) }
+        var output = SampleTensor(zeros: reference.shape)
+        try network.forward(SampleTensor(shape: input.shape, scalars: input.values), timesteps: timesteps, classLabels: labels,
+                            workspace: NeuralWorkspace(), into: &output)
+        var difference = 0.0, norm = 0.0
+        for (y, r) in zip(output.scalars, reference.values) {
+            difference += (Double(y) - Double(r)) * (Double(y) - Double(r))
+            norm += Double(r) * Double(r)
+        }
+        return (difference / norm).squareRoot()
     }
 
     /// Floating-point operations of one sample's forward pass: `2·m·n·k` for every convolution,
