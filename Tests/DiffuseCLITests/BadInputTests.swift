@@ -251,6 +251,38 @@ struct BadInputTests {
         }
     }
 
+    @Test("every error path of scheduler_config.json: not JSON, wrong types, unknown names, absurd values")
+    func badSchedulerConfigs() throws {
+        let dir = try temporaryDirectory()
+        let cases: [(String, String, [String])] = [
+            ("not-json", "{beta_start: 0.1", ["not valid JSON"]),
+            ("empty-file", "", ["not valid JSON"]),
+            ("array", "[0.00085, 0.012]", ["JSON object"]),
+            ("beta-start-string", #"{"beta_start": "0.1"}"#, ["beta_start", "number"]),
+            ("beta-schedule-number", #"{"beta_schedule": 3}"#, ["beta_schedule", "string"]),
+            ("zero-snr-string", #"{"rescale_betas_zero_snr": "yes"}"#, ["rescale_betas_zero_snr", "true or false"]),
+            ("beta-schedule-unknown", #"{"beta_schedule": "cubic"}"#, ["beta_schedule", "cubic"]),
+            ("prediction-unknown", #"{"prediction_type": "score"}"#, ["prediction_type", "score"]),
+            ("class-unknown", #"{"_class_name": "KarrasVeScheduler"}"#, ["_class_name", "KarrasVeScheduler"]),
+            ("trained-betas", #"{"trained_betas": [0.1, 0.2]}"#, ["trained_betas"]),
+            ("train-steps-one", #"{"num_train_timesteps": 1}"#, ["num_train_timesteps", "1"]),
+            ("train-steps-huge", #"{"num_train_timesteps": 1e12}"#, ["num_train_timesteps"]),
+            ("train-steps-fraction", #"{"num_train_timesteps": 999.5}"#, ["num_train_timesteps", "999.5"]),
+            ("offset-negative", #"{"steps_offset": -1}"#, ["steps_offset"]),
+            ("beta-start-negative", #"{"beta_start": -0.001}"#, ["beta"]),
+            ("beta-end-above-one", #"{"beta_end": 1.5}"#, ["beta"]),
+            ("spacing-unknown", #"{"timestep_spacing": "cubic"}"#, ["timestep_spacing", "cubic"]),
+            ("flow-shift-negative", #"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": -3}"#, ["shift"]),
+            ("flow-shift-string", #"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": "3"}"#, ["shift", "number"]),
+        ]
+        for (label, json, words) in cases {
+            let file = dir.appendingPathComponent("config-\(label).json")
+            try Data(json.utf8).write(to: file)
+            try expectFailure(["--model", "mixture-2d", "--scheduler-config", file.path, "--steps", "4"], mentions: words)
+        }
+        try expectFailure(["--model", "mixture-2d", "--scheduler-config", dir.appendingPathComponent("missing.json").path], mentions: ["missing.json"])
+    }
+
     @Test("a model whose output overflows is reported with the step and noise level")
     func nonFiniteOutput() throws {
         let dir = try temporaryDirectory()

@@ -58,6 +58,19 @@ extension Neural {
             }
         }
 
+        /// The Fréchet pipeline on the fixture's own tensors, no sampling: the classifier's features of
+        /// diffusers' 256 samples and of the 256 noise draws against the data statistics give the
+        /// fixture script's float64 distances (`fd`, `fd_noise`), to float32 feature precision.
+        @Test("Fréchet distance of diffusers' samples and of the noise: the fixture script's values")
+        func frechetOfFixtureTensors() throws {
+            let classifier = try #require(try BuiltInModels.classifier(for: "digits"))
+            for (tensor, key) in [("samples", "fd"), ("noise", "fd_noise")] {
+                let reference = try #require(Double(Self.fixture.metadata[key] ?? ""))
+                let ours = try classifier.frechetDistance(of: try NeuralFixtures.tensor(Self.fixture, tensor))
+                #expect(abs(ours - reference) <= 1e-4 * reference, "\(key): ours \(ours), fixture \(reference)")
+            }
+        }
+
         /// Long check (`DIFFUSE_LONG_TESTS=1 swift test -c release --filter DigitsModelTests`): all 256
         /// samples, and the Fréchet distance of our grid to the data within 2% of diffusers' (2.208;
         /// 256 real digits give 1.415).
