@@ -234,6 +234,7 @@ struct BadInputTests {
         // Valid JSON of the wrong shape.
         let cases: [(String, String, [String])] = [
             ("array", "[1, 2, 3]", ["tuned"]),
+            ("empty-file", "", ["tuned"]),
             ("empty", "{}", ["tuned", "missing"]),
             ("string", "\"diffuse-tuned/1\"", ["tuned"]),
             ("format-number", #"{"format": 1}"#, ["tuned", "format"]),

@@ -114,6 +114,22 @@ extension Neural {
             #expect(error.within(1e-4), "\(error)")
         }
 
+        /// The short version, in every `swift test`: 2 samples of DPM-Solver++(2M), 4 steps, against
+        /// diffusers from the same noise (`tools/neural/sample_photos_short.py`).
+        @Test("DPM-Solver++(2M), 4 steps, 2 samples: the same samples as diffusers from the same noise")
+        func shortSamplingParity() throws {
+            let fixture = try NeuralFixtures.file("photos-dpmpp2m-4.safetensors")
+            let model = try #require(try BuiltInModels.model(named: "photos") as? UNetDiffusionModel)
+            let noise = try NeuralFixtures.tensor(fixture, "noise")
+            let grid = try StepSchedule(spacing: .linspace, steps: 4, final: .zero).grid(on: model.schedule)
+            let solver = DPMSolverMultistep(prediction: .data, solverOrder: 2, secondOrderForm: .midpoint, lowerOrderFinal: true)
+            let run = try SamplingRun(model: model, schedule: model.schedule, solver: solver, grid: grid, initialSample: noise)
+            let out = try run.finish()
+            #expect(run.evaluations == 4)
+            let error = ParityError(out.scalars, try NeuralFixtures.tensor(fixture, "samples").scalars)
+            #expect(error.relativeRMS <= 1e-3, "\(error)")
+        }
+
         /// Long check: 16 samples of DPM-Solver++(2M), 20 steps, against diffusers from the same noise.
         @Test("DPM-Solver++(2M), 20 steps: the same samples as diffusers from the same noise",
               .enabled(if: ProcessInfo.processInfo.environment["DIFFUSE_LONG_TESTS"] == "1"))
