@@ -52,31 +52,14 @@ def repeated_final(sig) -> bool:
 
 
 def plms_on_grid(x0_fn, x_init, sig):
-    """PLMS (PNDM with skip_prk_steps) stepping from grid point to grid point: model calls at L0, L1, L1, L2, ...;
-    an Euler step L0 -> L1, its Heun average from the same start, then Adams-Bashforth (2, 3, 4 points) in eps."""
+    """PLMS (PNDM with skip_prk_steps) stepping from grid point to grid point: fixtures_solvers.ref_plms with the
+    levels' indices as its timesteps. Model calls at L0, L1, L1, L2, ...; an Euler step L0 -> L1, its Heun average
+    from the same start, then Adams-Bashforth with 2, 3, 4 points in eps."""
     abar = [1.0 / (1.0 + s * s) for s in sig]
     n = len(sig) - 1
-    x = np.asarray(x_init, dtype=np.float64)
-    ets, x_save = [], None
-    plan = [(0, 0, 1, "euler"), (1, 0, 1, "heun_avg")] + [(k, k, k + 1, None) for k in range(1, n)]
-    for at_level, start, end, form in plan:
-        ab = abar[at_level]
-        x0 = x0_fn(x, math.sqrt(ab), math.sqrt(1 - ab))
-        e = (x - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
-        if form == "euler":
-            e_use, x_from, x_save = e, x, x
-            ets.append(e)
-        elif form == "heun_avg":
-            e_use, x_from = 0.5 * (e + ets[-1]), x_save
-        else:
-            ets.append(e)
-            ets = ets[-4:]
-            c = {2: [3 / 2, -1 / 2], 3: [23 / 12, -16 / 12, 5 / 12], 4: [55 / 24, -59 / 24, 37 / 24, -9 / 24]}[len(ets)]
-            e_use, x_from = sum(ci * ets[-1 - j] for j, ci in enumerate(c)), x
-        a_c, a_p = abar[start], abar[end]
-        x0_hat = (x_from - math.sqrt(1 - a_c) * e_use) / math.sqrt(a_c)
-        x = math.sqrt(a_p) * x0_hat + math.sqrt(1 - a_p) * e_use
-    return x
+    labels = [0, 1] + list(range(1, n))
+    steps = [(0, 1, "euler"), (0, 1, "heun_avg")] + [(k, k + 1, f"ab{min(k + 1, 4)}") for k in range(1, n)]
+    return fs.ref_plms(x0_fn, x_init, abar, None, labels, steps)
 
 
 def singlestep_float32(x0_fn, x_init, sig, algo, orders):

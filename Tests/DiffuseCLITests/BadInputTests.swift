@@ -48,6 +48,9 @@ struct BadInputTests {
         try expectFailure(["--sigmas", "5,3,3,0"], mentions: ["decrease"])
         try expectFailure(["--sigmas", "5,abc,0"], mentions: ["abc"])
         try expectFailure(["--sigmas", "5,0,1"], mentions: ["decrease"])
+        // Found by the request fuzzer: a level far beyond a discrete schedule's range trapped.
+        try expectFailure(["--scheduler-config", Fixtures.url("scheduler_config_sd.json").path, "--solver", "ts_ddim",
+                           "--sigmas", "1e86,3,8"], mentions: ["decrease"])
         try expectFailure(["--noise-schedule", "flow", "--sigma-max", "3"], mentions: ["sigma-max"])
         try expectFailure(["--schedule", "leading"], mentions: ["discrete-time"])
         try expectFailure(["--noise-schedule", "flow", "--schedule", "logsnr"], mentions: ["logsnr", "sigma-max"])
