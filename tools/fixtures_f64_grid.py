@@ -201,7 +201,8 @@ def main():
               "note": "float64 recomputations on our grids of the cases whose reference no grid of ours reproduces "
                       "(see the generator's docstring); x_f64 is in the case's own coordinates"}
     path = ff.FIXTURES / "parity_f64_grid.json"
-    path.write_text(json.dumps({**header, "cases": out}, indent=1) + "\n")
+    body = ",\n".join(json.dumps(c) for c in out)        # one case per line
+    path.write_text(json.dumps(header, indent=1)[:-2] + ',\n "cases": [\n' + body + "\n ]\n}\n")
     kinds = {}
     for c in out:
         kinds[c["kind"]] = kinds.get(c["kind"], 0) + 1
