@@ -216,8 +216,8 @@ def lam_of(sig):
     return np.asarray([(-math.log(s) if s > 0 else math.inf) for s in sig], dtype=np.float64)
 
 
-def ref_dpm_multistep(x0_fn, x_init, sig, algo, order, solver_type, lower_order_final, euler_at_final):
-    """DPM-Solver (eps) / DPM-Solver++ (data) multistep, diffusers' order rules."""
+def ref_dpm_multistep(x0_fn, x_init, sig, algo, order, solver_type, lower_order_final, euler_at_final, step_orders=None):
+    """DPM-Solver (eps) / DPM-Solver++ (data) multistep, diffusers' order rules (or `step_orders`, one per step)."""
     n = len(sig) - 1
     final_zero = sig[-1] == 0.0
     lam = lam_of(sig)
@@ -231,6 +231,8 @@ def ref_dpm_multistep(x0_fn, x_init, sig, algo, order, solver_type, lower_order_
             lof = i == n - 1 and (euler_at_final or (lower_order_final and n < 15) or final_zero)
             los = i == n - 2 and lower_order_final and n < 15
             p = 1 if (order == 1 or i < 1 or lof) else 2 if (order == 2 or i < 2 or los) else 3
+            if step_orders is not None:
+                p = step_orders[i]
             orders.append(p)
             at, st = vp_of(sig[i + 1])
             h = lam[i + 1] - lam[i]
@@ -343,7 +345,9 @@ def unipc_coeffs(hh, rks, order, bh):
     return np.asarray(R, dtype=np.float64), np.asarray(b, dtype=np.float64), h_phi_1, b_h
 
 
-def ref_unipc(x0_fn, x_init, sig, order, bh, predict_x0, lower_order_final, disable_corrector):
+def ref_unipc(x0_fn, x_init, sig, order, bh, predict_x0, lower_order_final, disable_corrector, zero_limit=False):
+    """diffusers' UniPC. With `zero_limit`, a step to sigma = 0 returns the model's x0 at the sample it was evaluated
+    at (the first-order limit, alpha_t = 1) instead of diffusers' B(h) = -inf times rho = 0."""
     n = len(sig) - 1
     lam = lam_of(sig)
     x = np.asarray(x_init, dtype=np.float64)
@@ -393,7 +397,9 @@ def ref_unipc(x0_fn, x_init, sig, order, bh, predict_x0, lower_order_final, disa
                 rhos_p = np.array([0.5]) if p == 2 else np.linalg.solve(R[:-1, :-1], b[:-1])
                 pred = sum(rhos_p[k] * d1s[k] for k in range(p - 1))
             at, st = vp_of(sig[i + 1])
-            if predict_x0:
+            if zero_limit and sig[i + 1] == 0.0:
+                x = x0
+            elif predict_x0:
                 x = st / s * x - at * h_phi_1 * ms[i] - at * b_h * pred
             else:
                 x = at / a * x - st * h_phi_1 * ms[i] - st * b_h * pred

@@ -366,8 +366,8 @@ def np_ddim(mix, x_init, ts, abar, final_abar, eta, draws):
     return x, nd.meta, m.calls
 
 
-def np_dpm_sde(mix, x_init, sig, order, solver_type, lower_order_final, euler_at_final, draws):
-    """diffusers DPMSolverMultistep, algorithm_type sde-dpmsolver++, with its order rules."""
+def np_dpm_sde(mix, x_init, sig, order, solver_type, lower_order_final, euler_at_final, draws, step_orders=None):
+    """diffusers DPMSolverMultistep, algorithm_type sde-dpmsolver++, with its order rules (or `step_orders`)."""
     m = NpModel(mix)
     nd = NpDraws(draws, m)
     n = len(sig) - 1
@@ -382,6 +382,8 @@ def np_dpm_sde(mix, x_init, sig, order, solver_type, lower_order_final, euler_at
             lof = i == n - 1 and (euler_at_final or (lower_order_final and n < 15) or final_zero)
             los = i == n - 2 and lower_order_final and n < 15
             p = 1 if (order == 1 or i < 1 or lof) else 2 if (order == 2 or i < 2 or los) else 3
+            if step_orders is not None:
+                p = step_orders[i]
             orders.append(p)
             at, st = vp_of(sig[i + 1])
             h = np.float64(lam[i + 1] - lam[i])

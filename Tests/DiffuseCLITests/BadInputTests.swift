@@ -48,6 +48,9 @@ struct BadInputTests {
         try expectFailure(["--sigmas", "5,3,3,0"], mentions: ["decrease"])
         try expectFailure(["--sigmas", "5,abc,0"], mentions: ["abc"])
         try expectFailure(["--sigmas", "5,0,1"], mentions: ["decrease"])
+        // Found by the request fuzzer: a level far beyond a discrete schedule's range trapped.
+        try expectFailure(["--scheduler-config", Fixtures.url("scheduler_config_sd.json").path, "--solver", "ts_ddim",
+                           "--sigmas", "1e86,3,8"], mentions: ["decrease"])
         try expectFailure(["--noise-schedule", "flow", "--sigma-max", "3"], mentions: ["sigma-max"])
         try expectFailure(["--schedule", "leading"], mentions: ["discrete-time"])
         try expectFailure(["--noise-schedule", "flow", "--schedule", "logsnr"], mentions: ["logsnr", "sigma-max"])
@@ -234,6 +237,7 @@ struct BadInputTests {
         // Valid JSON of the wrong shape.
         let cases: [(String, String, [String])] = [
             ("array", "[1, 2, 3]", ["tuned"]),
+            ("empty-file", "", ["tuned"]),
             ("empty", "{}", ["tuned", "missing"]),
             ("string", "\"diffuse-tuned/1\"", ["tuned"]),
             ("format-number", #"{"format": 1}"#, ["tuned", "format"]),
@@ -249,6 +253,38 @@ struct BadInputTests {
             try Data(json.utf8).write(to: file)
             try expectFailure(["--model", "mixture-2d", "--tuned", file.path, "--nfe", "5"], mentions: words + ["tuned-\(label)"])
         }
+    }
+
+    @Test("every error path of scheduler_config.json: not JSON, wrong types, unknown names, absurd values")
+    func badSchedulerConfigs() throws {
+        let dir = try temporaryDirectory()
+        let cases: [(String, String, [String])] = [
+            ("not-json", "{beta_start: 0.1", ["not valid JSON"]),
+            ("empty-file", "", ["not valid JSON"]),
+            ("array", "[0.00085, 0.012]", ["JSON object"]),
+            ("beta-start-string", #"{"beta_start": "0.1"}"#, ["beta_start", "number"]),
+            ("beta-schedule-number", #"{"beta_schedule": 3}"#, ["beta_schedule", "string"]),
+            ("zero-snr-string", #"{"rescale_betas_zero_snr": "yes"}"#, ["rescale_betas_zero_snr", "true or false"]),
+            ("beta-schedule-unknown", #"{"beta_schedule": "cubic"}"#, ["beta_schedule", "cubic"]),
+            ("prediction-unknown", #"{"prediction_type": "score"}"#, ["prediction_type", "score"]),
+            ("class-unknown", #"{"_class_name": "KarrasVeScheduler"}"#, ["_class_name", "KarrasVeScheduler"]),
+            ("trained-betas", #"{"trained_betas": [0.1, 0.2]}"#, ["trained_betas"]),
+            ("train-steps-one", #"{"num_train_timesteps": 1}"#, ["num_train_timesteps", "1"]),
+            ("train-steps-huge", #"{"num_train_timesteps": 1e12}"#, ["num_train_timesteps"]),
+            ("train-steps-fraction", #"{"num_train_timesteps": 999.5}"#, ["num_train_timesteps", "999.5"]),
+            ("offset-negative", #"{"steps_offset": -1}"#, ["steps_offset"]),
+            ("beta-start-negative", #"{"beta_start": -0.001}"#, ["beta"]),
+            ("beta-end-above-one", #"{"beta_end": 1.5}"#, ["beta"]),
+            ("spacing-unknown", #"{"timestep_spacing": "cubic"}"#, ["timestep_spacing", "cubic"]),
+            ("flow-shift-negative", #"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": -3}"#, ["shift"]),
+            ("flow-shift-string", #"{"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": "3"}"#, ["shift", "number"]),
+        ]
+        for (label, json, words) in cases {
+            let file = dir.appendingPathComponent("config-\(label).json")
+            try Data(json.utf8).write(to: file)
+            try expectFailure(["--model", "mixture-2d", "--scheduler-config", file.path, "--steps", "4"], mentions: words)
+        }
+        try expectFailure(["--model", "mixture-2d", "--scheduler-config", dir.appendingPathComponent("missing.json").path], mentions: ["missing.json"])
     }
 
     @Test("a model whose output overflows is reported with the step and noise level")

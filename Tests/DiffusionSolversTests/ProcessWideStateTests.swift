@@ -2,6 +2,7 @@ import Testing
 import Foundation
 @testable import DiffusionSolvers
 import DiffusionTestSupport
+import PropertyBased
 
 /// Every test that changes process-wide state (``Parallelism/maximumThreads``, the working
 /// directory), in one serialized suite: tests run in parallel, so two of these running at once
@@ -112,6 +113,87 @@ struct ProcessWideStateTests {
             try tests.sample("dpmpp_2m_sde", .init(), model: wide, schedule: schedule, steps: 6, count: 64, seed: 3)
         }
         #expect(single == parallel)
+    }
+
+    /// One generated sampling setup: a random Gaussian mixture wide enough that a whole batch is
+    /// evaluated on several threads, a noise schedule, a step spacing and count, and a catalog solver.
+    struct RandomSetup: CustomStringConvertible {
+        static let solvers = ["euler", "heun", "dpmpp_2m", "uni_pc", "deis", "ipndm", "lms", "dpmpp_2s_ancestral",
+                              "euler_ancestral", "dpmpp_sde", "dpmpp_2m_sde", "dpmpp_3m_sde", "ddpm", "sa_solver", "restart"]
+        /// The stochastic solvers that run on rectified flow, and the deterministic ones.
+        static let flowSolvers = ["euler", "heun", "dpmpp_2m", "uni_pc", "deis", "ipndm", "lms", "dpmpp_2s_ancestral", "euler_ancestral"]
+        static let schedules: [any NoiseSchedule] = [VESchedule(), try! DiscreteVPSchedule(), ContinuousVPSchedule.linear(), RectifiedFlowSchedule()]
+        static let spacings: [StepSpacing] = [.karras(rho: 7), .logSNR, .timeUniform, .exponential]
+        let model: GaussianMixture
+        let schedule: any NoiseSchedule
+        let grid: TimeGrid
+        let solver: String
+        let summary: String
+        var description: String { summary }
+
+        init(seed: UInt64, steps: Int) throws {
+            var random = SplitMix(seed)
+            let k = 8 + Int(random.next() % 3), d = 64
+            let weights = (0..<k).map { _ in 0.1 + random.unit() }
+            let means = (0..<(k * d)).map { _ in 2 * random.unit() - 1 }
+            let stds = (0..<(k * d)).map { _ in 0.05 + 0.5 * random.unit() }
+            model = try GaussianMixture(weights: weights, means: means, stds: stds, sampleShape: [d])
+            schedule = Self.schedules[Int(random.next() % UInt64(Self.schedules.count))]
+            // Flow's σ/α is unbounded at its start: time-uniform steps there.
+            let spacing = schedule is RectifiedFlowSchedule ? .timeUniform : Self.spacings[Int(random.next() % UInt64(Self.spacings.count))]
+            let solvers = schedule is RectifiedFlowSchedule ? Self.flowSolvers : Self.solvers
+            solver = solvers[Int(random.next() % UInt64(solvers.count))]
+            grid = try StepSchedule(spacing: spacing, steps: steps).grid(on: schedule)
+            summary = "\(solver), \(schedule.name), \(spacing), \(steps) steps, \(k) components"
+        }
+
+        /// Samples `count` samples from index `first` of the seed's noise with `threads` threads.
+        func run(seed: UInt64, first: Int, count: Int, threads: Int) throws -> [Float] {
+            let noise = SeededNoise(seed: seed, firstSample: first)
+            let x = SampleTensor.initialSample(noise: noise.initialNoise(shape: [count] + model.sampleShape), schedule: schedule, level: grid[0])
+            func pull<S: Solver>(_ solver: S) throws -> [Float] {
+                try SamplingRun(model: model, schedule: schedule, solver: solver, grid: grid, initialSample: x, noise: noise).finish().scalars
+            }
+            return try ProcessWideStateTests.withThreads(threads) { try pull(try SolverCatalog.solver(named: solver)) }
+        }
+    }
+
+    /// SplitMix64 (Steele et al. 2014), for the generated setups.
+    struct SplitMix {
+        var state: UInt64
+        init(_ seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    }
+
+    @Test("each sample depends only on the seed and its index: random models, schedules, solvers, steps, batch splits and thread counts")
+    func determinismProperty() async throws {
+        await propertyCheck(count: 8, input: Gen.uint64(in: 0...UInt64.max), Gen.int(in: 2...5), Gen.int(in: 128...136), Gen.int(in: 1...127),
+                            Gen.int(in: 0...3)) { seed, steps, count, cut, threads in
+            let outcome = Result { () throws -> (setup: String, equal: Bool, finite: Bool) in
+                let setup = try RandomSetup(seed: seed, steps: steps)
+                // The whole batch on one thread or all, its two parts on the other setting.
+                let (wholeThreads, partThreads) = threads & 1 == 0 ? (0, 1) : (1, 0)
+                let whole = try setup.run(seed: seed, first: 0, count: count, threads: wholeThreads)
+                let head = try setup.run(seed: seed, first: 0, count: cut, threads: partThreads)
+                let tail = try setup.run(seed: seed, first: cut, count: count - cut, threads: partThreads)
+                return (setup.summary, whole == head + tail, whole.allSatisfy(\.isFinite))
+            }
+            switch outcome {
+            case .success(let r):
+                let message = "\(r.setup): seed \(seed), batch \(count) split at \(cut)"
+                #expect(r.equal, Comment(rawValue: message))
+                #expect(r.finite, Comment(rawValue: message))
+            case .failure(let error):
+                Issue.record(error, "seed \(seed), \(steps) steps")
+            }
+        }
     }
 
     @Test("the pull-style library example runs in a fresh working directory and produces finite samples in the data range")

@@ -214,3 +214,40 @@ extension ParityCase {
         #expect(error <= tolerance, "relative RMS \(error)", sourceLocation: sourceLocation)
     }
 }
+
+/// Float64 recomputations on our grids of the parity cases whose reference no grid of ours
+/// reproduces (`tools/fixtures_f64_grid.py`): diffusers' NaN endpoints, its repeated final sigmas,
+/// and PLMS under `linspace`, which steps off its own grid. The same formulas as the reference,
+/// without the defect; the expected endpoint of those cases, by case name.
+public enum GridRecomputations {
+    public struct Entry: Decodable, Sendable {
+        public var name: String
+        public var kind: String
+        /// How far the same run moves in float32 arithmetic (the fixture script's emulation): the
+        /// case's conditioning, which bounds what a float32 sampler can match.
+        public var f32_rel_rms: Double
+        var x_f64: [[Double]]
+        public var endpoint: [Double] { x_f64.flatMap { $0 } }
+        /// Float32 precision for this case: `floor`, or three times its float32 sensitivity.
+        public func tolerance(floor: Double = 5e-5) -> Double { Swift.max(floor, 3 * f32_rel_rms) }
+    }
+    struct File: Decodable { var cases: [Entry] }
+
+    public static let entries: [String: Entry] = {
+        guard let data = try? Data(contentsOf: Fixtures.url("parity_f64_grid.json")),
+              let file = try? JSONDecoder().decode(File.self, from: data) else { return [:] }
+        return Dictionary(file.cases.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+    }()
+
+    /// Checks `out` against the recomputation of `c` within ``Entry/tolerance(floor:)``; an issue
+    /// when the fixture has none.
+    public static func expectMatches(_ out: SampleTensor, _ c: ParityCase, floor: Double = 5e-5,
+                                     sourceLocation: SourceLocation = #_sourceLocation) {
+        guard let entry = entries[c.name] else {
+            Issue.record("no float64 recomputation of \(c.name) in parity_f64_grid.json", sourceLocation: sourceLocation)
+            return
+        }
+        let error = Compare.relativeRMS(out, entry.endpoint)
+        #expect(error <= entry.tolerance(floor: floor), "relative RMS \(error) from the float64 recomputation on our grid", sourceLocation: sourceLocation)
+    }
+}

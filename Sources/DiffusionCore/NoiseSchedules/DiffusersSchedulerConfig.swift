@@ -50,6 +50,9 @@ public struct DiffusersSchedulerConfig: Sendable, Equatable {
         "DPMSolverMultistepScheduler", "UniPCMultistepScheduler", "DEISMultistepScheduler", "SASolverScheduler",
     ]
 
+    /// The `timestep_spacing` values diffusers' schedulers take (any other raises there).
+    public static let timestepSpacings = ["linspace", "leading", "trailing"]
+
     public init() {}
 
     /// Parses a config from JSON bytes; every problem is a one-line ``ScheduleError``.
@@ -84,6 +87,9 @@ public struct DiffusersSchedulerConfig: Sendable, Equatable {
             predictionType = p
         }
         timestepSpacing = try string("timestep_spacing")
+        if let v = timestepSpacing, !Self.timestepSpacings.contains(v) {
+            throw ScheduleError("scheduler config: unsupported timestep_spacing '\(v)' (supported: \(Self.timestepSpacings.joined(separator: ", ")))")
+        }
         if let v = try number("steps_offset") {
             guard v >= 0, v < 1_000_000, v == v.rounded() else { throw ScheduleError("scheduler config: steps_offset must be a non-negative integer") }
             stepsOffset = Int(v)

@@ -95,12 +95,13 @@ public struct DiscreteVPSchedule: NoiseSchedule, Equatable {
     public var trainingTimesteps: Int? { trainingSteps }
     public var cleanTime: Double { -1 }
 
-    /// `σ̃(t)`, piecewise linear through `(i, σ̃_i)` and `(−1, 0)`.
+    /// `σ̃(t)`, piecewise linear through `(i, σ̃_i)` and `(−1, 0)`, extended linearly past the last
+    /// timestep (where ``time(sigma:)`` puts a larger sigma; a time too large for `Int` stays there).
     public func kSigma(at t: Double) -> Double {
         if t <= -1 { return 0 }
         if t < 0 { return (t + 1) * sigmas[0] }
         let last = trainingSteps - 1
-        let i = Swift.min(Int(t), last - 1)
+        let i = t < Double(last - 1) ? Int(t) : last - 1
         let f = t - Double(i)
         return sigmas[i] + f * (sigmas[i + 1] - sigmas[i])
     }

@@ -58,6 +58,19 @@ extension Neural {
             }
         }
 
+        /// The Fréchet pipeline on the fixture's own tensors, no sampling: the classifier's features of
+        /// diffusers' 256 samples and of the 256 noise draws against the data statistics give the
+        /// fixture script's float64 distances (`fd`, `fd_noise`), to float32 feature precision.
+        @Test("Fréchet distance of diffusers' samples and of the noise: the fixture script's values")
+        func frechetOfFixtureTensors() throws {
+            let classifier = try #require(try BuiltInModels.classifier(for: "digits"))
+            for (tensor, key) in [("samples", "fd"), ("noise", "fd_noise")] {
+                let reference = try #require(Double(Self.fixture.metadata[key] ?? ""))
+                let ours = try classifier.frechetDistance(of: try NeuralFixtures.tensor(Self.fixture, tensor))
+                #expect(abs(ours - reference) <= 1e-4 * reference, "\(key): ours \(ours), fixture \(reference)")
+            }
+        }
+
         /// Long check (`DIFFUSE_LONG_TESTS=1 swift test -c release --filter DigitsModelTests`): all 256
         /// samples, and the Fréchet distance of our grid to the data within 2% of diffusers' (2.208;
         /// 256 real digits give 1.415).
@@ -99,6 +112,22 @@ extension Neural {
             try model.network.forward(input, timesteps: timesteps, workspace: NeuralWorkspace(), into: &output)
             let error = ParityError(output.scalars, expected.scalars)
             #expect(error.within(1e-4), "\(error)")
+        }
+
+        /// The short version, in every `swift test`: 2 samples of DPM-Solver++(2M), 4 steps, against
+        /// diffusers from the same noise (`tools/neural/sample_photos_short.py`).
+        @Test("DPM-Solver++(2M), 4 steps, 2 samples: the same samples as diffusers from the same noise")
+        func shortSamplingParity() throws {
+            let fixture = try NeuralFixtures.file("photos-dpmpp2m-4.safetensors")
+            let model = try #require(try BuiltInModels.model(named: "photos") as? UNetDiffusionModel)
+            let noise = try NeuralFixtures.tensor(fixture, "noise")
+            let grid = try StepSchedule(spacing: .linspace, steps: 4, final: .zero).grid(on: model.schedule)
+            let solver = DPMSolverMultistep(prediction: .data, solverOrder: 2, secondOrderForm: .midpoint, lowerOrderFinal: true)
+            let run = try SamplingRun(model: model, schedule: model.schedule, solver: solver, grid: grid, initialSample: noise)
+            let out = try run.finish()
+            #expect(run.evaluations == 4)
+            let error = ParityError(out.scalars, try NeuralFixtures.tensor(fixture, "samples").scalars)
+            #expect(error.relativeRMS <= 1e-3, "\(error)")
         }
 
         /// Long check: 16 samples of DPM-Solver++(2M), 20 steps, against diffusers from the same noise.

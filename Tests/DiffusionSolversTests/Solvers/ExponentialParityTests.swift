@@ -63,38 +63,41 @@ struct ExponentialParityTests {
         return (try run.finish(), run.evaluations)
     }
 
-    @Test("endpoint within 5e-5 relative RMS of the reference (finite where the reference gives NaN)", arguments: cases)
+    @Test("endpoint within 5e-5 relative RMS of the reference, or of its float64 recomputation on our grid", arguments: cases)
     func parity(_ c: ParityCase) throws {
         let schedule = try c.schedule()
         let reference = c.reconciled()
         let stepSchedule = reference.stepSchedule
         var expectedNFE = reference.nfe
         let orders = reference.orders
-        if reference.droppedRepeatedFinal {
+        // diffusers' NaN endpoints (UniPC to σ = 0; 2M-heun and 3M across a repeated last sigma) and
+        // its singlestep runs across a repeated last sigma (a degenerate r = 1 macro step) have no
+        // counterpart on our grids: those are compared with the same formulas recomputed in float64
+        // on our grid (`tools/fixtures_f64_grid.py`), the step to σ = 0 returning x̂₀.
+        let recomputed = c.reference_nan == true || (reference.droppedRepeatedFinal && c.solver.hasSuffix("_diffusers"))
+        if reference.droppedRepeatedFinal && c.solver.hasPrefix("uni_pc") {
             // UniPC then corrects its last sample with the evaluation at the repeated level.
-            if c.solver.hasPrefix("uni_pc") { expectedNFE += 1 }
-            if c.solver.hasSuffix("_diffusers") {
-                // diffusers' singlestep scheduler then ends with a macro sub-step whose intermediate
-                // point is its own endpoint (r = 1). Our grids have no repeated level, so this
-                // degenerate step has no counterpart; only finiteness is checked.
-                let grid = try stepSchedule.grid(on: schedule)
-                let (out, _) = try run(Self.solver(for: c), c, model: try Self.model(for: c), schedule: schedule, grid: grid)
-                #expect(out.isFinite)
-                return
-            }
+            expectedNFE += 1
         }
         let grid = try stepSchedule.grid(on: schedule)
         if let mismatch = reference.expectMatches(grid, schedule: schedule) { Issue.record(Comment(rawValue: mismatch)); return }
         let (out, nfe) = try run(Self.solver(for: c, orders: orders), c, model: try Self.model(for: c), schedule: schedule, grid: grid)
         #expect(out.isFinite)
-        if c.reference_nan != true {
+        #expect(nfe == expectedNFE)
+        // The noise-prediction singlestep updates cancel terms far larger than their result, so
+        // their float32 error differs severalfold between two roundings of the same run: 1e-4 there.
+        let floor = c.solver.hasSuffix("_diffusers") && c.string("algorithm_type") == "dpmsolver" ? 1e-4 : 5e-5
+        if recomputed {
+            GridRecomputations.expectMatches(out, c, floor: floor)
+        } else {
             let error = Compare.relativeRMS(out, c.expected)
             // Where the reference's own float32 arithmetic is off by more (its distance to a float64
             // recomputation, `f64_check_rel_rms`: up to 7.3e-4 for diffusers' singlestep DPM-Solver-3
             // at 5–6 steps), allow three times that distance.
             let tolerance = Swift.max(5e-5, 3 * (c.f64_check_rel_rms ?? 0))
             #expect(error <= tolerance, "relative RMS \(error)")
-            #expect(nfe == expectedNFE)
+            // Those cases are also held to the float64 run on the same grid.
+            if GridRecomputations.entries[c.name] != nil { GridRecomputations.expectMatches(out, c, floor: floor) }
         }
     }
 }

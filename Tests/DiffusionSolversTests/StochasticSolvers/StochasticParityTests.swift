@@ -42,7 +42,7 @@ struct StochasticParityTests {
         }
     }
 
-    @Test("endpoint within 5e-5 relative RMS of the reference fed the same draws", arguments: cases)
+    @Test("endpoint within 5e-5 relative RMS of the reference fed the same draws (of its float64 recomputation where it is NaN)", arguments: cases)
     func parity(_ c: ParityCase) throws {
         let schedule = try c.schedule()
         let reference = c.reconciled()
@@ -63,10 +63,14 @@ struct StochasticParityTests {
         }
         let (out, nfe) = try run(try Self.solver(for: c, orders: orders))
         #expect(out.isFinite)
-        if c.reference_nan != true {
+        #expect(nfe == reference.nfe)
+        if c.reference_nan == true {
+            // diffusers' NaN across a repeated last sigma: the same formulas and draws recomputed in
+            // float64 on our grid (`tools/fixtures_f64_grid.py`).
+            GridRecomputations.expectMatches(out, c)
+        } else {
             let error = Compare.relativeRMS(out, c.expected)
             #expect(error <= Swift.max(5e-5, 3 * (c.f64_check_rel_rms ?? 0)), "relative RMS \(error)")
-            #expect(nfe == reference.nfe)
         }
     }
 }
