@@ -19,7 +19,10 @@ import DiffusionEvaluation
 ///    replaces the best untuned configuration only when it beats it there beyond chance: the
 ///    paired bootstrap interval of its validation RMSE over the untuned one's
 ///    (``Settings/replacementConfidence``) lies below 1 (`choose(validationRMSE:sampleErrors:isUntuned:confidence:seed:)`).
-///    The choice is measured, next to the best untuned configuration, on held-out noise.
+///    With ``Settings/anchors`` (automatic tuning's best single peer configurations), the choice
+///    must also be at or below each anchor there by both the median per-draw error and the RMSE,
+///    or an anchor is run instead. The choice is measured, next to the best untuned configuration,
+///    on held-out noise.
 /// Every error is the RMSE of the endpoints to the ground-truth solution of the probability-flow
 /// ODE (``SchedulingObjective``).
 public final class Tuner {
