@@ -28,7 +28,7 @@ struct TuneCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Tuning samples.")
     var count: Int = 64
 
-    @Option(parsing: .unconditional, help: "Validation samples the finalists are ranked on (default: --count). More samples rank more reliably: a few samples that change mode dominate an RMSE.")
+    @Option(parsing: .unconditional, help: "Validation samples the finalists are ranked on (default: 512 on an exact model, --count on a network). More samples rank more reliably: a few samples that change mode dominate an RMSE.")
     var validationCount: Int?
 
     @Option(parsing: .unconditional, help: "Confidence with which a tuned configuration must beat the best untuned one on the validation samples (paired bootstrap interval of their RMSE ratio below 1) to be chosen; 0 chooses the least validation RMSE.")
@@ -49,8 +49,8 @@ struct TuneCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Steps of the fine logSNR grid time steps are placed on.")
     var fineSteps: Int = 200
 
-    @Flag(inversion: .prefixedNo, help: "Estimate DPM-Solver-v3's model statistics and tune it too; they are written next to the output as NAME.ems.safetensors (usable with `diffuse sample --solver dpm_solver_v3 --statistics`).")
-    var statistics = true
+    @Flag(inversion: .prefixedNo, help: "Estimate DPM-Solver-v3's model statistics and tune it too; they are written next to the output as NAME.ems.safetensors (usable with `diffuse sample --solver dpm_solver_v3 --statistics`). Default: on where the schedule has a finite log-SNR at its start (not on flow schedules).")
+    var statistics: Bool?
 
     @Option(parsing: .unconditional, help: "Lambda intervals of the statistics grid.")
     var statisticsIntervals: Int = 200
@@ -102,8 +102,12 @@ struct TuneCommand: ParsableCommand {
         let outputURL = URL(fileURLWithPath: output)
         let statisticsName = outputURL.deletingPathExtension().lastPathComponent + ".ems.safetensors"
 
-        settings.validationSamples = validationCount
+        settings.validationSamples = validationCount ?? Tuner.defaultValidationSamples(for: model, tuningSamples: count)
         settings.replacementConfidence = confidence > 0 ? confidence : nil
+        let statistics = self.statistics ?? Tuner.statisticsApply(to: schedule)
+        if self.statistics == nil && !statistics {
+            print("note: DPM-Solver-v3 is not tuned: its statistics need a finite log-SNR at the start of '\(schedule.name)'")
+        }
         if statistics {
             settings.statisticsFile = statisticsName
             settings.statisticsIntervals = statisticsIntervals
@@ -111,7 +115,7 @@ struct TuneCommand: ParsableCommand {
         }
         let tuner = Tuner(model: model, schedule: schedule, settings: settings,
                           cacheDirectory: noCache ? nil : GroundTruth.defaultCacheDirectory)
-        print("tuning \(model.name) on \(schedule.name): \(count) tuning samples (seed \(noiseSets.seed)), \(validationCount ?? count) validation samples (seed \(tuner.validationSeed)), \(holdoutCount) held-out samples (seed \(noiseSets.holdoutSeed)), budget \(budgetSeconds) s")
+        print("tuning \(model.name) on \(schedule.name): \(count) tuning samples (seed \(noiseSets.seed)), \(settings.validationSamples ?? count) validation samples (seed \(tuner.validationSeed)), \(holdoutCount) held-out samples (seed \(noiseSets.holdoutSeed)), budget \(budgetSeconds) s")
         let file = try tuner.run { print($0) }
         print("On held-out noise (seed \(noiseSets.holdoutSeed), \(holdoutCount) samples; finalists were ranked on validation noise, seed \(tuner.validationSeed)):")
         print("NFE  tuned (held-out RMSE)  best untuned (held-out RMSE)  ratio  method")

@@ -278,17 +278,20 @@ extension Tuner {
                                       isUntuned: finalists.map(\.isUntuned), confidence: s.replacementConfidence, seed: s.seed &+ UInt64(nfe))
             var chosenIndex = choice.chosen
             let anchors = finalists.indices.filter { finalists[$0].isAnchor && !sampleErrors[$0].isEmpty }
-            func beats(_ i: Int, _ anchor: Int) -> Bool {
-                sampleErrors[i].count == sampleErrors[anchor].count && Metrics.median(sampleErrors[i]) <= Metrics.median(sampleErrors[anchor])
-                    && validationError(finalists[i]) <= validationError(finalists[anchor])
+            let medians = sampleErrors.map { $0.isEmpty ? Double.infinity : Metrics.median($0) }, rmses = finalists.map(validationError)
+            // At or below by both measures on the same draws. (Asking the RMSE's gain to be beyond
+            // chance as well sends more choices back to an anchor, and between anchors that trade
+            // the median for the RMSE that loses one measure beyond chance: docs/DEFAULT-CONFIGURATION.md.)
+            func atOrBelow(_ i: Int, _ j: Int) -> Bool {
+                medians[i] <= medians[j] && rmses[i] <= rmses[j] && sampleErrors[i].count == sampleErrors[j].count
             }
-            if let failed = anchors.first(where: { $0 != chosenIndex && !beats(chosenIndex, $0) }) {
-                let best = anchors.min { Metrics.median(sampleErrors[$0]) * validationError(finalists[$0])
-                                         < Metrics.median(sampleErrors[$1]) * validationError(finalists[$1]) }!
+            let guarded = Tuner.guarded(chosen: chosenIndex, anchors: anchors, count: finalists.count, atOrBelow: atOrBelow,
+                                        product: { medians[$0] * rmses[$0] })
+            if guarded != chosenIndex, let failed = anchors.first(where: { $0 != chosenIndex && !atOrBelow(chosenIndex, $0) }) {
                 context.log(String(format: "NFE %d: %@ does not beat %@ on validation noise by both the median error and the RMSE; %@ is chosen",
                                    nfe, finalists[chosenIndex].configuration.method, finalists[failed].configuration.method,
-                                   finalists[best].configuration.method))
-                chosenIndex = best
+                                   finalists[guarded].configuration.method))
+                chosenIndex = guarded
             }
             let winner = finalists[chosenIndex], reference = finalists[choice.reference]
             if let rejected = choice.rejected {

@@ -21,7 +21,7 @@ import DiffusionEvaluation
 ///    (``Settings/replacementConfidence``) lies below 1 (`choose(validationRMSE:sampleErrors:isUntuned:confidence:seed:)`).
 ///    With ``Settings/anchors`` (automatic tuning's best single peer configurations), the choice
 ///    must also be at or below each anchor there by both the median per-draw error and the RMSE,
-///    or an anchor is run instead. The choice is measured, next to the best untuned configuration,
+///    or another finalist that is, or else an anchor, is run instead. The choice is measured, next to the best untuned configuration,
 ///    on held-out noise.
 /// Every error is the RMSE of the endpoints to the ground-truth solution of the probability-flow
 /// ODE (``SchedulingObjective``).
@@ -57,7 +57,8 @@ public final class Tuner {
         /// advantage of a few percent on validation noise is then often noise too.
         public var replacementConfidence: Double? = 0.9
         /// Standard configurations the choice must match or beat on the validation samples, each
-        /// by both the median per-draw error and the RMSE; otherwise the anchor with the least
+        /// by both the median per-draw error and the RMSE; otherwise the finalist that does (an
+        /// anchor itself when it beats the others), and without one the anchor, with the least
         /// product of the two is chosen. They stand for what the user would run without
         /// tuning, and are ranked with the untuned configurations whether or not they are among
         /// ``untunedSolvers`` × ``untunedSpacings``.
@@ -125,6 +126,18 @@ public final class Tuner {
     /// ``fineSpacing`` on a schedule that starts at pure noise.
     public var compensationSpacing: StepSpacing {
         settings.compensationSpacing == .logSNR && Self.startsAtPureNoise(schedule) ? .timeUniform : settings.compensationSpacing
+    }
+
+    /// Whether DPM-Solver-v3's statistics can be estimated on `schedule`: they are tabulated in
+    /// log-SNR from the schedule's start, which must then be finite (not on flow schedules).
+    public static func statisticsApply(to schedule: any NoiseSchedule) -> Bool { !startsAtPureNoise(schedule) }
+
+    /// The validation draws finalists are ranked on unless the user says: 512 on an exact model,
+    /// whose ground truth is cheap (a few draws that change mode dominate an RMSE, and 64 let
+    /// lucky finalists through), the tuning draws' count on a network, whose every ground-truth
+    /// draw costs hundreds of forward passes.
+    public static func defaultValidationSamples(for model: any DiffusionModel, tuningSamples: Int) -> Int {
+        model is any PreciseDenoising ? Swift.max(tuningSamples, 512) : tuningSamples
     }
 
     /// Whether the schedule's log-SNR is infinite at its largest time (pure noise, `α = 0`).
@@ -226,6 +239,19 @@ public final class Tuner {
             if rejected == nil { rejected = (i, interval) }
         }
         return (reference, reference, nil, rejected)
+    }
+
+    /// The choice kept against ``Settings/anchors`` among `count` finalists (indices): `chosen`
+    /// when it is at or below every anchor (`atOrBelow`); otherwise the finalist that is (an
+    /// anchor itself when it is at or below the others), and without one the anchor, with the
+    /// least finite `product` (median · RMSE). Where two anchors trade the median against the
+    /// RMSE, only a finalist at or below both is at or below whichever of them the user would
+    /// have picked.
+    package static func guarded(chosen: Int, anchors: [Int], count: Int, atOrBelow: (Int, Int) -> Bool, product: (Int) -> Double) -> Int {
+        func beatsAll(_ i: Int) -> Bool { anchors.allSatisfy { $0 == i || atOrBelow(i, $0) } }
+        guard !anchors.isEmpty, !beatsAll(chosen) else { return chosen }
+        let dominating = (0..<count).filter { product($0).isFinite && beatsAll($0) }
+        return (dominating.isEmpty ? anchors : dominating).min { product($0) < product($1) }!
     }
 
     /// The seed of the validation noise the finalists are ranked on: neither the tuning nor the

@@ -70,6 +70,24 @@ struct TuneCommandTests {
         #expect(try TunedFile(contentsOf: a).configurations == TunedFile(contentsOf: b).configurations)
     }
 
+    /// DPM-Solver-v3's statistics need a finite log-SNR at the start: on a flow schedule the
+    /// tuning leaves them out unless asked, and refuses them when asked.
+    @Test("on a flow schedule tune runs without DPM-Solver-v3's statistics, and refuses --statistics")
+    func flowSchedule() throws {
+        let dir = try temporaryDirectory()
+        let file = dir.appendingPathComponent("tuned.json")
+        let arguments = ["tune", "--model", "mixture-2d", "--noise-schedule", "flow", "--nfe", "4", "--count", "8", "--validation-count", "8",
+                         "--holdout-count", "8", "--generations", "1", "--population", "4", "--fine-steps", "20", "--no-cache", "--output", file.path]
+        let result = try Diffuse.run(arguments)
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains("DPM-Solver-v3 is not tuned"), "\(result.stdout)")
+        #expect(try TunedFile(contentsOf: file).configurations.map(\.nfe) == [4])
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("tuned.ems.safetensors").path))
+        let asked = try Diffuse.run(arguments.map { $0 == file.path ? dir.appendingPathComponent("asked.json").path : $0 } + ["--statistics"])
+        #expect(asked.status != 0 && asked.stderr.contains("--no-statistics") && asked.stderr.split(separator: "\n").count == 1, "\(asked.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("asked.json").path))
+    }
+
     @Test("bad uses of a tuned file fail with one line and write nothing")
     func badUses() throws {
         let (dir, file, result) = try Self.tune()

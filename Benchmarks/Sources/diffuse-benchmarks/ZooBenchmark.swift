@@ -13,9 +13,14 @@ import Foundation
 /// the other families and measured on the held-out one, against that peer and against the best
 /// peer picked afterwards.
 ///
+/// With `--tuner-seconds S`, the tuner as `diffuse tune` runs it with its defaults (all three
+/// budgets at once, searches bounded by S seconds) is measured on every model too (``tuned(_:seconds:comparison:)``).
+///
 /// Usage: `swift run -c release diffuse-benchmarks --zoo [--per-family 3] [--draws 64] [--seed 2512]
-/// [--scores FILE]`; the report goes to standard output (`docs/ZOO.md`), and with `--scores` every
-/// configuration's median per-draw error and RMSE per model and budget to FILE (JSON).
+/// [--tuner-seconds S] [--scores FILE] [--only NAME,...]`; the report goes to standard output
+/// (`docs/ZOO.md`), and with `--scores` every configuration's median per-draw error and RMSE per
+/// model and budget to FILE (JSON). `--only` measures the models whose names contain one of the
+/// given strings and prints their figures against the anchors instead of the report.
 struct ZooBenchmark {
     func progress(_ line: String) { FileHandle.standardError.write(Data((line + "\n").utf8)) }
 
@@ -40,8 +45,12 @@ struct ZooBenchmark {
     /// ``autoTuneSeconds``, on its own draws (seeds 0 and 1), then its choice on the zoo's draws.
     static let autoLabel = "auto"
     static let autoTuneSeconds = 10.0
+    /// The tuner with `diffuse tune`'s defaults, when `--tuner-seconds` is given.
+    static let tunerLabel = "tuner"
 
     let arguments: [String]
+    var tunerSeconds: Int?
+    var only: [String]?
 
     init(root: URL, arguments: [String]) throws {
         self.root = root
@@ -56,6 +65,11 @@ struct ZooBenchmark {
         perFamily = try value("--per-family") ?? perFamily
         draws = try value("--draws") ?? draws
         seed = try value("--seed").map(UInt64.init) ?? seed
+        tunerSeconds = try value("--tuner-seconds")
+        if let i = arguments.firstIndex(of: "--only") {
+            guard i + 1 < arguments.count else { throw SamplingError.invalidConfiguration("--only needs model names") }
+            only = arguments[i + 1].split(separator: ",").map(String.init)
+        }
     }
 
     /// One configuration's errors on one model's draws.
@@ -70,6 +84,9 @@ struct ZooBenchmark {
         /// The automatic tuning's wall time and what it chose, by budget.
         var autoSeconds: [Int: Double] = [:]
         var autoChoice: [Int: String] = [:]
+        /// The tuner's wall time (all budgets) and what it chose, by budget.
+        var tunerSeconds: Double?
+        var tunerChoice: [Int: String] = [:]
     }
 
     /// The spacing a configuration runs with on `schedule` (the timestep rules on continuous-time
@@ -82,10 +99,19 @@ struct ZooBenchmark {
         let models = try ModelZoo.generate(seed: seed, perFamily: perFamily)
         let cache = BenchmarkModels.groundTruthCache(root: root)
         var measured: [Measured] = []
-        for (index, model) in models.enumerated() {
+        // `--only` keeps each model's index, and so its draws, from the whole zoo.
+        for (index, model) in models.enumerated() where only.map({ names in names.contains { model.name.contains($0) } }) ?? true {
             let began = ContinuousClock.now
             let comparison = BenchmarkModels.comparison(model.mixture, schedule: model.schedule, seed: seed &+ UInt64(index), count: draws, cache: cache)
             var m = Measured(model: model, scheduleClass: .init(model.schedule))
+            var tuned: [Int: (SamplerComparison.Result, String)] = [:]
+            if let tunerSeconds {
+                let tuneBegan = ContinuousClock.now
+                do { tuned = try Self.tuned(model, budgets: budgets, seconds: Double(tunerSeconds), comparison: comparison) } catch {
+                    progress("\(model.name): the tuner failed: \(error)")
+                }
+                m.tunerSeconds = (ContinuousClock.now - tuneBegan).seconds
+            }
             for nfe in budgets {
                 var scores: [String: Score] = [:]
                 func score(_ r: SamplerComparison.Result?) -> Score {
@@ -114,10 +140,18 @@ struct ZooBenchmark {
                 m.autoSeconds[nfe] = (ContinuousClock.now - tuneBegan).seconds
                 m.autoChoice[nfe] = auto?.1 ?? "failed"
                 scores[Self.autoLabel] = score(auto?.0)
+                if tunerSeconds != nil {
+                    scores[Self.tunerLabel] = score(tuned[nfe]?.0)
+                    m.tunerChoice[nfe] = tuned[nfe]?.1 ?? "failed"
+                }
                 m.scores[nfe] = scores
             }
             measured.append(m)
             progress("\(index + 1)/\(models.count) \(model.name): \(String(format: "%.1f", (ContinuousClock.now - began).seconds)) s")
+        }
+        if only != nil {
+            print(anchorReport(measured))
+            return
         }
         print(report(measured))
         if let i = arguments.firstIndex(of: "--scores"), i + 1 < arguments.count {
@@ -139,6 +173,61 @@ struct ZooBenchmark {
         let configuration = try TunedFile(contentsOf: url).configuration(nfe: nfe)
         let (solver, grid) = try configuration.prepared(on: model.schedule, relativeTo: url.deletingLastPathComponent())
         return (try comparison.run(solver, grid: grid, name: autoLabel, scheduleName: autoLabel, nfeBudget: nfe), configuration.keptStandardLabel ?? "searched")
+    }
+
+    /// The tuner as `diffuse tune` runs it with its defaults (64 tuning draws, seed 0, ranked on
+    /// 512 validation draws, 64 held-out draws, seed 1, population 50 for 30 generations, 200 fine
+    /// steps, DPM-Solver-v3 statistics where they apply) on all `budgets` at once within `seconds` of search, then
+    /// each budget's configuration on `comparison`'s draws; with what it chose.
+    static func tuned(_ model: ModelZoo.Model, budgets: [Int], seconds: Double, comparison: SamplerComparison) throws -> [Int: (SamplerComparison.Result, String)] {
+        var search = EvolutionarySearch()
+        search.population = 50
+        search.generations = 30
+        var settings = Tuner.Settings(budgets: budgets, tuningSamples: 64, seed: 0, holdoutSamples: 64, holdoutSeed: 1,
+                                      tolerance: GroundTruth.defaultTolerance(for: model.mixture), budgetSeconds: seconds,
+                                      search: search, fineSteps: 200)
+        settings.validationSamples = Tuner.defaultValidationSamples(for: model.mixture, tuningSamples: 64)
+        if Tuner.statisticsApply(to: model.schedule) {
+            settings.statisticsFile = "zoo-tuned.ems.safetensors"
+            settings.statisticsSamples = 64
+        }
+        let tuner = Tuner(model: model.mixture, schedule: model.schedule, settings: settings, cacheDirectory: nil)
+        let file = try tuner.run()
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("diffuse-zoo-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        if let name = settings.statisticsFile { try tuner.statistics?.write(to: directory.appendingPathComponent(name)) }
+        var out: [Int: (SamplerComparison.Result, String)] = [:]
+        for nfe in budgets {
+            let configuration = try file.configuration(nfe: nfe)
+            let (solver, grid) = try configuration.prepared(on: model.schedule, relativeTo: directory)
+            out[nfe] = (try comparison.run(solver, grid: grid, name: tunerLabel, scheduleName: tunerLabel, nfeBudget: nfe), configuration.method)
+        }
+        return out
+    }
+
+    /// `--only`: per model and budget, the default, the automatic tuning, the tuner and the
+    /// anchors (`RecommendedConfiguration.bestSinglePeers`) as `median; RMSE`, and the best peer
+    /// picked afterwards by each measure.
+    func anchorReport(_ measured: [Measured]) -> String {
+        var lines: [String] = []
+        for m in measured { for nfe in budgets {
+            let scores = m.scores[nfe]!
+            func show(_ label: String) -> String {
+                scores[label].map { String(format: "%@ %.3e; %.3e", label, $0.median, $0.rmse) } ?? "\(label) –"
+            }
+            // Peers are labelled by their own spacing; anchors by the spacing they run with here.
+            let anchors = RecommendedConfiguration.bestSinglePeers(forNFE: nfe, schedule: m.model.schedule).map { anchor in
+                Self.peerSpacings.first { Self.spacing($0, on: m.model.schedule) == Self.spacing(anchor.spacing, on: m.model.schedule) }
+                    .map { "P:\(anchor.solver) \($0.name)" } ?? "P:\(anchor.solver) \(anchor.spacing.name)"
+            }
+            let best = Self.postHoc(m, nfe: nfe)
+            var shown = [show(Self.defaultLabel), show(Self.autoLabel) + " (\(m.autoChoice[nfe] ?? ""))"]
+            if tunerSeconds != nil { shown.append(show(Self.tunerLabel) + " (\(m.tunerChoice[nfe] ?? ""))") }
+            lines.append("\(m.model.name) NFE \(nfe): " + (shown + anchors.map(show)).joined(separator: " | ")
+                         + String(format: " | best peer afterwards %.3e; %.3e", best.median, best.rmse))
+        } }
+        return lines.joined(separator: "\n")
     }
 
     // MARK: choosing
@@ -245,7 +334,7 @@ struct ZooBenchmark {
         var families: [String] = []
         for m in measured where !families.contains(m.model.family) { families.append(m.model.family) }
         out.append("# The default on the model zoo\n")
-        out.append("Generated by `swift run -c release diffuse-benchmarks --zoo --per-family \(perFamily) --draws \(draws) --seed \(seed)`: "
+        out.append("Generated by `swift run -c release diffuse-benchmarks --zoo --per-family \(perFamily) --draws \(draws) --seed \(seed)" + (tunerSeconds.map { " --tuner-seconds \($0)" } ?? "") + "`: "
                    + "\(measured.count) exact Gaussian mixtures (`ModelZoo`) in \(families.count) schedule families, \(draws) draws each, "
                    + "errors to the ground truth (tolerance 1e-7). Ratios are `median per-draw error; RMSE`, each with a 90% paired "
                    + "bootstrap interval over the draws.\n")
@@ -324,8 +413,58 @@ struct ZooBenchmark {
             summary.append("- " + line + " " + autoLine)
             out.append(contentsOf: detail)
         }
+        if tunerSeconds != nil {
+            let section = tunerReport(measured, families: families)
+            out.append(contentsOf: section.lines)
+            summary.append(contentsOf: section.summary)
+        }
         out.append("\n## Summary\n")
         out.append(contentsOf: summary)
         return out.joined(separator: "\n")
+    }
+
+    /// The tuner's section: per model and budget its ratios to the best peer picked afterwards
+    /// (each measure against the peer best by it) and to the held-out family's best single peer.
+    func tunerReport(_ measured: [Measured], families: [String]) -> (lines: [String], summary: [String]) {
+        var lines = ["\n## The tuner (`diffuse tune`)\n",
+                     "`diffuse tune` with its defaults (64 tuning, 512 validation and 64 held-out draws of its own, population 50 for 30 generations, "
+                     + "DPM-Solver-v3 statistics where they apply) on all three budgets at once, its searches bounded by \(tunerSeconds ?? 0) s, then `--tuned` on the zoo's draws. "
+                     + "Ratios `median; RMSE` to the best peer picked afterwards (each measure against the peer best by it, chosen on these very draws) "
+                     + "and to the best single peer of the other families.\n",
+                     "| model | " + budgets.map { "\($0) NFE / best peer afterwards | / best single peer" }.joined(separator: " | ") + " | tuning s | choices |",
+                     "|---|" + budgets.map { _ in "---|---|" }.joined() + "---|---|"]
+        var post: [Int: [(Double, Double)]] = [:], single: [Int: [(Double, Double)]] = [:]
+        for family in families {
+            let training = measured.filter { $0.model.family != family }
+            let singles = Dictionary(uniqueKeysWithValues: budgets.map { ($0, Self.bestSinglePeer(on: training, nfe: $0)) })
+            for m in measured where m.model.family == family {
+                var cells: [String] = []
+                for nfe in budgets {
+                    let t = m.scores[nfe]![Self.tunerLabel]!, best = Self.postHoc(m, nfe: nfe), reference = m.scores[nfe]![singles[nfe]!]!
+                    let p = (t.median / best.median, t.rmse / best.rmse), q = (t.median / reference.median, t.rmse / reference.rmse)
+                    post[nfe, default: []].append(p); single[nfe, default: []].append(q)
+                    cells.append(String(format: "%.2f; %.2f | %.2f; %.2f", p.0, p.1, q.0, q.1))
+                }
+                // The search's choices by their genome only.
+                let choices = budgets.map { (m.tunerChoice[$0] ?? "").replacingOccurrences(of: "evolutionary search (time steps and UniPC decisions): ", with: "search ") }
+                lines.append("| \(m.model.name) | " + cells.joined(separator: " | ") + String(format: " | %.1f | ", m.tunerSeconds ?? 0)
+                             + choices.map { "`\($0)`" }.joined(separator: ", ") + " |")
+            }
+        }
+        var summary: [String] = []
+        for nfe in budgets {
+            let p = post[nfe] ?? [], q = single[nfe] ?? []
+            func geometric(_ r: [(Double, Double)]) -> Double { exp(r.map { 0.5 * log($0.0 * $0.1) }.reduce(0, +) / Double(Swift.max(r.count, 1))) }
+            summary.append(String(format: "- %d NFE, the tuner: at most half of the best peer picked afterwards on %d of %d models by both measures "
+                                  + "(%d by the median per-draw error, %d by the RMSE), at or below it on %d; worst %.2f (median per-draw), %.2f (RMSE); "
+                                  + "geometric mean %.2f. To the best single peer: at or below on %d of %d, worst %.2f, %.2f, geometric mean %.2f.",
+                                  nfe, p.filter { Swift.max($0.0, $0.1) <= 0.5 }.count, p.count, p.filter { $0.0 <= 0.5 }.count, p.filter { $0.1 <= 0.5 }.count,
+                                  p.filter { Swift.max($0.0, $0.1) <= 1 }.count,
+                                  p.map(\.0).max() ?? 0, p.map(\.1).max() ?? 0, geometric(p),
+                                  q.filter { Swift.max($0.0, $0.1) <= 1 }.count, q.count, q.map(\.0).max() ?? 0, q.map(\.1).max() ?? 0, geometric(q)))
+        }
+        lines.append("")
+        lines.append(contentsOf: summary)
+        return (lines, summary)
     }
 }

@@ -75,6 +75,30 @@ struct TunerTests {
         }
     }
 
+    /// The guard against the anchors on hand-made validation figures (median, RMSE), with "at or
+    /// below" as both figures at most the other's: finalist 0 is the search's choice, 1 and 2 are
+    /// anchors that trade the median against the RMSE.
+    @Test("against anchors that trade the median for the RMSE, a finalist at or below both is kept over either anchor")
+    func anchorGuard() {
+        func guarded(_ medians: [Double], _ rmses: [Double], anchors: [Int] = [1, 2]) -> Int {
+            Tuner.guarded(chosen: 0, anchors: anchors, count: medians.count, atOrBelow: { medians[$0] <= medians[$1] && rmses[$0] <= rmses[$1] },
+                          product: { medians[$0] * rmses[$0] })
+        }
+        // 0 beats anchor 1 but not anchor 2's RMSE; 3 is at or below both anchors by both measures.
+        #expect(guarded([1, 2, 4, 1.5], [3, 5, 2, 2]) == 3)
+        // Two finalists at or below both anchors: the least product, 4 (1.5 · 1.8 = 2.7 < 1.9 · 2 = 3.8).
+        #expect(guarded([1, 2, 4, 1.9, 1.5], [3, 5, 2, 2, 1.8]) == 4)
+        // None at or below both: the anchor with the least product (2 · 5 = 10 > 4 · 2 = 8).
+        #expect(guarded([1, 2, 4, 3], [3, 5, 2, 6]) == 2)
+        // An anchor that beats the other is itself at or below both.
+        #expect(guarded([1, 2, 3], [9, 2, 3]) == 1)
+        // A choice at or below every anchor stays, even when another has a smaller product.
+        #expect(guarded([2, 2, 4, 0.1], [2, 5, 2, 0.1]) == 0)
+        // A finalist that did not run (infinite figures) is never chosen.
+        #expect(guarded([1, 2, 4, .infinity], [3, 5, 2, .infinity]) == 2)
+        #expect(guarded([1], [1], anchors: []) == 0)
+    }
+
     /// Rectified flow starts at pure noise (`λ = −∞` at `t = 1`), where log-SNR spacing has no first
     /// point: the fine grid and DC-Solver's rule grid are then uniform in time, and every grid starts at `t = 1`.
     @Test("the tuner runs on a rectified-flow schedule, its grids starting at pure noise")
