@@ -42,6 +42,10 @@ enum NeuralBenchmarks {
             for (flag, path) in zip(arguments, arguments.dropFirst()) where flag == "--unet" { try profile(URL(fileURLWithPath: path)) }
             return
         }
+        if let index = arguments.firstIndex(of: "--gemm"), index + 1 < arguments.count, let n = Int(arguments[index + 1]) {
+            gemm(n: n)
+            return
+        }
         let json = arguments.contains("--json")
         func say(_ line: String) { if !json { print(line) } }
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -88,6 +92,38 @@ enum NeuralBenchmarks {
             encoder.outputFormatting = .sortedKeys
             print(String(decoding: try encoder.encode(report), as: UTF8.self))
         }
+    }
+
+    /// `--gemm N`: the dispatched kernel's n×n×n product on one thread against its unit's peak, for
+    /// tuning the kernels on a shared machine: both timed in thread CPU time (time preempted by other
+    /// processes left out), the shortest of 9 rounds, `A` packed on every call as in the tables.
+    static func gemm(n: Int) {
+        let a = SeededNoise(seed: 1).initialNoise(shape: [1, n * n]).scalars
+        let b = SeededNoise(seed: 2).initialNoise(shape: [1, n * n]).scalars
+        var c = [Float](repeating: 0, count: n * n)
+        let saved = Parallelism.maximumThreads
+        Parallelism.maximumThreads = 1
+        defer { Parallelism.maximumThreads = saved }
+        func cpuSeconds(_ body: () -> Void) -> Double {
+            var best = Double.infinity
+            for _ in 0..<9 {
+                var start = timespec(), end = timespec()
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start)
+                body()
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end)
+                best = min(best, Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) * 1e-9)
+            }
+            return best
+        }
+        let seconds = cpuSeconds { MatrixMultiply.multiply(a, b, into: &c, m: n, n: n, k: n) }
+        let rounds = 2_000_000, unit: Double
+        if let flops = MicroKernel.best.chainFlopsPerRound {
+            unit = Double(rounds) * flops / cpuSeconds { MicroKernel.best.peakChains(rounds) } / 1e9
+        } else {
+            unit = Double(rounds) * 96 / cpuSeconds { chains(rounds) } / 1e9
+        }
+        let rate = 2 * pow(Double(n), 3) / seconds / 1e9
+        print(String(format: "%@ n = %d: %.1f GFLOP/s, %.1f%% of %.1f (thread CPU time)", MicroKernel.best.rawValue, n, rate, 100 * rate / unit, unit))
     }
 
     /// Forward time of the model folder at batch 1 and 16, on one thread and on every core (median of
