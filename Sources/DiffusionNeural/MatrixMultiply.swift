@@ -58,9 +58,16 @@ public enum MatrixMultiply {
     /// Row panels of `A` (8 rows each) that meet one packed chunk of `B` before the next ones: 16
     /// panels, 128 KiB at the full depth block, which with the chunk stay within a 512 KiB L2.
     static let wideRowPanels = 16
+    /// Rows of `C` below which the AVX2 products keep the column-layout kernels (16×6, `B` read in
+    /// place, never packed): with so few rows, packing `B` costs about what the row-major kernel saves
+    /// (the shipped networks' 24-channel layers and 3- or 4-channel outputs). Both give the same bits.
+    static let wideMinimumRows = 32
 
     /// Columns of `C` per micro-kernel call of `kernel`: the task split and the packing are in these units.
-    static func columnTile(for kernel: MicroKernel) -> Int { kernel == .avx2FMA ? wideColumnTile : columnTile }
+    static func columnTile(for kernel: MicroKernel, rows m: Int) -> Int { usesRowMajorKernel(kernel, rows: m) ? wideColumnTile : columnTile }
+
+    /// Whether a product of `m` rows runs the row-major AVX2 kernel (else the column-layout one).
+    static func usesRowMajorKernel(_ kernel: MicroKernel, rows m: Int) -> Bool { kernel == .avx2FMA && m >= wideMinimumRows }
 
     /// `C = A·B`, `C = A·B + bias` (bias per row of `C`), or either added to `C` (`accumulate`),
     /// for row-major `A` (m×k), `B` (k×n) and `C` (m×n).
@@ -107,7 +114,7 @@ public enum MatrixMultiply {
         let m = a.rows, n = b.columns
         guard m > 0, n > 0 else { return }
         let rowBlocks = (m + rowBlock - 1) / rowBlock
-        let panels = (n + columnTile(for: kernel) - 1) / columnTile(for: kernel)
+        let panels = (n + columnTile(for: kernel, rows: m) - 1) / columnTile(for: kernel, rows: m)
         // Enough tasks for the workers to balance; the split does not change any result.
         let wanted = (4 * WorkerTasks.workerCount + rowBlocks - 1) / rowBlocks
         let panelsPerTask = (panels + min(panels, wanted) - 1) / min(panels, wanted)
@@ -127,7 +134,7 @@ public enum MatrixMultiply {
     static func multiplySerially<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
                                                             panels: UnsafeMutablePointer<Float>) {
         precondition(a.depth == b.rows, "MatrixMultiply: inner dimensions \(a.depth) and \(b.rows) differ")
-        let width = columnTile(for: .best)
+        let width = columnTile(for: .best, rows: a.rows)
         tile(a, b, into: c, rowPanels: 0..<((a.rows + rowTile - 1) / rowTile),
              columnPanels: 0..<((b.columns + width - 1) / width), panels: panels, kernel: .best)
     }
@@ -142,7 +149,7 @@ public enum MatrixMultiply {
                                                         panels: UnsafeMutablePointer<Float>, kernel: MicroKernel) {
         let m = a.rows, n = b.columns, depth = a.depth, bias = c.bias
         if depth == 0 {
-            let width = columnTile(for: kernel)
+            let width = columnTile(for: kernel, rows: m)
             for p in rowPanels {
                 for i in (p * rowTile)..<min(m, (p + 1) * rowTile) {
                     let shift = bias?[i] ?? 0
@@ -153,7 +160,7 @@ public enum MatrixMultiply {
             }
             return
         }
-        if kernel == .avx2FMA {
+        if usesRowMajorKernel(kernel, rows: m) {
             rowMajorTile(a, b, into: c, rowPanels: rowPanels, columnPanels: columnPanels, panels: panels)
             return
         }
