@@ -289,6 +289,46 @@ void dk_softmax_columns_avx2(float *scores, ptrdiff_t rows, ptrdiff_t columns, f
     }
 }
 
+__attribute__((target("avx2")))
+void dk_lane_sums_avx2(const float *values, ptrdiff_t count, double *lanes) {
+    __m256d sum0 = _mm256_setzero_pd(), sum1 = sum0, squares0 = sum0, squares1 = sum0;
+    ptrdiff_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        const __m256 v = _mm256_loadu_ps(values + i);
+        const __m256d low = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), high = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        sum0 = _mm256_add_pd(sum0, low); sum1 = _mm256_add_pd(sum1, high);
+        squares0 = _mm256_add_pd(squares0, _mm256_mul_pd(low, low)); squares1 = _mm256_add_pd(squares1, _mm256_mul_pd(high, high));
+    }
+    double tail[8] = {0};
+    for (ptrdiff_t t = i; t < count; t++) tail[t - i] = (double)values[t];
+    const __m256d low = _mm256_loadu_pd(tail), high = _mm256_loadu_pd(tail + 4);
+    sum0 = _mm256_add_pd(sum0, low); sum1 = _mm256_add_pd(sum1, high);
+    squares0 = _mm256_add_pd(squares0, _mm256_mul_pd(low, low)); squares1 = _mm256_add_pd(squares1, _mm256_mul_pd(high, high));
+    _mm256_storeu_pd(lanes, sum0); _mm256_storeu_pd(lanes + 4, sum1);
+    _mm256_storeu_pd(lanes + 8, squares0); _mm256_storeu_pd(lanes + 12, squares1);
+}
+
+/// `x·scale + shift`, then `y / (1 + e^(−y))` if `silu`: Swift's `GroupNorm.affine` lane for lane.
+__attribute__((target("avx2"), always_inline))
+static inline __m256 dk_affine8(__m256 v, __m256 scale, __m256 shift, int silu) {
+    const __m256 y = _mm256_add_ps(_mm256_mul_ps(v, scale), shift);
+    if (!silu) return y;
+    const __m256 e = dk_exp8(_mm256_xor_ps(y, _mm256_set1_ps(-0.0f)));
+    return _mm256_div_ps(y, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+__attribute__((target("avx2")))
+void dk_affine_avx2(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu) {
+    const __m256 a = _mm256_set1_ps(scale), b = _mm256_set1_ps(shift);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, dk_affine8(_mm256_loadu_ps(x + i), a, b, silu));
+    if (i == count) return;
+    float tail[8] = {0};
+    for (ptrdiff_t t = i; t < count; t++) tail[t - i] = x[t];
+    _mm256_storeu_ps(tail, dk_affine8(_mm256_loadu_ps(tail), a, b, silu));
+    for (ptrdiff_t t = i; t < count; t++) out[t] = tail[t - i];
+}
+
 __attribute__((target("avx2,fma")))
 float dk_fma_chains_avx2(ptrdiff_t iterations) {
     const __m256 m = _mm256_set1_ps(0.999999f), d = _mm256_set1_ps(1e-7f);
@@ -331,6 +371,10 @@ void dk_gemm_32x6_avx512(ptrdiff_t depth, const float *a0, const float *a1, cons
     (void)depth; (void)a0; (void)a1; (void)a2; (void)a3; (void)b; (void)tile0; (void)tile1; (void)tile2; (void)tile3;
 }
 float dk_fma_chains_avx2(ptrdiff_t iterations) { (void)iterations; return 0; }
+void dk_lane_sums_avx2(const float *values, ptrdiff_t count, double *lanes) { (void)values; (void)count; (void)lanes; }
+void dk_affine_avx2(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu) {
+    (void)x; (void)out; (void)count; (void)scale; (void)shift; (void)silu;
+}
 void dk_softmax_columns_avx2(float *scores, ptrdiff_t rows, ptrdiff_t columns, float scale, float *largest, double *sums) {
     (void)scores; (void)rows; (void)columns; (void)scale; (void)largest; (void)sums;
 }

@@ -75,6 +75,16 @@ void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowO
 /// `dk_supported_kernels()` has `DK_KERNEL_AVX2_FMA`.
 void dk_softmax_columns_avx2(float *scores, ptrdiff_t rows, ptrdiff_t columns, float scale, float *largest, double *sums);
 
+/// The group norm's statistics lane by lane, as Swift's `GroupNorm.sums` keeps them: `lanes[l]` is the
+/// Double sum of `values[i]` over `i ≡ l (mod 8)` (the last partial group of eight padded with zeros),
+/// `lanes[8 + l]` the sum of their squares, each accumulated in increasing `i`. AVX2 only.
+void dk_lane_sums_avx2(const float *values, ptrdiff_t count, double *lanes);
+
+/// `out[i] = x[i]·scale + shift`, then SiLU (`y / (1 + e^(−y))`, the exponential of
+/// `dk_softmax_columns_avx2`) when `silu` is nonzero: Swift's `GroupNorm.affine` on eight AVX lanes,
+/// the same operations (no fused multiply-add), so the same bits. `out` may be `x`. AVX2 only.
+void dk_affine_avx2(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu);
+
 /// `iterations` rounds of `x ← x·m + d` (fused) on twelve independent AVX2 registers, 192 flops a round:
 /// the peak the AVX2 kernels can approach. Returns a sum of the chains so they are not optimized away.
 float dk_fma_chains_avx2(ptrdiff_t iterations);

@@ -116,6 +116,22 @@ extension Neural {
             }
         }
 
+        /// The group norm's two passes in AVX2 (when the CPU has it) against the Swift loops, with a
+        /// partial last group of lanes: the same statistics and outputs, bit for bit.
+        @Test("group norm passes: the AVX2 statistics and affine+SiLU have the Swift bits", arguments: [1, 8, 29, 64, 1027])
+        func groupNormPasses(count: Int) {
+            let x = MatrixMultiplyTests.values(count, seed: 43).map { 12 * $0 }
+            x.withUnsafeBufferPointer { x in
+                #expect(GroupNorm.sums(x.baseAddress!, count: count, vectorized: true) == GroupNorm.sums(x.baseAddress!, count: count, vectorized: false))
+                for silu in [false, true] {
+                    var plain = [Float](repeating: 0, count: count), vector = plain
+                    GroupNorm.affine(x.baseAddress!, into: &plain, count: count, scale: 1.7, shift: -0.3, applySiLU: silu, vectorized: false)
+                    GroupNorm.affine(x.baseAddress!, into: &vector, count: count, scale: 1.7, shift: -0.3, applySiLU: silu, vectorized: true)
+                    #expect(plain == vector, "SiLU \(silu)")
+                }
+            }
+        }
+
         @Test("group norm with and without SiLU against a two-pass Double recomputation",
               arguments: [(5, 3, Float(0)), (2, 2, 0), (5, 3, 40)])
         func groupNorm(height: Int, width: Int, offset: Float) throws {
