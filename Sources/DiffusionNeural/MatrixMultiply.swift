@@ -88,7 +88,7 @@ public enum MatrixMultiply {
                      "MatrixMultiply: \(a.count), \(b.count), \(c.count) values for \(m)×\(k) · \(k)×\(n)")
         precondition(bias == nil || bias!.count == m, "MatrixMultiply: bias has \(bias!.count) values for \(m) rows")
         guard m > 0, n > 0 else { return }
-        let scratch = AlignedFloats(count: WorkerTasks.workerCount * panelScratchCount)
+        let scratch = AlignedFloats(count: WorkerTasks.workerCount * panelScratchCount, zeroed: false)
         let buffers = WorkerBuffers(base: scratch.base, stride: panelScratchCount)
         let packed = PackedMatrix(a, rows: m, columns: k)
         withExtendedLifetime((scratch, packed)) {
@@ -532,7 +532,8 @@ final class PackedMatrix: Sendable {
     /// Packs a row-major `rows × columns` array.
     init(_ values: [Float], rows: Int, columns: Int) {
         precondition(values.count == rows * columns, "PackedMatrix: \(values.count) values for \(rows)×\(columns)")
-        let storage = AlignedFloats(count: PackedPanels.count(rows: rows, depth: columns))
+        // Packing writes every value, padding rows included.
+        let storage = AlignedFloats(count: PackedPanels.count(rows: rows, depth: columns), zeroed: false)
         self.storage = storage
         panels = values.withUnsafeBufferPointer { buffer in
             PackedPanels.pack(StridedMatrix(buffer.baseAddress ?? UnsafePointer(storage.base), rows: rows, columns: columns, rowStride: columns),
