@@ -58,6 +58,9 @@ public enum MatrixMultiply {
     /// Row panels of `A` (8 rows each) that meet one packed chunk of `B` before the next ones: 16
     /// panels, 128 KiB at the full depth block, which with the chunk stay within a 512 KiB L2.
     static let wideRowPanels = 16
+    /// Rows of `C` per task with the row-major kernel (its `A` streams from L2 ``wideRowPanels`` panels
+    /// at a time, so a task's rows need not fit L2): `B` is packed once for up to 1024 rows.
+    static let wideRowBlock = 1024
     /// Rows of `C` below which the AVX2 products keep the column-layout kernels (16×6, `B` read in
     /// place, never packed): with so few rows, packing `B` costs about what the row-major kernel saves
     /// (the shipped networks' 24-channel layers and 3- or 4-channel outputs). Both give the same bits.
@@ -113,13 +116,14 @@ public enum MatrixMultiply {
         precondition(a.depth == b.rows, "MatrixMultiply: inner dimensions \(a.depth) and \(b.rows) differ")
         let m = a.rows, n = b.columns
         guard m > 0, n > 0 else { return }
-        let rowBlocks = (m + rowBlock - 1) / rowBlock
+        let block = usesRowMajorKernel(kernel, rows: m) ? wideRowBlock : rowBlock
+        let rowBlocks = (m + block - 1) / block
         let panels = (n + columnTile(for: kernel, rows: m) - 1) / columnTile(for: kernel, rows: m)
         // Enough tasks for the workers to balance; the split does not change any result.
         let wanted = (4 * WorkerTasks.workerCount + rowBlocks - 1) / rowBlocks
         let panelsPerTask = (panels + min(panels, wanted) - 1) / min(panels, wanted)
         let columnBlocks = (panels + panelsPerTask - 1) / panelsPerTask
-        let rowPanels = (m + rowTile - 1) / rowTile, panelsPerRowBlock = rowBlock / rowTile
+        let rowPanels = (m + rowTile - 1) / rowTile, panelsPerRowBlock = block / rowTile
         WorkerTasks.run(rowBlocks * columnBlocks, parallel: m * n * a.depth >= 1 << 17) { worker, task in
             let (rowBlockIndex, columnBlock) = task.quotientAndRemainder(dividingBy: columnBlocks)
             let rowRange = (rowBlockIndex * panelsPerRowBlock)..<min(rowPanels, (rowBlockIndex + 1) * panelsPerRowBlock)
