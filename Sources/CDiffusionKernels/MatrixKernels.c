@@ -2,7 +2,6 @@
 // function with `target` attributes (x86-64) or for the platform's own baseline (NEON on arm64) and
 // chosen at run time, so the default build needs no flags.
 #include "CDiffusionKernels.h"
-#include <string.h>
 
 // Each kernel reads B[k, j] at `b[k·6 + j]` (packed panels) or, when `rows` is given, at
 // `b[rows[k] + columns[j]]` (a convolution's input read in place); one body serves both, inlined
@@ -40,7 +39,7 @@ void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowO
             for (ptrdiff_t h = 0; h < 3; h++) {
                 const ptrdiff_t g = q * 3 + h, j0 = g * 8;
                 if (g < groupCount && block[g]) {
-                    memcpy(out + h * 8, source + columnOffsets[j0], 8 * sizeof(float));
+                    __builtin_memcpy(out + h * 8, source + columnOffsets[j0], 8 * sizeof(float));
                 } else {
                     for (ptrdiff_t t = 0; t < 8; t++) out[h * 8 + t] = j0 + t < width ? source[columnOffsets[j0 + t]] : 0;
                 }
