@@ -11,6 +11,43 @@
                     o3 = columns ? columns[3] : 3, o4 = columns ? columns[4] : 4, o5 = columns ? columns[5] : 5
 #define DK_B_ROW(b, rows, k) ((rows) ? (b) + (rows)[k] : (b) + 6 * (k))
 
+/// Rows ahead that `dk_pack_rows_24` prefetches.
+enum { DK_PACK_AHEAD = 4 };
+
+void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
+                     ptrdiff_t width, float *panels) {
+    // A group of eight columns is copied as a block when its offsets are consecutive.
+    enum { groups = DK_PACK_COLUMNS / 8 };
+    unsigned char block[groups];
+    const ptrdiff_t groupCount = (width + 7) / 8;
+    for (ptrdiff_t g = 0; g < groupCount; g++) {
+        int consecutive = (g + 1) * 8 <= width;
+        for (int t = 1; t < 8 && consecutive; t++) consecutive = columnOffsets[g * 8 + t] == columnOffsets[g * 8] + t;
+        block[g] = (unsigned char)consecutive;
+    }
+    const ptrdiff_t panelCount = (width + 23) / 24;
+    for (ptrdiff_t r = 0; r < count; r++) {
+        const float *source = origin + rowOffsets[r];
+        if (r + DK_PACK_AHEAD < count) {
+            // The rows of `B` are often far apart (a row stride of kilobytes): fetch a later row's lines now.
+            const float *later = origin + rowOffsets[r + DK_PACK_AHEAD];
+            for (ptrdiff_t j = 0; j < width; j += 16) __builtin_prefetch(later + columnOffsets[j]);
+            __builtin_prefetch(later + columnOffsets[width - 1]);
+        }
+        for (ptrdiff_t q = 0; q < panelCount; q++) {
+            float *out = panels + (q * count + r) * 24;
+            for (ptrdiff_t h = 0; h < 3; h++) {
+                const ptrdiff_t g = q * 3 + h, j0 = g * 8;
+                if (g < groupCount && block[g]) {
+                    __builtin_memcpy(out + h * 8, source + columnOffsets[j0], 8 * sizeof(float));
+                } else {
+                    for (ptrdiff_t t = 0; t < 8; t++) out[h * 8 + t] = j0 + t < width ? source[columnOffsets[j0 + t]] : 0;
+                }
+            }
+        }
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 
@@ -129,6 +166,168 @@ void dk_gather_32x6_avx512(ptrdiff_t depth, const float *a0, const float *a1, co
     dk_32x6_avx512(depth, a0, a1, a2, a3, b, rows, columns, tile0, tile1, tile2, tile3);
 }
 
+/// `C ← acc`, `C ← acc + bias`, `C ← C + acc` or `C ← C + (acc + bias)` on eight floats (`DK_STORE_*`).
+__attribute__((target("avx2,fma"), always_inline))
+static inline void dk_store8(float *c, __m256 acc, const float *bias, int mode) {
+    if (bias && mode != DK_STORE_ADD) acc = _mm256_add_ps(acc, _mm256_broadcast_ss(bias));
+    if (mode != DK_STORE_SET) acc = _mm256_add_ps(_mm256_loadu_ps(c), acc);
+    _mm256_storeu_ps(c, acc);
+}
+
+/// Row `n` of the 4×24 kernel's step: `c_n0..c_n2 += a[n]·(ymm12, ymm13, ymm14)`, fused.
+#define DK_ROW_4X24(n, offset) \
+    "vbroadcastss " #offset "(%[a]), %%ymm15\n\t" \
+    "vfmadd231ps %%ymm12, %%ymm15, %[c" #n "0]\n\t" \
+    "vfmadd231ps %%ymm13, %%ymm15, %[c" #n "1]\n\t" \
+    "vfmadd231ps %%ymm14, %%ymm15, %[c" #n "2]\n\t"
+
+__attribute__((target("avx2,fma")))
+void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
+                       ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+    __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        _mm_prefetch((const char *)(c + i * rowStride), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * rowStride + 23), _MM_HINT_T0);
+    }
+    // One step in fixed registers (B in ymm12–14, the broadcast in ymm15, the twelve accumulators in
+    // the rest): with sixteen registers live, the compiler's allocation otherwise spills one.
+    for (ptrdiff_t k = 0; k < depth; k++, a += 8, b += 24) {
+        __asm__("vmovups (%[b]), %%ymm12\n\t"
+                "vmovups 32(%[b]), %%ymm13\n\t"
+                "vmovups 64(%[b]), %%ymm14\n\t"
+                DK_ROW_4X24(0, 0) DK_ROW_4X24(1, 4) DK_ROW_4X24(2, 8) DK_ROW_4X24(3, 12)
+                : [c00] "+x"(c00), [c01] "+x"(c01), [c02] "+x"(c02), [c10] "+x"(c10), [c11] "+x"(c11), [c12] "+x"(c12),
+                  [c20] "+x"(c20), [c21] "+x"(c21), [c22] "+x"(c22), [c30] "+x"(c30), [c31] "+x"(c31), [c32] "+x"(c32)
+                : [a] "r"(a), [b] "r"(b)
+                : "xmm12", "xmm13", "xmm14", "xmm15", "memory");
+    }
+    if (rows == 4 && columns == 24) {
+        float *r0 = c, *r1 = c + rowStride, *r2 = r1 + rowStride, *r3 = r2 + rowStride;
+        const float *b0 = bias, *b1 = bias ? bias + 1 : NULL, *b2 = bias ? bias + 2 : NULL, *b3 = bias ? bias + 3 : NULL;
+        dk_store8(r0, c00, b0, mode); dk_store8(r0 + 8, c01, b0, mode); dk_store8(r0 + 16, c02, b0, mode);
+        dk_store8(r1, c10, b1, mode); dk_store8(r1 + 8, c11, b1, mode); dk_store8(r1 + 16, c12, b1, mode);
+        dk_store8(r2, c20, b2, mode); dk_store8(r2 + 8, c21, b2, mode); dk_store8(r2 + 16, c22, b2, mode);
+        dk_store8(r3, c30, b3, mode); dk_store8(r3 + 8, c31, b3, mode); dk_store8(r3 + 16, c32, b3, mode);
+        return;
+    }
+    float tile[4][24];
+    _mm256_storeu_ps(tile[0], c00); _mm256_storeu_ps(tile[0] + 8, c01); _mm256_storeu_ps(tile[0] + 16, c02);
+    _mm256_storeu_ps(tile[1], c10); _mm256_storeu_ps(tile[1] + 8, c11); _mm256_storeu_ps(tile[1] + 16, c12);
+    _mm256_storeu_ps(tile[2], c20); _mm256_storeu_ps(tile[2] + 8, c21); _mm256_storeu_ps(tile[2] + 16, c22);
+    _mm256_storeu_ps(tile[3], c30); _mm256_storeu_ps(tile[3] + 8, c31); _mm256_storeu_ps(tile[3] + 16, c32);
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        float *row = c + i * rowStride;
+        for (ptrdiff_t j = 0; j < columns; j++) {
+            float value = tile[i][j];
+            if (bias && mode != DK_STORE_ADD) value = value + bias[i];
+            row[j] = mode == DK_STORE_SET ? value : row[j] + value;
+        }
+    }
+}
+
+/// Swift's `vectorExp` (SiLU.swift) on eight AVX lanes, operation for operation: separate multiplies
+/// and adds (no `fma` in the target, so none is contracted), the same clamps and exponent bits.
+__attribute__((target("avx2"), always_inline))
+static inline __m256 dk_exp8(__m256 x) {
+    const __m256 low = _mm256_set1_ps(-87.33654f), high = _mm256_set1_ps(88.37626f), magic = _mm256_set1_ps(12582912.0f);
+    __m256 clamped = _mm256_blendv_ps(x, low, _mm256_cmp_ps(x, low, _CMP_LT_OQ));
+    clamped = _mm256_blendv_ps(clamped, high, _mm256_cmp_ps(clamped, high, _CMP_GT_OQ));
+    const __m256 shifted = _mm256_add_ps(_mm256_mul_ps(clamped, _mm256_set1_ps(1.44269504f)), magic);
+    const __m256 n = _mm256_sub_ps(shifted, magic);
+    const __m256 r = _mm256_add_ps(_mm256_sub_ps(clamped, _mm256_mul_ps(n, _mm256_set1_ps(0.693359375f))),
+                                   _mm256_mul_ps(n, _mm256_set1_ps(2.1219444e-4f)));
+    __m256 p = _mm256_set1_ps(1.98756915e-4f);
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.39819995e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(8.3334519e-3f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(4.16657959e-2f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(1.66666655e-1f));
+    p = _mm256_add_ps(_mm256_mul_ps(p, r), _mm256_set1_ps(5.00000012e-1f));
+    p = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(p, _mm256_mul_ps(r, r)), r), _mm256_set1_ps(1.0f));
+    const __m256i exponent = _mm256_slli_epi32(
+        _mm256_add_epi32(_mm256_sub_epi32(_mm256_castps_si256(shifted), _mm256_castps_si256(magic)), _mm256_set1_epi32(127)), 23);
+    __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(exponent));
+    result = _mm256_blendv_ps(result, _mm256_set1_ps(__builtin_inff()), _mm256_cmp_ps(x, high, _CMP_GT_OQ));
+    return _mm256_blendv_ps(result, _mm256_setzero_ps(), _mm256_cmp_ps(x, low, _CMP_LT_OQ));
+}
+
+/// One row of the exponential pass: `row[i] ← e^((row[i] − largest[i])·scale)`, `sums[i] += row[i]` in Double.
+__attribute__((target("avx2"), always_inline))
+static inline void dk_softmax_step8(float *row, const float *largest, double *sums, __m256 scale) {
+    const __m256 e = dk_exp8(_mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(row), _mm256_loadu_ps(largest)), scale));
+    _mm256_storeu_ps(row, e);
+    _mm256_storeu_pd(sums, _mm256_add_pd(_mm256_loadu_pd(sums), _mm256_cvtps_pd(_mm256_castps256_ps128(e))));
+    _mm256_storeu_pd(sums + 4, _mm256_add_pd(_mm256_loadu_pd(sums + 4), _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1))));
+}
+
+__attribute__((target("avx2")))
+void dk_softmax_columns_avx2(float *scores, ptrdiff_t rows, ptrdiff_t columns, float scale, float *largest, double *sums) {
+    for (ptrdiff_t i = 0; i < columns; i++) { largest[i] = -__builtin_inff(); sums[i] = 0; }
+    for (ptrdiff_t j = 0; j < rows; j++) {
+        const float *row = scores + j * columns;
+        for (ptrdiff_t i = 0; i < columns; i++) largest[i] = row[i] >= largest[i] ? row[i] : largest[i];  // Swift.max
+    }
+    const __m256 factor = _mm256_set1_ps(scale);
+    const ptrdiff_t full = columns / 8 * 8;
+    for (ptrdiff_t j = 0; j < rows; j++) {
+        float *row = scores + j * columns;
+        for (ptrdiff_t i = 0; i < full; i += 8) dk_softmax_step8(row + i, largest + i, sums + i, factor);
+        if (full < columns) {
+            // The last lanes through the same code, padded with zeros.
+            float values[8] = {0}, maxima[8] = {0};
+            double partial[8] = {0};
+            for (ptrdiff_t t = 0; t < columns - full; t++) { values[t] = row[full + t]; maxima[t] = largest[full + t]; partial[t] = sums[full + t]; }
+            dk_softmax_step8(values, maxima, partial, factor);
+            for (ptrdiff_t t = 0; t < columns - full; t++) { row[full + t] = values[t]; sums[full + t] = partial[t]; }
+        }
+    }
+    for (ptrdiff_t i = 0; i < columns; i++) largest[i] = (float)(1 / sums[i]);
+    for (ptrdiff_t j = 0; j < rows; j++) {
+        float *row = scores + j * columns;
+        for (ptrdiff_t i = 0; i < columns; i++) row[i] *= largest[i];
+    }
+}
+
+__attribute__((target("avx2")))
+void dk_lane_sums_avx2(const float *values, ptrdiff_t count, double *lanes) {
+    __m256d sum0 = _mm256_setzero_pd(), sum1 = sum0, squares0 = sum0, squares1 = sum0;
+    ptrdiff_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        const __m256 v = _mm256_loadu_ps(values + i);
+        const __m256d low = _mm256_cvtps_pd(_mm256_castps256_ps128(v)), high = _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1));
+        sum0 = _mm256_add_pd(sum0, low); sum1 = _mm256_add_pd(sum1, high);
+        squares0 = _mm256_add_pd(squares0, _mm256_mul_pd(low, low)); squares1 = _mm256_add_pd(squares1, _mm256_mul_pd(high, high));
+    }
+    double tail[8] = {0};
+    for (ptrdiff_t t = i; t < count; t++) tail[t - i] = (double)values[t];
+    const __m256d low = _mm256_loadu_pd(tail), high = _mm256_loadu_pd(tail + 4);
+    sum0 = _mm256_add_pd(sum0, low); sum1 = _mm256_add_pd(sum1, high);
+    squares0 = _mm256_add_pd(squares0, _mm256_mul_pd(low, low)); squares1 = _mm256_add_pd(squares1, _mm256_mul_pd(high, high));
+    _mm256_storeu_pd(lanes, sum0); _mm256_storeu_pd(lanes + 4, sum1);
+    _mm256_storeu_pd(lanes + 8, squares0); _mm256_storeu_pd(lanes + 12, squares1);
+}
+
+/// `x·scale + shift`, then `y / (1 + e^(−y))` if `silu`: Swift's `GroupNorm.affine` lane for lane.
+__attribute__((target("avx2"), always_inline))
+static inline __m256 dk_affine8(__m256 v, __m256 scale, __m256 shift, int silu) {
+    const __m256 y = _mm256_add_ps(_mm256_mul_ps(v, scale), shift);
+    if (!silu) return y;
+    const __m256 e = dk_exp8(_mm256_xor_ps(y, _mm256_set1_ps(-0.0f)));
+    return _mm256_div_ps(y, _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+}
+
+__attribute__((target("avx2")))
+void dk_affine_avx2(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu) {
+    const __m256 a = _mm256_set1_ps(scale), b = _mm256_set1_ps(shift);
+    ptrdiff_t i = 0;
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(out + i, dk_affine8(_mm256_loadu_ps(x + i), a, b, silu));
+    if (i == count) return;
+    float tail[8] = {0};
+    for (ptrdiff_t t = i; t < count; t++) tail[t - i] = x[t];
+    _mm256_storeu_ps(tail, dk_affine8(_mm256_loadu_ps(tail), a, b, silu));
+    for (ptrdiff_t t = i; t < count; t++) out[t] = tail[t - i];
+}
+
 __attribute__((target("avx2,fma")))
 float dk_fma_chains_avx2(ptrdiff_t iterations) {
     const __m256 m = _mm256_set1_ps(0.999999f), d = _mm256_set1_ps(1e-7f);
@@ -171,6 +370,18 @@ void dk_gemm_32x6_avx512(ptrdiff_t depth, const float *a0, const float *a1, cons
     (void)depth; (void)a0; (void)a1; (void)a2; (void)a3; (void)b; (void)tile0; (void)tile1; (void)tile2; (void)tile3;
 }
 float dk_fma_chains_avx2(ptrdiff_t iterations) { (void)iterations; return 0; }
+void dk_lane_sums_avx2(const float *values, ptrdiff_t count, double *lanes) { (void)values; (void)count; (void)lanes; }
+void dk_affine_avx2(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu) {
+    (void)x; (void)out; (void)count; (void)scale; (void)shift; (void)silu;
+}
+void dk_softmax_columns_avx2(float *scores, ptrdiff_t rows, ptrdiff_t columns, float scale, float *largest, double *sums) {
+    (void)scores; (void)rows; (void)columns; (void)scale; (void)largest; (void)sums;
+}
+void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
+                       ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
+    (void)depth; (void)a; (void)b; (void)c; (void)rowStride; (void)rows; (void)columns; (void)bias; (void)mode;
+}
+
 float dk_fma_chains_avx512(ptrdiff_t iterations) { (void)iterations; return 0; }
 void dk_gather_8x6_avx2(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rows, const ptrdiff_t *columns,
                         float *tile) {

@@ -1,3 +1,4 @@
+import CDiffusionKernels
 import Foundation
 import DiffusionCore
 
@@ -10,9 +11,12 @@ import DiffusionCore
 /// y = x + W_o·o + b_o                           (to_out.0)
 /// ```
 /// The three projections are one product with the stacked weights `[W_q; W_k; W_v]`. Each
-/// (sample, head) pair is one task: the scores transposed, `sᵀ = kᵀq` (keys × queries, HW × HW), the
-/// softmax over each column (max subtracted, sum in Double), and `v·pᵀ` written straight into `o`;
-/// every product reads its operands by rows.
+/// (sample, head) pair is one task, taken a block of queries at a time (``queryBlock(tokens:)``,
+/// so that the block's scores stay in L2 through the three passes over them): the scores
+/// transposed, `sᵀ = kᵀq` (keys × the block's queries), the softmax over each column (max
+/// subtracted, sum in Double), and `v·pᵀ` written straight into the block's columns of `o`; every
+/// product reads its operands by rows. Columns are computed independently, so the blocking does not
+/// change any bit.
 package struct Attention: Sendable {
     let channels: Int
     let heads: Int
@@ -59,9 +63,11 @@ package struct Attention: Sendable {
                                     into: MatrixDestination(qkv, rowStride: n, bias: bias.baseAddress), scratch: workspace.panels)
         } }
         let attended = workspace.featureMap(channels: channels, batch: x.batch, height: x.height, width: x.width)
-        // Per worker: packed kₕᵀ or vₕ, the transposed scores, and the softmax's per-query maxima and sums.
-        let packedCount = AlignedFloats.roundedUp(max(PackedPanels.count(rows: tokens, depth: d), PackedPanels.count(rows: d, depth: tokens)))
-        let scoresCount = AlignedFloats.roundedUp(tokens * tokens)
+        // Per worker: packed kₕᵀ and vₕ, a block of transposed scores, and the softmax's per-query maxima and sums.
+        let keysCount = AlignedFloats.roundedUp(PackedPanels.count(rows: tokens, depth: d))
+        let packedCount = keysCount + AlignedFloats.roundedUp(PackedPanels.count(rows: d, depth: tokens))
+        let block = Self.queryBlock(tokens: tokens)
+        let scoresCount = AlignedFloats.roundedUp(tokens * block)
         let scratch = workspace.workerBuffers(packedCount + scoresCount + 3 * tokens)
         let panels = workspace.panels, scale = Float(1 / Double(d).squareRoot()), channels = channels
         let projected = SharedPointer(qkv)
@@ -74,13 +80,16 @@ package struct Attention: Sendable {
             let k = q + channels * n, v = k + channels * n
             // sᵀ = kₕᵀ·qₕ (keys × queries), so that the product with vₕ below reads it by rows.
             let keys = PackedPanels.pack(StridedMatrix(k, rows: d, columns: tokens, rowStride: n).transposed, into: buffer)
-            MatrixMultiply.multiplySerially(keys, StridedMatrix(q, rows: d, columns: tokens, rowStride: n),
-                                            into: MatrixDestination(scores, rowStride: tokens), panels: panels.buffer(worker))
-            Self.softmaxColumns(scores, count: tokens, scale: scale, largest: largest, sums: sums)
-            let values = PackedPanels.pack(StridedMatrix(v, rows: d, columns: tokens, rowStride: n), into: buffer)
-            MatrixMultiply.multiplySerially(values, StridedMatrix(scores, rows: tokens, columns: tokens, rowStride: tokens),
-                                            into: MatrixDestination(attended.base + h * d * n + b * tokens, rowStride: n),
-                                            panels: panels.buffer(worker))
+            let values = PackedPanels.pack(StridedMatrix(v, rows: d, columns: tokens, rowStride: n), into: buffer + keysCount)
+            for first in stride(from: 0, to: tokens, by: block) {
+                let width = min(block, tokens - first)
+                MatrixMultiply.multiplySerially(keys, StridedMatrix(q + first, rows: d, columns: width, rowStride: n),
+                                                into: MatrixDestination(scores, rowStride: width), panels: panels.buffer(worker))
+                Self.softmaxColumns(scores, rows: tokens, columns: width, scale: scale, largest: largest, sums: sums)
+                MatrixMultiply.multiplySerially(values, StridedMatrix(scores, rows: tokens, columns: width, rowStride: width),
+                                                into: MatrixDestination(attended.base + h * d * n + b * tokens + first, rowStride: n),
+                                                panels: panels.buffer(worker))
+            }
         }
         out.assign(x)
         LayerProfile.measure(.linear) { outputBias.withUnsafeBufferPointer { bias in
@@ -89,20 +98,35 @@ package struct Attention: Sendable {
         } }
     }
 
-    /// `pᵀ = softmax(scale·sᵀ)` in place, the softmax over each column of the `count × count` matrix
+    /// Queries per block of a head's attention: a multiple of 24 (the AVX2 kernel's panel width) with
+    /// the block's `tokens × block` scores within 192 KiB, so that they stay in L2 between the product
+    /// that writes them, the three softmax passes and the product that reads them; at least 24.
+    static func queryBlock(tokens: Int) -> Int {
+        min(tokens, max(24, 48 * 1024 / max(tokens, 1) / 24 * 24))
+    }
+
+    /// `pᵀ = softmax(scale·sᵀ)` in place, the softmax over each column of the `rows × columns` matrix
     /// (over keys, for each query), with the maximum subtracted and the sum in Double, in row passes
     /// eight queries at a time (``vectorExp(_:)``; a partial group of lanes computed the same way).
-    static func softmaxColumns(_ scores: UnsafeMutablePointer<Float>, count: Int, scale: Float,
-                               largest: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Double>) {
+    ///
+    /// On a CPU with AVX2 the same operations run 8-wide in C (`dk_softmax_columns_avx2`, the same
+    /// bits); `vectorized: false` keeps the Swift loops, for comparing the two.
+    package static func softmaxColumns(_ scores: UnsafeMutablePointer<Float>, rows: Int, columns count: Int, scale: Float,
+                                       largest: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Double>,
+                                       vectorized: Bool = true) {
+        if vectorized && MicroKernel.avx2FMA.isSupported {
+            dk_softmax_columns_avx2(scores, rows, count, scale, largest, sums)
+            return
+        }
         for i in 0..<count {
             largest[i] = -.infinity
             sums[i] = 0
         }
-        for j in 0..<count {
+        for j in 0..<rows {
             let row = scores + j * count
             for i in 0..<count { largest[i] = max(largest[i], row[i]) }
         }
-        for j in 0..<count {
+        for j in 0..<rows {
             let row = scores + j * count
             var i = 0
             while i + 8 <= count {
@@ -124,7 +148,7 @@ package struct Attention: Sendable {
             }
         }
         for i in 0..<count { largest[i] = Float(1 / sums[i]) }
-        for j in 0..<count {
+        for j in 0..<rows {
             let row = scores + j * count
             for i in 0..<count { row[i] *= largest[i] }
         }

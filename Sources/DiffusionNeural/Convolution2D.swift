@@ -132,6 +132,11 @@ struct PaddedImageSource: MatrixPanelSource, @unchecked Sendable {
         }
     }
 
+    func offsets(rows k0: Int, count: Int, columns n0: Int, width: Int, rowOffsets: UnsafeMutablePointer<Int>,
+                 columnOffsets: UnsafeMutablePointer<Int>) -> UnsafePointer<Float> {
+        inPlace(rows: k0, count: count, columns: n0, width: width, rowOffsets: rowOffsets, columnOffsets: columnOffsets)!
+    }
+
     func inPlace(rows k0: Int, count: Int, columns n0: Int, width: Int, rowOffsets: UnsafeMutablePointer<Int>,
                  columnOffsets: UnsafeMutablePointer<Int>) -> UnsafePointer<Float>? {
         let paddedPlane = paddedHeight * paddedWidth

@@ -1,4 +1,5 @@
 import Foundation
+import CDiffusionKernels
 import DiffusionCore
 
 /// Float32 matrix multiplication `C = A·B (+ bias) (+ C)`, row-major, for the network layers.
@@ -25,7 +26,11 @@ import DiffusionCore
 /// register lane in increasing `k`: the same bits for any thread count, tiling, batch size (every
 /// column of `C` is computed independently) or position of the element in its tile. This Swift kernel
 /// has no fused multiply-add (baseline x86-64 has none, and Swift does not contract `a * b + c`);
-/// CPUs with AVX2+FMA or AVX-512 run a C kernel on the same panels instead (`MicroKernel`).
+/// CPUs with AVX2+FMA or AVX-512 run a C kernel on the same panels instead (`MicroKernel`). The AVX2
+/// kernel turns the tile around: 4 rows × 24 columns with lanes along the rows of `C`, broadcasting
+/// `A` from the same panels (half a panel per call) and reading `B` packed in 24-column panels, so
+/// that it adds its tile to the row-major `C` with vector loads and stores (``rowMajorTile``); the
+/// sums and their order are those of the other fused kernels.
 public enum MatrixMultiply {
     /// Rows of `C` per micro-kernel call (`MR`).
     static let rowTile = 8
@@ -44,6 +49,28 @@ public enum MatrixMultiply {
     static let chunkColumns = chunkPanels * columnTile
     /// Floats of packed `B`: the per-worker scratch the multiplication needs.
     static let panelScratchCount = chunkPanels * depthBlock * columnTile * 4
+
+    /// Columns of `C` per call of the row-major AVX2 kernel (`dk_rows_4x24_avx2`, 4 rows × 24 columns).
+    static let wideColumnTile = 24
+    /// Columns of `B` that kernel's driver packs together: `DK_PACK_COLUMNS` (8 panels, 192 KiB at
+    /// the full depth block, for L2), the same scratch as ``panelScratchCount``.
+    static let wideChunkColumns = Int(DK_PACK_COLUMNS)
+    /// Row panels of `A` (8 rows each) that meet one packed chunk of `B` before the next ones: 16
+    /// panels, 128 KiB at the full depth block, which with the chunk stay within a 512 KiB L2.
+    static let wideRowPanels = 16
+    /// Rows of `C` per task with the row-major kernel (its `A` streams from L2 ``wideRowPanels`` panels
+    /// at a time, so a task's rows need not fit L2): `B` is packed once for up to 1024 rows.
+    static let wideRowBlock = 1024
+    /// Rows of `C` below which the AVX2 products keep the column-layout kernels (16×6, `B` read in
+    /// place, never packed): with so few rows, packing `B` costs about what the row-major kernel saves
+    /// (the shipped networks' 24-channel layers and 3- or 4-channel outputs). Both give the same bits.
+    static let wideMinimumRows = 32
+
+    /// Columns of `C` per micro-kernel call of `kernel`: the task split and the packing are in these units.
+    static func columnTile(for kernel: MicroKernel, rows m: Int) -> Int { usesRowMajorKernel(kernel, rows: m) ? wideColumnTile : columnTile }
+
+    /// Whether a product of `m` rows runs the row-major AVX2 kernel (else the column-layout one).
+    static func usesRowMajorKernel(_ kernel: MicroKernel, rows m: Int) -> Bool { kernel == .avx2FMA && m >= wideMinimumRows }
 
     /// `C = A·B`, `C = A·B + bias` (bias per row of `C`), or either added to `C` (`accumulate`),
     /// for row-major `A` (m×k), `B` (k×n) and `C` (m×n).
@@ -64,7 +91,7 @@ public enum MatrixMultiply {
                      "MatrixMultiply: \(a.count), \(b.count), \(c.count) values for \(m)×\(k) · \(k)×\(n)")
         precondition(bias == nil || bias!.count == m, "MatrixMultiply: bias has \(bias!.count) values for \(m) rows")
         guard m > 0, n > 0 else { return }
-        let scratch = AlignedFloats(count: WorkerTasks.workerCount * panelScratchCount)
+        let scratch = AlignedFloats(count: WorkerTasks.workerCount * panelScratchCount, zeroed: false)
         let buffers = WorkerBuffers(base: scratch.base, stride: panelScratchCount)
         let packed = PackedMatrix(a, rows: m, columns: k)
         withExtendedLifetime((scratch, packed)) {
@@ -89,13 +116,14 @@ public enum MatrixMultiply {
         precondition(a.depth == b.rows, "MatrixMultiply: inner dimensions \(a.depth) and \(b.rows) differ")
         let m = a.rows, n = b.columns
         guard m > 0, n > 0 else { return }
-        let rowBlocks = (m + rowBlock - 1) / rowBlock
-        let panels = (n + columnTile - 1) / columnTile
+        let block = usesRowMajorKernel(kernel, rows: m) ? wideRowBlock : rowBlock
+        let rowBlocks = (m + block - 1) / block
+        let panels = (n + columnTile(for: kernel, rows: m) - 1) / columnTile(for: kernel, rows: m)
         // Enough tasks for the workers to balance; the split does not change any result.
         let wanted = (4 * WorkerTasks.workerCount + rowBlocks - 1) / rowBlocks
         let panelsPerTask = (panels + min(panels, wanted) - 1) / min(panels, wanted)
         let columnBlocks = (panels + panelsPerTask - 1) / panelsPerTask
-        let rowPanels = (m + rowTile - 1) / rowTile, panelsPerRowBlock = rowBlock / rowTile
+        let rowPanels = (m + rowTile - 1) / rowTile, panelsPerRowBlock = block / rowTile
         WorkerTasks.run(rowBlocks * columnBlocks, parallel: m * n * a.depth >= 1 << 17) { worker, task in
             let (rowBlockIndex, columnBlock) = task.quotientAndRemainder(dividingBy: columnBlocks)
             let rowRange = (rowBlockIndex * panelsPerRowBlock)..<min(rowPanels, (rowBlockIndex + 1) * panelsPerRowBlock)
@@ -110,8 +138,9 @@ public enum MatrixMultiply {
     static func multiplySerially<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
                                                             panels: UnsafeMutablePointer<Float>) {
         precondition(a.depth == b.rows, "MatrixMultiply: inner dimensions \(a.depth) and \(b.rows) differ")
+        let width = columnTile(for: .best, rows: a.rows)
         tile(a, b, into: c, rowPanels: 0..<((a.rows + rowTile - 1) / rowTile),
-             columnPanels: 0..<((b.columns + columnTile - 1) / columnTile), panels: panels, kernel: .best)
+             columnPanels: 0..<((b.columns + width - 1) / width), panels: panels, kernel: .best)
     }
 
     /// One block of `C`, in chunks of ``chunkPanels`` column panels: for each depth block the chunk of
@@ -124,14 +153,19 @@ public enum MatrixMultiply {
                                                         panels: UnsafeMutablePointer<Float>, kernel: MicroKernel) {
         let m = a.rows, n = b.columns, depth = a.depth, bias = c.bias
         if depth == 0 {
+            let width = columnTile(for: kernel, rows: m)
             for p in rowPanels {
                 for i in (p * rowTile)..<min(m, (p + 1) * rowTile) {
                     let shift = bias?[i] ?? 0
-                    for j in (columnPanels.lowerBound * columnTile)..<min(n, columnPanels.upperBound * columnTile) {
+                    for j in (columnPanels.lowerBound * width)..<min(n, columnPanels.upperBound * width) {
                         c.base[i * c.rowStride + j] = c.accumulate ? c.base[i * c.rowStride + j] + shift : shift
                     }
                 }
             }
+            return
+        }
+        if usesRowMajorKernel(kernel, rows: m) {
+            rowMajorTile(a, b, into: c, rowPanels: rowPanels, columnPanels: columnPanels, panels: panels)
             return
         }
         let offsets = UnsafeMutablePointer<Int>.allocate(capacity: depthBlock + chunkColumns)
@@ -164,6 +198,48 @@ public enum MatrixMultiply {
                         Self.kernel(depth: kc, a: a.panel(p, depthOffset: k0), b: panel, c: c.base + m0 * c.rowStride + column,
                                     rowStride: c.rowStride, rows: min(rowTile, m - m0), columns: min(columnTile, n - column),
                                     bias: k0 == 0 ? bias.map { $0 + m0 } : nil, overwrite: k0 == 0 && !c.accumulate)
+                    }
+                }
+                k0 += kc
+            }
+        }
+    }
+
+    /// One block of `C` with the row-major AVX2 kernel (`columnPanels` of ``wideColumnTile`` columns):
+    /// per chunk of ``wideChunkColumns`` columns and depth block, `B` is packed once
+    /// (`dk_pack_rows_24`, from the source's element offsets), then each group of ``wideRowPanels``
+    /// `A` panels meets each packed panel (the panel in L1, the `A` panels streaming from L2), each
+    /// `A` panel as two 4-row halves. Every element is still summed block by block in increasing `k`.
+    private static func rowMajorTile<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
+                                                                rowPanels: Range<Int>, columnPanels: Range<Int>,
+                                                                panels: UnsafeMutablePointer<Float>) {
+        let m = a.rows, n = b.columns, depth = a.depth, tile = wideColumnTile, chunk = wideChunkColumns / tile
+        let offsets = UnsafeMutablePointer<Int>.allocate(capacity: depthBlock + wideChunkColumns)
+        defer { offsets.deallocate() }
+        let columnOffsets = offsets + depthBlock
+        for first in stride(from: columnPanels.lowerBound, to: columnPanels.upperBound, by: chunk) {
+            let end = min(first + chunk, columnPanels.upperBound)
+            let n0 = first * tile, width = min(n, end * tile) - n0
+            var k0 = 0
+            while k0 < depth {
+                let kc = min(depthBlock, depth - k0)
+                let origin = b.offsets(rows: k0, count: kc, columns: n0, width: width, rowOffsets: offsets, columnOffsets: columnOffsets)
+                dk_pack_rows_24(kc, origin, offsets, columnOffsets, width, panels)
+                let mode = Int32(k0 > 0 ? DK_STORE_ADD : c.accumulate ? DK_STORE_ACCUMULATE : DK_STORE_SET)
+                let bias = k0 == 0 ? c.bias : nil
+                for group in stride(from: rowPanels.lowerBound, to: rowPanels.upperBound, by: wideRowPanels) {
+                    let groupEnd = min(group + wideRowPanels, rowPanels.upperBound)
+                    for q in first..<end {
+                        let panel = panels + (q - first) * kc * tile, column = q * tile, columns = min(tile, n - column)
+                        for p in group..<groupEnd {
+                            let aPanel = a.panel(p, depthOffset: k0)
+                            var m0 = p * rowTile
+                            for half in 0..<2 where m0 < m {
+                                dk_rows_4x24_avx2(kc, aPanel + 4 * half, panel, c.base + m0 * c.rowStride + column, c.rowStride,
+                                                  min(4, m - m0), columns, bias.map { $0 + m0 }, mode)
+                                m0 += 4
+                            }
+                        }
                     }
                 }
                 k0 += kc
@@ -297,6 +373,10 @@ protocol MatrixPanelSource: Sendable {
     /// offsets that stay inside the source past `width`); nil if `B` must be packed.
     func inPlace(rows k0: Int, count: Int, columns n0: Int, width: Int, rowOffsets: UnsafeMutablePointer<Int>,
                  columnOffsets: UnsafeMutablePointer<Int>) -> UnsafePointer<Float>?
+    /// Where the block's values lie, for `dk_pack_rows_24`: `B[k0 + r, n0 + t]` is
+    /// `origin[rowOffsets[r] + columnOffsets[t]]` for `r < count`, `t < width`.
+    func offsets(rows k0: Int, count: Int, columns n0: Int, width: Int, rowOffsets: UnsafeMutablePointer<Int>,
+                 columnOffsets: UnsafeMutablePointer<Int>) -> UnsafePointer<Float>
 }
 
 extension MatrixPanelSource {
@@ -337,6 +417,13 @@ extension MatrixPanelSource {
 }
 
 extension StridedMatrix: MatrixPanelSource {
+    func offsets(rows k0: Int, count: Int, columns n0: Int, width: Int, rowOffsets: UnsafeMutablePointer<Int>,
+                 columnOffsets: UnsafeMutablePointer<Int>) -> UnsafePointer<Float> {
+        for r in 0..<count { rowOffsets[r] = (k0 + r) * rowStride }
+        for t in 0..<width { columnOffsets[t] = (n0 + t) * columnStride }
+        return base
+    }
+
     func packPanels(rows k0: Int, count: Int, columns n0: Int, width: Int, lanes: Int, into panels: UnsafeMutablePointer<Float>) {
         Self.withLine { line in
             for r in 0..<count {
@@ -410,6 +497,22 @@ struct PackedPanels: @unchecked Sendable {
             let kc = min(MatrixMultiply.depthBlock, matrix.columns - k0)
             for p in 0..<panels {
                 let panel = UnsafeMutablePointer(mutating: packed.panel(p, depthOffset: k0))
+                let first = matrix.base + p * tile * matrix.rowStride + k0 * matrix.columnStride
+                if (p + 1) * tile <= matrix.rows {
+                    // A full panel, one `k` at a time: eight reads (one per row stream, or eight adjacent
+                    // values of a transposed view) and one contiguous write.
+                    let (rowStride, columnStride) = (matrix.rowStride, matrix.columnStride)
+                    for k in 0..<kc {
+                        let source = first + k * columnStride, out = panel + k * tile
+                        if rowStride == 1 {
+                            UnsafeMutableRawPointer(out).storeBytes(of: UnsafeRawPointer(source).loadUnaligned(as: SIMD8<Float>.self),
+                                                                    as: SIMD8<Float>.self)
+                        } else {
+                            for r in 0..<tile { out[r] = source[r * rowStride] }
+                        }
+                    }
+                    continue
+                }
                 for r in 0..<tile {
                     let i = p * tile + r
                     if i < matrix.rows {
@@ -433,7 +536,8 @@ final class PackedMatrix: Sendable {
     /// Packs a row-major `rows × columns` array.
     init(_ values: [Float], rows: Int, columns: Int) {
         precondition(values.count == rows * columns, "PackedMatrix: \(values.count) values for \(rows)×\(columns)")
-        let storage = AlignedFloats(count: PackedPanels.count(rows: rows, depth: columns))
+        // Packing writes every value, padding rows included.
+        let storage = AlignedFloats(count: PackedPanels.count(rows: rows, depth: columns), zeroed: false)
         self.storage = storage
         panels = values.withUnsafeBufferPointer { buffer in
             PackedPanels.pack(StridedMatrix(buffer.baseAddress ?? UnsafePointer(storage.base), rows: rows, columns: columns, rowStride: columns),

@@ -8,8 +8,9 @@ import CDiffusionKernels
 /// `CDiffusionKernels` C target, each function compiled for its unit with a `target` attribute, and
 /// are called only when the CPU reports that unit (the way BLAS libraries and PyTorch dispatch). On
 /// arm64, NEON is the baseline and its kernel is always used. All of them read the same packed `A`
-/// panels (`B` panels with each value four times for the portable kernel, once for the others) and sum
-/// each element of `C` in increasing `k`:
+/// panels (`B` panels with each value four times for the portable kernel, once for the others; the
+/// AVX2 kernel broadcasts `A` instead, reading `B` in 24-column panels) and sum each element of `C`
+/// in increasing `k`, one depth block of ``MatrixMultiply`` at a time:
 /// ```
 /// portable:              acc ← round(acc + round(a·b))     (SIMD4, separate multiply and add)
 /// avx2FMA, avx512, neon: acc ← round(acc + a·b)            (fused multiply-add)
@@ -20,7 +21,10 @@ import CDiffusionKernels
 package enum MicroKernel: String, CaseIterable, Sendable {
     /// The Swift 8×6 kernel on `SIMD4<Float>`: every platform.
     case portable
-    /// 16×6 (two panels) in 8-wide AVX2 registers with fused multiply-adds.
+    /// 4×24 in 8-wide AVX2 registers with fused multiply-adds, lanes along the rows of `C` (`B`
+    /// packed in 24-column panels, the tile stored with vector loads and stores; ``MatrixMultiply``'s
+    /// `rowMajorTile`). The AVX2 16×6 and 8×6 kernels of the column layout finish the AVX-512
+    /// kernel's last panels.
     case avx2FMA = "avx2-fma"
     /// 32×6 (four panels) in 16-wide AVX-512 registers with fused multiply-adds.
     case avx512

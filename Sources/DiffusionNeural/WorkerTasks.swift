@@ -57,12 +57,13 @@ final class AlignedFloats: @unchecked Sendable {
     let base: UnsafeMutablePointer<Float>
     let count: Int
 
-    /// `count` floats, zero-filled.
-    init(count: Int) {
+    /// `count` floats, zero-filled, or left as the allocator gives them (`zeroed: false`, for buffers
+    /// that are written before they are read: packing scratch).
+    init(count: Int, zeroed: Bool = true) {
         self.count = count
         base = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * MemoryLayout<Float>.size, alignment: 64)
             .bindMemory(to: Float.self, capacity: max(count, 1))
-        base.initialize(repeating: 0, count: max(count, 1))
+        if zeroed { base.initialize(repeating: 0, count: max(count, 1)) }
     }
 
     deinit { base.deallocate() }

@@ -9,7 +9,8 @@ import Foundation
 /// `UNet2DModel` folder (config.json and weights; a scheduler config is not needed) and may be repeated,
 /// for example the latent-size model `tools/neural/make_latent_unet.py` writes to `.build-bench/latent-unet`;
 /// `--json` prints one JSON object (`BenchmarkReport`) instead of the Markdown tables, for
-/// `tools/neural/bench_forward.py`.
+/// `tools/neural/bench_forward.py`. For tuning: `--sizes 512,1024` (empty: no GEMM rows), `--batches 16`
+/// and `--threads 1` narrow the runs; `--gemm N` times one product in thread CPU time.
 ///
 /// The peak is what independent chains of multiply-adds reach in the registers of the micro-kernel in
 /// use (``MicroKernel/best``): fused multiply-adds on twelve AVX2 or AVX-512 registers when the CPU has
@@ -42,6 +43,10 @@ enum NeuralBenchmarks {
             for (flag, path) in zip(arguments, arguments.dropFirst()) where flag == "--unet" { try profile(URL(fileURLWithPath: path)) }
             return
         }
+        if let index = arguments.firstIndex(of: "--gemm"), index + 1 < arguments.count, let n = Int(arguments[index + 1]) {
+            gemm(n: n)
+            return
+        }
         let json = arguments.contains("--json")
         func say(_ line: String) { if !json { print(line) } }
         let cores = ProcessInfo.processInfo.activeProcessorCount
@@ -59,7 +64,13 @@ enum NeuralBenchmarks {
         }
         say("| GEMM n×n×n | kernel | 1 thread GFLOP/s | / peak | \(cores) threads GFLOP/s | / peak |")
         say("|---|---|---|---|---|---|")
-        for n in [256, 512, 1024] { for kernel in MicroKernel.supported {
+        // `--sizes` (comma-separated, empty for none), `--batches` and `--threads` narrow the runs for tuning.
+        func list(_ flag: String, _ fallback: [Int]) -> [Int] {
+            guard let index = arguments.firstIndex(of: flag), index + 1 < arguments.count else { return fallback }
+            return arguments[index + 1].split(separator: ",").compactMap { Int($0) }
+        }
+        let sizes = list("--sizes", [256, 512, 1024]), batches = list("--batches", [1, 16]), threadCounts = list("--threads", [1, cores])
+        for n in sizes { for kernel in MicroKernel.supported {
             let a = SeededNoise(seed: 1).initialNoise(shape: [1, n * n]).scalars
             let b = SeededNoise(seed: 2).initialNoise(shape: [1, n * n]).scalars
             var c = [Float](repeating: 0, count: n * n)
@@ -81,7 +92,8 @@ enum NeuralBenchmarks {
             say(String(format: "| %d | %@ | %.1f | %.2f | %.1f | %.2f |", n, kernel.rawValue, one, one / unitOne, all, all / unitAll))
         } }
         for (flag, path) in zip(arguments, arguments.dropFirst()) where flag == "--unet" {
-            report.unets.append(try unet(URL(fileURLWithPath: path), peaks: (peakOne, peakAll), cores: cores, say: say))
+            report.unets.append(try unet(URL(fileURLWithPath: path), peaks: (peakOne, peakAll), cores: cores, batches: batches,
+                                         threadCounts: threadCounts, say: say))
         }
         if json {
             let encoder = JSONEncoder()
@@ -90,10 +102,43 @@ enum NeuralBenchmarks {
         }
     }
 
+    /// `--gemm N`: the dispatched kernel's n×n×n product on one thread against its unit's peak, for
+    /// tuning the kernels on a shared machine: both timed in thread CPU time (time preempted by other
+    /// processes left out), the shortest of 9 rounds, `A` packed on every call as in the tables.
+    static func gemm(n: Int) {
+        let a = SeededNoise(seed: 1).initialNoise(shape: [1, n * n]).scalars
+        let b = SeededNoise(seed: 2).initialNoise(shape: [1, n * n]).scalars
+        var c = [Float](repeating: 0, count: n * n)
+        let saved = Parallelism.maximumThreads
+        Parallelism.maximumThreads = 1
+        defer { Parallelism.maximumThreads = saved }
+        func cpuSeconds(_ body: () -> Void) -> Double {
+            var best = Double.infinity
+            for _ in 0..<9 {
+                var start = timespec(), end = timespec()
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &start)
+                body()
+                clock_gettime(CLOCK_THREAD_CPUTIME_ID, &end)
+                best = min(best, Double(end.tv_sec - start.tv_sec) + Double(end.tv_nsec - start.tv_nsec) * 1e-9)
+            }
+            return best
+        }
+        let seconds = cpuSeconds { MatrixMultiply.multiply(a, b, into: &c, m: n, n: n, k: n) }
+        let rounds = 2_000_000, unit: Double
+        if let flops = MicroKernel.best.chainFlopsPerRound {
+            unit = Double(rounds) * flops / cpuSeconds { MicroKernel.best.peakChains(rounds) } / 1e9
+        } else {
+            unit = Double(rounds) * 96 / cpuSeconds { chains(rounds) } / 1e9
+        }
+        let rate = 2 * pow(Double(n), 3) / seconds / 1e9
+        print(String(format: "%@ n = %d: %.1f GFLOP/s, %.1f%% of %.1f (thread CPU time)", MicroKernel.best.rawValue, n, rate, 100 * rate / unit, unit))
+    }
+
     /// Forward time of the model folder at batch 1 and 16, on one thread and on every core (median of
     /// a few passes after a warm-up, one workspace reused; 3 passes when the warm-up took over a
     /// second), with the throughput its convolutions and attention products imply.
-    static func unet(_ folder: URL, peaks: (one: Double, all: Double), cores: Int, say: (String) -> Void) throws -> BenchmarkReport.UNet {
+    static func unet(_ folder: URL, peaks: (one: Double, all: Double), cores: Int, batches: [Int] = [1, 16], threadCounts: [Int]? = nil,
+                     say: (String) -> Void) throws -> BenchmarkReport.UNet {
         let network = try UNet2D(folder: folder), c = network.configuration
         let name = folder.lastPathComponent, sampleShape = [c.inChannels] + c.sampleSize
         let flops = forwardOperations(c)
@@ -108,9 +153,9 @@ enum NeuralBenchmarks {
         say("|---|---|---|---|---|---|")
         let saved = Parallelism.maximumThreads
         defer { Parallelism.maximumThreads = saved }
-        for batch in [1, 16] {
+        for batch in batches {
             let pass = forwardPass(network, batch: batch)
-            for threads in [1, cores] {
+            for threads in threadCounts ?? [1, cores] {
                 Parallelism.maximumThreads = threads == 1 ? 1 : 0
                 let warmUp = try Benchmarks.measure(iterations: 1, rounds: 1, pass)
                 let seconds = try Benchmarks.measure(iterations: 1, rounds: warmUp > 1 ? 3 : batch == 1 ? 9 : 5, pass)

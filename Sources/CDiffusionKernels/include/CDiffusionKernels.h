@@ -41,6 +41,50 @@ void dk_gather_32x6_avx512(ptrdiff_t depth, const float *a0, const float *a1, co
                            const float *b, const ptrdiff_t *rows, const ptrdiff_t *columns,
                            float *tile0, float *tile1, float *tile2, float *tile3);
 
+/// How `dk_rows_4x24_avx2` writes its tile: `C = acc (+ bias)`, `C = C + (acc (+ bias))`, or `C = C + acc`
+/// (a later depth block: the bias is not added again).
+enum {
+    DK_STORE_SET = 0,
+    DK_STORE_ACCUMULATE = 1,
+    DK_STORE_ADD = 2,
+};
+
+/// Columns `dk_pack_rows_24` packs at most per call.
+enum { DK_PACK_COLUMNS = 192 };
+
+/// The 4×24 micro-kernel with AVX2 fused multiply-adds, lanes along the rows of `C` (row-major, so
+/// the tile is stored with vector loads and stores): `acc[i][j] = Σₖ a[k·8 + i] · b[k·24 + j]` for
+/// `k` in `0..<depth`, summed in increasing `k` with one rounding per step from zero, then written to
+/// the `rows × columns` corner of `C` (`c[i·rowStride + j]`) as `mode` says, `bias[i]` added when
+/// `bias` is given and `mode` is not `DK_STORE_ADD`. `a` is half of an 8-row `A` panel (rows 0–3 or
+/// 4–7 of `[k][8]`), `b` a `[k][24]` panel of `dk_pack_rows_24`. Same sums, same bits, as the 8×6
+/// kernels. Call only when `dk_supported_kernels()` has `DK_KERNEL_AVX2_FMA`.
+void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
+                       ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode);
+
+/// Packs `B[r, t] = origin[rowOffsets[r] + columnOffsets[t]]` (`r < count`, `t < width ≤ DK_PACK_COLUMNS`)
+/// into `⌈width/24⌉` panels of `count × 24`: `panels[(q·count + r)·24 + j] = B[r, 24q + j]`, zeros past
+/// `width`. Runs of eight consecutive offsets are copied as blocks. Any CPU.
+void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
+                     ptrdiff_t width, float *panels);
+
+/// `Attention.softmaxColumns` (Swift) with 8-wide AVX arithmetic, the same operations in the same
+/// order (no fused multiply-add), so the same bits: the softmax over each column of the `rows ×
+/// columns` row-major `scores`, scaled by `scale`, with the column maximum subtracted and the sum in
+/// double. `largest` and `sums` are `columns` values of scratch. Call only when
+/// `dk_supported_kernels()` has `DK_KERNEL_AVX2_FMA`.
+void dk_softmax_columns_avx2(float *scores, ptrdiff_t rows, ptrdiff_t columns, float scale, float *largest, double *sums);
+
+/// The group norm's statistics lane by lane, as Swift's `GroupNorm.sums` keeps them: `lanes[l]` is the
+/// Double sum of `values[i]` over `i ≡ l (mod 8)` (the last partial group of eight padded with zeros),
+/// `lanes[8 + l]` the sum of their squares, each accumulated in increasing `i`. AVX2 only.
+void dk_lane_sums_avx2(const float *values, ptrdiff_t count, double *lanes);
+
+/// `out[i] = x[i]·scale + shift`, then SiLU (`y / (1 + e^(−y))`, the exponential of
+/// `dk_softmax_columns_avx2`) when `silu` is nonzero: Swift's `GroupNorm.affine` on eight AVX lanes,
+/// the same operations (no fused multiply-add), so the same bits. `out` may be `x`. AVX2 only.
+void dk_affine_avx2(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu);
+
 /// `iterations` rounds of `x ← x·m + d` (fused) on twelve independent AVX2 registers, 192 flops a round:
 /// the peak the AVX2 kernels can approach. Returns a sum of the chains so they are not optimized away.
 float dk_fma_chains_avx2(ptrdiff_t iterations);

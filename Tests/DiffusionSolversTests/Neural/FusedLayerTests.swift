@@ -90,6 +90,48 @@ extension Neural {
         /// against a two-pass Double recomputation, on planes of 15 and 4 values (partial lane groups)
         /// and on inputs centred at 40 (mean² 400 times the variance: a float32 one-pass variance would lose
         /// about three of its seven digits).
+        /// The attention softmax over columns: the AVX2 version (when the CPU has it) gives the Swift
+        /// loops' bits, and both match a Double softmax within float32 rounding of the exponential.
+        @Test("attention softmax: the AVX2 pass has the Swift bits; columns within 1e-5 of a Double softmax",
+              arguments: [(37, 29), (64, 48), (5, 8), (300, 3)])
+        func softmaxColumns(size: (Int, Int)) {
+            let (rows, columns) = size, scale: Float = 0.37
+            let scores = MatrixMultiplyTests.values(rows * columns, seed: 41).map { 20 * $0 }
+            var results: [[Float]] = []
+            for vectorized in [false, true] {
+                var values = scores
+                var largest = [Float](repeating: 0, count: columns), sums = [Double](repeating: 0, count: columns)
+                values.withUnsafeMutableBufferPointer { v in
+                    Attention.softmaxColumns(v.baseAddress!, rows: rows, columns: columns, scale: scale, largest: &largest, sums: &sums,
+                                             vectorized: vectorized)
+                }
+                results.append(values)
+            }
+            #expect(results[0] == results[1])
+            for i in 0..<columns {
+                let column = (0..<rows).map { Double(scores[$0 * columns + i]) * Double(scale) }, top = column.max()!
+                let total = column.reduce(0) { $0 + Foundation.exp($1 - top) }
+                let worst = (0..<rows).map { abs(Double(results[1][$0 * columns + i]) - Foundation.exp(column[$0] - top) / total) }.max()!
+                #expect(worst < 1e-5, "column \(i): \(worst)")
+            }
+        }
+
+        /// The group norm's two passes in AVX2 (when the CPU has it) against the Swift loops, with a
+        /// partial last group of lanes: the same statistics and outputs, bit for bit.
+        @Test("group norm passes: the AVX2 statistics and affine+SiLU have the Swift bits", arguments: [1, 8, 29, 64, 1027])
+        func groupNormPasses(count: Int) {
+            let x = MatrixMultiplyTests.values(count, seed: 43).map { 12 * $0 }
+            x.withUnsafeBufferPointer { x in
+                #expect(GroupNorm.sums(x.baseAddress!, count: count, vectorized: true) == GroupNorm.sums(x.baseAddress!, count: count, vectorized: false))
+                for silu in [false, true] {
+                    var plain = [Float](repeating: 0, count: count), vector = plain
+                    GroupNorm.affine(x.baseAddress!, into: &plain, count: count, scale: 1.7, shift: -0.3, applySiLU: silu, vectorized: false)
+                    GroupNorm.affine(x.baseAddress!, into: &vector, count: count, scale: 1.7, shift: -0.3, applySiLU: silu, vectorized: true)
+                    #expect(plain == vector, "SiLU \(silu)")
+                }
+            }
+        }
+
         @Test("group norm with and without SiLU against a two-pass Double recomputation",
               arguments: [(5, 3, Float(0)), (2, 2, 0), (5, 3, 40)])
         func groupNorm(height: Int, width: Int, offset: Float) throws {
