@@ -14,7 +14,7 @@ import Foundation
 /// peer picked afterwards.
 ///
 /// With `--tuner-seconds S`, the tuner as `diffuse tune` runs it with its defaults (all three
-/// budgets at once, searches bounded by S seconds) is measured on every model too (``tuned(_:seconds:comparison:)``).
+/// budgets at once, searches bounded by S seconds) is measured on every model too (``tuned(_:budgets:seconds:comparison:)``).
 ///
 /// Usage: `swift run -c release diffuse-benchmarks --zoo [--per-family 3] [--draws 64] [--seed 2512]
 /// [--tuner-seconds S] [--scores FILE] [--only NAME,...]`; the report goes to standard output
