@@ -86,10 +86,6 @@ extension Neural {
             #expect(negative[0] == 0 && positive[0] == 200)
         }
 
-        /// Statistics from `Σx` and `Σx²` in one pass, the affine map and SiLU eight lanes at a time:
-        /// against a two-pass Double recomputation, on planes of 15 and 4 values (partial lane groups)
-        /// and on inputs centred at 40 (mean² 400 times the variance: a float32 one-pass variance would lose
-        /// about three of its seven digits).
         /// The attention softmax over columns: the AVX2 version (when the CPU has it) gives the Swift
         /// loops' bits, and both match a Double softmax within float32 rounding of the exponential.
         @Test("attention softmax: the AVX2 pass has the Swift bits; columns within 1e-5 of a Double softmax",
@@ -132,6 +128,10 @@ extension Neural {
             }
         }
 
+        /// Statistics from `Σx` and `Σx²` in one pass, the affine map and SiLU eight lanes at a time:
+        /// against a two-pass Double recomputation, on planes of 15 and 4 values (partial lane groups)
+        /// and on inputs centred at 40 (mean² 400 times the variance: a float32 one-pass variance would lose
+        /// about three of its seven digits).
         @Test("group norm with and without SiLU against a two-pass Double recomputation",
               arguments: [(5, 3, Float(0)), (2, 2, 0), (5, 3, 40)])
         func groupNorm(height: Int, width: Int, offset: Float) throws {
