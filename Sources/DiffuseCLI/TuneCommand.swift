@@ -13,7 +13,8 @@ struct TuneCommand: ParsableCommand {
         schedule, an evolutionary search over time steps and UniPC's per-step decisions (order, data or noise prediction, \
         corrector) within the time budget, DC-Solver's compensation ratios and DPM-Solver-v3 with statistics estimated from the \
         model. The finalists are ranked on --validation-count validation samples; a tuned finalist replaces the best untuned \
-        configuration only when it beats it there beyond chance (--confidence). The choice is reported next to the best \
+        configuration only when it beats it there beyond chance (--confidence), and by the RMSE over --rare-draw-count \
+        further draws too. The choice is reported next to the best \
         untuned configuration on --holdout-count held-out samples (--holdout-seed), which no stage sees. Every error is the \
         RMSE to the ground-truth ODE solution. Use the result with `diffuse sample --tuned FILE --nfe N` or \
         `diffuse compare --tuned FILE`.
@@ -30,6 +31,9 @@ struct TuneCommand: ParsableCommand {
 
     @Option(parsing: .unconditional, help: "Validation samples the finalists are ranked on (default: 512 on an exact model, --count on a network). More samples rank more reliably: a few samples that change mode dominate an RMSE.")
     var validationCount: Int?
+
+    @Option(parsing: .unconditional, help: "Further draws a tuned choice must also beat the best untuned configuration on by the RMSE, beyond chance; only the 128 on which the two differ most get a ground truth (default: 32768 on an exact model, 0 on a network). A schedule that sends one draw in a few thousand to another mode loses there; 0 leaves the check out.")
+    var rareDrawCount: Int?
 
     @Option(parsing: .unconditional, help: "Confidence with which a tuned configuration must beat the best untuned one on the validation samples (paired bootstrap interval of their RMSE ratio below 1) to be chosen; 0 chooses the least validation RMSE.")
     var confidence: Double = 0.9
@@ -71,6 +75,9 @@ struct TuneCommand: ParsableCommand {
         let output = noiseSets.output ?? "tuned.json"
         try OutputKind.checkDirectory(of: output)
         guard (1...100_000).contains(count) else { throw CLIError("--count must be between 1 and 100000, got \(count)") }
+        if let rareDrawCount, !(0...1_000_000).contains(rareDrawCount) {
+            throw CLIError("--rare-draw-count must be between 0 and 1000000, got \(rareDrawCount)")
+        }
         if let validationCount, !(1...1_000_000).contains(validationCount) {
             throw CLIError("--validation-count must be between 1 and 1000000, got \(validationCount)")
         }
@@ -103,6 +110,7 @@ struct TuneCommand: ParsableCommand {
         let statisticsName = outputURL.deletingPathExtension().lastPathComponent + ".ems.safetensors"
 
         settings.validationSamples = validationCount ?? Tuner.defaultValidationSamples(for: model, tuningSamples: count)
+        settings.rareDrawSamples = rareDrawCount ?? Tuner.defaultRareDrawSamples(for: model)
         settings.replacementConfidence = confidence > 0 ? confidence : nil
         let statistics = self.statistics ?? Tuner.statisticsApply(to: schedule)
         if self.statistics == nil && !statistics {

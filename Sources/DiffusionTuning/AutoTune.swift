@@ -13,8 +13,9 @@ import DiffusionEvaluation
 /// searched configuration replaces the best untuned one only when it beats it beyond chance
 /// (``Tuner/Settings/replacementConfidence``), and the result replaces the best single peer
 /// configurations (`RecommendedConfiguration/bestSinglePeers(forNFE:schedule:)`, the
-/// ``Tuner/Settings/anchors``) only when it beats each by the median per-draw error and the RMSE:
-/// a user who tunes should not lose to the configuration they would have picked anyway.
+/// ``Tuner/Settings/anchors``) only when it beats each by the median per-draw error and the RMSE,
+/// the RMSE also over 32768 further draws (``Tuner/Settings/rareDrawSamples``): a user who tunes
+/// should not lose to the configuration they would have picked anyway.
 public struct AutoTune {
     public let model: any DiffusionModel
     public let schedule: any NoiseSchedule
@@ -49,10 +50,14 @@ public struct AutoTune {
     /// The time the tuning spends outside its searches, from one model evaluation on
     /// ``groundTruthDraws`` draws: the ground-truth solutions of the three noise sets at the
     /// tolerance (a few hundred evaluations each), the step search's teacher and DC-Solver's
-    /// trajectories, which grow with the budget.
+    /// trajectories, which grow with the budget, and the rare-draw check (``Tuner/Settings/rareDrawSamples``).
     public func fixedSeconds(evaluationSeconds: Double) -> Double {
         let baseline = Double(untunedSolvers.count * untunedSpacings.count * nfe * settings.tuningSamples) / Double(groundTruthDraws)
-        return evaluationSeconds * (Double(1500 + 10 * nfe) + baseline)
+        // The rare-draw check, twice: both runs on all its draws, and the flagged draws' ground truth.
+        let draws = (settings.validationSamples ?? settings.tuningSamples) + settings.rareDrawSamples
+        let rareDraws = settings.rareDrawSamples == 0 ? 0
+            : 2 * Double(2 * nfe * draws + 2 * 500 * settings.rareDrawGroundTruths) / Double(groundTruthDraws)
+        return evaluationSeconds * (Double(1500 + 10 * nfe) + baseline + rareDraws)
     }
 
     /// The standard solvers ranked before the search: the default rule's for this class of
@@ -91,6 +96,7 @@ public struct AutoTune {
                                tolerance: GroundTruth.defaultTolerance(for: model), budgetSeconds: 0.4 * seconds, search: search,
                                fineSteps: Swift.max(64, 2 * nfe), untunedSolvers: untunedSolvers, untunedSpacings: untunedSpacings)
         s.validationSamples = 512
+        s.rareDrawSamples = Tuner.defaultRareDrawSamples(for: model)
         s.anchors = RecommendedConfiguration.bestSinglePeers(forNFE: nfe, schedule: schedule)
         s.compensationSamples = 8
         return s

@@ -18,6 +18,8 @@ extension Tuner {
         let objective: SchedulingObjective
         let validation: SchedulingObjective
         let heldOut: SchedulingObjective
+        /// The check of a tuned choice on draws besides the validation ones; `nil` without them.
+        let rareDraws: RareDrawCheck?
         /// `fineSteps` steps of ``Tuner/fineSpacing``: the points searched time steps are placed on.
         let fineGrid: TimeGrid
         let fineSpacing: StepSpacing
@@ -36,6 +38,10 @@ extension Tuner {
             (tuningNoise, self.objective) = objective(seed: s.seed, count: s.tuningSamples)
             validation = objective(seed: validationSeed, count: s.validationSamples ?? s.tuningSamples).1
             heldOut = objective(seed: s.holdoutSeed, count: s.holdoutSamples).1
+            rareDraws = s.rareDrawSamples == 0 ? nil : RareDrawCheck(
+                model: tuner.model, schedule: tuner.schedule, validation: validation,
+                extra: SeededNoise(seed: tuner.rareDrawSeed).initialNoise(shape: [s.rareDrawSamples] + tuner.model.sampleShape),
+                flagged: s.rareDrawGroundTruths)
             fineGrid = try StepSchedule(spacing: tuner.fineSpacing, steps: s.fineSteps, final: .zero, stepsOffset: s.stepsOffset).grid(on: tuner.schedule)
             fineSpacing = tuner.fineSpacing
             compensationSpacing = tuner.compensationSpacing
@@ -285,13 +291,33 @@ extension Tuner {
             func atOrBelow(_ i: Int, _ j: Int) -> Bool {
                 medians[i] <= medians[j] && rmses[i] <= rmses[j] && sampleErrors[i].count == sampleErrors[j].count
             }
-            let guarded = Tuner.guarded(chosen: chosenIndex, anchors: anchors, count: finalists.count, atOrBelow: atOrBelow,
-                                        product: { medians[$0] * rmses[$0] })
-            if guarded != chosenIndex, let failed = anchors.first(where: { $0 != chosenIndex && !atOrBelow(chosenIndex, $0) }) {
-                context.log(String(format: "NFE %d: %@ does not beat %@ on validation noise by both the median error and the RMSE; %@ is chosen",
-                                   nfe, finalists[chosenIndex].configuration.method, finalists[failed].configuration.method,
-                                   finalists[guarded].configuration.method))
+            // A finalist that loses the rare-draw check is out; after `rareDrawAttempts` losses, so are the rest.
+            // Falling back is safe with one anchor, or one at or below the others; where the anchors trade the
+            // median for the RMSE, the anchor kept loses to another by one measure for sure.
+            let fallbackIsSafe = anchors.contains { a in anchors.allSatisfy { $0 == a || atOrBelow(a, $0) } }
+                || anchors.isEmpty
+            var excluded = Set<Int>()
+            let rareDrawAttempts = 3
+            while true {
+                let guarded = Tuner.guarded(chosen: chosenIndex, anchors: anchors, count: finalists.count,
+                                            atOrBelow: { !excluded.contains($0) && atOrBelow($0, $1) }, product: { medians[$0] * rmses[$0] })
+                if guarded != chosenIndex, let failed = anchors.first(where: { $0 != chosenIndex && !atOrBelow(chosenIndex, $0) }) {
+                    context.log(String(format: "NFE %d: %@ does not beat %@ on validation noise by both the median error and the RMSE; %@ is chosen",
+                                       nfe, finalists[chosenIndex].configuration.method, finalists[failed].configuration.method,
+                                       finalists[guarded].configuration.method))
+                }
                 chosenIndex = guarded
+                // Without anchors a tuned choice answers to the best untuned configuration.
+                let rivals = anchors.isEmpty ? (finalists[chosenIndex].isUntuned ? [] : [choice.reference]) : anchors
+                guard let check = context.rareDraws, !finalists[chosenIndex].isAnchor, !excluded.contains(chosenIndex),
+                      let lost = try Self.rareDrawLoss(chosenIndex, rivals: rivals, strictly: fallbackIsSafe, finalists: finalists, check: check,
+                                                       context: context, nfe: nfe)
+                else { break }
+                excluded.insert(chosenIndex)
+                if anchors.isEmpty || excluded.count >= rareDrawAttempts {
+                    chosenIndex = anchors.isEmpty ? lost : anchors.min { medians[$0] * rmses[$0] < medians[$1] * rmses[$1] }!
+                    break
+                }
             }
             let winner = finalists[chosenIndex], reference = finalists[choice.reference]
             if let rejected = choice.rejected {
@@ -315,6 +341,28 @@ extension Tuner {
                                beyondChance))
             context.log(String(format: "NFE %d: held-out RMSE %.4e vs untuned %.4e (ratio %.2f)", nfe, heldOut, untunedHeldOut, heldOut / untunedHeldOut))
             self.chosen = chosen
+        }
+
+        /// The first of `rivals` finalist `i` does not beat by the RMSE over the rare-draw check's
+        /// validation and extra draws, logged; `nil` when it beats each. `strictly` asks for a win
+        /// beyond chance (the paired bootstrap interval of the ratio, at
+        /// ``Settings/replacementConfidence`` or 90%, below 1), else a ratio of at most 1. The draws
+        /// that change component are rare, so where two configurations trade them evenly the ratio
+        /// is chance, and when falling back costs nothing the configuration the user would have run
+        /// is kept.
+        static func rareDrawLoss(_ i: Int, rivals: [Int], strictly: Bool, finalists: [Candidate], check: RareDrawCheck,
+                                 context: TuningContext, nfe: Int) throws -> Int? {
+            for rival in rivals where rival != i {
+                let errors = try check.errors((i, finalists[i].solver, finalists[i].grid), (rival, finalists[rival].solver, finalists[rival].grid))
+                let (rmse, rivalRMSE) = errors.rmse
+                let interval = errors.ratioInterval(confidence: context.settings.replacementConfidence ?? 0.9, seed: context.settings.seed &+ UInt64(nfe))
+                context.log(String(format: "NFE %d: %@ against %@ over %d validation and %d further draws: RMSE %.4e vs %.4e (ratio interval %.3f–%.3f)",
+                                   nfe, finalists[i].configuration.method, finalists[rival].configuration.method,
+                                   check.validation.comparison.noise.batchSize, check.extra.batchSize,
+                                   rmse, rivalRMSE, interval.lowerBound, interval.upperBound))
+                if strictly ? !(interval.upperBound < 1) : !(rmse <= rivalRMSE) { return rival }
+            }
+            return nil
         }
     }
 }

@@ -21,8 +21,10 @@ import DiffusionEvaluation
 ///    (``Settings/replacementConfidence``) lies below 1 (`choose(validationRMSE:sampleErrors:isUntuned:confidence:seed:)`).
 ///    With ``Settings/anchors`` (automatic tuning's best single peer configurations), the choice
 ///    must also be at or below each anchor there by both the median per-draw error and the RMSE,
-///    or another finalist that is, or else an anchor, is run instead. The choice is measured, next to the best untuned configuration,
-///    on held-out noise.
+///    or another finalist that is, or else an anchor, is run instead. With
+///    ``Settings/rareDrawSamples``, a tuned choice must also beat the anchors (without anchors,
+///    the best untuned configuration) by the RMSE over that many further draws (``RareDrawCheck``).
+///    The choice is measured, next to the best untuned configuration, on held-out noise.
 /// Every error is the RMSE of the endpoints to the ground-truth solution of the probability-flow
 /// ODE (``SchedulingObjective``).
 public final class Tuner {
@@ -63,6 +65,14 @@ public final class Tuner {
         /// tuning, and are ranked with the untuned configurations whether or not they are among
         /// ``untunedSolvers`` × ``untunedSpacings``.
         public var anchors: [StandardConfiguration] = []
+        /// Draws besides the validation ones on which a tuned choice is checked against the
+        /// configurations it must beat (the anchors, or the best untuned one without anchors),
+        /// by the RMSE over all of them (``RareDrawCheck``): a schedule that sends one draw in a
+        /// thousand to another mixture component loses the RMSE there, and validation draws
+        /// rarely show it. Only ``rareDrawGroundTruths`` of them get a ground truth. 0 leaves
+        /// the check out.
+        public var rareDrawSamples: Int = 0
+        public var rareDrawGroundTruths: Int = 128
         /// Tuning samples DC-Solver's ratios are fitted on (the paper uses 10).
         public var compensationSamples: Int = 16
         /// The spacing DC-Solver's ratios are also fitted on at every budget, for the cascade
@@ -83,7 +93,7 @@ public final class Tuner {
             guard seed != holdoutSeed else {
                 throw SamplingError.invalidConfiguration("tune: the tuning and held-out seeds must differ")
             }
-            guard tuningSamples >= 1, holdoutSamples >= 1, (validationSamples ?? 1) >= 1 else {
+            guard tuningSamples >= 1, holdoutSamples >= 1, (validationSamples ?? 1) >= 1, rareDrawSamples >= 0, rareDrawGroundTruths >= 1 else {
                 throw SamplingError.invalidConfiguration("tune: tuning and held-out sample counts must be positive")
             }
             guard budgetSeconds.isFinite, budgetSeconds >= 0 else {
@@ -138,6 +148,13 @@ public final class Tuner {
     /// draw costs hundreds of forward passes.
     public static func defaultValidationSamples(for model: any DiffusionModel, tuningSamples: Int) -> Int {
         model is any PreciseDenoising ? Swift.max(tuningSamples, 512) : tuningSamples
+    }
+
+    /// The extra draws a tuned choice is checked on unless the user says (``Settings/rareDrawSamples``):
+    /// 32768 on an exact model (a component change once in a few thousand draws shows there a few
+    /// times), none on a network, whose every ground-truth draw costs hundreds of forward passes.
+    public static func defaultRareDrawSamples(for model: any DiffusionModel) -> Int {
+        model is any PreciseDenoising ? 32768 : 0
     }
 
     /// Whether the schedule's log-SNR is infinite at its largest time (pure noise, `α = 0`).
@@ -262,6 +279,13 @@ public final class Tuner {
         return v
     }
 
+    /// The seed of the rare-draw check's extra noise: none of the other seeds.
+    public var rareDrawSeed: UInt64 {
+        var v = settings.seed &+ 0x94D0_49BB_1331_11EB
+        while [settings.seed, settings.holdoutSeed, validationSeed].contains(v) { v &+= 1 }
+        return v
+    }
+
     /// DPM-Solver-v3's empirical model statistics between the fine grid's first and last nonzero
     /// levels, from data: the mixture's own samples, or for a network the ground-truth ODE
     /// endpoints of noise of their own (the model's distribution; not the tuning samples, whose
@@ -276,7 +300,7 @@ public final class Tuner {
             source = "mixture samples"
         } else {
             var seed = settings.seed &+ 0xD1B5_4A32_D192_ED03
-            while [settings.seed, settings.holdoutSeed, validationSeed].contains(seed) { seed &+= 1 }
+            while [settings.seed, settings.holdoutSeed, validationSeed, rareDrawSeed].contains(seed) { seed &+= 1 }
             let noise = SeededNoise(seed: seed).initialNoise(shape: [count] + model.sampleShape)
             let comparison = SamplerComparison(model: model, schedule: schedule, noise: noise, groundTruth: tuning.comparison.groundTruth)
             comparison.measuresDistances = false

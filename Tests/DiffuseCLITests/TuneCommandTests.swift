@@ -121,6 +121,7 @@ struct TuneCommandTests {
             (["tune", "--model", "mixture-2d", "--nfe", "5", "--fine-steps", "4"], "--nfe"),
             (["tune", "--model", "mixture-2d", "--budget-seconds", "-1"], "--budget-seconds"),
             (["tune", "--model", "mixture-2d", "--validation-count", "0"], "--validation-count"),
+            (["tune", "--model", "mixture-2d", "--rare-draw-count", "-1"], "--rare-draw-count"),
             (["tune", "--model", "mixture-2d", "--confidence", "1"], "--confidence"),
         ]
         for (arguments, mention) in cases {

@@ -176,7 +176,7 @@ struct ZooBenchmark {
     }
 
     /// The tuner as `diffuse tune` runs it with its defaults (64 tuning draws, seed 0, ranked on
-    /// 512 validation draws, 64 held-out draws, seed 1, population 50 for 30 generations, 200 fine
+    /// 512 validation draws and checked on 32768 more, 64 held-out draws, seed 1, population 50 for 30 generations, 200 fine
     /// steps, DPM-Solver-v3 statistics where they apply) on all `budgets` at once within `seconds` of search, then
     /// each budget's configuration on `comparison`'s draws; with what it chose.
     static func tuned(_ model: ModelZoo.Model, budgets: [Int], seconds: Double, comparison: SamplerComparison) throws -> [Int: (SamplerComparison.Result, String)] {
@@ -187,6 +187,7 @@ struct ZooBenchmark {
                                       tolerance: GroundTruth.defaultTolerance(for: model.mixture), budgetSeconds: seconds,
                                       search: search, fineSteps: 200)
         settings.validationSamples = Tuner.defaultValidationSamples(for: model.mixture, tuningSamples: 64)
+        settings.rareDrawSamples = Tuner.defaultRareDrawSamples(for: model.mixture)
         if Tuner.statisticsApply(to: model.schedule) {
             settings.statisticsFile = "zoo-tuned.ems.safetensors"
             settings.statisticsSamples = 64
@@ -427,7 +428,7 @@ struct ZooBenchmark {
     /// (each measure against the peer best by it) and to the held-out family's best single peer.
     func tunerReport(_ measured: [Measured], families: [String]) -> (lines: [String], summary: [String]) {
         var lines = ["\n## The tuner (`diffuse tune`)\n",
-                     "`diffuse tune` with its defaults (64 tuning, 512 validation and 64 held-out draws of its own, population 50 for 30 generations, "
+                     "`diffuse tune` with its defaults (64 tuning, 512 validation, 32768 rare-draw check and 64 held-out draws of its own, population 50 for 30 generations, "
                      + "DPM-Solver-v3 statistics where they apply) on all three budgets at once, its searches bounded by \(tunerSeconds ?? 0) s, then `--tuned` on the zoo's draws. "
                      + "Ratios `median; RMSE` to the best peer picked afterwards (each measure against the peer best by it, chosen on these very draws) "
                      + "and to the best single peer of the other families.\n",
