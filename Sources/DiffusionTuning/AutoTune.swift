@@ -35,7 +35,7 @@ public struct AutoTune {
     public var cacheName: String? {
         guard let fingerprint = (model as? any Fingerprinted)?.fingerprint else { return nil }
         var h = FNV1a()
-        h.add("auto-tune/2"); h.add([fingerprint]); h.add(schedule.name); h.add(schedule.frame.rawValue); h.add([Int64(nfe)])
+        h.add("auto-tune/3"); h.add([fingerprint]); h.add(schedule.name); h.add(schedule.frame.rawValue); h.add([Int64(nfe)])
         let (low, high) = (schedule.timeRange.lowerBound, schedule.timeRange.upperBound)
         for f in [0, 0.25, 0.5, 0.75, 1.0] {
             let level = schedule.level(at: low + f * (high - low))
