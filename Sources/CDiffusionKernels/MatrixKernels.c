@@ -14,18 +14,21 @@
 /// Rows ahead that `dk_pack_rows_24` prefetches.
 enum { DK_PACK_AHEAD = 4 };
 
-void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
-                     ptrdiff_t width, float *panels) {
+/// `dk_pack_rows_24` and `dk_pack_rows_32` for panels of `panel` columns (a multiple of 8), inlined
+/// with it constant.
+static inline __attribute__((always_inline))
+void dk_pack_rows(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
+                  ptrdiff_t width, float *panels, const ptrdiff_t panel) {
     // A group of eight columns is copied as a block when its offsets are consecutive.
     enum { groups = DK_PACK_COLUMNS / 8 };
     unsigned char block[groups];
-    const ptrdiff_t groupCount = (width + 7) / 8;
+    const ptrdiff_t groupCount = (width + 7) / 8, groupsPerPanel = panel / 8;
     for (ptrdiff_t g = 0; g < groupCount; g++) {
         int consecutive = (g + 1) * 8 <= width;
         for (int t = 1; t < 8 && consecutive; t++) consecutive = columnOffsets[g * 8 + t] == columnOffsets[g * 8] + t;
         block[g] = (unsigned char)consecutive;
     }
-    const ptrdiff_t panelCount = (width + 23) / 24;
+    const ptrdiff_t panelCount = (width + panel - 1) / panel;
     for (ptrdiff_t r = 0; r < count; r++) {
         const float *source = origin + rowOffsets[r];
         if (r + DK_PACK_AHEAD < count) {
@@ -35,9 +38,9 @@ void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowO
             __builtin_prefetch(later + columnOffsets[width - 1]);
         }
         for (ptrdiff_t q = 0; q < panelCount; q++) {
-            float *out = panels + (q * count + r) * 24;
-            for (ptrdiff_t h = 0; h < 3; h++) {
-                const ptrdiff_t g = q * 3 + h, j0 = g * 8;
+            float *out = panels + (q * count + r) * panel;
+            for (ptrdiff_t h = 0; h < groupsPerPanel; h++) {
+                const ptrdiff_t g = q * groupsPerPanel + h, j0 = g * 8;
                 if (g < groupCount && block[g]) {
                     __builtin_memcpy(out + h * 8, source + columnOffsets[j0], 8 * sizeof(float));
                 } else {
@@ -46,6 +49,16 @@ void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowO
             }
         }
     }
+}
+
+void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
+                     ptrdiff_t width, float *panels) {
+    dk_pack_rows(count, origin, rowOffsets, columnOffsets, width, panels, 24);
+}
+
+void dk_pack_rows_32(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
+                     ptrdiff_t width, float *panels) {
+    dk_pack_rows(count, origin, rowOffsets, columnOffsets, width, panels, 32);
 }
 
 #if defined(__x86_64__)
@@ -226,6 +239,45 @@ void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c
     }
 }
 
+/// `C ← acc (+ bias)`, `C ← C + (acc (+ bias))` or `C ← C + acc` on the lanes of `mask` (`DK_STORE_*`).
+__attribute__((target("avx512f,avx512dq"), always_inline))
+static inline void dk_store16(float *c, __m512 acc, __mmask16 mask, const float *bias, int mode) {
+    if (bias && mode != DK_STORE_ADD) acc = _mm512_add_ps(acc, _mm512_set1_ps(*bias));
+    if (mode != DK_STORE_SET) acc = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, c), acc);
+    _mm512_mask_storeu_ps(c, mask, acc);
+}
+
+/// One step of the 8×32 kernel for row `i`: `c_i0, c_i1 += a[i]·(b0, b1)`, fused.
+#define DK_ROW_8X32(i) \
+    x = _mm512_set1_ps(a[i]); c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);
+
+__attribute__((target("avx512f,avx512dq")))
+void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
+                         ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        _mm_prefetch((const char *)(c + i * rowStride), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * rowStride + 31), _MM_HINT_T0);
+    }
+    // Sixteen accumulators, two `B` vectors and a broadcast: the 32 registers leave the compiler room.
+    for (ptrdiff_t k = 0; k < depth; k++, a += 8, b += 32) {
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        __m512 x;
+        DK_ROW_8X32(0) DK_ROW_8X32(1) DK_ROW_8X32(2) DK_ROW_8X32(3)
+        DK_ROW_8X32(4) DK_ROW_8X32(5) DK_ROW_8X32(6) DK_ROW_8X32(7)
+    }
+    const __m512 tile[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+    const __mmask16 low = columns >= 16 ? 0xFFFF : (__mmask16)((1u << columns) - 1);
+    const __mmask16 high = columns >= 32 ? 0xFFFF : columns <= 16 ? 0 : (__mmask16)((1u << (columns - 16)) - 1);
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        float *row = c + i * rowStride;
+        const float *shift = bias ? bias + i : NULL;
+        dk_store16(row, tile[i][0], low, shift, mode);
+        if (high) dk_store16(row + 16, tile[i][1], high, shift, mode);
+    }
+}
+
 /// Swift's `vectorExp` (SiLU.swift) on eight AVX lanes, operation for operation: separate multiplies
 /// and adds (no `fma` in the target, so none is contracted), the same clamps and exponent bits.
 __attribute__((target("avx2"), always_inline))
@@ -383,6 +435,10 @@ void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c
 }
 
 float dk_fma_chains_avx512(ptrdiff_t iterations) { (void)iterations; return 0; }
+void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
+                         ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
+    (void)depth; (void)a; (void)b; (void)c; (void)rowStride; (void)rows; (void)columns; (void)bias; (void)mode;
+}
 void dk_gather_8x6_avx2(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rows, const ptrdiff_t *columns,
                         float *tile) {
     (void)depth; (void)a; (void)b; (void)rows; (void)columns; (void)tile;

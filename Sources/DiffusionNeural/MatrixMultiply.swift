@@ -30,7 +30,8 @@ import DiffusionCore
 /// kernel turns the tile around: 4 rows × 24 columns with lanes along the rows of `C`, broadcasting
 /// `A` from the same panels (half a panel per call) and reading `B` packed in 24-column panels, so
 /// that it adds its tile to the row-major `C` with vector loads and stores (``rowMajorTile``); the
-/// sums and their order are those of the other fused kernels.
+/// sums and their order are those of the other fused kernels. The AVX-512 kernel does the same with
+/// 8 rows × 32 columns (a whole `A` panel per call, masked stores at the edge).
 public enum MatrixMultiply {
     /// Rows of `C` per micro-kernel call (`MR`).
     static let rowTile = 8
@@ -50,10 +51,11 @@ public enum MatrixMultiply {
     /// Floats of packed `B`: the per-worker scratch the multiplication needs.
     static let panelScratchCount = chunkPanels * depthBlock * columnTile * 4
 
-    /// Columns of `C` per call of the row-major AVX2 kernel (`dk_rows_4x24_avx2`, 4 rows × 24 columns).
-    static let wideColumnTile = 24
-    /// Columns of `B` that kernel's driver packs together: `DK_PACK_COLUMNS` (8 panels, 192 KiB at
-    /// the full depth block, for L2), the same scratch as ``panelScratchCount``.
+    /// Columns of `C` per call of the row-major kernel of `kernel`: 24 for AVX2 (`dk_rows_4x24_avx2`,
+    /// 4 rows × 24 columns), 32 for AVX-512 (`dk_rows_8x32_avx512`, 8 rows × 32 columns).
+    static func wideColumnTile(for kernel: MicroKernel) -> Int { kernel == .avx512 ? 32 : 24 }
+    /// Columns of `B` the row-major kernels' driver packs together: `DK_PACK_COLUMNS` (8 panels of 24
+    /// or 6 of 32, 192 KiB at the full depth block, for L2), the same scratch as ``panelScratchCount``.
     static let wideChunkColumns = Int(DK_PACK_COLUMNS)
     /// Row panels of `A` (8 rows each) that meet one packed chunk of `B` before the next ones: 16
     /// panels, 128 KiB at the full depth block, which with the chunk stay within a 512 KiB L2.
@@ -61,16 +63,20 @@ public enum MatrixMultiply {
     /// Rows of `C` per task with the row-major kernel (its `A` streams from L2 ``wideRowPanels`` panels
     /// at a time, so a task's rows need not fit L2): `B` is packed once for up to 1024 rows.
     static let wideRowBlock = 1024
-    /// Rows of `C` below which the AVX2 products keep the column-layout kernels (16×6, `B` read in
+    /// Rows of `C` below which the AVX2 and AVX-512 products keep the column-layout kernels (16×6, 32×6, `B` read in
     /// place, never packed): with so few rows, packing `B` costs about what the row-major kernel saves
     /// (the shipped networks' 24-channel layers and 3- or 4-channel outputs). Both give the same bits.
     static let wideMinimumRows = 32
 
     /// Columns of `C` per micro-kernel call of `kernel`: the task split and the packing are in these units.
-    static func columnTile(for kernel: MicroKernel, rows m: Int) -> Int { usesRowMajorKernel(kernel, rows: m) ? wideColumnTile : columnTile }
+    static func columnTile(for kernel: MicroKernel, rows m: Int) -> Int {
+        usesRowMajorKernel(kernel, rows: m) ? wideColumnTile(for: kernel) : columnTile
+    }
 
-    /// Whether a product of `m` rows runs the row-major AVX2 kernel (else the column-layout one).
-    static func usesRowMajorKernel(_ kernel: MicroKernel, rows m: Int) -> Bool { kernel == .avx2FMA && m >= wideMinimumRows }
+    /// Whether a product of `m` rows runs the row-major AVX2 or AVX-512 kernel (else the column-layout one).
+    static func usesRowMajorKernel(_ kernel: MicroKernel, rows m: Int) -> Bool {
+        (kernel == .avx2FMA || kernel == .avx512) && m >= wideMinimumRows
+    }
 
     /// `C = A·B`, `C = A·B + bias` (bias per row of `C`), or either added to `C` (`accumulate`),
     /// for row-major `A` (m×k), `B` (k×n) and `C` (m×n).
@@ -165,7 +171,7 @@ public enum MatrixMultiply {
             return
         }
         if usesRowMajorKernel(kernel, rows: m) {
-            rowMajorTile(a, b, into: c, rowPanels: rowPanels, columnPanels: columnPanels, panels: panels)
+            rowMajorTile(a, b, into: c, rowPanels: rowPanels, columnPanels: columnPanels, panels: panels, kernel: kernel)
             return
         }
         let offsets = UnsafeMutablePointer<Int>.allocate(capacity: depthBlock + chunkColumns)
@@ -205,15 +211,17 @@ public enum MatrixMultiply {
         }
     }
 
-    /// One block of `C` with the row-major AVX2 kernel (`columnPanels` of ``wideColumnTile`` columns):
-    /// per chunk of ``wideChunkColumns`` columns and depth block, `B` is packed once
-    /// (`dk_pack_rows_24`, from the source's element offsets), then each group of ``wideRowPanels``
+    /// One block of `C` with the row-major kernel of `kernel` (`columnPanels` of ``wideColumnTile(for:)``
+    /// columns): per chunk of ``wideChunkColumns`` columns and depth block, `B` is packed once
+    /// (`dk_pack_rows_24` or `_32`, from the source's element offsets), then each group of ``wideRowPanels``
     /// `A` panels meets each packed panel (the panel in L1, the `A` panels streaming from L2), each
-    /// `A` panel as two 4-row halves. Every element is still summed block by block in increasing `k`.
+    /// `A` panel whole (AVX-512) or as two 4-row halves (AVX2). Every element is still summed block by
+    /// block in increasing `k`.
     private static func rowMajorTile<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
                                                                 rowPanels: Range<Int>, columnPanels: Range<Int>,
-                                                                panels: UnsafeMutablePointer<Float>) {
-        let m = a.rows, n = b.columns, depth = a.depth, tile = wideColumnTile, chunk = wideChunkColumns / tile
+                                                                panels: UnsafeMutablePointer<Float>, kernel: MicroKernel) {
+        let m = a.rows, n = b.columns, depth = a.depth, tile = wideColumnTile(for: kernel), chunk = wideChunkColumns / tile
+        let wide = kernel == .avx512
         let offsets = UnsafeMutablePointer<Int>.allocate(capacity: depthBlock + wideChunkColumns)
         defer { offsets.deallocate() }
         let columnOffsets = offsets + depthBlock
@@ -224,7 +232,11 @@ public enum MatrixMultiply {
             while k0 < depth {
                 let kc = min(depthBlock, depth - k0)
                 let origin = b.offsets(rows: k0, count: kc, columns: n0, width: width, rowOffsets: offsets, columnOffsets: columnOffsets)
-                dk_pack_rows_24(kc, origin, offsets, columnOffsets, width, panels)
+                if wide {
+                    dk_pack_rows_32(kc, origin, offsets, columnOffsets, width, panels)
+                } else {
+                    dk_pack_rows_24(kc, origin, offsets, columnOffsets, width, panels)
+                }
                 let mode = Int32(k0 > 0 ? DK_STORE_ADD : c.accumulate ? DK_STORE_ACCUMULATE : DK_STORE_SET)
                 let bias = k0 == 0 ? c.bias : nil
                 for group in stride(from: rowPanels.lowerBound, to: rowPanels.upperBound, by: wideRowPanels) {
@@ -234,6 +246,11 @@ public enum MatrixMultiply {
                         for p in group..<groupEnd {
                             let aPanel = a.panel(p, depthOffset: k0)
                             var m0 = p * rowTile
+                            if wide {
+                                dk_rows_8x32_avx512(kc, aPanel, panel, c.base + m0 * c.rowStride + column, c.rowStride,
+                                                    min(rowTile, m - m0), columns, bias.map { $0 + m0 }, mode)
+                                continue
+                            }
                             for half in 0..<2 where m0 < m {
                                 dk_rows_4x24_avx2(kc, aPanel + 4 * half, panel, c.base + m0 * c.rowStride + column, c.rowStride,
                                                   min(4, m - m0), columns, bias.map { $0 + m0 }, mode)

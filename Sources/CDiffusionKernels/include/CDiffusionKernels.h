@@ -62,10 +62,23 @@ enum { DK_PACK_COLUMNS = 192 };
 void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
                        ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode);
 
+/// The 8×32 micro-kernel with AVX-512 fused multiply-adds, lanes along the rows of `C`: the sums of
+/// `dk_rows_4x24_avx2` for a whole 8-row `A` panel (`[k][8]`) and a `[k][32]` panel of `dk_pack_rows_32`,
+/// written to the `rows × columns` corner of `C` in the same way (masked loads and stores past
+/// `columns`). Same sums, same bits, as the other fused kernels. Call only when
+/// `dk_supported_kernels()` has `DK_KERNEL_AVX512`.
+void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
+                         ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode);
+
 /// Packs `B[r, t] = origin[rowOffsets[r] + columnOffsets[t]]` (`r < count`, `t < width ≤ DK_PACK_COLUMNS`)
 /// into `⌈width/24⌉` panels of `count × 24`: `panels[(q·count + r)·24 + j] = B[r, 24q + j]`, zeros past
 /// `width`. Runs of eight consecutive offsets are copied as blocks. Any CPU.
 void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
+                     ptrdiff_t width, float *panels);
+
+/// The same packing in panels of `count × 32` (`panels[(q·count + r)·32 + j] = B[r, 32q + j]`), for
+/// `dk_rows_8x32_avx512`. Any CPU.
+void dk_pack_rows_32(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
                      ptrdiff_t width, float *panels);
 
 /// `Attention.softmaxColumns` (Swift) with 8-wide AVX arithmetic, the same operations in the same
