@@ -63,10 +63,12 @@ public enum MatrixMultiply {
     /// Rows of `C` per task with the row-major kernel (its `A` streams from L2 ``wideRowPanels`` panels
     /// at a time, so a task's rows need not fit L2): `B` is packed once for up to 1024 rows.
     static let wideRowBlock = 1024
-    /// Rows of `C` below which the AVX2 and AVX-512 products keep the column-layout kernels (16×6, 32×6, `B` read in
-    /// place, never packed): with so few rows, packing `B` costs about what the row-major kernel saves
-    /// (the shipped networks' 24-channel layers and 3- or 4-channel outputs). Both give the same bits.
-    static let wideMinimumRows = 32
+    /// Rows of `C` below which the products keep the column-layout kernels (16×6 or 32×6, `B` read in
+    /// place, never packed), by kernel: with so few rows, packing `B` costs about what the row-major
+    /// kernel saves. 32 for AVX2 (the shipped networks' 24-channel layers and 3- or 4-channel outputs
+    /// stay in the column layout); 8, one whole panel, for AVX-512, whose 32×6 kernel goes through a
+    /// scalar scatter. Both layouts give the same bits.
+    static func wideMinimumRows(for kernel: MicroKernel) -> Int { kernel == .avx512 ? 8 : 32 }
 
     /// Columns of `C` per micro-kernel call of `kernel`: the task split and the packing are in these units.
     static func columnTile(for kernel: MicroKernel, rows m: Int) -> Int {
@@ -75,7 +77,7 @@ public enum MatrixMultiply {
 
     /// Whether a product of `m` rows runs the row-major AVX2 or AVX-512 kernel (else the column-layout one).
     static func usesRowMajorKernel(_ kernel: MicroKernel, rows m: Int) -> Bool {
-        (kernel == .avx2FMA || kernel == .avx512) && m >= wideMinimumRows
+        (kernel == .avx2FMA || kernel == .avx512) && m >= wideMinimumRows(for: kernel)
     }
 
     /// `C = A·B`, `C = A·B + bias` (bias per row of `C`), or either added to `C` (`accumulate`),
