@@ -127,15 +127,17 @@ public enum MatrixMultiply {
         let block = usesRowMajorKernel(kernel, rows: m) ? wideRowBlock : rowBlock
         let rowBlocks = (m + block - 1) / block
         let panels = (n + columnTile(for: kernel, rows: m) - 1) / columnTile(for: kernel, rows: m)
-        // Enough tasks for the workers to balance; the split does not change any result.
+        // Enough tasks for the workers to balance, the panels shared out evenly (block `i` has panels
+        // `⌊i·panels/blocks⌋ ..< ⌊(i+1)·panels/blocks⌋`: 22 panels in 8 tasks is six of 3 and two of
+        // 2, not seven of 3 and one of 1, which left one of two workers 12 panels and the other 10);
+        // the split does not change any result.
         let wanted = (4 * WorkerTasks.workerCount + rowBlocks - 1) / rowBlocks
-        let panelsPerTask = (panels + min(panels, wanted) - 1) / min(panels, wanted)
-        let columnBlocks = (panels + panelsPerTask - 1) / panelsPerTask
+        let columnBlocks = min(panels, wanted)
         let rowPanels = (m + rowTile - 1) / rowTile, panelsPerRowBlock = block / rowTile
         WorkerTasks.run(rowBlocks * columnBlocks, parallel: m * n * a.depth >= 1 << 17) { worker, task in
             let (rowBlockIndex, columnBlock) = task.quotientAndRemainder(dividingBy: columnBlocks)
             let rowRange = (rowBlockIndex * panelsPerRowBlock)..<min(rowPanels, (rowBlockIndex + 1) * panelsPerRowBlock)
-            let columnRange = (columnBlock * panelsPerTask)..<min(panels, (columnBlock + 1) * panelsPerTask)
+            let columnRange = (columnBlock * panels / columnBlocks)..<((columnBlock + 1) * panels / columnBlocks)
             tile(a, b, into: c, rowPanels: rowRange, columnPanels: columnRange, panels: scratch.buffer(worker), kernel: kernel)
         }
     }
