@@ -187,6 +187,52 @@ static inline void dk_store8(float *c, __m256 acc, const float *bias, int mode) 
     _mm256_storeu_ps(c, acc);
 }
 
+/// `dk_store8` on the first `lanes` of the eight floats only (masked loads and stores).
+__attribute__((target("avx2,fma"), always_inline))
+static inline void dk_store_partial8(float *c, __m256 acc, const float *bias, int mode, ptrdiff_t lanes) {
+    if (lanes >= 8) {
+        dk_store8(c, acc, bias, mode);
+        return;
+    }
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    if (bias && mode != DK_STORE_ADD) acc = _mm256_add_ps(acc, _mm256_broadcast_ss(bias));
+    if (mode != DK_STORE_SET) acc = _mm256_add_ps(_mm256_maskload_ps(c, mask), acc);
+    _mm256_maskstore_ps(c, mask, acc);
+}
+
+/// Writes the `rows × columns` corner of a 4×24 tile (`tile[i][v]`: row `i`, columns `8v ..< 8v+8`) to `C`.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void dk_store_rows(float *c, ptrdiff_t rowStride, ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode,
+                                 const __m256 tile[4][3]) {
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        float *row = c + i * rowStride;
+        const float *shift = bias ? bias + i : NULL;
+        for (ptrdiff_t v = 0; v < 3 && 8 * v < columns; v++) dk_store_partial8(row + 8 * v, tile[i][v], shift, mode, columns - 8 * v);
+    }
+}
+
+/// The 4×24 kernel's sums for the first 8 (`vectors` 1) or 16 (2) columns of its panel only, for
+/// the last panel of a product: the same steps as the full kernel's on those columns, so the same bits.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void dk_rows_4xv_avx2(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
+                                    ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode, const int vectors) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    for (ptrdiff_t k = 0; k < depth; k++, a += 8, b += 24) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = vectors > 1 ? _mm256_loadu_ps(b + 8) : b0;
+        __m256 x = _mm256_broadcast_ss(a);
+        c00 = _mm256_fmadd_ps(b0, x, c00); if (vectors > 1) c01 = _mm256_fmadd_ps(b1, x, c01);
+        x = _mm256_broadcast_ss(a + 1);
+        c10 = _mm256_fmadd_ps(b0, x, c10); if (vectors > 1) c11 = _mm256_fmadd_ps(b1, x, c11);
+        x = _mm256_broadcast_ss(a + 2);
+        c20 = _mm256_fmadd_ps(b0, x, c20); if (vectors > 1) c21 = _mm256_fmadd_ps(b1, x, c21);
+        x = _mm256_broadcast_ss(a + 3);
+        c30 = _mm256_fmadd_ps(b0, x, c30); if (vectors > 1) c31 = _mm256_fmadd_ps(b1, x, c31);
+    }
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 tile[4][3] = {{c00, c01, zero}, {c10, c11, zero}, {c20, c21, zero}, {c30, c31, zero}};
+    dk_store_rows(c, rowStride, rows, columns, bias, mode, tile);
+}
+
 /// Row `n` of the 4×24 kernel's step: `c_n0..c_n2 += a[n]·(ymm12, ymm13, ymm14)`, fused.
 #define DK_ROW_4X24(n, offset) \
     "vbroadcastss " #offset "(%[a]), %%ymm15\n\t" \
@@ -197,12 +243,21 @@ static inline void dk_store8(float *c, __m256 acc, const float *bias, int mode) 
 __attribute__((target("avx2,fma")))
 void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
                        ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
-    __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
     for (ptrdiff_t i = 0; i < rows; i++) {
         _mm_prefetch((const char *)(c + i * rowStride), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + i * rowStride + 23), _MM_HINT_T0);
     }
+    // A last panel of at most 16 columns: only the vectors it needs.
+    if (columns <= 8) {
+        dk_rows_4xv_avx2(depth, a, b, c, rowStride, rows, columns, bias, mode, 1);
+        return;
+    }
+    if (columns <= 16) {
+        dk_rows_4xv_avx2(depth, a, b, c, rowStride, rows, columns, bias, mode, 2);
+        return;
+    }
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+    __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
     // One step in fixed registers (B in ymm12–14, the broadcast in ymm15, the twelve accumulators in
     // the rest): with sixteen registers live, the compiler's allocation otherwise spills one.
     for (ptrdiff_t k = 0; k < depth; k++, a += 8, b += 24) {
@@ -224,19 +279,8 @@ void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c
         dk_store8(r3, c30, b3, mode); dk_store8(r3 + 8, c31, b3, mode); dk_store8(r3 + 16, c32, b3, mode);
         return;
     }
-    float tile[4][24];
-    _mm256_storeu_ps(tile[0], c00); _mm256_storeu_ps(tile[0] + 8, c01); _mm256_storeu_ps(tile[0] + 16, c02);
-    _mm256_storeu_ps(tile[1], c10); _mm256_storeu_ps(tile[1] + 8, c11); _mm256_storeu_ps(tile[1] + 16, c12);
-    _mm256_storeu_ps(tile[2], c20); _mm256_storeu_ps(tile[2] + 8, c21); _mm256_storeu_ps(tile[2] + 16, c22);
-    _mm256_storeu_ps(tile[3], c30); _mm256_storeu_ps(tile[3] + 8, c31); _mm256_storeu_ps(tile[3] + 16, c32);
-    for (ptrdiff_t i = 0; i < rows; i++) {
-        float *row = c + i * rowStride;
-        for (ptrdiff_t j = 0; j < columns; j++) {
-            float value = tile[i][j];
-            if (bias && mode != DK_STORE_ADD) value = value + bias[i];
-            row[j] = mode == DK_STORE_SET ? value : row[j] + value;
-        }
-    }
+    const __m256 tile[4][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
+    dk_store_rows(c, rowStride, rows, columns, bias, mode, tile);
 }
 
 /// `C ← acc (+ bias)`, `C ← C + (acc (+ bias))` or `C ← C + acc` on the lanes of `mask` (`DK_STORE_*`).
