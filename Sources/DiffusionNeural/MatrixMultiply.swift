@@ -71,13 +71,20 @@ public enum MatrixMultiply {
     static func wideMinimumRows(for kernel: MicroKernel) -> Int { kernel == .avx512 ? 8 : 32 }
 
     /// Columns of `C` per micro-kernel call of `kernel`: the task split and the packing are in these units.
-    static func columnTile(for kernel: MicroKernel, rows m: Int) -> Int {
-        usesRowMajorKernel(kernel, rows: m) ? wideColumnTile(for: kernel) : columnTile
+    static func columnTile(for kernel: MicroKernel, rows m: Int, columns n: Int) -> Int {
+        usesRowMajorKernel(kernel, rows: m, columns: n) ? wideColumnTile(for: kernel) : columnTile
     }
 
-    /// Whether a product of `m` rows runs the row-major AVX2 or AVX-512 kernel (else the column-layout one).
-    static func usesRowMajorKernel(_ kernel: MicroKernel, rows m: Int) -> Bool {
-        (kernel == .avx2FMA || kernel == .avx512) && m >= wideMinimumRows(for: kernel)
+    /// Columns of `C` below which the products keep the column-layout kernels, by kernel: 32 (one
+    /// whole panel) for AVX-512, whose 32-column tile would mostly compute padding for the batch-1
+    /// products of a linear layer (`n` = 1) or of a small feature map; none for AVX2.
+    static func wideMinimumColumns(for kernel: MicroKernel) -> Int {
+        kernel == .avx512 ? 32 : 1
+    }
+
+    /// Whether an `m × n` product runs the row-major AVX2 or AVX-512 kernel (else the column-layout one).
+    static func usesRowMajorKernel(_ kernel: MicroKernel, rows m: Int, columns n: Int) -> Bool {
+        (kernel == .avx2FMA || kernel == .avx512) && m >= wideMinimumRows(for: kernel) && n >= wideMinimumColumns(for: kernel)
     }
 
     /// `C = A·B`, `C = A·B + bias` (bias per row of `C`), or either added to `C` (`accumulate`),
@@ -124,9 +131,9 @@ public enum MatrixMultiply {
         precondition(a.depth == b.rows, "MatrixMultiply: inner dimensions \(a.depth) and \(b.rows) differ")
         let m = a.rows, n = b.columns
         guard m > 0, n > 0 else { return }
-        let block = usesRowMajorKernel(kernel, rows: m) ? wideRowBlock : rowBlock
+        let block = usesRowMajorKernel(kernel, rows: m, columns: n) ? wideRowBlock : rowBlock
         let rowBlocks = (m + block - 1) / block
-        let panels = (n + columnTile(for: kernel, rows: m) - 1) / columnTile(for: kernel, rows: m)
+        let width = columnTile(for: kernel, rows: m, columns: n), panels = (n + width - 1) / width
         // Enough tasks for the workers to balance, the panels shared out evenly (block `i` has panels
         // `⌊i·panels/blocks⌋ ..< ⌊(i+1)·panels/blocks⌋`: 22 panels in 8 tasks is six of 3 and two of
         // 2, not seven of 3 and one of 1, which left one of two workers 12 panels and the other 10);
@@ -148,7 +155,7 @@ public enum MatrixMultiply {
     static func multiplySerially<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
                                                             panels: UnsafeMutablePointer<Float>) {
         precondition(a.depth == b.rows, "MatrixMultiply: inner dimensions \(a.depth) and \(b.rows) differ")
-        let width = columnTile(for: .best, rows: a.rows)
+        let width = columnTile(for: .best, rows: a.rows, columns: b.columns)
         tile(a, b, into: c, rowPanels: 0..<((a.rows + rowTile - 1) / rowTile),
              columnPanels: 0..<((b.columns + width - 1) / width), panels: panels, kernel: .best)
     }
@@ -163,7 +170,7 @@ public enum MatrixMultiply {
                                                         panels: UnsafeMutablePointer<Float>, kernel: MicroKernel) {
         let m = a.rows, n = b.columns, depth = a.depth, bias = c.bias
         if depth == 0 {
-            let width = columnTile(for: kernel, rows: m)
+            let width = columnTile(for: kernel, rows: m, columns: n)
             for p in rowPanels {
                 for i in (p * rowTile)..<min(m, (p + 1) * rowTile) {
                     let shift = bias?[i] ?? 0
@@ -174,7 +181,7 @@ public enum MatrixMultiply {
             }
             return
         }
-        if usesRowMajorKernel(kernel, rows: m) {
+        if usesRowMajorKernel(kernel, rows: m, columns: n) {
             rowMajorTile(a, b, into: c, rowPanels: rowPanels, columnPanels: columnPanels, panels: panels, kernel: kernel)
             return
         }
