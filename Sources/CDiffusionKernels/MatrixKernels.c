@@ -295,9 +295,12 @@ static inline void dk_store16(float *c, __m512 acc, __mmask16 mask, const float 
 #define DK_ROW_8X32(i) \
     x = _mm512_set1_ps(a[i]); c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);
 
-__attribute__((target("avx512f,avx512dq")))
-void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
-                         ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
+/// The 8×32 kernel reading row `k` of `B` at `b + 32k` (a packed panel) or, when `rowOffsets` is
+/// given, at `b + rowOffsets[k]` (32 consecutive values of the source in place); inlined with
+/// `rowOffsets` constant in each entry point.
+__attribute__((target("avx512f,avx512dq"), always_inline))
+static inline void dk_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rowOffsets, float *c,
+                                  ptrdiff_t rowStride, ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     for (ptrdiff_t i = 0; i < rows; i++) {
@@ -305,8 +308,9 @@ void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float 
         _mm_prefetch((const char *)(c + i * rowStride + 31), _MM_HINT_T0);
     }
     // Sixteen accumulators, two `B` vectors and a broadcast: the 32 registers leave the compiler room.
-    for (ptrdiff_t k = 0; k < depth; k++, a += 8, b += 32) {
-        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+    for (ptrdiff_t k = 0; k < depth; k++, a += 8) {
+        const float *bk = rowOffsets ? b + rowOffsets[k] : b + 32 * k;
+        const __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);
         __m512 x;
         DK_ROW_8X32(0) DK_ROW_8X32(1) DK_ROW_8X32(2) DK_ROW_8X32(3)
         DK_ROW_8X32(4) DK_ROW_8X32(5) DK_ROW_8X32(6) DK_ROW_8X32(7)
@@ -320,6 +324,18 @@ void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float 
         dk_store16(row, tile[i][0], low, shift, mode);
         if (high) dk_store16(row + 16, tile[i][1], high, shift, mode);
     }
+}
+
+__attribute__((target("avx512f,avx512dq")))
+void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
+                         ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
+    dk_8x32_avx512(depth, a, b, NULL, c, rowStride, rows, columns, bias, mode);
+}
+
+__attribute__((target("avx512f,avx512dq")))
+void dk_rows_gather_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rowOffsets, float *c,
+                                ptrdiff_t rowStride, ptrdiff_t rows, const float *bias, int mode) {
+    dk_8x32_avx512(depth, a, b, rowOffsets, c, rowStride, rows, 32, bias, mode);
 }
 
 /// Swift's `vectorExp` (SiLU.swift) on eight AVX lanes, operation for operation: separate multiplies
@@ -482,6 +498,10 @@ float dk_fma_chains_avx512(ptrdiff_t iterations) { (void)iterations; return 0; }
 void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
                          ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
     (void)depth; (void)a; (void)b; (void)c; (void)rowStride; (void)rows; (void)columns; (void)bias; (void)mode;
+}
+void dk_rows_gather_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rowOffsets, float *c,
+                                ptrdiff_t rowStride, ptrdiff_t rows, const float *bias, int mode) {
+    (void)depth; (void)a; (void)b; (void)rowOffsets; (void)c; (void)rowStride; (void)rows; (void)bias; (void)mode;
 }
 void dk_gather_8x6_avx2(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rows, const ptrdiff_t *columns,
                         float *tile) {

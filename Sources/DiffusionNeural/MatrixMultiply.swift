@@ -60,6 +60,11 @@ public enum MatrixMultiply {
     /// Row panels of `A` (8 rows each) that meet one packed chunk of `B` before the next ones: 16
     /// panels, 128 KiB at the full depth block, which with the chunk stay within a 512 KiB L2.
     static let wideRowPanels = 16
+    /// Row panels of `A` up to which the AVX-512 row-major kernel reads a 32-column panel of `B` in
+    /// place when its source values are consecutive (`dk_rows_gather_8x32_avx512`: one output row of
+    /// a 32-wide convolution, or any panel of a row-major `B`) instead of packing it: with at most 6
+    /// panels (48 output channels), each packed value would feed too few kernel calls to repay its copy.
+    static let wideInPlaceRowPanels = 6
     /// Rows of `C` per task with the row-major kernel (its `A` streams from L2 ``wideRowPanels`` panels
     /// at a time, so a task's rows need not fit L2): `B` is packed once for up to 1024 rows.
     static let wideRowBlock = 1024
@@ -226,8 +231,9 @@ public enum MatrixMultiply {
     /// columns): per chunk of ``wideChunkColumns`` columns and depth block, `B` is packed once
     /// (`dk_pack_rows_24` or `_32`, from the source's element offsets), then each group of ``wideRowPanels``
     /// `A` panels meets each packed panel (the panel in L1, the `A` panels streaming from L2), each
-    /// `A` panel whole (AVX-512) or as two 4-row halves (AVX2). Every element is still summed block by
-    /// block in increasing `k`.
+    /// `A` panel whole (AVX-512) or as two 4-row halves (AVX2); with AVX-512 and at most
+    /// ``wideInPlaceRowPanels`` row panels, panels of consecutive values are read in place instead.
+    /// Every element is still summed block by block in increasing `k`.
     private static func rowMajorTile<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
                                                                 rowPanels: Range<Int>, columnPanels: Range<Int>,
                                                                 panels: UnsafeMutablePointer<Float>, kernel: MicroKernel) {
@@ -243,13 +249,34 @@ public enum MatrixMultiply {
             while k0 < depth {
                 let kc = min(depthBlock, depth - k0)
                 let origin = b.offsets(rows: k0, count: kc, columns: n0, width: width, rowOffsets: offsets, columnOffsets: columnOffsets)
+                let mode = Int32(k0 > 0 ? DK_STORE_ADD : c.accumulate ? DK_STORE_ACCUMULATE : DK_STORE_SET)
+                let bias = k0 == 0 ? c.bias : nil
+                if wide && rowPanels.count <= wideInPlaceRowPanels {
+                    // Few rows of `A`: a panel of consecutive source values is read where it lies, not packed.
+                    for q in first..<end {
+                        let column = q * tile, columns = min(tile, n - column), local = columnOffsets + (q - first) * tile
+                        var consecutive = columns == tile
+                        for t in 1..<tile where consecutive { consecutive = local[t] == local[0] + t }
+                        if !consecutive { dk_pack_rows_32(kc, origin, offsets, local, columns, panels) }
+                        for p in rowPanels {
+                            let m0 = p * rowTile, target = c.base + m0 * c.rowStride + column, shift = bias.map { $0 + m0 }
+                            if consecutive {
+                                dk_rows_gather_8x32_avx512(kc, a.panel(p, depthOffset: k0), origin + local[0], offsets, target, c.rowStride,
+                                                           min(rowTile, m - m0), shift, mode)
+                            } else {
+                                dk_rows_8x32_avx512(kc, a.panel(p, depthOffset: k0), panels, target, c.rowStride, min(rowTile, m - m0),
+                                                    columns, shift, mode)
+                            }
+                        }
+                    }
+                    k0 += kc
+                    continue
+                }
                 if wide {
                     dk_pack_rows_32(kc, origin, offsets, columnOffsets, width, panels)
                 } else {
                     dk_pack_rows_24(kc, origin, offsets, columnOffsets, width, panels)
                 }
-                let mode = Int32(k0 > 0 ? DK_STORE_ADD : c.accumulate ? DK_STORE_ACCUMULATE : DK_STORE_SET)
-                let bias = k0 == 0 ? c.bias : nil
                 for group in stride(from: rowPanels.lowerBound, to: rowPanels.upperBound, by: wideRowPanels) {
                     let groupEnd = min(group + wideRowPanels, rowPanels.upperBound)
                     for q in first..<end {

@@ -70,6 +70,12 @@ void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c
 void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
                          ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode);
 
+/// The same kernel on a full 32-column panel read in place: `B[k, j] = b[rowOffsets[k] + j]` (32
+/// consecutive source values per row, a convolution's zero-padded input along one output row).
+/// The same products in the same order as packing them first, so the same bits.
+void dk_rows_gather_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rowOffsets, float *c,
+                                ptrdiff_t rowStride, ptrdiff_t rows, const float *bias, int mode);
+
 /// Packs `B[r, t] = origin[rowOffsets[r] + columnOffsets[t]]` (`r < count`, `t < width ≤ DK_PACK_COLUMNS`)
 /// into `⌈width/24⌉` panels of `count × 24`: `panels[(q·count + r)·24 + j] = B[r, 24q + j]`, zeros past
 /// `width`. Runs of eight consecutive offsets are copied as blocks. Any CPU.
