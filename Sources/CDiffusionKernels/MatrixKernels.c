@@ -61,6 +61,30 @@ void dk_pack_rows_32(ptrdiff_t count, const float *origin, const ptrdiff_t *rowO
     dk_pack_rows(count, origin, rowOffsets, columnOffsets, width, panels, 32);
 }
 
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+void dk_pack_panel_8(const float *source, ptrdiff_t rowStride, ptrdiff_t count, float *panel) {
+    ptrdiff_t k = 0;
+#if defined(__SSE__)
+    // Four `k` at a time: two 4×4 blocks (rows 0–3 and 4–7) transposed in registers.
+    for (; k + 4 <= count; k += 4) {
+        for (int h = 0; h < 2; h++) {
+            const float *s = source + 4 * h * rowStride + k;
+            __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + rowStride), r2 = _mm_loadu_ps(s + 2 * rowStride),
+                   r3 = _mm_loadu_ps(s + 3 * rowStride);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            float *out = panel + k * 8 + 4 * h;
+            _mm_storeu_ps(out, r0); _mm_storeu_ps(out + 8, r1); _mm_storeu_ps(out + 16, r2); _mm_storeu_ps(out + 24, r3);
+        }
+    }
+#endif
+    for (; k < count; k++) {
+        for (int r = 0; r < 8; r++) panel[k * 8 + r] = source[r * rowStride + k];
+    }
+}
+
 #if defined(__x86_64__)
 #include <immintrin.h>
 

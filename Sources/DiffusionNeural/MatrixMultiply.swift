@@ -113,7 +113,7 @@ public enum MatrixMultiply {
         guard m > 0, n > 0 else { return }
         let scratch = AlignedFloats(count: WorkerTasks.workerCount * panelScratchCount, zeroed: false)
         let buffers = WorkerBuffers(base: scratch.base, stride: panelScratchCount)
-        let packed = PackedMatrix(a, rows: m, columns: k)
+        let packed = PackedMatrix(a, rows: m, columns: k, parallel: m * k >= 1 << 16)
         withExtendedLifetime((scratch, packed)) {
             b.withUnsafeBufferPointer { bp in
                 c.withUnsafeMutableBufferPointer { cp in
@@ -543,20 +543,37 @@ struct PackedPanels: @unchecked Sendable {
         (rows + MatrixMultiply.rowTile - 1) / MatrixMultiply.rowTile * MatrixMultiply.rowTile * depth
     }
 
-    /// Packs `matrix` into `storage` (``count(rows:depth:)`` floats) and returns the view.
-    static func pack(_ matrix: StridedMatrix, into storage: UnsafeMutablePointer<Float>) -> PackedPanels {
-        let tile = MatrixMultiply.rowTile
-        let panels = (matrix.rows + tile - 1) / tile
+    /// Packs `matrix` into `storage` (``count(rows:depth:)`` floats) and returns the view; `parallel`
+    /// shares the panels out between the workers (each panel is written by one of them, so the same
+    /// values either way).
+    static func pack(_ matrix: StridedMatrix, into storage: UnsafeMutablePointer<Float>, parallel: Bool = false) -> PackedPanels {
+        let panels = (matrix.rows + MatrixMultiply.rowTile - 1) / MatrixMultiply.rowTile
         let packed = PackedPanels(base: storage, rows: matrix.rows, depth: matrix.columns)
+        guard parallel, WorkerTasks.workerCount > 1, panels > 1 else {
+            packed.pack(matrix, panels: 0..<panels)
+            return packed
+        }
+        let tasks = min(panels, 4 * WorkerTasks.workerCount)
+        WorkerTasks.run(tasks) { _, task in packed.pack(matrix, panels: (task * panels / tasks)..<((task + 1) * panels / tasks)) }
+        return packed
+    }
+
+    /// Writes panels `panels` of `matrix` into this view's storage.
+    private func pack(_ matrix: StridedMatrix, panels: Range<Int>) {
+        let tile = MatrixMultiply.rowTile, packed = self
         for k0 in stride(from: 0, to: matrix.columns, by: MatrixMultiply.depthBlock) {
             let kc = min(MatrixMultiply.depthBlock, matrix.columns - k0)
-            for p in 0..<panels {
+            for p in panels {
                 let panel = UnsafeMutablePointer(mutating: packed.panel(p, depthOffset: k0))
                 let first = matrix.base + p * tile * matrix.rowStride + k0 * matrix.columnStride
                 if (p + 1) * tile <= matrix.rows {
-                    // A full panel, one `k` at a time: eight reads (one per row stream, or eight adjacent
-                    // values of a transposed view) and one contiguous write.
+                    // A full panel: from eight rows (`dk_pack_panel_8`, 4×4 transposes where SSE is there),
+                    // else one `k` at a time, eight adjacent values of a transposed view or eight reads.
                     let (rowStride, columnStride) = (matrix.rowStride, matrix.columnStride)
+                    if columnStride == 1 && rowStride != 1 {
+                        dk_pack_panel_8(first, rowStride, kc, panel)
+                        continue
+                    }
                     for k in 0..<kc {
                         let source = first + k * columnStride, out = panel + k * tile
                         if rowStride == 1 {
@@ -579,7 +596,6 @@ struct PackedPanels: @unchecked Sendable {
                 }
             }
         }
-        return packed
     }
 }
 
@@ -588,15 +604,15 @@ final class PackedMatrix: Sendable {
     private let storage: AlignedFloats
     let panels: PackedPanels
 
-    /// Packs a row-major `rows × columns` array.
-    init(_ values: [Float], rows: Int, columns: Int) {
+    /// Packs a row-major `rows × columns` array (on every worker when `parallel`).
+    init(_ values: [Float], rows: Int, columns: Int, parallel: Bool = false) {
         precondition(values.count == rows * columns, "PackedMatrix: \(values.count) values for \(rows)×\(columns)")
         // Packing writes every value, padding rows included.
         let storage = AlignedFloats(count: PackedPanels.count(rows: rows, depth: columns), zeroed: false)
         self.storage = storage
         panels = values.withUnsafeBufferPointer { buffer in
             PackedPanels.pack(StridedMatrix(buffer.baseAddress ?? UnsafePointer(storage.base), rows: rows, columns: columns, rowStride: columns),
-                              into: storage.base)
+                              into: storage.base, parallel: parallel)
         }
     }
 }

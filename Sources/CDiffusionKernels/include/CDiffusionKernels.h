@@ -87,6 +87,10 @@ void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowO
 void dk_pack_rows_32(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
                      ptrdiff_t width, float *panels);
 
+/// One full 8-row panel of a left operand: `panel[k·8 + r] = source[r·rowStride + k]` for `r < 8`,
+/// `k < count` (`PackedPanels` in Swift). Any CPU (4×4 transposes in SSE registers on x86-64).
+void dk_pack_panel_8(const float *source, ptrdiff_t rowStride, ptrdiff_t count, float *panel);
+
 /// `Attention.softmaxColumns` (Swift) with 8-wide AVX arithmetic, the same operations in the same
 /// order (no fused multiply-add), so the same bits: the softmax over each column of the `rows ×
 /// columns` row-major `scores`, scaled by `scale`, with the column maximum subtracted and the sum in
