@@ -320,11 +320,11 @@ static inline void dk_store16(float *c, __m512 acc, __mmask16 mask, const float 
     x = _mm512_set1_ps(a[i]); c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);
 
 /// The 8×32 kernel reading row `k` of `B` at `b + 32k` (a packed panel) or, when `rowOffsets` is
-/// given, at `b + rowOffsets[k]` (32 consecutive values of the source in place); inlined with
-/// `rowOffsets` constant in each entry point.
+/// given, its two halves at `b + rowOffsets[k]` and `upper + rowOffsets[k]` (16 consecutive values of
+/// the source each, in place); inlined with `rowOffsets` constant in each entry point.
 __attribute__((target("avx512f,avx512dq"), always_inline))
-static inline void dk_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rowOffsets, float *c,
-                                  ptrdiff_t rowStride, ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
+static inline void dk_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, const float *upper, const ptrdiff_t *rowOffsets,
+                                  float *c, ptrdiff_t rowStride, ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
     __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
     for (ptrdiff_t i = 0; i < rows; i++) {
@@ -333,8 +333,8 @@ static inline void dk_8x32_avx512(ptrdiff_t depth, const float *a, const float *
     }
     // Sixteen accumulators, two `B` vectors and a broadcast: the 32 registers leave the compiler room.
     for (ptrdiff_t k = 0; k < depth; k++, a += 8) {
-        const float *bk = rowOffsets ? b + rowOffsets[k] : b + 32 * k;
-        const __m512 b0 = _mm512_loadu_ps(bk), b1 = _mm512_loadu_ps(bk + 16);
+        const __m512 b0 = _mm512_loadu_ps(rowOffsets ? b + rowOffsets[k] : b + 32 * k);
+        const __m512 b1 = _mm512_loadu_ps(rowOffsets ? upper + rowOffsets[k] : b + 32 * k + 16);
         __m512 x;
         DK_ROW_8X32(0) DK_ROW_8X32(1) DK_ROW_8X32(2) DK_ROW_8X32(3)
         DK_ROW_8X32(4) DK_ROW_8X32(5) DK_ROW_8X32(6) DK_ROW_8X32(7)
@@ -353,13 +353,13 @@ static inline void dk_8x32_avx512(ptrdiff_t depth, const float *a, const float *
 __attribute__((target("avx512f,avx512dq")))
 void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
                          ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
-    dk_8x32_avx512(depth, a, b, NULL, c, rowStride, rows, columns, bias, mode);
+    dk_8x32_avx512(depth, a, b, NULL, NULL, c, rowStride, rows, columns, bias, mode);
 }
 
 __attribute__((target("avx512f,avx512dq")))
-void dk_rows_gather_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rowOffsets, float *c,
-                                ptrdiff_t rowStride, ptrdiff_t rows, const float *bias, int mode) {
-    dk_8x32_avx512(depth, a, b, rowOffsets, c, rowStride, rows, 32, bias, mode);
+void dk_rows_gather_8x32_avx512(ptrdiff_t depth, const float *a, const float *low, const float *high, const ptrdiff_t *rowOffsets,
+                                float *c, ptrdiff_t rowStride, ptrdiff_t rows, const float *bias, int mode) {
+    dk_8x32_avx512(depth, a, low, high, rowOffsets, c, rowStride, rows, 32, bias, mode);
 }
 
 /// Swift's `vectorExp` (SiLU.swift) on eight AVX lanes, operation for operation: separate multiplies
@@ -523,9 +523,9 @@ void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float 
                          ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
     (void)depth; (void)a; (void)b; (void)c; (void)rowStride; (void)rows; (void)columns; (void)bias; (void)mode;
 }
-void dk_rows_gather_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rowOffsets, float *c,
-                                ptrdiff_t rowStride, ptrdiff_t rows, const float *bias, int mode) {
-    (void)depth; (void)a; (void)b; (void)rowOffsets; (void)c; (void)rowStride; (void)rows; (void)bias; (void)mode;
+void dk_rows_gather_8x32_avx512(ptrdiff_t depth, const float *a, const float *low, const float *high, const ptrdiff_t *rowOffsets,
+                                float *c, ptrdiff_t rowStride, ptrdiff_t rows, const float *bias, int mode) {
+    (void)depth; (void)a; (void)low; (void)high; (void)rowOffsets; (void)c; (void)rowStride; (void)rows; (void)bias; (void)mode;
 }
 void dk_gather_8x6_avx2(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rows, const ptrdiff_t *columns,
                         float *tile) {

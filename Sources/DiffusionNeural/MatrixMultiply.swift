@@ -61,9 +61,10 @@ public enum MatrixMultiply {
     /// panels, 128 KiB at the full depth block, which with the chunk stay within a 512 KiB L2.
     static let wideRowPanels = 16
     /// Row panels of `A` up to which the AVX-512 row-major kernel reads a 32-column panel of `B` in
-    /// place when its source values are consecutive (`dk_rows_gather_8x32_avx512`: one output row of
-    /// a 32-wide convolution, or any panel of a row-major `B`) instead of packing it: with at most 6
-    /// panels (48 output channels), each packed value would feed too few kernel calls to repay its copy.
+    /// place when its source values are two runs of 16 consecutive ones (`dk_rows_gather_8x32_avx512`:
+    /// one output row of a 32-wide convolution or two of a 16-wide one, or any panel of a row-major
+    /// `B`) instead of packing it: with at most 6 panels (48 output channels), each packed value would
+    /// feed too few kernel calls to repay its copy.
     static let wideInPlaceRowPanels = 6
     /// Rows of `C` per task with the row-major kernel (its `A` streams from L2 ``wideRowPanels`` panels
     /// at a time, so a task's rows need not fit L2): `B` is packed once for up to 1024 rows.
@@ -252,17 +253,17 @@ public enum MatrixMultiply {
                 let mode = Int32(k0 > 0 ? DK_STORE_ADD : c.accumulate ? DK_STORE_ACCUMULATE : DK_STORE_SET)
                 let bias = k0 == 0 ? c.bias : nil
                 if wide && rowPanels.count <= wideInPlaceRowPanels {
-                    // Few rows of `A`: a panel of consecutive source values is read where it lies, not packed.
+                    // Few rows of `A`: a panel of two runs of 16 consecutive source values is read where it lies, not packed.
                     for q in first..<end {
                         let column = q * tile, columns = min(tile, n - column), local = columnOffsets + (q - first) * tile
                         var consecutive = columns == tile
-                        for t in 1..<tile where consecutive { consecutive = local[t] == local[0] + t }
+                        for t in 1..<tile where consecutive { consecutive = local[t] == local[t < 16 ? 0 : 16] + t % 16 }
                         if !consecutive { dk_pack_rows_32(kc, origin, offsets, local, columns, panels) }
                         for p in rowPanels {
                             let m0 = p * rowTile, target = c.base + m0 * c.rowStride + column, shift = bias.map { $0 + m0 }
                             if consecutive {
-                                dk_rows_gather_8x32_avx512(kc, a.panel(p, depthOffset: k0), origin + local[0], offsets, target, c.rowStride,
-                                                           min(rowTile, m - m0), shift, mode)
+                                dk_rows_gather_8x32_avx512(kc, a.panel(p, depthOffset: k0), origin + local[0], origin + local[16], offsets,
+                                                           target, c.rowStride, min(rowTile, m - m0), shift, mode)
                             } else {
                                 dk_rows_8x32_avx512(kc, a.panel(p, depthOffset: k0), panels, target, c.rowStride, min(rowTile, m - m0),
                                                     columns, shift, mode)

@@ -70,11 +70,12 @@ void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c
 void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
                          ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode);
 
-/// The same kernel on a full 32-column panel read in place: `B[k, j] = b[rowOffsets[k] + j]` (32
-/// consecutive source values per row, a convolution's zero-padded input along one output row).
-/// The same products in the same order as packing them first, so the same bits.
-void dk_rows_gather_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rowOffsets, float *c,
-                                ptrdiff_t rowStride, ptrdiff_t rows, const float *bias, int mode);
+/// The same kernel on a full 32-column panel read in place, as two runs of 16 consecutive source
+/// values: `B[k, j] = low[rowOffsets[k] + j]` and `B[k, 16 + j] = high[rowOffsets[k] + j]` for
+/// `j < 16` (a convolution's zero-padded input along one output row of 32, or two of 16). The same
+/// products in the same order as packing them first, so the same bits.
+void dk_rows_gather_8x32_avx512(ptrdiff_t depth, const float *a, const float *low, const float *high, const ptrdiff_t *rowOffsets,
+                                float *c, ptrdiff_t rowStride, ptrdiff_t rows, const float *bias, int mode);
 
 /// Packs `B[r, t] = origin[rowOffsets[r] + columnOffsets[t]]` (`r < count`, `t < width ≤ DK_PACK_COLUMNS`)
 /// into `⌈width/24⌉` panels of `count × 24`: `panels[(q·count + r)·24 + j] = B[r, 24q + j]`, zeros past
