@@ -464,6 +464,53 @@ void dk_affine_avx2(const float *x, float *out, ptrdiff_t count, float scale, fl
     for (ptrdiff_t t = i; t < count; t++) out[t] = tail[t - i];
 }
 
+/// `dk_exp8` on sixteen AVX-512 lanes, operation for operation (masks for the blends): the same bits
+/// lane by lane. Compiled with contraction off, since the AVX-512 target includes FMA.
+__attribute__((target("avx512f,avx512dq"), always_inline))
+static inline __m512 dk_exp16(__m512 x) {
+#pragma clang fp contract(off)
+    const __m512 low = _mm512_set1_ps(-87.33654f), high = _mm512_set1_ps(88.37626f), magic = _mm512_set1_ps(12582912.0f);
+    __m512 clamped = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, low, _CMP_LT_OQ), x, low);
+    clamped = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(clamped, high, _CMP_GT_OQ), clamped, high);
+    const __m512 shifted = _mm512_add_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(1.44269504f)), magic);
+    const __m512 n = _mm512_sub_ps(shifted, magic);
+    const __m512 r = _mm512_add_ps(_mm512_sub_ps(clamped, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f))),
+                                   _mm512_mul_ps(n, _mm512_set1_ps(2.1219444e-4f)));
+    __m512 p = _mm512_set1_ps(1.98756915e-4f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.39819995e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.16657959e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.66666655e-1f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.00000012e-1f));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(r, r)), r), _mm512_set1_ps(1.0f));
+    const __m512i exponent = _mm512_slli_epi32(
+        _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_castps_si512(magic)), _mm512_set1_epi32(127)), 23);
+    __m512 result = _mm512_mul_ps(p, _mm512_castsi512_ps(exponent));
+    result = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, high, _CMP_GT_OQ), result, _mm512_set1_ps(__builtin_inff()));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, low, _CMP_LT_OQ), result, _mm512_setzero_ps());
+}
+
+/// `dk_affine8` on sixteen lanes.
+__attribute__((target("avx512f,avx512dq"), always_inline))
+static inline __m512 dk_affine16(__m512 v, __m512 scale, __m512 shift, int silu) {
+#pragma clang fp contract(off)
+    const __m512 y = _mm512_add_ps(_mm512_mul_ps(v, scale), shift);
+    if (!silu) return y;
+    const __m512 e = dk_exp16(_mm512_xor_ps(y, _mm512_set1_ps(-0.0f)));
+    return _mm512_div_ps(y, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+__attribute__((target("avx512f,avx512dq")))
+void dk_affine_avx512(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu) {
+    const __m512 a = _mm512_set1_ps(scale), b = _mm512_set1_ps(shift);
+    ptrdiff_t i = 0;
+    for (; i + 16 <= count; i += 16) _mm512_storeu_ps(out + i, dk_affine16(_mm512_loadu_ps(x + i), a, b, silu));
+    if (i == count) return;
+    // The last lanes through the same code, zeros in the lanes past the end (masked, so never read or written).
+    const __mmask16 mask = (__mmask16)((1u << (count - i)) - 1);
+    _mm512_mask_storeu_ps(out + i, mask, dk_affine16(_mm512_maskz_loadu_ps(mask, x + i), a, b, silu));
+}
+
 __attribute__((target("avx2,fma")))
 float dk_fma_chains_avx2(ptrdiff_t iterations) {
     const __m256 m = _mm256_set1_ps(0.999999f), d = _mm256_set1_ps(1e-7f);
@@ -508,6 +555,9 @@ void dk_gemm_32x6_avx512(ptrdiff_t depth, const float *a0, const float *a1, cons
 float dk_fma_chains_avx2(ptrdiff_t iterations) { (void)iterations; return 0; }
 void dk_lane_sums_avx2(const float *values, ptrdiff_t count, double *lanes) { (void)values; (void)count; (void)lanes; }
 void dk_affine_avx2(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu) {
+    (void)x; (void)out; (void)count; (void)scale; (void)shift; (void)silu;
+}
+void dk_affine_avx512(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu) {
     (void)x; (void)out; (void)count; (void)scale; (void)shift; (void)silu;
 }
 void dk_softmax_columns_avx2(float *scores, ptrdiff_t rows, ptrdiff_t columns, float scale, float *largest, double *sums) {

@@ -109,6 +109,10 @@ void dk_lane_sums_avx2(const float *values, ptrdiff_t count, double *lanes);
 /// the same operations (no fused multiply-add), so the same bits. `out` may be `x`. AVX2 only.
 void dk_affine_avx2(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu);
 
+/// The same on sixteen AVX-512 lanes, the same operations lane by lane, so the same bits. Call only
+/// when `dk_supported_kernels()` has `DK_KERNEL_AVX512`.
+void dk_affine_avx512(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu);
+
 /// `iterations` rounds of `x ← x·m + d` (fused) on twelve independent AVX2 registers, 192 flops a round:
 /// the peak the AVX2 kernels can approach. Returns a sum of the chains so they are not optimized away.
 float dk_fma_chains_avx2(ptrdiff_t iterations);

@@ -113,18 +113,22 @@ extension Neural {
             }
         }
 
-        /// The group norm's two passes in AVX2 (when the CPU has it) against the Swift loops, with a
-        /// partial last group of lanes: the same statistics and outputs, bit for bit.
-        @Test("group norm passes: the AVX2 statistics and affine+SiLU have the Swift bits", arguments: [1, 8, 29, 64, 1027])
+        /// The group norm's two passes in AVX2 and the affine pass in AVX-512 (when the CPU has them)
+        /// against the Swift loops, with a partial last group of lanes: the same statistics and
+        /// outputs, bit for bit.
+        @Test("group norm passes: the AVX2 statistics and AVX2 and AVX-512 affine+SiLU have the Swift bits",
+              arguments: [1, 8, 29, 64, 1027])
         func groupNormPasses(count: Int) {
             let x = MatrixMultiplyTests.values(count, seed: 43).map { 12 * $0 }
             x.withUnsafeBufferPointer { x in
                 #expect(GroupNorm.sums(x.baseAddress!, count: count, vectorized: true) == GroupNorm.sums(x.baseAddress!, count: count, vectorized: false))
                 for silu in [false, true] {
-                    var plain = [Float](repeating: 0, count: count), vector = plain
+                    var plain = [Float](repeating: 0, count: count), vector = plain, wide = plain
                     GroupNorm.affine(x.baseAddress!, into: &plain, count: count, scale: 1.7, shift: -0.3, applySiLU: silu, vectorized: false)
-                    GroupNorm.affine(x.baseAddress!, into: &vector, count: count, scale: 1.7, shift: -0.3, applySiLU: silu, vectorized: true)
+                    GroupNorm.affine(x.baseAddress!, into: &vector, count: count, scale: 1.7, shift: -0.3, applySiLU: silu, wide: false)
+                    GroupNorm.affine(x.baseAddress!, into: &wide, count: count, scale: 1.7, shift: -0.3, applySiLU: silu)
                     #expect(plain == vector, "SiLU \(silu)")
+                    #expect(plain == wide, "SiLU \(silu), AVX-512")
                 }
             }
         }
