@@ -140,12 +140,14 @@ public enum MatrixMultiply {
         let block = usesRowMajorKernel(kernel, rows: m, columns: n) ? wideRowBlock : rowBlock
         let rowBlocks = (m + block - 1) / block
         let width = columnTile(for: kernel, rows: m, columns: n), panels = (n + width - 1) / width
-        // Enough tasks for the workers to balance, the panels shared out evenly (block `i` has panels
-        // `⌊i·panels/blocks⌋ ..< ⌊(i+1)·panels/blocks⌋`: 22 panels in 8 tasks is six of 3 and two of
-        // 2, not seven of 3 and one of 1, which left one of two workers 12 panels and the other 10);
-        // the split does not change any result.
+        // Enough tasks for the workers to balance (as many as blocks of ⌈panels/wanted⌉ panels), the
+        // panels shared out evenly between them (block `i` has panels `⌊i·panels/blocks⌋ ..<
+        // ⌊(i+1)·panels/blocks⌋`: 22 panels in 8 tasks is six of 3 and two of 2, not seven of 3 and one
+        // of 1, which left one of two workers 12 panels and the other 10); the split does not change
+        // any result.
         let wanted = (4 * WorkerTasks.workerCount + rowBlocks - 1) / rowBlocks
-        let columnBlocks = min(panels, wanted)
+        let panelsPerTask = (panels + min(panels, wanted) - 1) / min(panels, wanted)
+        let columnBlocks = (panels + panelsPerTask - 1) / panelsPerTask
         let rowPanels = (m + rowTile - 1) / rowTile, panelsPerRowBlock = block / rowTile
         WorkerTasks.run(rowBlocks * columnBlocks, parallel: m * n * a.depth >= 1 << 17) { worker, task in
             let (rowBlockIndex, columnBlock) = task.quotientAndRemainder(dividingBy: columnBlocks)
