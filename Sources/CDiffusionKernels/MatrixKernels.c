@@ -14,18 +14,21 @@
 /// Rows ahead that `dk_pack_rows_24` prefetches.
 enum { DK_PACK_AHEAD = 4 };
 
-void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
-                     ptrdiff_t width, float *panels) {
+/// `dk_pack_rows_24` and `dk_pack_rows_32` for panels of `panel` columns (a multiple of 8), inlined
+/// with it constant.
+static inline __attribute__((always_inline))
+void dk_pack_rows(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
+                  ptrdiff_t width, float *panels, const ptrdiff_t panel) {
     // A group of eight columns is copied as a block when its offsets are consecutive.
     enum { groups = DK_PACK_COLUMNS / 8 };
     unsigned char block[groups];
-    const ptrdiff_t groupCount = (width + 7) / 8;
+    const ptrdiff_t groupCount = (width + 7) / 8, groupsPerPanel = panel / 8;
     for (ptrdiff_t g = 0; g < groupCount; g++) {
         int consecutive = (g + 1) * 8 <= width;
         for (int t = 1; t < 8 && consecutive; t++) consecutive = columnOffsets[g * 8 + t] == columnOffsets[g * 8] + t;
         block[g] = (unsigned char)consecutive;
     }
-    const ptrdiff_t panelCount = (width + 23) / 24;
+    const ptrdiff_t panelCount = (width + panel - 1) / panel;
     for (ptrdiff_t r = 0; r < count; r++) {
         const float *source = origin + rowOffsets[r];
         if (r + DK_PACK_AHEAD < count) {
@@ -35,9 +38,9 @@ void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowO
             __builtin_prefetch(later + columnOffsets[width - 1]);
         }
         for (ptrdiff_t q = 0; q < panelCount; q++) {
-            float *out = panels + (q * count + r) * 24;
-            for (ptrdiff_t h = 0; h < 3; h++) {
-                const ptrdiff_t g = q * 3 + h, j0 = g * 8;
+            float *out = panels + (q * count + r) * panel;
+            for (ptrdiff_t h = 0; h < groupsPerPanel; h++) {
+                const ptrdiff_t g = q * groupsPerPanel + h, j0 = g * 8;
                 if (g < groupCount && block[g]) {
                     __builtin_memcpy(out + h * 8, source + columnOffsets[j0], 8 * sizeof(float));
                 } else {
@@ -45,6 +48,40 @@ void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowO
                 }
             }
         }
+    }
+}
+
+void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
+                     ptrdiff_t width, float *panels) {
+    dk_pack_rows(count, origin, rowOffsets, columnOffsets, width, panels, 24);
+}
+
+void dk_pack_rows_32(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
+                     ptrdiff_t width, float *panels) {
+    dk_pack_rows(count, origin, rowOffsets, columnOffsets, width, panels, 32);
+}
+
+#if defined(__SSE__)
+#include <xmmintrin.h>
+#endif
+
+void dk_pack_panel_8(const float *source, ptrdiff_t rowStride, ptrdiff_t count, float *panel) {
+    ptrdiff_t k = 0;
+#if defined(__SSE__)
+    // Four `k` at a time: two 4×4 blocks (rows 0–3 and 4–7) transposed in registers.
+    for (; k + 4 <= count; k += 4) {
+        for (int h = 0; h < 2; h++) {
+            const float *s = source + 4 * h * rowStride + k;
+            __m128 r0 = _mm_loadu_ps(s), r1 = _mm_loadu_ps(s + rowStride), r2 = _mm_loadu_ps(s + 2 * rowStride),
+                   r3 = _mm_loadu_ps(s + 3 * rowStride);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            float *out = panel + k * 8 + 4 * h;
+            _mm_storeu_ps(out, r0); _mm_storeu_ps(out + 8, r1); _mm_storeu_ps(out + 16, r2); _mm_storeu_ps(out + 24, r3);
+        }
+    }
+#endif
+    for (; k < count; k++) {
+        for (int r = 0; r < 8; r++) panel[k * 8 + r] = source[r * rowStride + k];
     }
 }
 
@@ -174,6 +211,52 @@ static inline void dk_store8(float *c, __m256 acc, const float *bias, int mode) 
     _mm256_storeu_ps(c, acc);
 }
 
+/// `dk_store8` on the first `lanes` of the eight floats only (masked loads and stores).
+__attribute__((target("avx2,fma"), always_inline))
+static inline void dk_store_partial8(float *c, __m256 acc, const float *bias, int mode, ptrdiff_t lanes) {
+    if (lanes >= 8) {
+        dk_store8(c, acc, bias, mode);
+        return;
+    }
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)lanes), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    if (bias && mode != DK_STORE_ADD) acc = _mm256_add_ps(acc, _mm256_broadcast_ss(bias));
+    if (mode != DK_STORE_SET) acc = _mm256_add_ps(_mm256_maskload_ps(c, mask), acc);
+    _mm256_maskstore_ps(c, mask, acc);
+}
+
+/// Writes the `rows × columns` corner of a 4×24 tile (`tile[i][v]`: row `i`, columns `8v ..< 8v+8`) to `C`.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void dk_store_rows(float *c, ptrdiff_t rowStride, ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode,
+                                 const __m256 tile[4][3]) {
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        float *row = c + i * rowStride;
+        const float *shift = bias ? bias + i : NULL;
+        for (ptrdiff_t v = 0; v < 3 && 8 * v < columns; v++) dk_store_partial8(row + 8 * v, tile[i][v], shift, mode, columns - 8 * v);
+    }
+}
+
+/// The 4×24 kernel's sums for the first 8 (`vectors` 1) or 16 (2) columns of its panel only, for
+/// the last panel of a product: the same steps as the full kernel's on those columns, so the same bits.
+__attribute__((target("avx2,fma"), always_inline))
+static inline void dk_rows_4xv_avx2(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
+                                    ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode, const int vectors) {
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    for (ptrdiff_t k = 0; k < depth; k++, a += 8, b += 24) {
+        const __m256 b0 = _mm256_loadu_ps(b), b1 = vectors > 1 ? _mm256_loadu_ps(b + 8) : b0;
+        __m256 x = _mm256_broadcast_ss(a);
+        c00 = _mm256_fmadd_ps(b0, x, c00); if (vectors > 1) c01 = _mm256_fmadd_ps(b1, x, c01);
+        x = _mm256_broadcast_ss(a + 1);
+        c10 = _mm256_fmadd_ps(b0, x, c10); if (vectors > 1) c11 = _mm256_fmadd_ps(b1, x, c11);
+        x = _mm256_broadcast_ss(a + 2);
+        c20 = _mm256_fmadd_ps(b0, x, c20); if (vectors > 1) c21 = _mm256_fmadd_ps(b1, x, c21);
+        x = _mm256_broadcast_ss(a + 3);
+        c30 = _mm256_fmadd_ps(b0, x, c30); if (vectors > 1) c31 = _mm256_fmadd_ps(b1, x, c31);
+    }
+    const __m256 zero = _mm256_setzero_ps();
+    const __m256 tile[4][3] = {{c00, c01, zero}, {c10, c11, zero}, {c20, c21, zero}, {c30, c31, zero}};
+    dk_store_rows(c, rowStride, rows, columns, bias, mode, tile);
+}
+
 /// Row `n` of the 4×24 kernel's step: `c_n0..c_n2 += a[n]·(ymm12, ymm13, ymm14)`, fused.
 #define DK_ROW_4X24(n, offset) \
     "vbroadcastss " #offset "(%[a]), %%ymm15\n\t" \
@@ -184,12 +267,21 @@ static inline void dk_store8(float *c, __m256 acc, const float *bias, int mode) 
 __attribute__((target("avx2,fma")))
 void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
                        ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
-    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
-    __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
     for (ptrdiff_t i = 0; i < rows; i++) {
         _mm_prefetch((const char *)(c + i * rowStride), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + i * rowStride + 23), _MM_HINT_T0);
     }
+    // A last panel of at most 16 columns: only the vectors it needs.
+    if (columns <= 8) {
+        dk_rows_4xv_avx2(depth, a, b, c, rowStride, rows, columns, bias, mode, 1);
+        return;
+    }
+    if (columns <= 16) {
+        dk_rows_4xv_avx2(depth, a, b, c, rowStride, rows, columns, bias, mode, 2);
+        return;
+    }
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c02 = c00, c10 = c00, c11 = c00, c12 = c00;
+    __m256 c20 = c00, c21 = c00, c22 = c00, c30 = c00, c31 = c00, c32 = c00;
     // One step in fixed registers (B in ymm12–14, the broadcast in ymm15, the twelve accumulators in
     // the rest): with sixteen registers live, the compiler's allocation otherwise spills one.
     for (ptrdiff_t k = 0; k < depth; k++, a += 8, b += 24) {
@@ -211,19 +303,63 @@ void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c
         dk_store8(r3, c30, b3, mode); dk_store8(r3 + 8, c31, b3, mode); dk_store8(r3 + 16, c32, b3, mode);
         return;
     }
-    float tile[4][24];
-    _mm256_storeu_ps(tile[0], c00); _mm256_storeu_ps(tile[0] + 8, c01); _mm256_storeu_ps(tile[0] + 16, c02);
-    _mm256_storeu_ps(tile[1], c10); _mm256_storeu_ps(tile[1] + 8, c11); _mm256_storeu_ps(tile[1] + 16, c12);
-    _mm256_storeu_ps(tile[2], c20); _mm256_storeu_ps(tile[2] + 8, c21); _mm256_storeu_ps(tile[2] + 16, c22);
-    _mm256_storeu_ps(tile[3], c30); _mm256_storeu_ps(tile[3] + 8, c31); _mm256_storeu_ps(tile[3] + 16, c32);
+    const __m256 tile[4][3] = {{c00, c01, c02}, {c10, c11, c12}, {c20, c21, c22}, {c30, c31, c32}};
+    dk_store_rows(c, rowStride, rows, columns, bias, mode, tile);
+}
+
+/// `C ← acc (+ bias)`, `C ← C + (acc (+ bias))` or `C ← C + acc` on the lanes of `mask` (`DK_STORE_*`).
+__attribute__((target("avx512f,avx512dq"), always_inline))
+static inline void dk_store16(float *c, __m512 acc, __mmask16 mask, const float *bias, int mode) {
+    if (bias && mode != DK_STORE_ADD) acc = _mm512_add_ps(acc, _mm512_set1_ps(*bias));
+    if (mode != DK_STORE_SET) acc = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, c), acc);
+    _mm512_mask_storeu_ps(c, mask, acc);
+}
+
+/// One step of the 8×32 kernel for row `i`: `c_i0, c_i1 += a[i]·(b0, b1)`, fused.
+#define DK_ROW_8X32(i) \
+    x = _mm512_set1_ps(a[i]); c##i##0 = _mm512_fmadd_ps(x, b0, c##i##0); c##i##1 = _mm512_fmadd_ps(x, b1, c##i##1);
+
+/// The 8×32 kernel reading row `k` of `B` at `b + 32k` (a packed panel) or, when `rowOffsets` is
+/// given, its two halves at `b + rowOffsets[k]` and `upper + rowOffsets[k]` (16 consecutive values of
+/// the source each, in place); inlined with `rowOffsets` constant in each entry point.
+__attribute__((target("avx512f,avx512dq"), always_inline))
+static inline void dk_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, const float *upper, const ptrdiff_t *rowOffsets,
+                                  float *c, ptrdiff_t rowStride, ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+    __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+    for (ptrdiff_t i = 0; i < rows; i++) {
+        _mm_prefetch((const char *)(c + i * rowStride), _MM_HINT_T0);
+        _mm_prefetch((const char *)(c + i * rowStride + 31), _MM_HINT_T0);
+    }
+    // Sixteen accumulators, two `B` vectors and a broadcast: the 32 registers leave the compiler room.
+    for (ptrdiff_t k = 0; k < depth; k++, a += 8) {
+        const __m512 b0 = _mm512_loadu_ps(rowOffsets ? b + rowOffsets[k] : b + 32 * k);
+        const __m512 b1 = _mm512_loadu_ps(rowOffsets ? upper + rowOffsets[k] : b + 32 * k + 16);
+        __m512 x;
+        DK_ROW_8X32(0) DK_ROW_8X32(1) DK_ROW_8X32(2) DK_ROW_8X32(3)
+        DK_ROW_8X32(4) DK_ROW_8X32(5) DK_ROW_8X32(6) DK_ROW_8X32(7)
+    }
+    const __m512 tile[8][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+    const __mmask16 low = columns >= 16 ? 0xFFFF : (__mmask16)((1u << columns) - 1);
+    const __mmask16 high = columns >= 32 ? 0xFFFF : columns <= 16 ? 0 : (__mmask16)((1u << (columns - 16)) - 1);
     for (ptrdiff_t i = 0; i < rows; i++) {
         float *row = c + i * rowStride;
-        for (ptrdiff_t j = 0; j < columns; j++) {
-            float value = tile[i][j];
-            if (bias && mode != DK_STORE_ADD) value = value + bias[i];
-            row[j] = mode == DK_STORE_SET ? value : row[j] + value;
-        }
+        const float *shift = bias ? bias + i : NULL;
+        dk_store16(row, tile[i][0], low, shift, mode);
+        if (high) dk_store16(row + 16, tile[i][1], high, shift, mode);
     }
+}
+
+__attribute__((target("avx512f,avx512dq")))
+void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
+                         ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
+    dk_8x32_avx512(depth, a, b, NULL, NULL, c, rowStride, rows, columns, bias, mode);
+}
+
+__attribute__((target("avx512f,avx512dq")))
+void dk_rows_gather_8x32_avx512(ptrdiff_t depth, const float *a, const float *low, const float *high, const ptrdiff_t *rowOffsets,
+                                float *c, ptrdiff_t rowStride, ptrdiff_t rows, const float *bias, int mode) {
+    dk_8x32_avx512(depth, a, low, high, rowOffsets, c, rowStride, rows, 32, bias, mode);
 }
 
 /// Swift's `vectorExp` (SiLU.swift) on eight AVX lanes, operation for operation: separate multiplies
@@ -328,6 +464,53 @@ void dk_affine_avx2(const float *x, float *out, ptrdiff_t count, float scale, fl
     for (ptrdiff_t t = i; t < count; t++) out[t] = tail[t - i];
 }
 
+/// `dk_exp8` on sixteen AVX-512 lanes, operation for operation (masks for the blends): the same bits
+/// lane by lane. Compiled with contraction off, since the AVX-512 target includes FMA.
+__attribute__((target("avx512f,avx512dq"), always_inline))
+static inline __m512 dk_exp16(__m512 x) {
+#pragma clang fp contract(off)
+    const __m512 low = _mm512_set1_ps(-87.33654f), high = _mm512_set1_ps(88.37626f), magic = _mm512_set1_ps(12582912.0f);
+    __m512 clamped = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, low, _CMP_LT_OQ), x, low);
+    clamped = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(clamped, high, _CMP_GT_OQ), clamped, high);
+    const __m512 shifted = _mm512_add_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(1.44269504f)), magic);
+    const __m512 n = _mm512_sub_ps(shifted, magic);
+    const __m512 r = _mm512_add_ps(_mm512_sub_ps(clamped, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f))),
+                                   _mm512_mul_ps(n, _mm512_set1_ps(2.1219444e-4f)));
+    __m512 p = _mm512_set1_ps(1.98756915e-4f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.39819995e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.16657959e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.66666655e-1f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.00000012e-1f));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(p, _mm512_mul_ps(r, r)), r), _mm512_set1_ps(1.0f));
+    const __m512i exponent = _mm512_slli_epi32(
+        _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(shifted), _mm512_castps_si512(magic)), _mm512_set1_epi32(127)), 23);
+    __m512 result = _mm512_mul_ps(p, _mm512_castsi512_ps(exponent));
+    result = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, high, _CMP_GT_OQ), result, _mm512_set1_ps(__builtin_inff()));
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, low, _CMP_LT_OQ), result, _mm512_setzero_ps());
+}
+
+/// `dk_affine8` on sixteen lanes.
+__attribute__((target("avx512f,avx512dq"), always_inline))
+static inline __m512 dk_affine16(__m512 v, __m512 scale, __m512 shift, int silu) {
+#pragma clang fp contract(off)
+    const __m512 y = _mm512_add_ps(_mm512_mul_ps(v, scale), shift);
+    if (!silu) return y;
+    const __m512 e = dk_exp16(_mm512_xor_ps(y, _mm512_set1_ps(-0.0f)));
+    return _mm512_div_ps(y, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+}
+
+__attribute__((target("avx512f,avx512dq")))
+void dk_affine_avx512(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu) {
+    const __m512 a = _mm512_set1_ps(scale), b = _mm512_set1_ps(shift);
+    ptrdiff_t i = 0;
+    for (; i + 16 <= count; i += 16) _mm512_storeu_ps(out + i, dk_affine16(_mm512_loadu_ps(x + i), a, b, silu));
+    if (i == count) return;
+    // The last lanes through the same code, zeros in the lanes past the end (masked, so never read or written).
+    const __mmask16 mask = (__mmask16)((1u << (count - i)) - 1);
+    _mm512_mask_storeu_ps(out + i, mask, dk_affine16(_mm512_maskz_loadu_ps(mask, x + i), a, b, silu));
+}
+
 __attribute__((target("avx2,fma")))
 float dk_fma_chains_avx2(ptrdiff_t iterations) {
     const __m256 m = _mm256_set1_ps(0.999999f), d = _mm256_set1_ps(1e-7f);
@@ -374,6 +557,9 @@ void dk_lane_sums_avx2(const float *values, ptrdiff_t count, double *lanes) { (v
 void dk_affine_avx2(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu) {
     (void)x; (void)out; (void)count; (void)scale; (void)shift; (void)silu;
 }
+void dk_affine_avx512(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu) {
+    (void)x; (void)out; (void)count; (void)scale; (void)shift; (void)silu;
+}
 void dk_softmax_columns_avx2(float *scores, ptrdiff_t rows, ptrdiff_t columns, float scale, float *largest, double *sums) {
     (void)scores; (void)rows; (void)columns; (void)scale; (void)largest; (void)sums;
 }
@@ -383,6 +569,14 @@ void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c
 }
 
 float dk_fma_chains_avx512(ptrdiff_t iterations) { (void)iterations; return 0; }
+void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
+                         ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode) {
+    (void)depth; (void)a; (void)b; (void)c; (void)rowStride; (void)rows; (void)columns; (void)bias; (void)mode;
+}
+void dk_rows_gather_8x32_avx512(ptrdiff_t depth, const float *a, const float *low, const float *high, const ptrdiff_t *rowOffsets,
+                                float *c, ptrdiff_t rowStride, ptrdiff_t rows, const float *bias, int mode) {
+    (void)depth; (void)a; (void)low; (void)high; (void)rowOffsets; (void)c; (void)rowStride; (void)rows; (void)bias; (void)mode;
+}
 void dk_gather_8x6_avx2(ptrdiff_t depth, const float *a, const float *b, const ptrdiff_t *rows, const ptrdiff_t *columns,
                         float *tile) {
     (void)depth; (void)a; (void)b; (void)rows; (void)columns; (void)tile;

@@ -11,8 +11,8 @@ import DiffusionCore
 /// where `σ² = Σx²/n − μ²` loses nothing that float32 outputs keep), one for `x·scale + shift` and
 /// the SiLU, eight lanes at a time. One task per (sample, group), each plane summed from its own
 /// start, so a sample's result depends neither on the batch nor on the threads. On a CPU with AVX2
-/// both passes run 8-wide in C with the same operations (`dk_lane_sums_avx2`, `dk_affine_avx2`): the
-/// same bits.
+/// both passes run 8-wide in C with the same operations (`dk_lane_sums_avx2`, `dk_affine_avx2`; the
+/// affine pass 16-wide with AVX-512, `dk_affine_avx512`): the same bits.
 package struct GroupNorm: Sendable {
     let groups: Int
     let channels: Int
@@ -80,10 +80,15 @@ package struct GroupNorm: Sendable {
     }
 
     /// `out = x·scale + shift`, then SiLU if asked, eight lanes at a time (a partial last group of
-    /// lanes computed the same way); `out` may be `x`.
+    /// lanes computed the same way); `out` may be `x`. `vectorized` allows the C passes, `wide` the
+    /// AVX-512 one among them (so that a test can compare each with the Swift loop).
     @inline(__always)
     package static func affine(_ x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int, scale: Float, shift: Float,
-                       applySiLU: Bool, vectorized: Bool = true) {
+                       applySiLU: Bool, vectorized: Bool = true, wide: Bool = true) {
+        if vectorized && wide && MicroKernel.avx512.isSupported {
+            dk_affine_avx512(x, out, count, scale, shift, applySiLU ? 1 : 0)
+            return
+        }
         if vectorized && MicroKernel.avx2FMA.isSupported {
             dk_affine_avx2(x, out, count, scale, shift, applySiLU ? 1 : 0)
             return

@@ -30,7 +30,8 @@ import DiffusionCore
 /// kernel turns the tile around: 4 rows × 24 columns with lanes along the rows of `C`, broadcasting
 /// `A` from the same panels (half a panel per call) and reading `B` packed in 24-column panels, so
 /// that it adds its tile to the row-major `C` with vector loads and stores (``rowMajorTile``); the
-/// sums and their order are those of the other fused kernels.
+/// sums and their order are those of the other fused kernels. The AVX-512 kernel does the same with
+/// 8 rows × 32 columns (a whole `A` panel per call, masked stores at the edge).
 public enum MatrixMultiply {
     /// Rows of `C` per micro-kernel call (`MR`).
     static let rowTile = 8
@@ -50,27 +51,47 @@ public enum MatrixMultiply {
     /// Floats of packed `B`: the per-worker scratch the multiplication needs.
     static let panelScratchCount = chunkPanels * depthBlock * columnTile * 4
 
-    /// Columns of `C` per call of the row-major AVX2 kernel (`dk_rows_4x24_avx2`, 4 rows × 24 columns).
-    static let wideColumnTile = 24
-    /// Columns of `B` that kernel's driver packs together: `DK_PACK_COLUMNS` (8 panels, 192 KiB at
-    /// the full depth block, for L2), the same scratch as ``panelScratchCount``.
+    /// Columns of `C` per call of the row-major kernel of `kernel`: 24 for AVX2 (`dk_rows_4x24_avx2`,
+    /// 4 rows × 24 columns), 32 for AVX-512 (`dk_rows_8x32_avx512`, 8 rows × 32 columns).
+    static func wideColumnTile(for kernel: MicroKernel) -> Int { kernel == .avx512 ? 32 : 24 }
+    /// Columns of `B` the row-major kernels' driver packs together: `DK_PACK_COLUMNS` (8 panels of 24
+    /// or 6 of 32, 192 KiB at the full depth block, for L2), the same scratch as ``panelScratchCount``.
     static let wideChunkColumns = Int(DK_PACK_COLUMNS)
     /// Row panels of `A` (8 rows each) that meet one packed chunk of `B` before the next ones: 16
     /// panels, 128 KiB at the full depth block, which with the chunk stay within a 512 KiB L2.
     static let wideRowPanels = 16
+    /// Row panels of `A` up to which the AVX-512 row-major kernel reads a 32-column panel of `B` in
+    /// place when its source values are two runs of 16 consecutive ones (`dk_rows_gather_8x32_avx512`:
+    /// one output row of a 32-wide convolution or two of a 16-wide one, or any panel of a row-major
+    /// `B`) instead of packing it: with at most 6 panels (48 output channels), each packed value would
+    /// feed too few kernel calls to repay its copy.
+    static let wideInPlaceRowPanels = 6
     /// Rows of `C` per task with the row-major kernel (its `A` streams from L2 ``wideRowPanels`` panels
     /// at a time, so a task's rows need not fit L2): `B` is packed once for up to 1024 rows.
     static let wideRowBlock = 1024
-    /// Rows of `C` below which the AVX2 products keep the column-layout kernels (16×6, `B` read in
-    /// place, never packed): with so few rows, packing `B` costs about what the row-major kernel saves
-    /// (the shipped networks' 24-channel layers and 3- or 4-channel outputs). Both give the same bits.
-    static let wideMinimumRows = 32
+    /// Rows of `C` below which the products keep the column-layout kernels (16×6 or 32×6, `B` read in
+    /// place, never packed), by kernel: with so few rows, packing `B` costs about what the row-major
+    /// kernel saves. 32 for AVX2 (the shipped networks' 24-channel layers and 3- or 4-channel outputs
+    /// stay in the column layout); 8, one whole panel, for AVX-512, whose 32×6 kernel goes through a
+    /// scalar scatter. Both layouts give the same bits.
+    static func wideMinimumRows(for kernel: MicroKernel) -> Int { kernel == .avx512 ? 8 : 32 }
 
     /// Columns of `C` per micro-kernel call of `kernel`: the task split and the packing are in these units.
-    static func columnTile(for kernel: MicroKernel, rows m: Int) -> Int { usesRowMajorKernel(kernel, rows: m) ? wideColumnTile : columnTile }
+    static func columnTile(for kernel: MicroKernel, rows m: Int, columns n: Int) -> Int {
+        usesRowMajorKernel(kernel, rows: m, columns: n) ? wideColumnTile(for: kernel) : columnTile
+    }
 
-    /// Whether a product of `m` rows runs the row-major AVX2 kernel (else the column-layout one).
-    static func usesRowMajorKernel(_ kernel: MicroKernel, rows m: Int) -> Bool { kernel == .avx2FMA && m >= wideMinimumRows }
+    /// Columns of `C` below which the products keep the column-layout kernels, by kernel: 32 (one
+    /// whole panel) for AVX-512, whose 32-column tile would mostly compute padding for the batch-1
+    /// products of a linear layer (`n` = 1) or of a small feature map; none for AVX2.
+    static func wideMinimumColumns(for kernel: MicroKernel) -> Int {
+        kernel == .avx512 ? 32 : 1
+    }
+
+    /// Whether an `m × n` product runs the row-major AVX2 or AVX-512 kernel (else the column-layout one).
+    static func usesRowMajorKernel(_ kernel: MicroKernel, rows m: Int, columns n: Int) -> Bool {
+        (kernel == .avx2FMA || kernel == .avx512) && m >= wideMinimumRows(for: kernel) && n >= wideMinimumColumns(for: kernel)
+    }
 
     /// `C = A·B`, `C = A·B + bias` (bias per row of `C`), or either added to `C` (`accumulate`),
     /// for row-major `A` (m×k), `B` (k×n) and `C` (m×n).
@@ -93,7 +114,7 @@ public enum MatrixMultiply {
         guard m > 0, n > 0 else { return }
         let scratch = AlignedFloats(count: WorkerTasks.workerCount * panelScratchCount, zeroed: false)
         let buffers = WorkerBuffers(base: scratch.base, stride: panelScratchCount)
-        let packed = PackedMatrix(a, rows: m, columns: k)
+        let packed = PackedMatrix(a, rows: m, columns: k, parallel: m * k >= 1 << 16)
         withExtendedLifetime((scratch, packed)) {
             b.withUnsafeBufferPointer { bp in
                 c.withUnsafeMutableBufferPointer { cp in
@@ -116,10 +137,14 @@ public enum MatrixMultiply {
         precondition(a.depth == b.rows, "MatrixMultiply: inner dimensions \(a.depth) and \(b.rows) differ")
         let m = a.rows, n = b.columns
         guard m > 0, n > 0 else { return }
-        let block = usesRowMajorKernel(kernel, rows: m) ? wideRowBlock : rowBlock
+        let block = usesRowMajorKernel(kernel, rows: m, columns: n) ? wideRowBlock : rowBlock
         let rowBlocks = (m + block - 1) / block
-        let panels = (n + columnTile(for: kernel, rows: m) - 1) / columnTile(for: kernel, rows: m)
-        // Enough tasks for the workers to balance; the split does not change any result.
+        let width = columnTile(for: kernel, rows: m, columns: n), panels = (n + width - 1) / width
+        // Enough tasks for the workers to balance (as many as blocks of ⌈panels/wanted⌉ panels), the
+        // panels shared out evenly between them (block `i` has panels `⌊i·panels/blocks⌋ ..<
+        // ⌊(i+1)·panels/blocks⌋`: 22 panels in 8 tasks is six of 3 and two of 2, not seven of 3 and one
+        // of 1, which left one of two workers 12 panels and the other 10); the split does not change
+        // any result.
         let wanted = (4 * WorkerTasks.workerCount + rowBlocks - 1) / rowBlocks
         let panelsPerTask = (panels + min(panels, wanted) - 1) / min(panels, wanted)
         let columnBlocks = (panels + panelsPerTask - 1) / panelsPerTask
@@ -127,7 +152,7 @@ public enum MatrixMultiply {
         WorkerTasks.run(rowBlocks * columnBlocks, parallel: m * n * a.depth >= 1 << 17) { worker, task in
             let (rowBlockIndex, columnBlock) = task.quotientAndRemainder(dividingBy: columnBlocks)
             let rowRange = (rowBlockIndex * panelsPerRowBlock)..<min(rowPanels, (rowBlockIndex + 1) * panelsPerRowBlock)
-            let columnRange = (columnBlock * panelsPerTask)..<min(panels, (columnBlock + 1) * panelsPerTask)
+            let columnRange = (columnBlock * panels / columnBlocks)..<((columnBlock + 1) * panels / columnBlocks)
             tile(a, b, into: c, rowPanels: rowRange, columnPanels: columnRange, panels: scratch.buffer(worker), kernel: kernel)
         }
     }
@@ -138,7 +163,7 @@ public enum MatrixMultiply {
     static func multiplySerially<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
                                                             panels: UnsafeMutablePointer<Float>) {
         precondition(a.depth == b.rows, "MatrixMultiply: inner dimensions \(a.depth) and \(b.rows) differ")
-        let width = columnTile(for: .best, rows: a.rows)
+        let width = columnTile(for: .best, rows: a.rows, columns: b.columns)
         tile(a, b, into: c, rowPanels: 0..<((a.rows + rowTile - 1) / rowTile),
              columnPanels: 0..<((b.columns + width - 1) / width), panels: panels, kernel: .best)
     }
@@ -153,7 +178,7 @@ public enum MatrixMultiply {
                                                         panels: UnsafeMutablePointer<Float>, kernel: MicroKernel) {
         let m = a.rows, n = b.columns, depth = a.depth, bias = c.bias
         if depth == 0 {
-            let width = columnTile(for: kernel, rows: m)
+            let width = columnTile(for: kernel, rows: m, columns: n)
             for p in rowPanels {
                 for i in (p * rowTile)..<min(m, (p + 1) * rowTile) {
                     let shift = bias?[i] ?? 0
@@ -164,8 +189,8 @@ public enum MatrixMultiply {
             }
             return
         }
-        if usesRowMajorKernel(kernel, rows: m) {
-            rowMajorTile(a, b, into: c, rowPanels: rowPanels, columnPanels: columnPanels, panels: panels)
+        if usesRowMajorKernel(kernel, rows: m, columns: n) {
+            rowMajorTile(a, b, into: c, rowPanels: rowPanels, columnPanels: columnPanels, panels: panels, kernel: kernel)
             return
         }
         let offsets = UnsafeMutablePointer<Int>.allocate(capacity: depthBlock + chunkColumns)
@@ -205,15 +230,18 @@ public enum MatrixMultiply {
         }
     }
 
-    /// One block of `C` with the row-major AVX2 kernel (`columnPanels` of ``wideColumnTile`` columns):
-    /// per chunk of ``wideChunkColumns`` columns and depth block, `B` is packed once
-    /// (`dk_pack_rows_24`, from the source's element offsets), then each group of ``wideRowPanels``
+    /// One block of `C` with the row-major kernel of `kernel` (`columnPanels` of ``wideColumnTile(for:)``
+    /// columns): per chunk of ``wideChunkColumns`` columns and depth block, `B` is packed once
+    /// (`dk_pack_rows_24` or `_32`, from the source's element offsets), then each group of ``wideRowPanels``
     /// `A` panels meets each packed panel (the panel in L1, the `A` panels streaming from L2), each
-    /// `A` panel as two 4-row halves. Every element is still summed block by block in increasing `k`.
+    /// `A` panel whole (AVX-512) or as two 4-row halves (AVX2); with AVX-512 and at most
+    /// ``wideInPlaceRowPanels`` row panels, panels of consecutive values are read in place instead.
+    /// Every element is still summed block by block in increasing `k`.
     private static func rowMajorTile<Source: MatrixPanelSource>(_ a: PackedPanels, _ b: Source, into c: MatrixDestination,
                                                                 rowPanels: Range<Int>, columnPanels: Range<Int>,
-                                                                panels: UnsafeMutablePointer<Float>) {
-        let m = a.rows, n = b.columns, depth = a.depth, tile = wideColumnTile, chunk = wideChunkColumns / tile
+                                                                panels: UnsafeMutablePointer<Float>, kernel: MicroKernel) {
+        let m = a.rows, n = b.columns, depth = a.depth, tile = wideColumnTile(for: kernel), chunk = wideChunkColumns / tile
+        let wide = kernel == .avx512
         let offsets = UnsafeMutablePointer<Int>.allocate(capacity: depthBlock + wideChunkColumns)
         defer { offsets.deallocate() }
         let columnOffsets = offsets + depthBlock
@@ -224,9 +252,34 @@ public enum MatrixMultiply {
             while k0 < depth {
                 let kc = min(depthBlock, depth - k0)
                 let origin = b.offsets(rows: k0, count: kc, columns: n0, width: width, rowOffsets: offsets, columnOffsets: columnOffsets)
-                dk_pack_rows_24(kc, origin, offsets, columnOffsets, width, panels)
                 let mode = Int32(k0 > 0 ? DK_STORE_ADD : c.accumulate ? DK_STORE_ACCUMULATE : DK_STORE_SET)
                 let bias = k0 == 0 ? c.bias : nil
+                if wide && rowPanels.count <= wideInPlaceRowPanels {
+                    // Few rows of `A`: a panel of two runs of 16 consecutive source values is read where it lies, not packed.
+                    for q in first..<end {
+                        let column = q * tile, columns = min(tile, n - column), local = columnOffsets + (q - first) * tile
+                        var consecutive = columns == tile
+                        for t in 1..<tile where consecutive { consecutive = local[t] == local[t < 16 ? 0 : 16] + t % 16 }
+                        if !consecutive { dk_pack_rows_32(kc, origin, offsets, local, columns, panels) }
+                        for p in rowPanels {
+                            let m0 = p * rowTile, target = c.base + m0 * c.rowStride + column, shift = bias.map { $0 + m0 }
+                            if consecutive {
+                                dk_rows_gather_8x32_avx512(kc, a.panel(p, depthOffset: k0), origin + local[0], origin + local[16], offsets,
+                                                           target, c.rowStride, min(rowTile, m - m0), shift, mode)
+                            } else {
+                                dk_rows_8x32_avx512(kc, a.panel(p, depthOffset: k0), panels, target, c.rowStride, min(rowTile, m - m0),
+                                                    columns, shift, mode)
+                            }
+                        }
+                    }
+                    k0 += kc
+                    continue
+                }
+                if wide {
+                    dk_pack_rows_32(kc, origin, offsets, columnOffsets, width, panels)
+                } else {
+                    dk_pack_rows_24(kc, origin, offsets, columnOffsets, width, panels)
+                }
                 for group in stride(from: rowPanels.lowerBound, to: rowPanels.upperBound, by: wideRowPanels) {
                     let groupEnd = min(group + wideRowPanels, rowPanels.upperBound)
                     for q in first..<end {
@@ -234,6 +287,11 @@ public enum MatrixMultiply {
                         for p in group..<groupEnd {
                             let aPanel = a.panel(p, depthOffset: k0)
                             var m0 = p * rowTile
+                            if wide {
+                                dk_rows_8x32_avx512(kc, aPanel, panel, c.base + m0 * c.rowStride + column, c.rowStride,
+                                                    min(rowTile, m - m0), columns, bias.map { $0 + m0 }, mode)
+                                continue
+                            }
                             for half in 0..<2 where m0 < m {
                                 dk_rows_4x24_avx2(kc, aPanel + 4 * half, panel, c.base + m0 * c.rowStride + column, c.rowStride,
                                                   min(4, m - m0), columns, bias.map { $0 + m0 }, mode)
@@ -488,20 +546,37 @@ struct PackedPanels: @unchecked Sendable {
         (rows + MatrixMultiply.rowTile - 1) / MatrixMultiply.rowTile * MatrixMultiply.rowTile * depth
     }
 
-    /// Packs `matrix` into `storage` (``count(rows:depth:)`` floats) and returns the view.
-    static func pack(_ matrix: StridedMatrix, into storage: UnsafeMutablePointer<Float>) -> PackedPanels {
-        let tile = MatrixMultiply.rowTile
-        let panels = (matrix.rows + tile - 1) / tile
+    /// Packs `matrix` into `storage` (``count(rows:depth:)`` floats) and returns the view; `parallel`
+    /// shares the panels out between the workers (each panel is written by one of them, so the same
+    /// values either way).
+    static func pack(_ matrix: StridedMatrix, into storage: UnsafeMutablePointer<Float>, parallel: Bool = false) -> PackedPanels {
+        let panels = (matrix.rows + MatrixMultiply.rowTile - 1) / MatrixMultiply.rowTile
         let packed = PackedPanels(base: storage, rows: matrix.rows, depth: matrix.columns)
+        guard parallel, WorkerTasks.workerCount > 1, panels > 1 else {
+            packed.pack(matrix, panels: 0..<panels)
+            return packed
+        }
+        let tasks = min(panels, 4 * WorkerTasks.workerCount)
+        WorkerTasks.run(tasks) { _, task in packed.pack(matrix, panels: (task * panels / tasks)..<((task + 1) * panels / tasks)) }
+        return packed
+    }
+
+    /// Writes panels `panels` of `matrix` into this view's storage.
+    private func pack(_ matrix: StridedMatrix, panels: Range<Int>) {
+        let tile = MatrixMultiply.rowTile, packed = self
         for k0 in stride(from: 0, to: matrix.columns, by: MatrixMultiply.depthBlock) {
             let kc = min(MatrixMultiply.depthBlock, matrix.columns - k0)
-            for p in 0..<panels {
+            for p in panels {
                 let panel = UnsafeMutablePointer(mutating: packed.panel(p, depthOffset: k0))
                 let first = matrix.base + p * tile * matrix.rowStride + k0 * matrix.columnStride
                 if (p + 1) * tile <= matrix.rows {
-                    // A full panel, one `k` at a time: eight reads (one per row stream, or eight adjacent
-                    // values of a transposed view) and one contiguous write.
+                    // A full panel: from eight rows (`dk_pack_panel_8`, 4×4 transposes where SSE is there),
+                    // else one `k` at a time, eight adjacent values of a transposed view or eight reads.
                     let (rowStride, columnStride) = (matrix.rowStride, matrix.columnStride)
+                    if columnStride == 1 && rowStride != 1 {
+                        dk_pack_panel_8(first, rowStride, kc, panel)
+                        continue
+                    }
                     for k in 0..<kc {
                         let source = first + k * columnStride, out = panel + k * tile
                         if rowStride == 1 {
@@ -524,7 +599,6 @@ struct PackedPanels: @unchecked Sendable {
                 }
             }
         }
-        return packed
     }
 }
 
@@ -533,15 +607,15 @@ final class PackedMatrix: Sendable {
     private let storage: AlignedFloats
     let panels: PackedPanels
 
-    /// Packs a row-major `rows × columns` array.
-    init(_ values: [Float], rows: Int, columns: Int) {
+    /// Packs a row-major `rows × columns` array (on every worker when `parallel`).
+    init(_ values: [Float], rows: Int, columns: Int, parallel: Bool = false) {
         precondition(values.count == rows * columns, "PackedMatrix: \(values.count) values for \(rows)×\(columns)")
         // Packing writes every value, padding rows included.
         let storage = AlignedFloats(count: PackedPanels.count(rows: rows, depth: columns), zeroed: false)
         self.storage = storage
         panels = values.withUnsafeBufferPointer { buffer in
             PackedPanels.pack(StridedMatrix(buffer.baseAddress ?? UnsafePointer(storage.base), rows: rows, columns: columns, rowStride: columns),
-                              into: storage.base)
+                              into: storage.base, parallel: parallel)
         }
     }
 }

@@ -26,7 +26,9 @@ package enum MicroKernel: String, CaseIterable, Sendable {
     /// `rowMajorTile`). The AVX2 16×6 and 8×6 kernels of the column layout finish the AVX-512
     /// kernel's last panels.
     case avx2FMA = "avx2-fma"
-    /// 32×6 (four panels) in 16-wide AVX-512 registers with fused multiply-adds.
+    /// 8×32 in 16-wide AVX-512 registers with fused multiply-adds, lanes along the rows of `C`, as
+    /// the AVX2 kernel (`dk_rows_8x32_avx512`, `B` in 32-column panels); 32×6 (four panels, column
+    /// layout) for products of fewer than 8 rows (``MatrixMultiply``'s `wideMinimumRows(for:)`).
     case avx512
     /// 16×6 (two panels) in 4-wide NEON registers with fused multiply-adds: arm64 only.
     case neon

@@ -62,11 +62,35 @@ enum { DK_PACK_COLUMNS = 192 };
 void dk_rows_4x24_avx2(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
                        ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode);
 
+/// The 8×32 micro-kernel with AVX-512 fused multiply-adds, lanes along the rows of `C`: the sums of
+/// `dk_rows_4x24_avx2` for a whole 8-row `A` panel (`[k][8]`) and a `[k][32]` panel of `dk_pack_rows_32`,
+/// written to the `rows × columns` corner of `C` in the same way (masked loads and stores past
+/// `columns`). Same sums, same bits, as the other fused kernels. Call only when
+/// `dk_supported_kernels()` has `DK_KERNEL_AVX512`.
+void dk_rows_8x32_avx512(ptrdiff_t depth, const float *a, const float *b, float *c, ptrdiff_t rowStride,
+                         ptrdiff_t rows, ptrdiff_t columns, const float *bias, int mode);
+
+/// The same kernel on a full 32-column panel read in place, as two runs of 16 consecutive source
+/// values: `B[k, j] = low[rowOffsets[k] + j]` and `B[k, 16 + j] = high[rowOffsets[k] + j]` for
+/// `j < 16` (a convolution's zero-padded input along one output row of 32, or two of 16). The same
+/// products in the same order as packing them first, so the same bits.
+void dk_rows_gather_8x32_avx512(ptrdiff_t depth, const float *a, const float *low, const float *high, const ptrdiff_t *rowOffsets,
+                                float *c, ptrdiff_t rowStride, ptrdiff_t rows, const float *bias, int mode);
+
 /// Packs `B[r, t] = origin[rowOffsets[r] + columnOffsets[t]]` (`r < count`, `t < width ≤ DK_PACK_COLUMNS`)
 /// into `⌈width/24⌉` panels of `count × 24`: `panels[(q·count + r)·24 + j] = B[r, 24q + j]`, zeros past
 /// `width`. Runs of eight consecutive offsets are copied as blocks. Any CPU.
 void dk_pack_rows_24(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
                      ptrdiff_t width, float *panels);
+
+/// The same packing in panels of `count × 32` (`panels[(q·count + r)·32 + j] = B[r, 32q + j]`), for
+/// `dk_rows_8x32_avx512`. Any CPU.
+void dk_pack_rows_32(ptrdiff_t count, const float *origin, const ptrdiff_t *rowOffsets, const ptrdiff_t *columnOffsets,
+                     ptrdiff_t width, float *panels);
+
+/// One full 8-row panel of a left operand: `panel[k·8 + r] = source[r·rowStride + k]` for `r < 8`,
+/// `k < count` (`PackedPanels` in Swift). Any CPU (4×4 transposes in SSE registers on x86-64).
+void dk_pack_panel_8(const float *source, ptrdiff_t rowStride, ptrdiff_t count, float *panel);
 
 /// `Attention.softmaxColumns` (Swift) with 8-wide AVX arithmetic, the same operations in the same
 /// order (no fused multiply-add), so the same bits: the softmax over each column of the `rows ×
@@ -84,6 +108,10 @@ void dk_lane_sums_avx2(const float *values, ptrdiff_t count, double *lanes);
 /// `dk_softmax_columns_avx2`) when `silu` is nonzero: Swift's `GroupNorm.affine` on eight AVX lanes,
 /// the same operations (no fused multiply-add), so the same bits. `out` may be `x`. AVX2 only.
 void dk_affine_avx2(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu);
+
+/// The same on sixteen AVX-512 lanes, the same operations lane by lane, so the same bits. Call only
+/// when `dk_supported_kernels()` has `DK_KERNEL_AVX512`.
+void dk_affine_avx512(const float *x, float *out, ptrdiff_t count, float scale, float shift, int silu);
 
 /// `iterations` rounds of `x ← x·m + d` (fused) on twelve independent AVX2 registers, 192 flops a round:
 /// the peak the AVX2 kernels can approach. Returns a sum of the chains so they are not optimized away.

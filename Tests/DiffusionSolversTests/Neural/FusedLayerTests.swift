@@ -11,10 +11,11 @@ extension Neural {
         /// A 3×3 convolution deep enough for two depth blocks (40·9 = 360 > 256) with 37 output channels
         /// (five row panels: every kernel's panel groups and a single one), read in place by the fused
         /// kernels: the same bits as the same kernel on the explicit im2col matrix, packed, and within
-        /// float32 rounding of the portable kernel.
-        @Test("convolution read in place: the bits of the packed im2col product, every kernel", arguments: [1, 2])
-        func inPlaceConvolution(stride: Int) throws {
-            let (batch, inChannels, outChannels, height, width, kernel) = (2, 40, 37, 6, 5, 3)
+        /// float32 rounding of the portable kernel. Width 16 at stride 1 gives 32-column panels of two
+        /// output rows, which the AVX-512 row-major kernel reads in place as two runs of 16.
+        @Test("convolution read in place: the bits of the packed im2col product, every kernel", arguments: [1, 2], [5, 16])
+        func inPlaceConvolution(stride: Int, width: Int) throws {
+            let (batch, inChannels, outChannels, height, kernel) = (2, 40, 37, 6, 3)
             let weight = MatrixMultiplyTests.values(outChannels * inChannels * 9, seed: 31)
             let bias = MatrixMultiplyTests.values(outChannels, seed: 32)
             let file = SafetensorsFile(tensors: [
@@ -52,7 +53,7 @@ extension Neural {
                 }
                 var packed = [Float](repeating: 0, count: outChannels * n)
                 MatrixMultiply.multiply(weight, columns, into: &packed, m: outChannels, n: n, k: depth, bias: bias, kernel: micro)
-                #expect(results[micro] == packed, "\(micro.rawValue), stride \(stride)")
+                #expect(results[micro] == packed, "\(micro.rawValue), stride \(stride), width \(width)")
             }
             let portable = results[.portable]!, bound = 4 * Double(depth + 1) * 0x1p-24
             for micro in MicroKernel.supported where micro != .portable {
@@ -112,18 +113,22 @@ extension Neural {
             }
         }
 
-        /// The group norm's two passes in AVX2 (when the CPU has it) against the Swift loops, with a
-        /// partial last group of lanes: the same statistics and outputs, bit for bit.
-        @Test("group norm passes: the AVX2 statistics and affine+SiLU have the Swift bits", arguments: [1, 8, 29, 64, 1027])
+        /// The group norm's two passes in AVX2 and the affine pass in AVX-512 (when the CPU has them)
+        /// against the Swift loops, with a partial last group of lanes: the same statistics and
+        /// outputs, bit for bit.
+        @Test("group norm passes: the AVX2 statistics and AVX2 and AVX-512 affine+SiLU have the Swift bits",
+              arguments: [1, 8, 29, 64, 1027])
         func groupNormPasses(count: Int) {
             let x = MatrixMultiplyTests.values(count, seed: 43).map { 12 * $0 }
             x.withUnsafeBufferPointer { x in
                 #expect(GroupNorm.sums(x.baseAddress!, count: count, vectorized: true) == GroupNorm.sums(x.baseAddress!, count: count, vectorized: false))
                 for silu in [false, true] {
-                    var plain = [Float](repeating: 0, count: count), vector = plain
+                    var plain = [Float](repeating: 0, count: count), vector = plain, wide = plain
                     GroupNorm.affine(x.baseAddress!, into: &plain, count: count, scale: 1.7, shift: -0.3, applySiLU: silu, vectorized: false)
-                    GroupNorm.affine(x.baseAddress!, into: &vector, count: count, scale: 1.7, shift: -0.3, applySiLU: silu, vectorized: true)
+                    GroupNorm.affine(x.baseAddress!, into: &vector, count: count, scale: 1.7, shift: -0.3, applySiLU: silu, wide: false)
+                    GroupNorm.affine(x.baseAddress!, into: &wide, count: count, scale: 1.7, shift: -0.3, applySiLU: silu)
                     #expect(plain == vector, "SiLU \(silu)")
+                    #expect(plain == wide, "SiLU \(silu), AVX-512")
                 }
             }
         }
