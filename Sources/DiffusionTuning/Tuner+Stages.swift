@@ -315,7 +315,9 @@ extension Tuner {
                 else { break }
                 excluded.insert(chosenIndex)
                 if anchors.isEmpty || excluded.count >= rareDrawAttempts {
-                    chosenIndex = anchors.isEmpty ? lost : anchors.min { medians[$0] * rmses[$0] < medians[$1] * rmses[$1] }!
+                    chosenIndex = anchors.isEmpty ? lost : Tuner.guarded(chosen: chosenIndex, anchors: anchors, count: finalists.count,
+                                                                         atOrBelow: { finalists[$0].isAnchor && atOrBelow($0, $1) },
+                                                                         product: { medians[$0] * rmses[$0] })
                     break
                 }
             }

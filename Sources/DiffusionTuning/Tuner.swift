@@ -60,8 +60,8 @@ public final class Tuner {
         public var replacementConfidence: Double? = 0.9
         /// Standard configurations the choice must match or beat on the validation samples, each
         /// by both the median per-draw error and the RMSE; otherwise the finalist that does (an
-        /// anchor itself when it beats the others), and without one the anchor, with the least
-        /// product of the two is chosen. They stand for what the user would run without
+        /// anchor itself when it beats the others) with the least product of the two is chosen,
+        /// and without one the first anchor (the best single peer configuration). They stand for what the user would run without
         /// tuning, and are ranked with the untuned configurations whether or not they are among
         /// ``untunedSolvers`` × ``untunedSpacings``.
         public var anchors: [StandardConfiguration] = []
@@ -260,15 +260,16 @@ public final class Tuner {
 
     /// The choice kept against ``Settings/anchors`` among `count` finalists (indices): `chosen`
     /// when it is at or below every anchor (`atOrBelow`); otherwise the finalist that is (an
-    /// anchor itself when it is at or below the others), and without one the anchor, with the
-    /// least finite `product` (median · RMSE). Where two anchors trade the median against the
-    /// RMSE, only a finalist at or below both is at or below whichever of them the user would
-    /// have picked.
+    /// anchor itself when it is at or below the others) with the least finite `product`
+    /// (median · RMSE), and without one the first anchor. Where two anchors trade the median
+    /// against the RMSE, only a finalist at or below both is at or below whichever of them the
+    /// user would have picked; without one, the first anchor is the best single peer
+    /// configuration itself, which a user who picks one configuration for every model runs.
     package static func guarded(chosen: Int, anchors: [Int], count: Int, atOrBelow: (Int, Int) -> Bool, product: (Int) -> Double) -> Int {
         func beatsAll(_ i: Int) -> Bool { anchors.allSatisfy { $0 == i || atOrBelow(i, $0) } }
         guard !anchors.isEmpty, !beatsAll(chosen) else { return chosen }
         let dominating = (0..<count).filter { product($0).isFinite && beatsAll($0) }
-        return (dominating.isEmpty ? anchors : dominating).min { product($0) < product($1) }!
+        return dominating.min { product($0) < product($1) } ?? anchors[0]
     }
 
     /// The seed of the validation noise the finalists are ranked on: neither the tuning nor the

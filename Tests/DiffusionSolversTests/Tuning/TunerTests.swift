@@ -88,14 +88,16 @@ struct TunerTests {
         #expect(guarded([1, 2, 4, 1.5], [3, 5, 2, 2]) == 3)
         // Two finalists at or below both anchors: the least product, 4 (1.5 · 1.8 = 2.7 < 1.9 · 2 = 3.8).
         #expect(guarded([1, 2, 4, 1.9, 1.5], [3, 5, 2, 2, 1.8]) == 4)
-        // None at or below both: the anchor with the least product (2 · 5 = 10 > 4 · 2 = 8).
-        #expect(guarded([1, 2, 4, 3], [3, 5, 2, 6]) == 2)
+        // None at or below both: the first anchor, the best single peer, whatever the products (2 · 5 = 10 > 4 · 2 = 8).
+        #expect(guarded([1, 2, 4, 3], [3, 5, 2, 6]) == 1)
+        #expect(guarded([1, 2, 4, 3], [3, 5, 2, 6], anchors: [2, 1]) == 2)
         // An anchor that beats the other is itself at or below both.
         #expect(guarded([1, 2, 3], [9, 2, 3]) == 1)
         // A choice at or below every anchor stays, even when another has a smaller product.
         #expect(guarded([2, 2, 4, 0.1], [2, 5, 2, 0.1]) == 0)
         // A finalist that did not run (infinite figures) is never chosen.
-        #expect(guarded([1, 2, 4, .infinity], [3, 5, 2, .infinity]) == 2)
+        #expect(guarded([1, 2, 4, .infinity], [3, 5, 2, .infinity]) == 1)
+        #expect(guarded([1, 2, 4, .infinity, 1.5], [3, 5, 2, .infinity, 2]) == 4)
         #expect(guarded([1], [1], anchors: []) == 0)
     }
 
