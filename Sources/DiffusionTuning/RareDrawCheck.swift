@@ -34,7 +34,8 @@ package final class RareDrawCheck {
         self.model = model; self.schedule = schedule; self.validation = validation; self.extra = extra; self.flagged = flagged
     }
 
-    /// A configuration as the tuner runs it, with a key that names it among the runs checked.
+    /// A configuration as the tuner runs it, with a key that names it among all the runs this
+    /// check sees (its endpoints are kept by the key).
     package typealias Run = (key: Int, solver: any Solver, grid: TimeGrid)
 
     /// The draws with a ground truth, their errors under `x` and `y` and their weights: the

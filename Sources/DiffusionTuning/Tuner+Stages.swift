@@ -335,7 +335,7 @@ extension Tuner {
             let untunedHeldOut = try context.heldOut.error(reference.solver, grid: reference.grid)
             chosen.heldOutRMSE = heldOut
             chosen.untunedHeldOutRMSE = untunedHeldOut
-            let beyondChance = choice.interval.map {
+            let beyondChance = chosenIndex != choice.chosen ? "" : choice.interval.map {
                 String(format: " (ratio %.3f, interval %.3f–%.3f)", validationError(winner) / validationError(reference), $0.lowerBound, $0.upperBound)
             } ?? ""
             context.log(String(format: "NFE %d: chosen on validation noise (seed %llu): %@ — validation RMSE %.4e vs untuned %@ %.4e%@",
@@ -355,7 +355,9 @@ extension Tuner {
         static func rareDrawLoss(_ i: Int, rivals: [Int], strictly: Bool, finalists: [Candidate], check: RareDrawCheck,
                                  context: TuningContext, nfe: Int) throws -> Int? {
             for rival in rivals where rival != i {
-                let errors = try check.errors((i, finalists[i].solver, finalists[i].grid), (rival, finalists[rival].solver, finalists[rival].grid))
+                // The check outlives a budget's finalists: its keys name the budget too.
+                func run(_ j: Int) -> RareDrawCheck.Run { (nfe << 20 | j, finalists[j].solver, finalists[j].grid) }
+                let errors = try check.errors(run(i), run(rival))
                 let (rmse, rivalRMSE) = errors.rmse
                 let interval = errors.ratioInterval(confidence: context.settings.replacementConfidence ?? 0.9, seed: context.settings.seed &+ UInt64(nfe))
                 context.log(String(format: "NFE %d: %@ against %@ over %d validation and %d further draws: RMSE %.4e vs %.4e (ratio interval %.3f–%.3f)",
