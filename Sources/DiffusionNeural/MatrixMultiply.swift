@@ -142,8 +142,7 @@ public enum MatrixMultiply {
         let width = columnTile(for: kernel, rows: m, columns: n), panels = (n + width - 1) / width
         // Enough tasks for the workers to balance (as many as blocks of ⌈panels/wanted⌉ panels), the
         // panels shared out evenly between them (block `i` has panels `⌊i·panels/blocks⌋ ..<
-        // ⌊(i+1)·panels/blocks⌋`: 22 panels in 8 tasks is six of 3 and two of 2, not seven of 3 and one
-        // of 1, which left one of two workers 12 panels and the other 10); the split does not change
+        // ⌊(i+1)·panels/blocks⌋`, so that no task is left with a remainder); the split does not change
         // any result.
         let wanted = (4 * WorkerTasks.workerCount + rowBlocks - 1) / rowBlocks
         let panelsPerTask = (panels + min(panels, wanted) - 1) / min(panels, wanted)
