@@ -31,19 +31,28 @@ public enum Metrics {
     /// that end in another mode than the ground truth, so ratios on a few hundred draws are
     /// uncertain by tens of percent; this says by how much.
     ///
-    /// - Precondition: `a` and `b` have the same, non-zero count; `resamples` ≥ 1; `0 < confidence < 1`.
-    public static func bootstrapRatioInterval(_ a: [Double], _ b: [Double], resamples: Int = 2000, confidence: Double = 0.9,
-                                              seed: UInt64 = 0) -> ClosedRange<Double> {
-        precondition(a.count == b.count && !a.isEmpty && resamples >= 1 && confidence > 0 && confidence < 1)
-        let a2 = a.map { $0 * $0 }, b2 = b.map { $0 * $0 }
+    /// With `weights`, the ratio is `√(Σ wᵢaᵢ²/Σ wᵢbᵢ²)`; with `strata` (index ranges that tile
+    /// the draws), each stratum is drawn again within itself, as many draws as it has (a stratified
+    /// estimate whose strata were sampled apart).
+    ///
+    /// - Precondition: `a` and `b` have the same, non-zero count; `weights`, when given, too;
+    ///   `resamples` ≥ 1; `0 < confidence < 1`.
+    public static func bootstrapRatioInterval(_ a: [Double], _ b: [Double], weights: [Double]? = nil, strata: [Range<Int>]? = nil,
+                                              resamples: Int = 2000, confidence: Double = 0.9, seed: UInt64 = 0) -> ClosedRange<Double> {
+        precondition(a.count == b.count && !a.isEmpty && (weights?.count ?? a.count) == a.count && resamples >= 1 && confidence > 0 && confidence < 1)
+        let w = weights ?? [Double](repeating: 1, count: a.count)
+        let a2 = a.indices.map { w[$0] * a[$0] * a[$0] }, b2 = b.indices.map { w[$0] * b[$0] * b[$0] }
+        let groups = (strata ?? [a.indices]).filter { !$0.isEmpty }
         var rng = SplitMix64(seed: seed)
         var ratios: [Double] = []
         ratios.reserveCapacity(resamples)
         for _ in 0..<resamples {
             var sa = 0.0, sb = 0.0
-            for _ in a.indices {
-                let i = rng.below(a.count)
-                sa += a2[i]; sb += b2[i]
+            for group in groups {
+                for _ in group {
+                    let i = group.lowerBound + rng.below(group.count)
+                    sa += a2[i]; sb += b2[i]
+                }
             }
             ratios.append(sb > 0 ? (sa / sb).squareRoot() : sa > 0 ? .infinity : 1)
         }

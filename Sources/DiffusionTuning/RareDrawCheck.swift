@@ -62,30 +62,14 @@ package final class RareDrawCheck {
             return (rmse(x), rmse(y))
         }
 
-        /// A percentile bootstrap interval of the ratio of the estimated RMSEs, `x` over `y`: the
-        /// validation and the flagged draws are each drawn again with replacement, the same
-        /// indices for both configurations, and the central `confidence` share of the ratios is
-        /// returned. (Each validation draw carries its weight, so the unflagged draws' estimate
-        /// varies with the validation draws it rests on.)
+        /// A percentile bootstrap interval of the ratio of the estimated RMSEs, `x` over `y`
+        /// (`Metrics.bootstrapRatioInterval`): the validation and the flagged draws are each drawn
+        /// again within their stratum, the same indices for both configurations. (Each validation
+        /// draw carries its weight, so the unflagged draws' estimate varies with the validation
+        /// draws it rests on.)
         package func ratioInterval(resamples: Int = 2000, confidence: Double = 0.9, seed: UInt64 = 0) -> ClosedRange<Double> {
-            let wx = zip(x, weights).map { $1 * $0 * $0 }, wy = zip(y, weights).map { $1 * $0 * $0 }
-            let strata = [0..<validationCount, validationCount..<x.count].filter { !$0.isEmpty }
-            var rng = SplitMix64(seed: seed)
-            var ratios: [Double] = []
-            ratios.reserveCapacity(resamples)
-            for _ in 0..<resamples {
-                var sx = 0.0, sy = 0.0
-                for stratum in strata {
-                    for _ in stratum {
-                        let i = stratum.lowerBound + rng.below(stratum.count)
-                        sx += wx[i]; sy += wy[i]
-                    }
-                }
-                ratios.append(sy > 0 ? (sx / sy).squareRoot() : sx > 0 ? .infinity : 1)
-            }
-            ratios.sort()
-            let tail = (1 - confidence) / 2
-            return ratios[Int((tail * Double(resamples - 1)).rounded())]...ratios[Int(((1 - tail) * Double(resamples - 1)).rounded())]
+            Metrics.bootstrapRatioInterval(x, y, weights: weights, strata: [0..<validationCount, validationCount..<x.count],
+                                           resamples: resamples, confidence: confidence, seed: seed)
         }
     }
 
